@@ -1,0 +1,119 @@
+// Package api holds the wire types of tend's control API, served by the
+// daemon over $TEND_HOME/tend.sock under /v1 and used by internal/client.
+//
+// The JSON forms of App and Instance are what `tend ls --json` and
+// `tend describe --json` print; fields are only ever added, never renamed.
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/tendhq/tend/internal/spec"
+)
+
+// Prefix is the path prefix of every endpoint of this API version.
+const Prefix = "/v1"
+
+// App statuses. An app's status summarises its instances'.
+const (
+	StatusLaunching = "launching"
+	StatusOnline    = "online"
+	StatusStopping  = "stopping"
+	StatusStopped   = "stopped"
+	StatusWaiting   = "waiting" // backing off before a restart
+	StatusErrored   = "errored"
+)
+
+// Ping answers GET /v1/ping.
+type Ping struct {
+	Version   string    `json:"version"`
+	PID       int       `json:"pid"`
+	Home      string    `json:"home"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// StartRequest is the body of POST /v1/apps. Apps are ecosystem objects
+// (PM2 option names) with absolute paths; the daemon validates them whole
+// before starting any.
+type StartRequest struct {
+	Apps []json.RawMessage `json:"apps"`
+	// Env is the caller's environment, which every instance inherits
+	// under the app's own env (as PM2 does).
+	Env map[string]string `json:"env"`
+}
+
+// ActionRequest is the body of POST /v1/apps/{target}/{action}. Target is an
+// app name, an id, a namespace or "all".
+type ActionRequest struct {
+	Signal    string            `json:"signal,omitempty"`     // for "signal"
+	UpdateEnv bool              `json:"update_env,omitempty"` // for "restart"
+	Env       map[string]string `json:"env,omitempty"`        // the caller's env, with update_env
+}
+
+// App is one app as `ls --json` and `describe --json` show it.
+type App struct {
+	ID        int        `json:"id"`
+	Name      string     `json:"name"`
+	Namespace string     `json:"namespace"`
+	Status    string     `json:"status"`
+	Mode      string     `json:"mode"` // "fork"
+	Port      int        `json:"port,omitempty"`
+	Reason    string     `json:"reason,omitempty"` // why it is errored or stopped on its own
+	CreatedAt time.Time  `json:"created_at"`
+	Instances []Instance `json:"instances"`
+	// Spec is the app's settings; set by describe, omitted by ls.
+	Spec *spec.App `json:"spec,omitempty"`
+}
+
+// Instance is one process slot of an app.
+type Instance struct {
+	Index       int       `json:"index"`
+	PID         int       `json:"pid"` // 0 when not running
+	Status      string    `json:"status"`
+	Restarts    int       `json:"restarts"`
+	Unstable    int       `json:"unstable_restarts"`
+	UptimeMS    int64     `json:"uptime_ms"`
+	StartedAt   time.Time `json:"started_at,omitzero"`
+	CPUPercent  float64   `json:"cpu_percent"`
+	MemoryBytes uint64    `json:"memory_bytes"`
+	LastExit    *Exit     `json:"last_exit"`
+	// NextRestartAt is set while the instance is waiting to restart.
+	NextRestartAt time.Time `json:"next_restart_at,omitzero"`
+}
+
+// Exit is how an instance's process last ended.
+type Exit struct {
+	Code     int       `json:"code"`             // -1 when killed by a signal
+	Signal   string    `json:"signal,omitempty"` // e.g. "SIGKILL"
+	At       time.Time `json:"at"`
+	UptimeMS int64     `json:"uptime_ms"`
+	// Expected is true when tend asked for the exit (stop, restart).
+	Expected bool   `json:"expected"`
+	Reason   string `json:"reason,omitempty"` // the restart decision
+}
+
+// Env answers GET /v1/apps/{target}/env: the environment each instance
+// was started with.
+type Env struct {
+	App       string            `json:"app"`
+	Instances []InstanceEnv     `json:"instances"`
+	Spec      map[string]string `json:"spec_env,omitempty"`
+}
+
+// InstanceEnv is one instance's environment.
+type InstanceEnv struct {
+	Index int               `json:"index"`
+	Env   map[string]string `json:"env"`
+}
+
+// Saved answers POST /v1/save and POST /v1/resurrect.
+type Saved struct {
+	File string   `json:"file"`
+	Apps []string `json:"apps"` // namespace/name of each app saved or resurrected
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+}

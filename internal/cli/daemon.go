@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/spf13/cobra"
+	"github.com/tendhq/tend/internal/client"
+	"github.com/tendhq/tend/internal/daemon"
+	"github.com/tendhq/tend/internal/version"
+)
+
+func newDaemon(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the daemon in the foreground (other commands start it when needed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := slog.New(slog.NewTextHandler(e.stderr, nil))
+			var ready func()
+			// A client that started us waits for one byte on this fd.
+			if fd, err := strconv.Atoi(os.Getenv("TEND_READY_FD")); err == nil {
+				f := os.NewFile(uintptr(fd), "ready")
+				os.Unsetenv("TEND_READY_FD")
+				ready = func() { f.Write([]byte{1}); f.Close() }
+				defer f.Close()
+			}
+			err := daemon.Run(cmd.Context(), daemon.Options{Home: e.home, Version: version.String(), Log: log, Ready: ready})
+			if errors.Is(err, daemon.ErrRunning) {
+				return fmt.Errorf("%w (%s)", err, e.home)
+			}
+			return err
+		},
+	}
+}
+
+func newKill(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "kill",
+		Short: "Stop every app, then the daemon (the apps come back with the next daemon)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := client.New(e.home)
+			err := c.Kill(cmd.Context())
+			if errors.Is(err, client.ErrNoDaemon) {
+				fmt.Fprintln(e.stdout, "no daemon is running")
+				return nil
+			}
+			if err != nil {
+				return friendly(err)
+			}
+			fmt.Fprintln(e.stdout, "daemon and apps stopped; the next tend command starts the daemon and restores the apps (`tend delete all` first to forget them)")
+			return nil
+		},
+	}
+}
+
+func newPing(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ping",
+		Short: "Make sure the daemon is running and answering",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			p, err := c.Ping(cmd.Context())
+			if err != nil {
+				return friendly(err)
+			}
+			fmt.Fprintf(e.stdout, "pong: daemon pid %d, version %s, home %s\n", p.PID, p.Version, p.Home)
+			warnVersion(e, p.Version)
+			return nil
+		},
+	}
+}
+
+func newVersion(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the CLI's and the daemon's versions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(e.stdout, "cli     %s\n", version.String())
+			p, err := client.New(e.home).Ping(cmd.Context())
+			switch {
+			case errors.Is(err, client.ErrNoDaemon):
+				fmt.Fprintln(e.stdout, "daemon  not running")
+				return nil
+			case err != nil:
+				return friendly(err)
+			}
+			fmt.Fprintf(e.stdout, "daemon  %s (pid %d)\n", p.Version, p.PID)
+			warnVersion(e, p.Version)
+			return nil
+		},
+	}
+}
+
+func warnVersion(e *env, daemonVersion string) {
+	if daemonVersion != version.String() {
+		fmt.Fprintf(e.stderr, "warning: the daemon runs %s but this CLI is %s; run `tend kill` and any tend command to restart it on this build (apps are restored)\n", daemonVersion, version.String())
+	}
+}

@@ -1,0 +1,102 @@
+// Package cli is tend's command line: one file per group of commands. It
+// builds requests, sends them through internal/client and prints the
+// answers as tables or JSON; it never touches processes itself.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/client"
+	"github.com/tendhq/tend/internal/version"
+)
+
+// env is what every command needs: where to talk and where to print.
+type env struct {
+	stdout, stderr io.Writer
+	home           string
+}
+
+// Main runs the CLI with args and returns the process exit code.
+func Main(args []string) int {
+	e := &env{stdout: os.Stdout, stderr: os.Stderr}
+	root := newRoot(e)
+	root.SetArgs(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(e.stderr, "tend: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func newRoot(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "tend",
+		Short:         "tend keeps your apps running",
+		Long:          "tend is a production process manager: it keeps apps up, restarts them when they crash,\nand remembers them across daemon restarts. Its verbs and options follow PM2's.",
+		Version:       version.String(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			h, err := client.DefaultHome()
+			e.home = h
+			return err
+		},
+	}
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.AddCommand(
+		newStart(e),
+		newStop(e), newRestart(e), newDelete(e), newReset(e), newSignal(e),
+		newList(e), newDescribe(e), newEnv(e),
+		newSave(e), newResurrect(e),
+		newDaemon(e), newKill(e), newPing(e), newVersion(e),
+	)
+	return root
+}
+
+// connect returns a client whose daemon answers, starting one if needed.
+func (e *env) connect(ctx context.Context) (*client.Client, error) {
+	c := client.New(e.home)
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the tend binary to start the daemon: %w", err)
+	}
+	if _, err := c.Ensure(ctx, exe); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// appsOrEmpty keeps --json output an array even when there is nothing.
+func appsOrEmpty(a []api.App) []api.App {
+	if a == nil {
+		return []api.App{}
+	}
+	return a
+}
+
+// friendly rewrites daemon errors into what a user should read.
+func friendly(err error) error {
+	var ce *client.Error
+	if errors.As(err, &ce) {
+		return errors.New(ce.Message)
+	}
+	return err
+}

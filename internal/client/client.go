@@ -1,0 +1,288 @@
+// Package client is the typed client of tend's control API. It dials
+// $TEND_HOME/tend.sock and, when nobody answers there, starts a daemon.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/daemon"
+)
+
+// Client talks to the daemon of one TEND_HOME.
+type Client struct {
+	Home string
+	hc   *http.Client
+}
+
+// New returns a client for the daemon in home. It does not connect.
+func New(home string) *Client {
+	sock := filepath.Join(home, daemon.SocketName)
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+		MaxIdleConns: 1,
+	}
+	return &Client{Home: home, hc: &http.Client{Transport: tr}}
+}
+
+// DefaultHome is $TEND_HOME, or ~/.tend.
+func DefaultHome() (string, error) {
+	if h := os.Getenv("TEND_HOME"); h != "" {
+		return filepath.Abs(h)
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory: set TEND_HOME: %w", err)
+	}
+	return filepath.Join(home, ".tend"), nil
+}
+
+// Error is an answer of the daemon other than 2xx.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// ErrNoDaemon means nothing answers on the socket.
+var ErrNoDaemon = errors.New("no tend daemon is running")
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://tend"+api.Prefix+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if isNoDaemon(err) {
+			return ErrNoDaemon
+		}
+		return fmt.Errorf("talk to daemon: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e api.Error
+		b, _ := io.ReadAll(resp.Body)
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(b))
+		}
+		return &Error{Status: resp.StatusCode, Message: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("read daemon answer: %w", err)
+	}
+	return nil
+}
+
+func isNoDaemon(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// Ping asks the daemon who it is, without starting one.
+func (c *Client) Ping(ctx context.Context) (api.Ping, error) {
+	var p api.Ping
+	err := c.do(ctx, http.MethodGet, "/ping", nil, &p)
+	return p, err
+}
+
+// Ensure makes sure a daemon answers, starting one in the background when
+// none does: `exe daemon` in a session of its own, its output appended to
+// $TEND_HOME/tend.log. It returns once the daemon has restored its apps.
+func (c *Client) Ensure(ctx context.Context, exe string) (api.Ping, error) {
+	p, err := c.Ping(ctx)
+	if !errors.Is(err, ErrNoDaemon) {
+		return p, err
+	}
+	if err := c.spawn(ctx, exe); err != nil {
+		return api.Ping{}, err
+	}
+	return c.Ping(ctx)
+}
+
+// spawn starts a daemon and waits until it reports ready on a pipe, or
+// exits. Another client starting one at the same moment is fine: the
+// loser's daemon finds the lock taken and exits, and we wait for the winner.
+func (c *Client) spawn(ctx context.Context, exe string) error {
+	if err := daemon.EnsureHome(c.Home); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(c.Home, daemon.LogName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open daemon log: %w", err)
+	}
+	defer logf.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command(exe, "daemon")
+	cmd.Env = append(os.Environ(), "TEND_HOME="+c.Home, "TEND_READY_FD=3")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = "/"
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	ready := make(chan bool, 1)
+	go func() {
+		b := make([]byte, 1)
+		n, _ := r.Read(b)
+		ready <- n == 1
+	}()
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	select {
+	case ok := <-ready:
+		if ok {
+			return nil
+		}
+		// The pipe closed without a word: the daemon exited. If another
+		// daemon won the lock, it is the one to talk to.
+		err := <-exited
+		if _, perr := c.waitForOther(ctx); perr == nil {
+			return nil
+		}
+		return fmt.Errorf("daemon exited at start (%v); see %s", err, filepath.Join(c.Home, daemon.LogName))
+	case <-deadline.C:
+		return fmt.Errorf("daemon did not become ready in 30s; see %s", filepath.Join(c.Home, daemon.LogName))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// waitForOther waits for a daemon started by someone else to answer: it
+// holds the lock until it is ready or gone.
+func (c *Client) waitForOther(ctx context.Context) (api.Ping, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, err := c.Ping(ctx)
+		if err == nil || time.Now().After(deadline) {
+			return p, err
+		}
+		select {
+		case <-ctx.Done():
+			return api.Ping{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// WaitGone blocks until the daemon has released its lock, i.e. has exited.
+func (c *Client) WaitGone(ctx context.Context) error {
+	f, err := os.OpenFile(filepath.Join(c.Home, daemon.LockName), os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	done := make(chan error, 1)
+	go func() { done <- syscall.Flock(int(f.Fd()), syscall.LOCK_SH) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// List returns every app.
+func (c *Client) List(ctx context.Context) ([]api.App, error) {
+	var out []api.App
+	err := c.do(ctx, http.MethodGet, "/apps", nil, &out)
+	return out, err
+}
+
+// Start registers and starts apps given as ecosystem objects.
+func (c *Client) Start(ctx context.Context, req api.StartRequest) ([]api.App, error) {
+	var out []api.App
+	err := c.do(ctx, http.MethodPost, "/apps", req, &out)
+	return out, err
+}
+
+// Describe returns the apps matching target, with their settings.
+func (c *Client) Describe(ctx context.Context, target string) ([]api.App, error) {
+	var out []api.App
+	err := c.do(ctx, http.MethodGet, "/apps/"+url.PathEscape(target), nil, &out)
+	return out, err
+}
+
+// Env returns the environment of the apps matching target.
+func (c *Client) Env(ctx context.Context, target string) ([]api.Env, error) {
+	var out []api.Env
+	err := c.do(ctx, http.MethodGet, "/apps/"+url.PathEscape(target)+"/env", nil, &out)
+	return out, err
+}
+
+// Action runs start, stop, restart, reset or signal on the apps matching target.
+func (c *Client) Action(ctx context.Context, target, action string, req api.ActionRequest) ([]api.App, error) {
+	var out []api.App
+	err := c.do(ctx, http.MethodPost, "/apps/"+url.PathEscape(target)+"/"+action, req, &out)
+	return out, err
+}
+
+// Delete stops and removes the apps matching target.
+func (c *Client) Delete(ctx context.Context, target string) ([]api.App, error) {
+	var out []api.App
+	err := c.do(ctx, http.MethodDelete, "/apps/"+url.PathEscape(target), nil, &out)
+	return out, err
+}
+
+// Save writes every app to $TEND_HOME/dump.json.
+func (c *Client) Save(ctx context.Context) (api.Saved, error) {
+	var out api.Saved
+	err := c.do(ctx, http.MethodPost, "/save", nil, &out)
+	return out, err
+}
+
+// Resurrect starts the saved apps that are not registered.
+func (c *Client) Resurrect(ctx context.Context) (api.Saved, error) {
+	var out api.Saved
+	err := c.do(ctx, http.MethodPost, "/resurrect", nil, &out)
+	return out, err
+}
+
+// Kill stops every app and the daemon, and waits until the daemon is gone.
+func (c *Client) Kill(ctx context.Context) error {
+	if err := c.do(ctx, http.MethodPost, "/kill", nil, nil); err != nil {
+		return err
+	}
+	return c.WaitGone(ctx)
+}

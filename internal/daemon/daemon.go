@@ -1,0 +1,313 @@
+// Package daemon is tend's long-running server: it owns every app process,
+// keeps the desired state in $TEND_HOME/state.json, and serves the control
+// API on $TEND_HOME/tend.sock.
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend/internal/app"
+	"github.com/tendhq/tend/internal/metrics"
+	"github.com/tendhq/tend/internal/spec"
+	"github.com/tendhq/tend/internal/supervise"
+)
+
+// ErrRunning means another daemon holds $TEND_HOME.
+var ErrRunning = errors.New("another tend daemon is running in this TEND_HOME")
+
+// Options configure a daemon.
+type Options struct {
+	Home    string
+	Version string
+	Log     *slog.Logger
+	// Ready, when set, is called once the socket answers and the saved apps
+	// have been started again.
+	Ready func()
+}
+
+// Paths inside $TEND_HOME.
+const (
+	SocketName = "tend.sock"
+	StateName  = "state.json"
+	DumpName   = "dump.json"
+	LockName   = "daemon.lock"
+	LogName    = "tend.log"
+	LogsDir    = "logs"
+)
+
+// Daemon is one running daemon.
+type Daemon struct {
+	home    string
+	version string
+	log     *slog.Logger
+	started time.Time
+	sampler *metrics.Sampler
+	dirty   chan struct{} // a process came or went: state.json needs writing
+	killed  chan struct{} // closed by the kill endpoint
+	kill    sync.Once
+
+	mu     sync.Mutex
+	apps   []*entry // guarded by mu, ordered by id
+	nextID int      // guarded by mu
+
+	saveMu sync.Mutex // serialises writes of state.json
+	frozen bool       // guarded by saveMu: shutting down, state is final
+}
+
+// entry is a registered app with the fields that never change for its life,
+// so that matching targets does not need a round trip to its goroutine.
+type entry struct {
+	app       *app.App
+	id        int
+	name      string
+	namespace string
+}
+
+// Run runs the daemon until ctx is done or the kill endpoint is called, then
+// stops every app and returns. The apps' desired state is kept, so the next
+// daemon starts them again.
+func Run(ctx context.Context, o Options) error {
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := EnsureHome(o.Home); err != nil {
+		return err
+	}
+	unlock, err := lock(filepath.Join(o.Home, LockName))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	sock := filepath.Join(o.Home, SocketName)
+	_ = os.Remove(sock) // left by a daemon that died; we hold the lock
+	old := syscall.Umask(0o077)
+	ln, err := net.Listen("unix", sock)
+	syscall.Umask(old)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	defer os.Remove(sock)
+
+	reapCtx, stopReaper := context.WithCancel(context.Background())
+	reaperDone := make(chan struct{})
+	go func() {
+		defer close(reaperDone)
+		if err := supervise.ReapOrphans(reapCtx); err != nil {
+			o.Log.Warn("cannot become child subreaper; orphans of apps are reaped by init", "err", err)
+		}
+	}()
+	defer func() { stopReaper(); <-reaperDone }()
+
+	d := &Daemon{
+		home:    o.Home,
+		version: o.Version,
+		log:     o.Log,
+		started: time.Now(),
+		sampler: metrics.NewSampler(),
+		dirty:   make(chan struct{}, 1),
+		killed:  make(chan struct{}),
+	}
+	if err := d.restore(); err != nil {
+		ln.Close()
+		return err
+	}
+
+	persistDone := make(chan struct{})
+	persistCtx, stopPersist := context.WithCancel(context.Background())
+	go func() {
+		defer close(persistDone)
+		d.persistLoop(persistCtx)
+	}()
+
+	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(ln) }()
+	o.Log.Info("daemon ready", "pid", os.Getpid(), "version", o.Version, "home", o.Home, "apps", len(d.apps))
+	if o.Ready != nil {
+		o.Ready()
+	}
+
+	select {
+	case <-ctx.Done():
+	case <-d.killed:
+	case err := <-serveDone:
+		o.Log.Error("control socket failed", "err", err)
+	}
+	o.Log.Info("daemon stopping")
+	stopPersist()
+	<-persistDone
+	d.freeze()
+	d.stopAll()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	o.Log.Info("daemon stopped")
+	return nil
+}
+
+// EnsureHome creates $TEND_HOME with mode 0700, or tightens it to that.
+func EnsureHome(home string) error {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("create TEND_HOME: %w", err)
+	}
+	if err := os.Chmod(home, 0o700); err != nil {
+		return fmt.Errorf("TEND_HOME: %w", err)
+	}
+	return nil
+}
+
+// lock takes the daemon lock, which a daemon holds for its whole life.
+func lock(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrRunning
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// restore registers the apps of state.json and starts those the user had
+// not stopped. Leftovers of a daemon that died (processes it could not stop)
+// are killed first, so nothing runs twice.
+func (d *Daemon) restore() error {
+	st, err := loadState(filepath.Join(d.home, StateName))
+	if err != nil {
+		return err
+	}
+	d.nextID = st.NextID
+	for _, r := range st.Apps {
+		for _, p := range r.Procs {
+			if n := supervise.KillStaleGroup(p.PID, p.StartTime); n > 0 {
+				d.log.Warn("killed processes left by a previous daemon", "app", r.Spec.Name, "pgid", p.PID, "count", n)
+			}
+		}
+	}
+	for _, r := range st.Apps {
+		e := d.register(r.ID, r.Spec, r.CallerEnv, r.CreatedAt)
+		if r.ID >= d.nextID {
+			d.nextID = r.ID + 1
+		}
+		if !r.Stopped {
+			if err := e.app.Start(context.Background()); err != nil {
+				d.log.Warn("restore app", "app", r.Spec.Name, "err", err)
+			}
+		}
+	}
+	return d.persist()
+}
+
+// persistLoop writes state.json whenever a process came or went.
+func (d *Daemon) persistLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.dirty:
+			if err := d.persist(); err != nil {
+				d.log.Error("write state", "err", err)
+			}
+		}
+	}
+}
+
+func (d *Daemon) markDirty() {
+	select {
+	case d.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// persist writes the desired state of every app to state.json.
+func (d *Daemon) persist() error {
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
+	if d.frozen {
+		return nil
+	}
+	d.mu.Lock()
+	entries := slices.Clone(d.apps)
+	st := State{Version: stateVersion, NextID: d.nextID, Apps: []app.Record{}}
+	d.mu.Unlock()
+	for _, e := range entries {
+		r, err := e.app.Record()
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		st.Apps = append(st.Apps, r)
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(d.home, StateName), b, 0o600)
+}
+
+// freeze makes the current state.json final: the daemon is going away and
+// the stops that follow must not be recorded as the user's wish.
+func (d *Daemon) freeze() {
+	if err := d.persist(); err != nil {
+		d.log.Error("write state", "err", err)
+	}
+	d.saveMu.Lock()
+	d.frozen = true
+	d.saveMu.Unlock()
+}
+
+// stopAll stops every app at once, each within its own kill_timeout.
+func (d *Daemon) stopAll() {
+	d.mu.Lock()
+	entries := slices.Clone(d.apps)
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range entries {
+		wg.Go(func() {
+			_ = e.app.Stop(context.Background())
+			e.app.Close()
+		})
+	}
+	wg.Wait()
+}
+
+// register creates an app and adds it to the registry. The caller holds no lock.
+func (d *Daemon) register(id int, s spec.App, env map[string]string, created time.Time) *entry {
+	a := app.New(app.Config{
+		ID:        id,
+		Spec:      s,
+		CallerEnv: env,
+		LogDir:    filepath.Join(d.home, LogsDir),
+		CreatedAt: created,
+		OnChange:  d.markDirty,
+	})
+	e := &entry{app: a, id: id, name: s.Name, namespace: s.Namespace}
+	d.mu.Lock()
+	d.apps = append(d.apps, e)
+	slices.SortFunc(d.apps, func(x, y *entry) int { return x.id - y.id })
+	d.mu.Unlock()
+	return e
+}
+
+func (d *Daemon) unregister(e *entry) {
+	d.mu.Lock()
+	d.apps = slices.DeleteFunc(d.apps, func(x *entry) bool { return x == e })
+	d.mu.Unlock()
+}

@@ -1,0 +1,153 @@
+// Package spec defines an app as tend runs it: the settings of one ecosystem
+// entry, their defaults, and their validation. Every way an app reaches the
+// daemon (command-line flags, an ecosystem file, an API request, the state
+// file) goes through Decode so that defaults and errors are the same.
+package spec
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults, as PM2 has them.
+const (
+	DefaultNamespace   = "default"
+	DefaultMaxRestarts = 16
+	DefaultMinUptime   = time.Second
+	DefaultKillTimeout = 1600 * time.Millisecond
+	DefaultKillSignal  = "SIGINT"
+)
+
+// InterpreterNone means the script is executed directly.
+const InterpreterNone = "none"
+
+// App is one app's settings after defaults were applied. Its JSON form is the
+// ecosystem form (PM2's option names), so an App marshalled and decoded again
+// is the same App.
+type App struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	// Script is an absolute path to a file, or a command found on PATH.
+	Script string   `json:"script"`
+	Args   []string `json:"args,omitempty"`
+	// Interpreter is "node", "python3", "bash", a path, or InterpreterNone.
+	Interpreter     string            `json:"interpreter"`
+	InterpreterArgs []string          `json:"interpreter_args,omitempty"`
+	Cwd             string            `json:"cwd"`
+	Env             map[string]string `json:"env,omitempty"`
+	// Instances is at least 1; "max" in a file is resolved to the CPU count.
+	Instances int `json:"instances"`
+	// Port is the public port the app serves on; 0 when it has none.
+	Port int `json:"port,omitempty"`
+
+	Autorestart            bool     `json:"autorestart"`
+	MaxRestarts            int      `json:"max_restarts"`
+	MinUptime              Duration `json:"min_uptime"`
+	RestartDelay           Duration `json:"restart_delay"`
+	ExpBackoffRestartDelay Duration `json:"exp_backoff_restart_delay"`
+	KillTimeout            Duration `json:"kill_timeout"`
+	// KillSignal is a canonical signal name such as "SIGINT".
+	KillSignal    string `json:"kill_signal"`
+	StopExitCodes []int  `json:"stop_exit_codes,omitempty"`
+}
+
+// Key identifies an app uniquely within a daemon.
+func (a *App) Key() string { return a.Namespace + "/" + a.Name }
+
+// IsNode reports whether the app runs under Node.js.
+func (a *App) IsNode() bool {
+	base := a.Interpreter
+	if i := strings.LastIndexByte(base, '/'); i >= 0 {
+		base = base[i+1:]
+	}
+	return base == "node" || base == "nodejs"
+}
+
+// Duration is a time.Duration that reads PM2's forms: a number of
+// milliseconds (1600), or a string with a unit ("1.6s", "500ms", "2m", "1h").
+// A bare numeric string is milliseconds too. It writes a Go duration string.
+type Duration time.Duration
+
+// D returns the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes the duration as a string such as "1.6s".
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a number of milliseconds or a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	p, err := ParseDuration(v)
+	if err != nil {
+		return err
+	}
+	*d = Duration(p)
+	return nil
+}
+
+// ParseDuration reads a duration given as a JSON/YAML/TOML value: a number of
+// milliseconds or a string with a unit. Negative durations are refused.
+func ParseDuration(v any) (time.Duration, error) {
+	var d time.Duration
+	switch x := v.(type) {
+	case float64:
+		d = time.Duration(x * float64(time.Millisecond))
+	case int:
+		d = time.Duration(x) * time.Millisecond
+	case int64:
+		d = time.Duration(x) * time.Millisecond
+	case uint64:
+		d = time.Duration(x) * time.Millisecond
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number of milliseconds", x)
+		}
+		d = time.Duration(f * float64(time.Millisecond))
+	case string:
+		s := strings.TrimSpace(x)
+		if n, err := strconv.ParseFloat(s, 64); err == nil {
+			d = time.Duration(n * float64(time.Millisecond))
+			break
+		}
+		p, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration (use milliseconds, or a unit: 500ms, 2s, 1m)", x)
+		}
+		d = p
+	default:
+		return 0, fmt.Errorf("want a duration (milliseconds, or a string such as \"2s\"), got %s", describe(v))
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("duration must not be negative")
+	}
+	return d, nil
+}
+
+// describe names the type of a decoded value for error messages.
+func describe(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return fmt.Sprintf("boolean %v", x)
+	case string:
+		return fmt.Sprintf("string %q", x)
+	case float64, int, int64, uint64, json.Number:
+		return fmt.Sprintf("number %v", x)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}

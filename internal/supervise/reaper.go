@@ -1,0 +1,144 @@
+package supervise
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// reaper tracks the group leaders whose exit status belongs to their
+// Process.wait, so that the orphan reaper leaves them alone.
+var reaper = struct {
+	mu      sync.Mutex
+	leaders map[int]bool // guarded by mu
+}{leaders: map[int]bool{}}
+
+// ReapOrphans makes the calling process a child subreaper: a process that an
+// app forks and abandons is re-parented to us instead of to PID 1 (which, in
+// containers and sandboxes, often never reaps), and we reap it when it exits.
+// It runs until ctx is done; the daemon starts it once and cancels it on exit.
+func ReapOrphans(ctx context.Context) error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGCHLD)
+	defer signal.Stop(sigs)
+	reapZombies()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sigs:
+			reapZombies()
+		}
+	}
+}
+
+// reapZombies waits for every zombie child that is not a supervised leader.
+// It reads /proc rather than calling wait4(-1), which would steal the exit
+// status of leaders from their own wait goroutines.
+func reapZombies() {
+	self := os.Getpid()
+	reaper.mu.Lock()
+	defer reaper.mu.Unlock()
+	for _, st := range procStats() {
+		if st.ppid == self && st.state == 'Z' && !reaper.leaders[st.pid] {
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(st.pid, &ws, unix.WNOHANG, nil)
+		}
+	}
+}
+
+type procStat struct {
+	pid, ppid, pgrp int
+	state           byte
+	start           uint64 // clock ticks after boot
+}
+
+// procStats reads pid, state, ppid and process group of every process.
+func procStats() []procStat {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	out := make([]procStat, 0, len(names))
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + n + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may hold spaces; fields
+		// after the last ')' are fixed: state ppid pgrp ...
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			continue
+		}
+		f := bytes.Fields(b[i+2:])
+		if len(f) < 20 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(string(f[1]))
+		pgrp, _ := strconv.Atoi(string(f[2]))
+		start, _ := strconv.ParseUint(string(f[19]), 10, 64)
+		out = append(out, procStat{pid: pid, ppid: ppid, pgrp: pgrp, state: f[0][0], start: start})
+	}
+	return out
+}
+
+// GroupAlive lists the members of process group pgid that are still
+// running (zombies do not count: they hold no resources but a pid).
+func GroupAlive(pgid int) []int {
+	var pids []int
+	for _, st := range procStats() {
+		if st.pgrp == pgid && st.state != 'Z' && st.state != 'X' {
+			pids = append(pids, st.pid)
+		}
+	}
+	return pids
+}
+
+// killGroup SIGKILLs every member of the group and waits, up to limit, until
+// none is running. SIGKILL is delivered asynchronously, so without the wait a
+// caller that reports "stopped" could race the kernel.
+func killGroup(pgid int, limit time.Duration) {
+	if err := unix.Kill(-pgid, unix.SIGKILL); err == unix.ESRCH {
+		return
+	}
+	deadline := time.Now().Add(limit)
+	for len(GroupAlive(pgid)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// KillStaleGroup kills what is left of a process group that a previous
+// daemon started: members that began no earlier than the leader's recorded
+// start time (so a recycled pid of an unrelated process is left alone). It
+// returns how many processes it killed.
+func KillStaleGroup(pgid int, leaderStart uint64) int {
+	n := 0
+	for _, st := range procStats() {
+		if st.pgrp == pgid && st.state != 'Z' && st.start >= leaderStart && st.pid != os.Getpid() {
+			if unix.Kill(st.pid, unix.SIGKILL) == nil {
+				n++
+			}
+		}
+	}
+	if n > 0 {
+		killGroup(pgid, time.Second)
+	}
+	return n
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+# Fixture for internal/spec tests; never run.

@@ -1,0 +1,1 @@
+# Fixture for internal/spec tests; never run.
