@@ -100,6 +100,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)
 	}
+	// The umask kept the socket private from its creation; 0600 is the
+	// mode the docs promise (a socket needs no execute bit).
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return err
+	}
 	defer os.Remove(sock)
 
 	reapCtx, stopReaper := context.WithCancel(context.Background())

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 
 	"golang.org/x/sys/unix"
@@ -68,33 +67,29 @@ const (
 	msgUnknown     = "unknown key; ignored"
 )
 
-// supported are the keys Decode reads; aliases map to their main key.
-var supported = map[string]string{
-	"name": "name", "namespace": "namespace", "script": "script", "args": "args",
-	"interpreter": "interpreter", "exec_interpreter": "interpreter",
-	"interpreter_args": "interpreter_args", "node_args": "interpreter_args",
-	"cwd": "cwd", "env": "env", "instances": "instances", "port": "port",
-	"autorestart": "autorestart", "max_restarts": "max_restarts", "min_uptime": "min_uptime",
-	"restart_delay": "restart_delay", "exp_backoff_restart_delay": "exp_backoff_restart_delay",
-	"kill_timeout": "kill_timeout", "kill_signal": "kill_signal", "stop_exit_codes": "stop_exit_codes",
-}
+// supported are the keys Decode reads, aliases included.
+var supported = keySet(`name namespace script args interpreter exec_interpreter
+	interpreter_args node_args cwd env instances port autorestart max_restarts
+	min_uptime restart_delay exp_backoff_restart_delay kill_timeout kill_signal stop_exit_codes`)
 
 // unsupported are PM2's other app keys (lib/API/schema.json, with aliases).
 // They get a warning of their own so that a PM2 user knows the key was
 // understood and deliberately ignored, rather than misspelt.
-var unsupported = map[string]bool{}
+var unsupported = keySet(`exec_mode watch ignore_watch watch_delay watch_options
+	max_memory_restart cron_restart cron wait_ready listen_timeout shutdown_with_message
+	out_file out output out_log error_file error err err_file err_log log_file log pid_file pid
+	merge_logs combine_logs log_date_format time log_type disable_logs
+	source_map_support disable_source_map_support vizion increment_var instance_var
+	filter_env name_prefix install_url force post_update treekill pmx automation
+	trace disable_trace v8 event_loop_inspector deep_monitoring io append_env_to_name
+	execute_command kill_retry_time write windowsHide uid gid user username autostart`)
 
-func init() {
-	for _, k := range strings.Fields(`exec_mode watch ignore_watch watch_delay watch_options
-		max_memory_restart cron_restart cron wait_ready listen_timeout shutdown_with_message
-		out_file out output out_log error_file error err err_file err_log log_file log pid_file pid
-		merge_logs combine_logs log_date_format time log_type disable_logs
-		source_map_support disable_source_map_support vizion increment_var instance_var
-		filter_env name_prefix install_url force post_update treekill pmx automation
-		trace disable_trace v8 event_loop_inspector deep_monitoring io append_env_to_name
-		execute_command kill_retry_time write windowsHide uid gid user username autostart`) {
-		unsupported[k] = true
+func keySet(keys string) map[string]bool {
+	set := map[string]bool{}
+	for _, k := range strings.Fields(keys) {
+		set[k] = true
 	}
+	return set
 }
 
 // asTendDoes are values of unsupported keys that ask for what tend does
@@ -273,7 +268,7 @@ func (d *decoder) checkKeys() {
 	for _, k := range keys {
 		var msg string
 		switch {
-		case supported[k] != "" || strings.HasPrefix(k, "env_"):
+		case supported[k] || strings.HasPrefix(k, "env_"):
 			continue
 		case unsupported[k]:
 			if slices.Contains(asTendDoes[k], d.raw[k]) {
@@ -563,40 +558,12 @@ func (d *decoder) duration(key string, dst *Duration) {
 	if !ok {
 		return
 	}
-	p, err := durationValue(v)
+	p, err := ParseDuration(v)
 	if err != nil {
 		d.errorf(key, "%v", err)
 		return
 	}
 	*dst = Duration(p)
-}
-
-// maxMillis is the longest duration, in milliseconds, a time.Duration holds.
-const maxMillis = float64(math.MaxInt64 / int64(time.Millisecond))
-
-// durationValue is ParseDuration guarded against numbers that overflow a
-// time.Duration, whose conversion from float64 is undefined.
-func durationValue(v any) (time.Duration, error) {
-	var f float64
-	var err error
-	switch x := v.(type) {
-	case float64:
-		f = x
-	case int:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case uint64:
-		f = float64(x)
-	case json.Number:
-		f, err = strconv.ParseFloat(string(x), 64)
-	case string:
-		f, err = strconv.ParseFloat(strings.TrimSpace(x), 64)
-	}
-	if err == nil && (math.IsNaN(f) || math.Abs(f) > maxMillis) {
-		return 0, fmt.Errorf("%v is not a usable number of milliseconds", v)
-	}
-	return ParseDuration(v)
 }
 
 // canonicalSignal turns "term", "TERM" or "SIGTERM" into "SIGTERM".

@@ -68,7 +68,10 @@ func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
 	switch ext := strings.ToLower(filepath.Ext(abs)); ext {
 	case ".yaml", ".yml":
 		err = yaml.Unmarshal(b, &top)
-		if err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) { // such as a key given twice
+			err = errors.New(strings.Join(te.Errors, "; "))
+		} else if err != nil {
 			err = errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 		}
 		top = normalize(top)
@@ -133,9 +136,9 @@ func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
 }
 
 // DecodeJSON decodes an API request body: a JSON array of app objects (paths
-// "apps[i]"). Relative paths are refused, as a request has no directory of
-// its own (o.BaseDir is ignored). It runs on untrusted input and must never
-// panic.
+// "apps[i]"). Each app needs an absolute cwd, as a request has no directory
+// of its own (o.BaseDir is ignored); a relative script is found from that
+// cwd. It runs on untrusted input and must never panic.
 func DecodeJSON(b []byte, o DecodeOptions) ([]App, []Warning, error) {
 	top, err := parseJSON(b)
 	if err != nil {
@@ -277,7 +280,8 @@ func normalize(v any) any {
 	return v
 }
 
-const jsTimeout = 10 * time.Second
+// jsTimeout bounds evaluating a JavaScript file; a variable for tests.
+var jsTimeout = 10 * time.Second
 
 // jsEval loads an ecosystem file (CommonJS or ES module) and writes it as
 // JSON to a file rather than stdout, so that whatever the file itself prints
@@ -294,8 +298,9 @@ import(require("url").pathToFileURL(file).href).then((m) => {
   process.exit(1);
 });`
 
-// evalJS evaluates a PM2 ecosystem file with node, in the file's directory,
-// with tend's environment, as PM2 would.
+// evalJS evaluates a PM2 ecosystem file with node and tend's environment, as
+// PM2 would. It runs in the file's directory, so that paths the file computes
+// with path.resolve agree with how relative paths in it are resolved.
 func evalJS(file string) (any, error) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -323,7 +328,7 @@ func evalJS(file string) (any, error) {
 	case err != nil:
 		msg := strings.TrimSpace(stderr.String())
 		if len(msg) > 4096 {
-			msg = msg[:4096] + "…"
+			msg = strings.ToValidUTF8(msg[:4096], "") + "…"
 		}
 		if msg == "" {
 			msg = err.Error()

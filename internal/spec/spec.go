@@ -7,6 +7,7 @@ package spec
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -93,31 +94,37 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// maxMillis is the largest number of milliseconds a time.Duration holds.
+const maxMillis = float64(math.MaxInt64 / int64(time.Millisecond))
+
 // ParseDuration reads a duration given as a JSON/YAML/TOML value: a number of
 // milliseconds or a string with a unit. Negative durations are refused.
 func ParseDuration(v any) (time.Duration, error) {
 	var d time.Duration
+	var ms float64 // set for the numeric forms, checked for range below
+	numeric := true
 	switch x := v.(type) {
 	case float64:
-		d = time.Duration(x * float64(time.Millisecond))
+		ms = x
 	case int:
-		d = time.Duration(x) * time.Millisecond
+		ms = float64(x)
 	case int64:
-		d = time.Duration(x) * time.Millisecond
+		ms = float64(x)
 	case uint64:
-		d = time.Duration(x) * time.Millisecond
+		ms = float64(x)
 	case json.Number:
 		f, err := x.Float64()
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a number of milliseconds", x)
 		}
-		d = time.Duration(f * float64(time.Millisecond))
+		ms = f
 	case string:
 		s := strings.TrimSpace(x)
 		if n, err := strconv.ParseFloat(s, 64); err == nil {
-			d = time.Duration(n * float64(time.Millisecond))
+			ms = n
 			break
 		}
+		numeric = false
 		p, err := time.ParseDuration(s)
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a duration (use milliseconds, or a unit: 500ms, 2s, 1m)", x)
@@ -125,6 +132,13 @@ func ParseDuration(v any) (time.Duration, error) {
 		d = p
 	default:
 		return 0, fmt.Errorf("want a duration (milliseconds, or a string such as \"2s\"), got %s", describe(v))
+	}
+	if numeric {
+		// Beyond ~292 years a Duration overflows; NaN compares false to all.
+		if math.IsNaN(ms) || math.Abs(ms) > maxMillis {
+			return 0, fmt.Errorf("%v milliseconds is out of range", v)
+		}
+		d = time.Duration(ms * float64(time.Millisecond))
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("duration must not be negative")

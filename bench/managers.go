@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// cmdTimeout bounds one CLI command. PM2's CLI boots Node for every command,
+// which on a loaded two-core machine can take seconds; a minute means hung.
+const cmdTimeout = time.Minute
+
+// markerVar is set, with a value unique to this run, in the environment of
+// every process the benchmark starts. Daemons inherit it from the CLI that
+// forked them and apps from their daemon, so sweep can find anything left
+// behind without trusting either manager's own shutdown.
+const markerVar = "TEND_BENCH_RUN"
+
+// cli runs one manager's command-line tool as a user would.
+type cli struct {
+	path string   // the executable
+	dir  string   // the repo root, so fixture paths are typed as in the docs
+	env  []string // the whole environment, marker and home included
+}
+
+// command builds a command bounded only by ctx; extraEnv is appended (a later
+// KEY= wins in os/exec).
+func (c cli) command(ctx context.Context, extraEnv []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, c.path, args...)
+	cmd.Dir = c.dir
+	cmd.Env = append(append([]string(nil), c.env...), extraEnv...)
+	// A CLI that hangs is killed, and so are pipes held by any child it
+	// forked (a daemon detaches and closes them, so this does not wait on it).
+	cmd.WaitDelay = time.Second
+	return cmd
+}
+
+// run runs one command under cmdTimeout and returns its stdout; a failure
+// carries the tail of its stderr, which is where both tools explain.
+func (c cli) run(ctx context.Context, extraEnv []string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := c.command(ctx, extraEnv, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if len(msg) > 400 {
+			msg = "..." + msg[len(msg)-400:]
+		}
+		return nil, fmt.Errorf("%s %s: %w: %s", filepath.Base(c.path), strings.Join(args, " "), err, msg)
+	}
+	return stdout.Bytes(), nil
+}
+
+// app is what the benchmark asks a manager to run.
+type app struct {
+	name   string
+	script string // relative to the repo root
+	port   int    // 0: no PORT
+}
+
+// instance is one running process as a manager lists it.
+type instance struct {
+	app    string
+	pid    int
+	online bool
+}
+
+// manager is a process manager under test, driven through its CLI.
+type manager interface {
+	name() string
+	// start starts a and returns once the CLI has; the app may still be
+	// launching.
+	start(ctx context.Context, a app) error
+	list(ctx context.Context) ([]instance, error)
+	// listCommand is the JSON listing a script would run, timed by the ls
+	// figure; its output goes to /dev/null.
+	listCommand(ctx context.Context) *exec.Cmd
+	daemonPID(ctx context.Context) (int, error)
+	deleteAll(ctx context.Context) error
+	// shutdown stops every app and the daemon, and waits for them.
+	shutdown(ctx context.Context) error
+}
+
+// tend drives bin/tend with its own TEND_HOME.
+type tend struct{ cli }
+
+func newTend(path, dir, home string, env []string) *tend {
+	return &tend{cli{path: path, dir: dir, env: append(env, "TEND_HOME="+home)}}
+}
+
+func (t *tend) name() string { return "tend" }
+
+func (t *tend) start(ctx context.Context, a app) error {
+	args := []string{"start", a.script, "--name", a.name}
+	if a.port != 0 {
+		args = append(args, "--port", strconv.Itoa(a.port))
+	}
+	_, err := t.run(ctx, nil, args...)
+	return err
+}
+
+func (t *tend) list(ctx context.Context) ([]instance, error) {
+	out, err := t.run(ctx, nil, "ls", "--json")
+	if err != nil {
+		return nil, err
+	}
+	var apps []struct {
+		Name      string `json:"name"`
+		Instances []struct {
+			PID    int    `json:"pid"`
+			Status string `json:"status"`
+		} `json:"instances"`
+	}
+	if err := json.Unmarshal(out, &apps); err != nil {
+		return nil, fmt.Errorf("tend ls --json: %w", err)
+	}
+	var ins []instance
+	for _, a := range apps {
+		for _, in := range a.Instances {
+			ins = append(ins, instance{app: a.Name, pid: in.PID, online: in.Status == "online"})
+		}
+	}
+	return ins, nil
+}
+
+func (t *tend) listCommand(ctx context.Context) *exec.Cmd {
+	return t.command(ctx, nil, "ls", "--json")
+}
+
+func (t *tend) daemonPID(ctx context.Context) (int, error) {
+	out, err := t.run(ctx, nil, "ping")
+	if err != nil {
+		return 0, err
+	}
+	var pid int
+	if _, err := fmt.Sscanf(string(out), "pong: daemon pid %d", &pid); err != nil {
+		return 0, fmt.Errorf("tend ping: unexpected answer %q: %w", out, err)
+	}
+	return pid, nil
+}
+
+func (t *tend) deleteAll(ctx context.Context) error {
+	_, err := t.run(ctx, nil, "delete", "all")
+	return err
+}
+
+func (t *tend) shutdown(ctx context.Context) error {
+	_, err := t.run(ctx, nil, "kill")
+	return err
+}
+
+// pm2 drives the PM2 installed under bench/node_modules with its own
+// PM2_HOME, with PM2's defaults untouched.
+type pm2 struct {
+	cli
+	home string
+}
+
+func newPM2(path, dir, home string, env []string) *pm2 {
+	return &pm2{cli: cli{path: path, dir: dir, env: append(env, "PM2_HOME="+home)}, home: home}
+}
+
+func (p *pm2) name() string { return "PM2" }
+
+// start passes the port as PORT in the CLI's environment: PM2 has no --port,
+// and it hands the starting CLI's environment to the app.
+func (p *pm2) start(ctx context.Context, a app) error {
+	var env []string
+	if a.port != 0 {
+		env = []string{"PORT=" + strconv.Itoa(a.port)}
+	}
+	_, err := p.run(ctx, env, "start", a.script, "--name", a.name)
+	return err
+}
+
+func (p *pm2) list(ctx context.Context) ([]instance, error) {
+	out, err := p.run(ctx, nil, "jlist")
+	if err != nil {
+		return nil, err
+	}
+	// PM2 prints notices (a daemon being spawned, an in-memory version
+	// mismatch) on stdout before the JSON.
+	if i := bytes.IndexByte(out, '['); i > 0 {
+		out = out[i:]
+	}
+	var procs []struct {
+		Name   string `json:"name"`
+		PID    int    `json:"pid"`
+		PM2Env struct {
+			Status string `json:"status"`
+		} `json:"pm2_env"`
+	}
+	if err := json.Unmarshal(out, &procs); err != nil {
+		return nil, fmt.Errorf("pm2 jlist: %w", err)
+	}
+	ins := make([]instance, 0, len(procs))
+	for _, pr := range procs {
+		ins = append(ins, instance{app: pr.Name, pid: pr.PID, online: pr.PM2Env.Status == "online"})
+	}
+	return ins, nil
+}
+
+func (p *pm2) listCommand(ctx context.Context) *exec.Cmd {
+	return p.command(ctx, nil, "jlist")
+}
+
+// daemonPID reads the God daemon's pid file: `pm2 ping` does not say it.
+func (p *pm2) daemonPID(context.Context) (int, error) {
+	b, err := os.ReadFile(filepath.Join(p.home, "pm2.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("pm2 daemon pid: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("pm2 daemon pid: %w", err)
+	}
+	return pid, nil
+}
+
+func (p *pm2) deleteAll(ctx context.Context) error {
+	_, err := p.run(ctx, nil, "delete", "all")
+	return err
+}
+
+func (p *pm2) shutdown(ctx context.Context) error {
+	_, err := p.run(ctx, nil, "kill")
+	return err
+}
+
+// waitOnline polls m until every app in names has an online instance with a
+// pid, and returns the pids by app name.
+func waitOnline(ctx context.Context, m manager, names []string, timeout time.Duration) (map[string]int, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var lastErr error
+	for {
+		ins, err := m.list(ctx)
+		lastErr = err
+		if err == nil {
+			pids := map[string]int{}
+			for _, in := range ins {
+				if in.online && in.pid > 0 {
+					pids[in.app] = in.pid
+				}
+			}
+			all := true
+			for _, n := range names {
+				all = all && pids[n] > 0
+			}
+			if all {
+				return pids, nil
+			}
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return nil, fmt.Errorf("%s: apps %v not all online within %s (%w; last listing error: %v)", m.name(), names, timeout, err, lastErr)
+		}
+	}
+}
+
+// sweep SIGKILLs every process that carries this run's marker, that is
+// anything a manager failed to stop, and says which. Zombies have an empty
+// environ and are skipped: they are already gone.
+func sweep(marker string) []string {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return []string{fmt.Sprintf("cannot scan /proc for leftovers: %v", err)}
+	}
+	want := []byte("\x00" + markerVar + "=" + marker + "\x00")
+	var killed []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !bytes.Contains(append([]byte{0}, env...), want) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			killed = append(killed, fmt.Sprintf("pid %d: %v", pid, err))
+			continue
+		}
+		killed = append(killed, fmt.Sprintf("pid %d (%s)", pid, strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))))
+	}
+	return killed
+}
+
+// sleep waits d or until ctx is done, whichever is first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
