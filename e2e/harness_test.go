@@ -86,16 +86,20 @@ func newHome(t *testing.T) *home {
 		t.Fatal(err)
 	}
 	h := &home{t: t, dir: dir}
-	h.env = append(os.Environ(), "TEND_HOME="+dir, "E2E_HOME="+dir)
+	// tend is built with -race: no 1 s sleep at each exit, and a race in
+	// the daemon is written to tend.log, which the cleanup checks.
+	h.env = append(os.Environ(), "TEND_HOME="+dir, "E2E_HOME="+dir, "GORACE=atexit_sleep_ms=0")
 	t.Cleanup(func() {
 		h.run("kill")
 		if n := h.processes(); len(n) > 0 {
 			t.Errorf("processes of this test still running after tend kill: %v", n)
 		}
+		b, _ := os.ReadFile(filepath.Join(dir, "tend.log"))
+		if bytes.Contains(b, []byte("DATA RACE")) {
+			t.Errorf("the daemon reported a data race")
+		}
 		if t.Failed() {
-			if b, err := os.ReadFile(filepath.Join(dir, "tend.log")); err == nil {
-				t.Logf("tend.log:\n%s", b)
-			}
+			t.Logf("tend.log:\n%s", b)
 		}
 		os.RemoveAll(dir)
 	})
