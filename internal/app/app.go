@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,6 +59,7 @@ type App struct {
 	reason    string // why the app is errored or stopped by itself
 	exits     chan exitEvent
 	timers    chan timerEvent
+	readies   chan readyEvent
 	waiters   []waiter
 }
 
@@ -92,6 +94,19 @@ type timerEvent struct {
 	gen  int
 }
 
+// readyEvent says an instance's port accepts connections, or that it did
+// not within the listen timeout.
+type readyEvent struct {
+	inst *instance
+	gen  int
+	ok   bool
+}
+
+// ListenTimeout bounds the wait for a new instance's port, as PM2's
+// listen_timeout default does; the instance counts as online after it
+// either way, and the crash policy deals with one that never listens.
+const ListenTimeout = 3 * time.Second
+
 // waiter is released when every instance has settled: none is launching or
 // stopping.
 type waiter chan struct{}
@@ -113,6 +128,7 @@ func New(c Config) *App {
 		stopped:   true,
 		exits:     make(chan exitEvent),
 		timers:    make(chan timerEvent),
+		readies:   make(chan readyEvent),
 	}
 	if a.onChange == nil {
 		a.onChange = func() {}
@@ -135,6 +151,10 @@ func (a *App) run() {
 			a.onExit(ev)
 		case ev := <-a.timers:
 			a.onTimer(ev)
+		case ev := <-a.readies:
+			if ev.gen == ev.inst.gen && ev.inst.status == api.StatusLaunching {
+				ev.inst.status = api.StatusOnline
+			}
 		case <-a.ctx.Done():
 			return
 		}
@@ -457,6 +477,10 @@ func (a *App) spawn(in *instance) error {
 	in.startTime, _ = metrics.StartTime(p.Pid())
 	in.status = api.StatusOnline
 	gen := in.gen
+	if a.spec.Port > 0 {
+		in.status = api.StatusLaunching
+		go a.probe(in, gen, p, a.spec.Port)
+	}
 	go func() {
 		<-p.Done()
 		select {
@@ -466,6 +490,39 @@ func (a *App) spawn(in *instance) error {
 	}()
 	a.onChange()
 	return nil
+}
+
+// probe waits until the instance's port accepts a connection, the process
+// exits, or ListenTimeout passes, and tells the owner goroutine.
+func (a *App) probe(in *instance, gen int, p *supervise.Process, port int) {
+	ok := waitPort(p.Done(), port, ListenTimeout)
+	select {
+	case a.readies <- readyEvent{inst: in, gen: gen, ok: ok}:
+	case <-a.ctx.Done():
+	}
+}
+
+// waitPort dials the loopback port until it answers. A process cannot tell
+// us when it starts listening, so this is the one place that retries.
+func waitPort(exited <-chan struct{}, port int, limit time.Duration) bool {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return true
+		}
+		select {
+		case <-exited:
+			return false
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+	}
 }
 
 func (a *App) startProcess(in *instance, path string, argv, env []string) (*supervise.Process, error) {
