@@ -70,13 +70,14 @@ const (
 // supported are the keys Decode reads, aliases included.
 var supported = keySet(`name namespace script args interpreter exec_interpreter
 	interpreter_args node_args cwd env instances port autorestart max_restarts
-	min_uptime restart_delay exp_backoff_restart_delay kill_timeout kill_signal stop_exit_codes`)
+	min_uptime restart_delay exp_backoff_restart_delay kill_timeout kill_signal stop_exit_codes
+	mode exec_mode balance sticky_cookie wait_ready health_path listen_timeout reload_batch`)
 
 // unsupported are PM2's other app keys (lib/API/schema.json, with aliases).
 // They get a warning of their own so that a PM2 user knows the key was
 // understood and deliberately ignored, rather than misspelt.
-var unsupported = keySet(`exec_mode watch ignore_watch watch_delay watch_options
-	max_memory_restart cron_restart cron wait_ready listen_timeout shutdown_with_message
+var unsupported = keySet(`watch ignore_watch watch_delay watch_options
+	max_memory_restart cron_restart cron shutdown_with_message
 	out_file out output out_log error_file error err err_file err_log log_file log pid_file pid
 	merge_logs combine_logs log_date_format time log_type disable_logs
 	source_map_support disable_source_map_support vizion increment_var instance_var
@@ -96,9 +97,7 @@ func keySet(keys string) map[string]bool {
 // anyway. Many PM2 files spell out such defaults; warning about them would
 // only teach users to ignore warnings.
 var asTendDoes = map[string][]any{
-	"exec_mode":  {"fork", "fork_mode"},
 	"watch":      {false},
-	"wait_ready": {false},
 	"autostart":  {true},
 	"force":      {false},
 	"vizion":     {false},
@@ -206,7 +205,96 @@ func decode(raw map[string]any, o DecodeOptions) (App, []Warning, Errors) {
 		}
 	}
 	a.StopExitCodes = d.exitCodes()
+	d.traffic(&a)
 	return a, d.warns, d.errs
+}
+
+// traffic reads how the app is reached and when an instance is ready.
+func (d *decoder) traffic(a *App) {
+	if key, v, ok := d.alias("mode", "exec_mode"); ok {
+		if s, ok := d.str(key, v); ok {
+			switch s {
+			case ModeFork, "fork_mode":
+				a.Mode = ModeFork
+			case ModeProxy, "cluster", "cluster_mode":
+				// PM2's cluster mode is tend's proxy mode: N instances
+				// behind one port. PM2 files often say cluster without
+				// naming the port (node's cluster module shares whatever
+				// the app binds); run those in fork mode rather than
+				// refuse a file that worked under PM2.
+				if a.Port == 0 && key == "exec_mode" {
+					d.warns = append(d.warns, Warning{File: d.o.File, Path: d.path(key),
+						Message: "cluster mode needs a port in tend (set port: the edge balances over the instances); running in fork mode"})
+					a.Mode = ModeFork
+				} else {
+					a.Mode = ModeProxy
+				}
+			case ModeSocket:
+				a.Mode = ModeSocket
+			default:
+				d.errorf(key, "want fork, proxy or socket, got %q", s)
+			}
+		}
+	}
+	switch {
+	case a.Mode == "" && a.Port > 0:
+		a.Mode = ModeProxy
+	case a.Mode == "":
+		a.Mode = ModeFork
+	case a.Mode != ModeFork && a.Port == 0:
+		d.errorf("port", "%s mode needs a port (set port, or use fork mode)", a.Mode)
+	case a.Mode == ModeFork && a.Port > 0 && a.Instances > 1:
+		d.errorf("instances", "%d instances in fork mode would all bind port %d; use proxy or socket mode", a.Instances, a.Port)
+	}
+	if v, ok := d.get("balance"); ok {
+		if s, ok := d.str("balance", v); ok {
+			switch s {
+			case BalanceLeastConn, BalanceRoundRobin, BalanceSticky:
+				a.Balance = s
+			default:
+				d.errorf("balance", "want least_conn, round_robin or sticky, got %q", s)
+			}
+		}
+	}
+	if v, ok := d.get("sticky_cookie"); ok {
+		if s, ok := d.str("sticky_cookie", v); ok {
+			if s == "" || strings.ContainsAny(s, " ;,=\t\"") {
+				d.errorf("sticky_cookie", "%q is not a valid cookie name", s)
+			}
+			a.StickyCookie = s
+		}
+	}
+	if v, ok := d.get("wait_ready"); ok {
+		if b, ok := v.(bool); ok {
+			a.WaitReady = b
+		} else {
+			d.errorf("wait_ready", "want true or false, got %s", describe(v))
+		}
+	}
+	if v, ok := d.get("health_path"); ok {
+		if s, ok := d.str("health_path", v); ok {
+			if !strings.HasPrefix(s, "/") {
+				d.errorf("health_path", "must start with /, got %q", s)
+			} else if a.Port == 0 {
+				d.errorf("health_path", "needs a port to probe")
+			}
+			a.HealthPath = s
+		}
+	}
+	a.ListenTimeout = Duration(DefaultListenTimeout)
+	if a.WaitReady {
+		a.ListenTimeout = Duration(DefaultWaitReadyTimeout)
+	}
+	d.duration("listen_timeout", &a.ListenTimeout)
+	a.ReloadBatch = DefaultReloadBatch
+	if v, ok := d.get("reload_batch"); ok {
+		if n, ok := d.int("reload_batch", v); ok {
+			if n < 1 {
+				d.errorf("reload_batch", "must be at least 1, got %d", n)
+			}
+			a.ReloadBatch = n
+		}
+	}
 }
 
 func (d *decoder) path(key string) string {

@@ -165,6 +165,7 @@ func TestDecode(t *testing.T) {
 		Name: "app", Namespace: "default", Script: script, Interpreter: "node", Cwd: dir,
 		Instances: 1, Autorestart: true, MaxRestarts: 16,
 		MinUptime: Duration(time.Second), KillTimeout: Duration(1600 * time.Millisecond), KillSignal: "SIGINT",
+		Mode: ModeFork, ListenTimeout: Duration(DefaultListenTimeout), ReloadBatch: 1,
 	}
 	with := func(f func(a *App)) App {
 		a := defaults
@@ -206,7 +207,7 @@ func TestDecode(t *testing.T) {
 		{name: "empty lists are nil", raw: map[string]any{"script": "app.js", "args": "", "env": map[string]any{}, "stop_exit_codes": []any{}},
 			want: defaults},
 		{name: "single exit code", raw: map[string]any{"script": "app.js", "stop_exit_codes": 3, "port": "80"},
-			want: with(func(a *App) { a.StopExitCodes, a.Port = []int{3}, 80 })},
+			want: with(func(a *App) { a.StopExitCodes, a.Port, a.Mode = []int{3}, 80, ModeProxy })},
 		{name: "API with absolute paths", raw: map[string]any{"script": "app.js", "cwd": dir}, o: api, want: defaults},
 
 		{name: "API needs a cwd", raw: map[string]any{"script": script}, o: api,
@@ -254,10 +255,10 @@ func TestDecode(t *testing.T) {
 		{name: "warnings", raw: map[string]any{"script": "app.js", "watch": true, "exec_mode": "cluster", "vizion": []any{}, "scirpt": "x", "env_dev": map[string]any{}},
 			o: inFile, want: defaults,
 			wantWarn: []string{
-				"tend.yaml: apps[1].exec_mode: not supported by this version of tend; ignored",
 				"tend.yaml: apps[1].scirpt: unknown key; ignored",
 				"tend.yaml: apps[1].vizion: not supported by this version of tend; ignored",
 				"tend.yaml: apps[1].watch: not supported by this version of tend; ignored",
+				"tend.yaml: apps[1].exec_mode: cluster mode needs a port in tend (set port: the edge balances over the instances); running in fork mode",
 			}},
 		{name: "PM2 defaults are silent", raw: map[string]any{"script": "app.js", "watch": false, "exec_mode": "fork_mode", "autostart": true},
 			want: defaults},

@@ -22,6 +22,27 @@ const (
 	DefaultKillSignal  = "SIGINT"
 )
 
+// Modes of an app.
+const (
+	ModeFork   = "fork"
+	ModeProxy  = "proxy"
+	ModeSocket = "socket"
+)
+
+// Balancing strategies of proxy mode.
+const (
+	BalanceLeastConn  = "least_conn"
+	BalanceRoundRobin = "round_robin"
+	BalanceSticky     = "sticky"
+)
+
+// Readiness defaults, as PM2's listen_timeout.
+const (
+	DefaultListenTimeout    = 3 * time.Second
+	DefaultWaitReadyTimeout = 8 * time.Second
+	DefaultReloadBatch      = 1
+)
+
 // InterpreterNone means the script is executed directly.
 const InterpreterNone = "none"
 
@@ -43,6 +64,23 @@ type App struct {
 	Instances int `json:"instances"`
 	// Port is the public port the app serves on; 0 when it has none.
 	Port int `json:"port,omitempty"`
+	// Mode is ModeFork (no port, or one instance owning the port itself),
+	// ModeProxy (the edge listens on Port and balances over instances on
+	// private ports) or ModeSocket (every instance inherits one listening
+	// socket as fd 3).
+	Mode string `json:"mode"`
+	// Balance picks an instance per request in proxy mode.
+	Balance      string `json:"balance,omitempty"`
+	StickyCookie string `json:"sticky_cookie,omitempty"`
+	// WaitReady makes an instance ready only when it says so: Node's
+	// process.send('ready'), or READY=1 on NOTIFY_SOCKET.
+	WaitReady bool `json:"wait_ready,omitempty"`
+	// HealthPath, when set, makes an instance ready when GET on it answers 2xx.
+	HealthPath string `json:"health_path,omitempty"`
+	// ListenTimeout bounds the wait for readiness.
+	ListenTimeout Duration `json:"listen_timeout"`
+	// ReloadBatch is how many instances a reload replaces at once.
+	ReloadBatch int `json:"reload_batch"`
 
 	Autorestart            bool     `json:"autorestart"`
 	MaxRestarts            int      `json:"max_restarts"`
