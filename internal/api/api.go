@@ -49,6 +49,8 @@ type ActionRequest struct {
 	Signal    string            `json:"signal,omitempty"`     // for "signal"
 	UpdateEnv bool              `json:"update_env,omitempty"` // for "restart"
 	Env       map[string]string `json:"env,omitempty"`        // the caller's env, with update_env
+	// Instances is the target of "scale": "4", "+2" or "-1".
+	Instances string `json:"instances,omitempty"`
 }
 
 // App is one app as `ls --json` and `describe --json` show it.
@@ -57,7 +59,7 @@ type App struct {
 	Name      string     `json:"name"`
 	Namespace string     `json:"namespace"`
 	Status    string     `json:"status"`
-	Mode      string     `json:"mode"` // "fork"
+	Mode      string     `json:"mode"` // "fork", "proxy" or "socket"
 	Port      int        `json:"port,omitempty"`
 	Reason    string     `json:"reason,omitempty"` // why it is errored or stopped on its own
 	CreatedAt time.Time  `json:"created_at"`

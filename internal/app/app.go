@@ -1,24 +1,20 @@
-// Package app runs one app: its instances, their restarts, and the commands
-// that act on them. One goroutine owns an app's mutable state; every other
-// goroutine talks to it through the methods here, which send it a message
-// and wait for the answer.
+// Package app runs one app: its instances, their restarts, readiness,
+// reloads and scaling, and their place behind the app's front. One goroutine
+// owns an app's mutable state; every other goroutine talks to it through the
+// methods here, which send it a message and wait for the answer.
 package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"net"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/internal/api"
-	"github.com/tendhq/tend/internal/metrics"
 	"github.com/tendhq/tend/internal/restart"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
@@ -28,110 +24,86 @@ import (
 // ErrDeleted is returned by every method once the app has been deleted.
 var ErrDeleted = errors.New("app was deleted")
 
+// Front is the traffic side of an app in proxy mode: the edge listener that
+// balances over the instances that are ready. internal/edge implements it.
+type Front interface {
+	Add(id, addr string)
+	Remove(id string)
+	// Drain waits until the removed backend has no request in flight.
+	Drain(ctx context.Context, id string) error
+	Close(ctx context.Context) error
+}
+
 // Config is what an app needs from its daemon.
 type Config struct {
 	ID        int
 	Spec      spec.App
 	CallerEnv map[string]string // environment of the `tend start` caller
 	LogDir    string            // where <name>-out[-i].log and <name>-error[-i].log go
+	RunDir    string            // where per-process notify sockets go
 	CreatedAt time.Time
+	// Stopped says whether the app starts stopped (it always does until
+	// Start) — kept for the record.
 	// OnChange is called from the owner goroutine whenever a process was
 	// spawned or ended, so the daemon can record pids. It must not block.
 	OnChange func()
+	// OpenFront binds the public port of an app in proxy mode; onDown is
+	// called (without blocking) when a backend's connections fail.
+	OpenFront func(s spec.App, onDown func(id string)) (Front, error)
+	// ListenSocket binds the public port of an app in socket mode.
+	ListenSocket func(port int) (*os.File, error)
+	// Self is the tend binary, run as a thin exec wrapper that sets
+	// LISTEN_PID in socket mode. NodePreload is the path of the preload that
+	// makes node's listen() use the inherited socket.
+	Self        string
+	NodePreload string
 }
 
 // App is a running app. Create it with New; it starts stopped.
 type App struct {
 	id        int
 	createdAt time.Time
+	cfg       Config
 	cmds      chan func() // run by the owner goroutine
+	events    chan func() // process events, run by the owner goroutine
 	ctx       context.Context
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the owner goroutine has returned
+	// opMu serialises the operations that change which processes run
+	// (start, stop, restart, reload, scale, delete); crash restarts happen
+	// inside the owner goroutine regardless.
+	opMu sync.Mutex
 
 	// Everything below is owned by the run goroutine.
 	spec      spec.App
 	callerEnv map[string]string
-	logDir    string
-	onChange  func()
-	insts     []*instance
+	slots     []*slot
 	stopped   bool   // the user asked for the app to be down
-	reason    string // why the app is errored or stopped by itself
-	exits     chan exitEvent
-	timers    chan timerEvent
-	readies   chan readyEvent
-	waiters   []waiter
+	reason    string // why the app is errored
+	front     Front
+	sock      *os.File // the shared listening socket in socket mode
+	nextGen   int
+	waiters   []chan struct{}
 }
-
-// instance is one process slot of the app.
-type instance struct {
-	index     int
-	proc      *supervise.Process
-	gen       int // increments on every spawn; stale events carry an old gen
-	status    string
-	tracker   *restart.Tracker
-	restarts  int
-	lastExit  *api.Exit
-	env       []string
-	timer     *time.Timer // pending restart while waiting
-	nextAt    time.Time
-	startTime uint64 // /proc start time of proc, for stale-process checks
-	// wantUp says whether the instance should be running when its current
-	// process ends (a restart in progress).
-	wantUp bool
-	// stopping is set when tend asked the current process to exit.
-	stopping bool
-}
-
-type exitEvent struct {
-	inst *instance
-	gen  int
-	exit supervise.Exit
-}
-
-type timerEvent struct {
-	inst *instance
-	gen  int
-}
-
-// readyEvent says an instance's port accepts connections, or that it did
-// not within the listen timeout.
-type readyEvent struct {
-	inst *instance
-	gen  int
-	ok   bool
-}
-
-// ListenTimeout bounds the wait for a new instance's port, as PM2's
-// listen_timeout default does; the instance counts as online after it
-// either way, and the crash policy deals with one that never listens.
-const ListenTimeout = 3 * time.Second
-
-// waiter is released when every instance has settled: none is launching or
-// stopping.
-type waiter chan struct{}
 
 // New creates the app and starts its owner goroutine; no process runs yet.
 func New(c Config) *App {
 	ctx, cancel := context.WithCancel(context.Background())
+	if c.OnChange == nil {
+		c.OnChange = func() {}
+	}
 	a := &App{
 		id:        c.ID,
 		createdAt: c.CreatedAt,
+		cfg:       c,
 		cmds:      make(chan func()),
+		events:    make(chan func()),
 		ctx:       ctx,
 		cancel:    cancel,
 		done:      make(chan struct{}),
 		spec:      c.Spec,
 		callerEnv: c.CallerEnv,
-		logDir:    c.LogDir,
-		onChange:  c.OnChange,
 		stopped:   true,
-		exits:     make(chan exitEvent),
-		timers:    make(chan timerEvent),
-		readies:   make(chan readyEvent),
-	}
-	if a.onChange == nil {
-		a.onChange = func() {}
 	}
 	a.resize(c.Spec.Instances)
 	go a.run()
@@ -147,14 +119,8 @@ func (a *App) run() {
 		select {
 		case f := <-a.cmds:
 			f()
-		case ev := <-a.exits:
-			a.onExit(ev)
-		case ev := <-a.timers:
-			a.onTimer(ev)
-		case ev := <-a.readies:
-			if ev.gen == ev.inst.gen && ev.inst.status == api.StatusLaunching {
-				ev.inst.status = api.StatusOnline
-			}
+		case f := <-a.events:
+			f()
 		case <-a.ctx.Done():
 			return
 		}
@@ -178,9 +144,18 @@ func (a *App) do(f func()) error {
 	}
 }
 
+// post delivers an event from a helper goroutine to the owner goroutine.
+// It gives up when the app is gone, so helpers never leak.
+func (a *App) post(f func()) {
+	select {
+	case a.events <- f:
+	case <-a.ctx.Done():
+	}
+}
+
 // settle waits until no instance is launching or stopping.
 func (a *App) settle(ctx context.Context) error {
-	w := make(waiter)
+	w := make(chan struct{})
 	if err := a.do(func() { a.waiters = append(a.waiters, w) }); err != nil {
 		return err
 	}
@@ -198,8 +173,8 @@ func (a *App) releaseWaiters() {
 	if len(a.waiters) == 0 {
 		return
 	}
-	for _, in := range a.insts {
-		if in.status == api.StatusLaunching || in.status == api.StatusStopping {
+	for _, s := range a.slots {
+		if st := s.status(); st == api.StatusLaunching || st == api.StatusStopping {
 			return
 		}
 	}
@@ -210,61 +185,122 @@ func (a *App) releaseWaiters() {
 }
 
 // Start brings every instance up that is not running, forgetting past
-// crashes (a user start clears an errored app).
+// crashes (a user start clears an errored app). It returns once every
+// instance is ready (or its listen_timeout passed).
 func (a *App) Start(ctx context.Context) error {
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
 	var err error
-	if e := a.do(func() {
-		a.stopped = false
-		a.reason = ""
-		for _, in := range a.insts {
-			in.tracker.Reset()
-			if in.proc == nil {
-				a.cancelTimer(in)
-				err = errors.Join(err, a.spawn(in))
-			}
-		}
-	}); e != nil {
+	if e := a.do(func() { err = a.start() }); e != nil {
 		return e
 	}
 	return errors.Join(err, a.settle(ctx))
 }
 
+func (a *App) start() error {
+	if err := a.openTraffic(); err != nil {
+		return err
+	}
+	a.stopped = false
+	a.reason = ""
+	var err error
+	for _, s := range a.slots {
+		s.tracker.Reset()
+		if s.cur == nil {
+			a.cancelTimer(s)
+			err = errors.Join(err, a.spawn(s))
+		}
+	}
+	return err
+}
+
+// openTraffic binds the app's public port, once, in proxy and socket mode.
+func (a *App) openTraffic() error {
+	switch {
+	case a.spec.Mode == spec.ModeProxy && a.front == nil && a.cfg.OpenFront != nil:
+		f, err := a.cfg.OpenFront(a.spec, a.onDown)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.spec.Name, err)
+		}
+		a.front = f
+	case a.spec.Mode == spec.ModeSocket && a.sock == nil && a.cfg.ListenSocket != nil:
+		f, err := a.cfg.ListenSocket(a.spec.Port)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.spec.Name, err)
+		}
+		a.sock = f
+	}
+	return nil
+}
+
+// closeTraffic releases the public port once the app is down.
+func (a *App) closeTraffic() {
+	if a.front != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), a.spec.KillTimeout.D())
+		_ = a.front.Close(ctx)
+		cancel()
+		a.front = nil
+	}
+	if a.sock != nil {
+		a.sock.Close()
+		a.sock = nil
+	}
+}
+
 // Stop brings every instance down and returns when they are all stopped.
 func (a *App) Stop(ctx context.Context) error {
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	return a.stopAll(ctx)
+}
+
+func (a *App) stopAll(ctx context.Context) error {
 	if err := a.do(func() {
 		a.stopped = true
 		a.reason = ""
-		for _, in := range a.insts {
-			in.wantUp = false
-			a.stopInstance(in)
+		for _, s := range a.slots {
+			s.wantUp = false
+			a.stopSlot(s)
 		}
 	}); err != nil {
 		return err
 	}
-	return a.settle(ctx)
+	if err := a.settle(ctx); err != nil {
+		return err
+	}
+	return a.do(func() {
+		if a.stopped {
+			a.closeTraffic()
+		}
+	})
 }
 
 // Restart stops each instance and starts it again (PM2's restart, not a
 // zero-downtime reload). With env non-nil, the caller's environment is
 // replaced by env first (restart --update-env).
 func (a *App) Restart(ctx context.Context, env map[string]string) error {
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
 	var err error
 	if e := a.do(func() {
 		if env != nil {
 			a.callerEnv = env
 		}
+		if err = a.openTraffic(); err != nil {
+			return
+		}
 		a.stopped = false
 		a.reason = ""
-		for _, in := range a.insts {
-			in.tracker.Reset()
-			a.cancelTimer(in)
-			if in.proc == nil {
-				in.restarts++
-				err = errors.Join(err, a.spawn(in))
+		for _, s := range a.slots {
+			s.tracker.Reset()
+			a.cancelTimer(s)
+			if s.cur == nil {
+				s.restarts++
+				err = errors.Join(err, a.spawn(s))
 				continue
 			}
-			in.wantUp = true
-			a.stopInstance(in)
+			s.wantUp = true
+			a.stopSlot(s)
 		}
 	}); e != nil {
 		return e
@@ -274,7 +310,9 @@ func (a *App) Restart(ctx context.Context, env map[string]string) error {
 
 // Delete stops every instance and ends the owner goroutine.
 func (a *App) Delete(ctx context.Context) error {
-	if err := a.Stop(ctx); err != nil {
+	a.opMu.Lock()
+	defer a.opMu.Unlock()
+	if err := a.stopAll(ctx); err != nil {
 		return err
 	}
 	a.cancel()
@@ -283,7 +321,7 @@ func (a *App) Delete(ctx context.Context) error {
 }
 
 // Close ends the owner goroutine without stopping processes that still run.
-// Only for tests and for a daemon that is going away with its apps.
+// Only for a daemon that is going away after stopping its apps, and tests.
 func (a *App) Close() {
 	a.cancel()
 	<-a.done
@@ -294,11 +332,11 @@ func (a *App) Signal(sig syscall.Signal) error {
 	var err error
 	if e := a.do(func() {
 		n := 0
-		for _, in := range a.insts {
-			if in.proc != nil {
+		for _, s := range a.slots {
+			if s.cur != nil {
 				n++
-				if e := in.proc.Signal(sig); e != nil {
-					err = errors.Join(err, fmt.Errorf("instance %d: %w", in.index, e))
+				if e := s.cur.sp.Signal(sig); e != nil {
+					err = errors.Join(err, fmt.Errorf("instance %d: %w", s.index, e))
 				}
 			}
 		}
@@ -314,9 +352,9 @@ func (a *App) Signal(sig syscall.Signal) error {
 // Reset zeroes the restart counters.
 func (a *App) Reset() error {
 	return a.do(func() {
-		for _, in := range a.insts {
-			in.restarts = 0
-			in.tracker.Reset()
+		for _, s := range a.slots {
+			s.restarts = 0
+			s.tracker.Reset()
 		}
 	})
 }
@@ -344,9 +382,11 @@ func (a *App) Record() (Record, error) {
 	var r Record
 	err := a.do(func() {
 		r = Record{ID: a.id, Spec: a.spec, CallerEnv: a.callerEnv, Stopped: a.stopped, CreatedAt: a.createdAt}
-		for _, in := range a.insts {
-			if in.proc != nil {
-				r.Procs = append(r.Procs, Proc{PID: in.proc.Pid(), StartTime: in.startTime})
+		for _, s := range a.slots {
+			for _, p := range []*proc{s.cur, s.next} {
+				if p != nil {
+					r.Procs = append(r.Procs, Proc{PID: p.sp.Pid(), StartTime: p.startTime})
+				}
 			}
 		}
 	})
@@ -373,24 +413,24 @@ func (a *App) status() api.App {
 		ID:        a.id,
 		Name:      a.spec.Name,
 		Namespace: a.spec.Namespace,
-		Mode:      "fork",
+		Mode:      a.spec.Mode,
 		Port:      a.spec.Port,
 		Reason:    a.reason,
 		CreatedAt: a.createdAt,
-		Instances: make([]api.Instance, 0, len(a.insts)),
+		Instances: make([]api.Instance, 0, len(a.slots)),
 	}
-	for _, in := range a.insts {
+	for _, sl := range a.slots {
 		is := api.Instance{
-			Index:         in.index,
-			Status:        in.status,
-			Restarts:      in.restarts,
-			Unstable:      in.tracker.Unstable(),
-			LastExit:      in.lastExit,
-			NextRestartAt: in.nextAt,
+			Index:         sl.index,
+			Status:        sl.status(),
+			Restarts:      sl.restarts,
+			Unstable:      sl.tracker.Unstable(),
+			LastExit:      sl.lastExit,
+			NextRestartAt: sl.nextAt,
 		}
-		if in.proc != nil {
-			is.PID = in.proc.Pid()
-			is.StartedAt = in.proc.Started()
+		if p := sl.cur; p != nil {
+			is.PID = p.sp.Pid()
+			is.StartedAt = p.sp.Started()
 			is.UptimeMS = now.Sub(is.StartedAt).Milliseconds()
 		}
 		s.Instances = append(s.Instances, is)
@@ -419,12 +459,12 @@ func (a *App) Env() (api.Env, error) {
 	var e api.Env
 	err := a.do(func() {
 		e = api.Env{App: a.spec.Name, Spec: a.spec.Env}
-		for _, in := range a.insts {
-			env := in.env
+		for _, s := range a.slots {
+			env := s.env
 			if env == nil {
-				env = a.environ(in.index)
+				env = a.environ(s.index, a.procPort())
 			}
-			e.Instances = append(e.Instances, api.InstanceEnv{Index: in.index, Env: envMap(env)})
+			e.Instances = append(e.Instances, api.InstanceEnv{Index: s.index, Env: envMap(env)})
 		}
 	})
 	return e, err
@@ -432,14 +472,14 @@ func (a *App) Env() (api.Env, error) {
 
 // resize makes the app have n instance slots. New slots start stopped.
 func (a *App) resize(n int) {
-	for len(a.insts) < n {
-		a.insts = append(a.insts, &instance{
-			index:   len(a.insts),
-			status:  api.StatusStopped,
+	for len(a.slots) < n {
+		a.slots = append(a.slots, &slot{
+			index:   len(a.slots),
+			state:   api.StatusStopped,
 			tracker: restart.NewTracker(policy(a.spec)),
 		})
 	}
-	a.insts = a.insts[:n]
+	a.slots = a.slots[:n]
 }
 
 func policy(s spec.App) restart.Policy {
@@ -453,198 +493,183 @@ func policy(s spec.App) restart.Policy {
 	}
 }
 
-// spawn starts the instance's process. A spawn that fails counts as a crash
-// at once, so a missing binary ends in errored like a crash loop does.
-func (a *App) spawn(in *instance) error {
-	in.gen++
-	in.nextAt = time.Time{}
-	in.stopping = false
-	in.wantUp = false
-	env := a.environ(in.index)
-	path, argv, err := a.command(env)
-	var p *supervise.Process
-	if err == nil {
-		p, err = a.startProcess(in, path, argv, env)
+// stopSlot asks the slot's process to exit; its exit event arrives later.
+// A slot waiting to restart simply stops waiting.
+func (a *App) stopSlot(s *slot) {
+	a.cancelTimer(s)
+	if s.next != nil {
+		a.stopProc(s.next)
 	}
-	if err != nil {
-		now := time.Now()
-		in.status = api.StatusLaunching
-		a.afterExit(in, supervise.Exit{Code: -1, Started: now, Ended: now}, err)
-		return fmt.Errorf("start %s instance %d: %w", a.spec.Name, in.index, err)
-	}
-	in.proc = p
-	in.env = env
-	in.startTime, _ = metrics.StartTime(p.Pid())
-	in.status = api.StatusOnline
-	gen := in.gen
-	if a.spec.Port > 0 {
-		in.status = api.StatusLaunching
-		go a.probe(in, gen, p, a.spec.Port)
-	}
-	go func() {
-		<-p.Done()
-		select {
-		case a.exits <- exitEvent{inst: in, gen: gen, exit: p.Exit()}:
-		case <-a.ctx.Done():
-		}
-	}()
-	a.onChange()
-	return nil
-}
-
-// probe waits until the instance's port accepts a connection, the process
-// exits, or ListenTimeout passes, and tells the owner goroutine.
-func (a *App) probe(in *instance, gen int, p *supervise.Process, port int) {
-	ok := waitPort(p.Done(), port, ListenTimeout)
-	select {
-	case a.readies <- readyEvent{inst: in, gen: gen, ok: ok}:
-	case <-a.ctx.Done():
-	}
-}
-
-// waitPort dials the loopback port until it answers. A process cannot tell
-// us when it starts listening, so this is the one place that retries.
-func waitPort(exited <-chan struct{}, port int, limit time.Duration) bool {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return true
-		}
-		select {
-		case <-exited:
-			return false
-		case <-deadline.C:
-			return false
-		case <-tick.C:
-		}
-	}
-}
-
-func (a *App) startProcess(in *instance, path string, argv, env []string) (*supervise.Process, error) {
-	out, err := a.openLog("out", in.index)
-	if err != nil {
-		return nil, err
-	}
-	defer out.Close()
-	errf, err := a.openLog("error", in.index)
-	if err != nil {
-		return nil, err
-	}
-	defer errf.Close()
-	// The files go to the child as its stdout and stderr: the kernel writes
-	// them, so tend can never stall the app.
-	return supervise.Start(supervise.Config{
-		Path: path, Args: argv, Dir: a.spec.Cwd, Env: env, Stdout: out, Stderr: errf,
-	})
-}
-
-func (a *App) openLog(stream string, index int) (*os.File, error) {
-	if err := os.MkdirAll(a.logDir, 0o700); err != nil {
-		return nil, err
-	}
-	name := fmt.Sprintf("%s-%s.log", a.spec.Name, stream)
-	if a.spec.Instances > 1 {
-		name = fmt.Sprintf("%s-%s-%d.log", a.spec.Name, stream, index)
-	}
-	return os.OpenFile(filepath.Join(a.logDir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-}
-
-// stopInstance asks the instance's process to exit; its exit event
-// arrives later. An instance waiting to restart simply stops waiting.
-func (a *App) stopInstance(in *instance) {
-	a.cancelTimer(in)
-	if in.proc == nil {
-		in.status = api.StatusStopped
+	if s.cur == nil {
+		s.state = api.StatusStopped
 		return
 	}
-	if in.stopping {
+	a.stopProc(s.cur)
+}
+
+// stopProc takes a process out of the pool, lets its requests finish
+// (bounded by kill_timeout), then stops it: signal, kill_timeout, SIGKILL.
+func (a *App) stopProc(p *proc) {
+	if p.stopping {
 		return
 	}
-	in.stopping = true
-	in.status = api.StatusStopping
+	p.stopping = true
+	p.state = api.StatusStopping
+	front := a.front
+	if !p.inPool {
+		front = nil
+	}
+	if front != nil {
+		front.Remove(p.id())
+		p.inPool = false
+	}
 	sig := signalNum(a.spec.KillSignal)
 	grace := a.spec.KillTimeout.D()
-	p := in.proc
-	// Stop blocks for up to the grace period; the owner goroutine must not.
-	go p.Stop(sig, grace)
-}
-
-func (a *App) cancelTimer(in *instance) {
-	if in.timer != nil {
-		in.timer.Stop()
-		in.timer = nil
-		in.gen++ // a timer that already fired is now stale
-	}
-	in.nextAt = time.Time{}
-}
-
-func (a *App) onExit(ev exitEvent) {
-	in := ev.inst
-	if ev.gen != in.gen {
-		return
-	}
-	in.proc = nil
-	in.startTime = 0
-	if in.stopping {
-		in.stopping = false
-		in.lastExit = apiExit(ev.exit, true, "stopped by tend")
-		in.status = api.StatusStopped
-		if in.wantUp && !a.stopped {
-			in.restarts++
-			_ = a.spawn(in)
+	// Draining and stopping take up to two kill_timeouts; the owner
+	// goroutine must not wait for them.
+	go func() {
+		if front != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			_ = front.Drain(ctx, p.id())
+			cancel()
 		}
-		a.onChange()
-		return
-	}
-	a.afterExit(in, ev.exit, nil)
-	a.onChange()
+		p.sp.Stop(sig, grace)
+	}()
 }
 
-// afterExit applies the restart policy to an exit tend did not ask for.
-func (a *App) afterExit(in *instance, e supervise.Exit, spawnErr error) {
-	d := in.tracker.Decide(restart.Exit{Code: e.Code, Signal: e.Signal, Started: e.Started, Ended: e.Ended})
+func (a *App) cancelTimer(s *slot) {
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+		s.timerGen++ // a timer that already fired is now stale
+	}
+	s.nextAt = time.Time{}
+}
+
+// onExit handles the end of any process of the app.
+func (a *App) onExit(p *proc) {
+	p.close()
+	s := p.slot
+	a.cfg.OnChange()
+	switch {
+	case p == s.next:
+		// A replacement that died before it was promoted: the reload
+		// that started it reports the failure.
+		s.next = nil
+		p.decide(false, "exited before it was ready: "+p.sp.Exit().String())
+		return
+	case p != s.cur:
+		return // a process retired by a reload
+	}
+	s.cur = nil
+	if p.inPool && a.front != nil {
+		a.front.Remove(p.id())
+	}
+	p.decide(false, "exited before it was ready: "+p.sp.Exit().String())
+	e := p.sp.Exit()
+	if p.stopping {
+		s.lastExit = apiExit(e, true, "stopped by tend")
+		s.state = api.StatusStopped
+		if s.wantUp && !a.stopped && slices.Contains(a.slots, s) {
+			s.wantUp = false
+			s.restarts++
+			_ = a.spawn(s)
+		}
+		return
+	}
+	a.afterCrash(s, e, nil)
+}
+
+// afterCrash applies the restart policy to an exit tend did not ask for.
+func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error) {
+	d := s.tracker.Decide(restart.Exit{Code: e.Code, Signal: e.Signal, Started: e.Started, Ended: e.Ended})
 	reason := d.Reason
 	if spawnErr != nil {
 		reason = spawnErr.Error() + "; " + reason
 	}
-	in.lastExit = apiExit(e, false, reason)
+	s.lastExit = apiExit(e, false, reason)
+	if a.stopped || !slices.Contains(a.slots, s) {
+		s.state = api.StatusStopped
+		return
+	}
 	switch d.Action {
 	case restart.Restart:
 		if d.Delay <= 0 {
-			in.restarts++
-			_ = a.spawn(in)
+			s.restarts++
+			_ = a.spawn(s)
 			return
 		}
-		in.status = api.StatusWaiting
-		in.nextAt = time.Now().Add(d.Delay)
-		gen := in.gen
-		in.timer = time.AfterFunc(d.Delay, func() {
-			select {
-			case a.timers <- timerEvent{inst: in, gen: gen}:
-			case <-a.ctx.Done():
-			}
+		s.state = api.StatusWaiting
+		s.nextAt = time.Now().Add(d.Delay)
+		gen := s.timerGen
+		s.timer = time.AfterFunc(d.Delay, func() {
+			a.post(func() {
+				if gen != s.timerGen || s.timer == nil {
+					return
+				}
+				s.timer = nil
+				s.nextAt = time.Time{}
+				s.restarts++
+				_ = a.spawn(s)
+			})
 		})
 	case restart.Errored:
-		in.status = api.StatusErrored
-		a.reason = fmt.Sprintf("instance %d: %s", in.index, reason)
+		s.state = api.StatusErrored
+		a.reason = fmt.Sprintf("instance %d: %s", s.index, reason)
 	default:
-		in.status = api.StatusStopped
+		s.state = api.StatusStopped
 	}
 }
 
-func (a *App) onTimer(ev timerEvent) {
-	in := ev.inst
-	if ev.gen != in.gen || in.timer == nil {
+// onReady handles the readiness verdict of a process.
+func (a *App) onReady(p *proc, ok bool, why string) {
+	if p.state != api.StatusLaunching {
 		return
 	}
-	in.timer = nil
-	in.restarts++
-	_ = a.spawn(in)
+	s := p.slot
+	if p == s.next {
+		if ok {
+			p.state = api.StatusOnline
+		}
+		p.decide(ok, why)
+		return
+	}
+	if p != s.cur {
+		return
+	}
+	// As PM2 does, an instance that missed its listen_timeout counts as
+	// online all the same; if it does not answer, the front marks it
+	// down and retries its requests elsewhere.
+	p.state = api.StatusOnline
+	p.decide(ok, why)
+	if a.front != nil && p.port > 0 {
+		a.front.Add(p.id(), p.addr())
+		p.inPool = true
+	}
+}
+
+// onDown is called by the front, from any goroutine, when connections to
+// a backend fail. The instance leaves the pool until its port answers again.
+func (a *App) onDown(id string) {
+	go a.post(func() {
+		for _, s := range a.slots {
+			p := s.cur
+			if p == nil || p.id() != id || !p.inPool || p.stopping {
+				continue
+			}
+			p.inPool = false
+			go func() {
+				if waitPort(p.sp.Done(), p.port, time.Minute) {
+					a.post(func() {
+						if s.cur == p && !p.stopping && !p.inPool && a.front != nil {
+							a.front.Add(p.id(), p.addr())
+							p.inPool = true
+						}
+					})
+				}
+			}()
+		}
+	})
 }
 
 func apiExit(e supervise.Exit, expected bool, reason string) *api.Exit {
@@ -656,80 +681,6 @@ func apiExit(e supervise.Exit, expected bool, reason string) *api.Exit {
 		Expected: expected,
 		Reason:   reason,
 	}
-}
-
-// environ builds an instance's environment: the caller's, then the app's
-// env, then what tend sets.
-func (a *App) environ(index int) []string {
-	m := maps.Clone(a.callerEnv)
-	if m == nil {
-		m = map[string]string{}
-	}
-	maps.Copy(m, a.spec.Env)
-	if a.spec.IsNode() {
-		if _, ok := a.spec.Env["NODE_ENV"]; !ok {
-			m["NODE_ENV"] = "production"
-		}
-	}
-	if a.spec.Port > 0 {
-		m["PORT"] = strconv.Itoa(a.spec.Port)
-	}
-	m["NODE_APP_INSTANCE"] = strconv.Itoa(index)
-	m["TEND_INSTANCE"] = strconv.Itoa(index)
-	m["TEND_APP_NAME"] = a.spec.Name
-	m["TEND_APP_ID"] = strconv.Itoa(a.id)
-	keys := slices.Sorted(maps.Keys(m))
-	env := make([]string, 0, len(keys))
-	for _, k := range keys {
-		env = append(env, k+"="+m[k])
-	}
-	return env
-}
-
-func envMap(env []string) map[string]string {
-	m := make(map[string]string, len(env))
-	for _, kv := range env {
-		for i := 0; i < len(kv); i++ {
-			if kv[i] == '=' {
-				m[kv[:i]] = kv[i+1:]
-				break
-			}
-		}
-	}
-	return m
-}
-
-// command resolves the executable and argv, looking the interpreter up on
-// the PATH of the instance's environment (the caller's PATH, so version
-// managers such as nvm keep working).
-func (a *App) command(env []string) (string, []string, error) {
-	s := a.spec
-	if s.Interpreter == "" || s.Interpreter == spec.InterpreterNone {
-		argv := append([]string{s.Script}, s.Args...)
-		return s.Script, argv, nil
-	}
-	path, err := lookPath(s.Interpreter, envMap(env)["PATH"])
-	if err != nil {
-		return "", nil, err
-	}
-	argv := []string{s.Interpreter}
-	argv = append(argv, s.InterpreterArgs...)
-	argv = append(argv, s.Script)
-	argv = append(argv, s.Args...)
-	return path, argv, nil
-}
-
-func lookPath(name, pathEnv string) (string, error) {
-	if filepath.IsAbs(name) {
-		return name, nil
-	}
-	for _, dir := range filepath.SplitList(pathEnv) {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("interpreter %q not found on PATH (set interpreter to an absolute path)", name)
 }
 
 func signalNum(name string) syscall.Signal {

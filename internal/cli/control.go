@@ -68,6 +68,46 @@ func newRestart(e *env) *cobra.Command {
 	})
 }
 
+func newReload(e *env) *cobra.Command {
+	cmd := newAction(e, "reload", "Replace every instance with zero downtime (start new, wait ready, then stop old)", nil)
+	cmd.Long = `Reload apps with zero downtime: for each instance (reload_batch at a time) start its
+replacement, wait until it is ready, put it in the pool, take the old one out, let its
+requests finish (bounded by kill_timeout), then stop it. If a replacement never becomes
+ready it is stopped, the old instances keep serving, and reload exits non-zero naming
+the instance and its last stderr lines. restart, by contrast, stops then starts.`
+	return cmd
+}
+
+func newScale(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "scale <name|id|namespace|all> <N|+N|-N>",
+		Short: "Set the number of instances at run time, with no failed request",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			apps, err := c.Action(cmd.Context(), args[0], "scale", api.ActionRequest{Instances: args[1]})
+			if err != nil {
+				return friendly(err)
+			}
+			if asJSON {
+				return e.printJSON(appsOrEmpty(apps))
+			}
+			all, err := c.List(cmd.Context())
+			if err != nil {
+				return friendly(err)
+			}
+			printTable(e.stdout, all)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the scaled apps as JSON")
+	return cmd
+}
+
 func newDelete(e *env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{

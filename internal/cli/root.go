@@ -11,10 +11,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/client"
 	"github.com/tendhq/tend/internal/version"
 )
@@ -27,6 +29,9 @@ type env struct {
 
 // Main runs the CLI with args and returns the process exit code.
 func Main(args []string) int {
+	if len(args) > 0 && args[0] == app.ListenExecArg {
+		return listenExec(args[1:])
+	}
 	e := &env{stdout: os.Stdout, stderr: os.Stderr}
 	root := newRoot(e)
 	root.SetArgs(args)
@@ -37,6 +42,20 @@ func Main(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// listenExec is the exec wrapper of socket mode: it runs as the app's
+// process (same pid), so it can set LISTEN_PID to that pid as systemd's
+// socket activation requires, then replaces itself with the app.
+func listenExec(args []string) int {
+	if len(args) < 2 {
+		fmt.Fprintln(os.Stderr, "tend: usage: tend "+app.ListenExecArg+" PATH ARGV...")
+		return 2
+	}
+	env := append(os.Environ(), "LISTEN_PID="+strconv.Itoa(os.Getpid()))
+	err := syscall.Exec(args[0], args[1:], env)
+	fmt.Fprintf(os.Stderr, "tend: exec %s: %v\n", args[0], err)
+	return 127
 }
 
 func newRoot(e *env) *cobra.Command {
@@ -57,7 +76,7 @@ func newRoot(e *env) *cobra.Command {
 	root.SetErr(e.stderr)
 	root.AddCommand(
 		newStart(e),
-		newStop(e), newRestart(e), newDelete(e), newReset(e), newSignal(e),
+		newStop(e), newRestart(e), newReload(e), newScale(e), newDelete(e), newReset(e), newSignal(e),
 		newList(e), newDescribe(e), newEnv(e),
 		newSave(e), newResurrect(e),
 		newDaemon(e), newKill(e), newPing(e), newVersion(e),

@@ -38,6 +38,10 @@ var startFlags = []struct {
 	{"exp-backoff-restart-delay", "exp_backoff_restart_delay", true},
 	{"kill-timeout", "kill_timeout", true},
 	{"kill-signal", "kill_signal", false},
+	{"balance", "balance", false},
+	{"health-path", "health_path", false},
+	{"listen-timeout", "listen_timeout", true},
+	{"reload-batch", "reload_batch", true},
 }
 
 func newStart(e *env) *cobra.Command {
@@ -46,6 +50,8 @@ func newStart(e *env) *cobra.Command {
 		envName   string
 		only      []string
 		noRestart bool
+		waitReady bool
+		socket    bool
 		stopCodes []int
 		asJSON    bool
 	)
@@ -87,6 +93,11 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 				for _, f := range startFlags {
 					if cmd.Flags().Changed(f.flag) {
 						return fmt.Errorf("--%s cannot be combined with an ecosystem file: set %s in %s", f.flag, f.key, target)
+					}
+				}
+				for _, f := range []string{"env", "no-autorestart", "stop-exit-codes", "wait-ready", "socket"} {
+					if cmd.Flags().Changed(f) {
+						return fmt.Errorf("--%s cannot be combined with an ecosystem file: set it in %s", f, target)
 					}
 				}
 				apps, w, err := spec.LoadFile(target, spec.LoadOptions{EnvName: envName, Only: splitList(only)})
@@ -134,6 +145,12 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 				}
 				if noRestart {
 					raw["autorestart"] = false
+				}
+				if waitReady {
+					raw["wait_ready"] = true
+				}
+				if socket {
+					raw["mode"] = "socket"
 				}
 				if cmd.Flags().Changed("stop-exit-codes") {
 					codes := make([]any, len(stopCodes))
@@ -200,6 +217,12 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 	f.String("kill-timeout", "", "time between the stop signal and SIGKILL (default 1600ms)")
 	f.String("kill-signal", "", "signal that asks the app to stop (default SIGINT)")
 	f.BoolVar(&noRestart, "no-autorestart", false, "do not restart the app when it exits")
+	f.String("balance", "", "proxy mode: least_conn (default), round_robin or sticky")
+	f.BoolVar(&socket, "socket", false, "socket mode: every instance inherits the listening socket as fd 3 (no proxy)")
+	f.BoolVar(&waitReady, "wait-ready", false, "an instance is ready when it says so: process.send('ready') or READY=1 on NOTIFY_SOCKET")
+	f.String("health-path", "", "an instance is ready when GET on this path answers 2xx")
+	f.String("listen-timeout", "", "how long to wait for an instance to be ready (default 3s, 8s with --wait-ready)")
+	f.String("reload-batch", "", "instances replaced at once by reload (default 1)")
 	f.IntSliceVar(&stopCodes, "stop-exit-codes", nil, "exit codes after which the app is not restarted")
 	f.BoolVar(&asJSON, "json", false, "print the started apps as JSON")
 	return cmd

@@ -46,6 +46,7 @@ const (
 	LockName   = "daemon.lock"
 	LogName    = "tend.log"
 	LogsDir    = "logs"
+	RunDir     = "run"
 )
 
 // Daemon is one running daemon.
@@ -55,6 +56,8 @@ type Daemon struct {
 	log     *slog.Logger
 	started time.Time
 	sampler *metrics.Sampler
+	self    string // the tend binary, for socket mode's exec wrapper
+	preload string // the node preload of socket mode
 	dirty   chan struct{} // a process came or went: state.json needs writing
 	killed  chan struct{} // closed by the kill endpoint
 	kill    sync.Once
@@ -118,7 +121,18 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	defer func() { stopReaper(); <-reaperDone }()
 
+	self, err := os.Executable()
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("find the tend binary: %w", err)
+	}
+	runDir := filepath.Join(o.Home, RunDir)
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		ln.Close()
+		return err
+	}
 	d := &Daemon{
+		self:    self,
 		home:    o.Home,
 		version: o.Version,
 		log:     o.Log,
@@ -301,8 +315,10 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		Spec:      s,
 		CallerEnv: env,
 		LogDir:    filepath.Join(d.home, LogsDir),
+		RunDir:    filepath.Join(d.home, RunDir),
 		CreatedAt: created,
 		OnChange:  d.markDirty,
+		Self:      d.self,
 	})
 	e := &entry{app: a, id: id, name: s.Name, namespace: s.Namespace}
 	d.mu.Lock()

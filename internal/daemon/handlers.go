@@ -343,6 +343,27 @@ func (d *Daemon) action(r *http.Request) (any, error) {
 			}
 		}
 		f = func(ctx context.Context, e *entry) error { return e.app.Restart(ctx, env) }
+	case "reload":
+		f = func(ctx context.Context, e *entry) error { return e.app.Reload(ctx) }
+	case "scale":
+		delta, abs, err := parseScale(req.Instances)
+		if err != nil {
+			return nil, badRequest("%v", err)
+		}
+		f = func(ctx context.Context, e *entry) error {
+			n := abs
+			if delta != 0 {
+				cur, err := e.app.Instances()
+				if err != nil {
+					return err
+				}
+				n = cur + delta
+			}
+			if n < 1 {
+				return badRequest("%s would have %d instances; an app needs at least 1 (stop it instead)", e.name, n)
+			}
+			return e.app.Scale(ctx, n)
+		}
 	case "reset":
 		f = func(_ context.Context, e *entry) error { return e.app.Reset() }
 	case "signal":
@@ -352,7 +373,7 @@ func (d *Daemon) action(r *http.Request) (any, error) {
 		}
 		f = func(_ context.Context, e *entry) error { return e.app.Signal(sig) }
 	default:
-		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("unknown action %q (start, stop, restart, reset, signal)", action)}
+		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("unknown action %q (start, stop, restart, reload, scale, reset, signal)", action)}
 	}
 	m, err := d.match(r.PathValue("target"))
 	if err != nil {
@@ -366,6 +387,24 @@ func (d *Daemon) action(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return d.statuses(m, false), nil
+}
+
+// parseScale reads "4" (absolute) or "+2"/"-1" (relative).
+func parseScale(s string) (delta, abs int, err error) {
+	s = strings.TrimSpace(s)
+	n, err := strconv.Atoi(s)
+	switch {
+	case err != nil || s == "":
+		return 0, 0, fmt.Errorf("instances %q: want a number, +N or -N", s)
+	case strings.HasPrefix(s, "+") || strings.HasPrefix(s, "-"):
+		if n == 0 {
+			return 0, 0, fmt.Errorf("instances %q: a change of 0 does nothing", s)
+		}
+		return n, 0, nil
+	case n < 1:
+		return 0, 0, fmt.Errorf("instances %d: an app needs at least 1 (stop it instead)", n)
+	}
+	return 0, n, nil
 }
 
 // ParseSignal reads a signal name (SIGUSR2, USR2, usr2) or number.

@@ -1,6 +1,13 @@
 // Express fixture: answers on PORT; /crash throws outside the request so the
 // process dies as an uncaught exception would kill a real app.
 const express = require('express');
+const fs = require('fs');
+
+// A test breaks the next start by creating BREAK_FILE: the new code throws
+// before it listens, as a bad deploy would.
+if (process.env.BREAK_FILE && fs.existsSync(process.env.BREAK_FILE)) {
+  throw new Error('broken build: ' + process.env.BREAK_FILE);
+}
 
 const app = express();
 const port = Number(process.env.PORT || 3000);
@@ -16,8 +23,19 @@ app.get('/crash', (req, res) => {
   setImmediate(() => { throw new Error('crash requested'); });
 });
 
-const server = app.listen(port, '127.0.0.1', () => {
+app.get('/slow', (req, res) => setTimeout(() => res.send('slow\n'), Number(req.query.ms || 200)));
+
+// The host is left out on purpose: socket mode must work with the most
+// common unmodified call, app.listen(port).
+const server = app.listen(port, () => {
   console.log(`express fixture listening on ${port}`);
+  if (process.env.WAIT_READY && process.send) process.send('ready');
+});
+
+// WebSocket-style echo without dependencies: upgrade, then echo raw bytes.
+server.on('upgrade', (req, socket) => {
+  socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+  socket.pipe(socket);
 });
 
 process.on('SIGINT', () => server.close(() => process.exit(0)));
