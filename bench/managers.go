@@ -269,32 +269,58 @@ func waitOnline(ctx context.Context, m manager, names []string, timeout time.Dur
 }
 
 // sweep SIGKILLs every process that carries this run's marker, that is
-// anything a manager failed to stop, and says which. Zombies have an empty
-// environ and are skipped: they are already gone.
+// anything a manager failed to stop, and says which. A process gets
+// sweepGrace to finish exiting first: a daemon releases its lock, which is
+// what `tend kill` waits for, a moment before its process is gone. Zombies
+// have an empty environ and are skipped: they are already gone.
 func sweep(marker string) []string {
+	deadline := time.Now().Add(sweepGrace)
+	for {
+		pids, err := marked(marker)
+		if err != nil {
+			return []string{fmt.Sprintf("cannot scan /proc for leftovers: %v", err)}
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		if time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		var killed []string
+		for _, pid := range pids {
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+				killed = append(killed, fmt.Sprintf("pid %d: %v", pid, err))
+				continue
+			}
+			killed = append(killed, fmt.Sprintf("pid %d (%s)", pid, strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))))
+		}
+		return killed
+	}
+}
+
+const sweepGrace = 2 * time.Second
+
+// marked lists the processes whose environment holds this run's marker.
+func marked(marker string) ([]int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return []string{fmt.Sprintf("cannot scan /proc for leftovers: %v", err)}
+		return nil, err
 	}
 	want := []byte("\x00" + markerVar + "=" + marker + "\x00")
-	var killed []string
+	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
 		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || !bytes.Contains(append([]byte{0}, env...), want) {
-			continue
+		if err == nil && bytes.Contains(append([]byte{0}, env...), want) {
+			pids = append(pids, pid)
 		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			killed = append(killed, fmt.Sprintf("pid %d: %v", pid, err))
-			continue
-		}
-		killed = append(killed, fmt.Sprintf("pid %d (%s)", pid, strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))))
 	}
-	return killed
+	return pids, nil
 }
 
 // sleep waits d or until ctx is done, whichever is first.

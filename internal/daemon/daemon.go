@@ -56,8 +56,8 @@ type Daemon struct {
 	log     *slog.Logger
 	started time.Time
 	sampler *metrics.Sampler
-	self    string // the tend binary, for socket mode's exec wrapper
-	preload string // the node preload of socket mode
+	self    string        // the tend binary, for socket mode's exec wrapper
+	preload string        // the node preload of socket mode
 	dirty   chan struct{} // a process came or went: state.json needs writing
 	killed  chan struct{} // closed by the kill endpoint
 	kill    sync.Once
