@@ -101,10 +101,14 @@ func newTend(path, dir, home string, env []string) *tend {
 
 func (t *tend) name() string { return "tend" }
 
+// start gives the app its port as PORT, the way PM2 gets it, rather than
+// with --port: an app with a port runs in proxy mode, behind tend's edge,
+// while PM2's default is fork mode, the app owning its port. Like for like is
+// fork mode on both sides.
 func (t *tend) start(ctx context.Context, a app) error {
 	args := []string{"start", a.script, "--name", a.name}
 	if a.port != 0 {
-		args = append(args, "--port", strconv.Itoa(a.port))
+		args = append(args, "--env", "PORT="+strconv.Itoa(a.port))
 	}
 	_, err := t.run(ctx, nil, args...)
 	return err

@@ -299,11 +299,16 @@ func TestSocketModeReloadFailsNoRequest(t *testing.T) {
 	l.waitRequests(t, 200)
 	// Both instances answer through the one inherited socket.
 	served := map[int]bool{}
-	for range 40 {
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for range 60 {
 		var body struct{ PID int }
-		if err := json.Unmarshal([]byte(get(t, url+"/")), &body); err == nil {
-			served[body.PID] = true
+		resp, err := fresh.Get(url + "/")
+		if err != nil {
+			t.Fatal(err)
 		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		served[body.PID] = true
 	}
 	if len(served) < 2 {
 		t.Errorf("requests reached %d instance(s) through the shared socket, want 2", len(served))

@@ -515,11 +515,10 @@ func (a *App) stopProc(p *proc) {
 	}
 	p.stopping = true
 	p.state = api.StatusStopping
+	// Removed whether or not it is in the pool: one the front marked down
+	// is still listed there.
 	front := a.front
-	if !p.inPool {
-		front = nil
-	}
-	if front != nil {
+	if front != nil && p.port > 0 {
 		front.Remove(p.id())
 		p.inPool = false
 	}
@@ -562,7 +561,7 @@ func (a *App) onExit(p *proc) {
 		return // a process retired by a reload
 	}
 	s.cur = nil
-	if p.inPool && a.front != nil {
+	if a.front != nil && p.port > 0 {
 		a.front.Remove(p.id())
 	}
 	p.decide(false, "exited before it was ready: "+p.sp.Exit().String())

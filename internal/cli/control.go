@@ -105,6 +105,8 @@ func newScale(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the scaled apps as JSON")
+	// "-2" after the app is a count, not a flag.
+	cmd.Flags().SetInterspersed(false)
 	return cmd
 }
 

@@ -28,6 +28,20 @@ func newDaemon(e *env) *cobra.Command {
 				ready = func() { f.Write([]byte{1}); f.Close() }
 				defer f.Close()
 			}
+			// Under systemd (Type=notify), say READY=1 once the apps are
+			// restored. The apps get their own NOTIFY_SOCKET.
+			if sock := os.Getenv("NOTIFY_SOCKET"); sock != "" {
+				os.Unsetenv("NOTIFY_SOCKET")
+				prev := ready
+				ready = func() {
+					if prev != nil {
+						prev()
+					}
+					if err := daemon.Notify(sock, "READY=1"); err != nil {
+						log.Warn("sd_notify", "err", err)
+					}
+				}
+			}
 			err := daemon.Run(cmd.Context(), daemon.Options{Home: e.home, Version: version.String(), Log: log, Ready: ready})
 			if errors.Is(err, daemon.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)

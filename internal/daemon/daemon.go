@@ -15,11 +15,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/internal/app"
+	"github.com/tendhq/tend/internal/edge"
 	"github.com/tendhq/tend/internal/metrics"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
@@ -131,8 +134,14 @@ func Run(ctx context.Context, o Options) error {
 		ln.Close()
 		return err
 	}
+	preload := filepath.Join(runDir, "listen-preload.js")
+	if err := writeFileAtomic(preload, edge.PreloadJS, 0o644); err != nil {
+		ln.Close()
+		return fmt.Errorf("write node preload: %w", err)
+	}
 	d := &Daemon{
 		self:    self,
+		preload: preload,
 		home:    o.Home,
 		version: o.Version,
 		log:     o.Log,
@@ -319,6 +328,30 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		CreatedAt: created,
 		OnChange:  d.markDirty,
 		Self:      d.self,
+		OpenFront: func(s spec.App, onDown func(string)) (app.Front, error) {
+			f, err := edge.Listen(edge.Config{
+				App:          s.Name,
+				Addr:         ":" + strconv.Itoa(s.Port),
+				Balance:      edge.Balance(s.Balance),
+				StickyCookie: s.StickyCookie,
+				OnDown:       onDown,
+				Log:          d.log.With("app", s.Name),
+			})
+			if err != nil {
+				return nil, err
+			}
+			return front{f}, nil
+		},
+		ListenSocket: func(port int) (*os.File, error) {
+			f, ln, err := edge.ListenSocket(":" + strconv.Itoa(port))
+			if err != nil {
+				return nil, err
+			}
+			// Only the children accept on it; the file keeps it open.
+			ln.Close()
+			return f, nil
+		},
+		NodePreload: d.preload,
 	})
 	e := &entry{app: a, id: id, name: s.Name, namespace: s.Namespace}
 	d.mu.Lock()
@@ -328,8 +361,29 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 	return e
 }
 
+// front adapts an edge.Front to what an app needs of it.
+type front struct{ *edge.Front }
+
+func (f front) Add(id, addr string) { f.Front.Add(edge.Backend{ID: id, Addr: addr}) }
+
 func (d *Daemon) unregister(e *entry) {
 	d.mu.Lock()
 	d.apps = slices.DeleteFunc(d.apps, func(x *entry) bool { return x == e })
 	d.mu.Unlock()
+}
+
+// Notify sends an sd_notify message (e.g. "READY=1") to a service manager's
+// NOTIFY_SOCKET; an abstract socket is written with a leading '@'.
+func Notify(socket, state string) error {
+	addr := &net.UnixAddr{Name: socket, Net: "unixgram"}
+	if strings.HasPrefix(socket, "@") {
+		addr.Name = "\x00" + socket[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Write([]byte(state))
+	return err
 }
