@@ -618,7 +618,7 @@ func tendBinary(ctx context.Context, root, path string) (string, error) {
 		return abs, nil
 	}
 	logf("building bin/tend")
-	if err := setupCommand(ctx, root, "go", "build", "-o", "bin/tend", "./cmd/tend"); err != nil {
+	if err := setupCommand(ctx, root, "bash", "scripts/build.sh"); err != nil {
 		return "", fmt.Errorf("build tend: %w", err)
 	}
 	return filepath.Join(root, "bin", "tend"), nil
