@@ -345,3 +345,51 @@ func TestWaitReadyAndNotifySocket(t *testing.T) {
 		t.Errorf("reload of a silent wait_ready app: %q", msg)
 	}
 }
+
+func TestMemoryLimitReplacesTheTreeUnderLoad(t *testing.T) {
+	h := newHome(t)
+	hog := filepath.Join(t.TempDir(), "hog")
+	port := freePort(t)
+	h.ok("start", "hog.js", "--name", "hog", "-i", "2", "--port", strconv.Itoa(port),
+		"--max-memory-restart", "120M", "--env", "HOG_FILE="+hog, "--env", "HOG_MB=200")
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	l := startLoad(t, url, 8)
+	l.waitRequests(t, 100)
+	os.WriteFile(hog, nil, 0o600)
+	// The next instance to start claims the file; reload so one does.
+	h.ok("reload", "hog")
+	a := h.waitApp("hog", "replaced for memory", func(a api.App) bool {
+		for _, in := range a.Instances {
+			if strings.Contains(in.RestartReason, "max_memory_restart") {
+				return allOnline(a)
+			}
+		}
+		return false
+	})
+	l.waitRequests(t, 100)
+	l.check(t, "memory replacement")
+	for _, in := range a.Instances {
+		if in.MemoryBytes > 120<<20 {
+			t.Errorf("instance %d still uses %d bytes", in.Index, in.MemoryBytes)
+		}
+	}
+	if !strings.Contains(h.ok("describe", "hog"), "max_memory_restart") {
+		t.Errorf("describe does not show the replacement reason")
+	}
+}
+
+func TestCustomMetrics(t *testing.T) {
+	h := newHome(t)
+	port := freePort(t)
+	h.ok("start", "hog.js", "--name", "m", "--port", strconv.Itoa(port))
+	get(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+	a := h.waitApp("m", "reporting its metric", func(a api.App) bool {
+		return a.Instances[0].Metrics["served"] >= 1
+	})
+	if a.Instances[0].Metrics["served"] < 1 {
+		t.Errorf("metrics %v", a.Instances[0].Metrics)
+	}
+	// sd_notify style, from a Python app.
+	h.ok("start", "notify.py", "--name", "py", "--port", strconv.Itoa(freePort(t)), "--wait-ready", "--env", "DELAY=0", "--env", "METRIC=7")
+	h.waitApp("py", "reporting its metric", func(a api.App) bool { return a.Instances[0].Metrics["jobs"] == 7 })
+}

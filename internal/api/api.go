@@ -82,6 +82,14 @@ type Instance struct {
 	LastExit    *Exit     `json:"last_exit"`
 	// NextRestartAt is set while the instance is waiting to restart.
 	NextRestartAt time.Time `json:"next_restart_at,omitzero"`
+	// RestartReason says why tend last replaced the instance on its own
+	// (e.g. max_memory_restart); crashes are in LastExit.
+	RestartReason string `json:"restart_reason,omitempty"`
+	// Processes counts the instance's process tree.
+	Processes int `json:"processes,omitempty"`
+	// Metrics are the app's own figures (process.send({type: 'tend:metric',
+	// name, value}) or TEND_METRIC name=value on NOTIFY_SOCKET).
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 }
 
 // Exit is how an instance's process last ended.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -428,10 +429,17 @@ func (a *App) status() api.App {
 			LastExit:      sl.lastExit,
 			NextRestartAt: sl.nextAt,
 		}
+		is.RestartReason = sl.reason
 		if p := sl.cur; p != nil {
 			is.PID = p.sp.Pid()
 			is.StartedAt = p.sp.Started()
 			is.UptimeMS = now.Sub(is.StartedAt).Milliseconds()
+			is.CPUPercent = float64(int(p.usage.CPUPercent*10)) / 10
+			is.MemoryBytes = p.usage.MemoryBytes
+			is.Processes = p.usage.Processes
+			if len(p.custom) > 0 {
+				is.Metrics = maps.Clone(p.custom)
+			}
 		}
 		s.Instances = append(s.Instances, is)
 	}

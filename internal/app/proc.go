@@ -35,6 +35,8 @@ type slot struct {
 	tracker  *restart.Tracker
 	restarts int
 	lastExit *api.Exit
+	// reason says why tend last replaced the process on its own.
+	reason string
 	env      []string
 	timer    *time.Timer // pending restart while waiting
 	timerGen int
@@ -70,6 +72,10 @@ type proc struct {
 	why     string
 
 	closers []io.Closer // the parent's ends of the IPC channel and notify socket
+
+	usage     metrics.Usage      // the latest sample of its process tree
+	overLimit int                // samples in a row above max_memory_restart
+	custom    map[string]float64 // the app's own metrics
 }
 
 func (p *proc) id() string   { return fmt.Sprintf("%d.g%d", p.slot.index, p.gen) }
@@ -150,7 +156,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		childEnds = append(childEnds, child)
 		env = append(env, fmt.Sprintf("NODE_CHANNEL_FD=%d", 3+len(extra)), "NODE_CHANNEL_SERIALIZATION_MODE=json")
 		extra = append(extra, child)
-		go readIPC(parent, signals)
+		go readIPC(parent, signals, a.metricSink(p))
 	}
 	if a.cfg.RunDir != "" {
 		ns, path, err := notifySocket(a.cfg.RunDir, a.id, p.gen)
@@ -160,7 +166,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		}
 		p.closers = append(p.closers, unlinkCloser{ns, path})
 		env = append(env, "NOTIFY_SOCKET="+path)
-		go readNotify(ns, signals)
+		go readNotify(ns, signals, a.metricSink(p))
 	}
 
 	out, errf, err := a.openLogs(s.index)
@@ -324,9 +330,27 @@ func socketPair() (parent net.Conn, child *os.File, err error) {
 	return parent, os.NewFile(uintptr(fds[1]), "ipc-child"), nil
 }
 
+// metricSink returns the callback with which a process's readers report
+// the app's own metrics to the owner goroutine.
+func (a *App) metricSink(p *proc) func(string, float64) {
+	return func(name string, v float64) {
+		a.post(func() {
+			if p.custom == nil {
+				p.custom = map[string]float64{}
+			}
+			if len(p.custom) < maxCustomMetrics || p.custom[name] != 0 {
+				p.custom[name] = v
+			}
+		})
+	}
+}
+
+// maxCustomMetrics bounds what an app can make the daemon remember.
+const maxCustomMetrics = 64
+
 // readIPC reads Node's IPC messages (one JSON value per line) until the
-// channel closes.
-func readIPC(c net.Conn, signals chan<- string) {
+// channel closes: readiness, and {type: 'tend:metric', name, value}.
+func readIPC(c net.Conn, signals chan<- string, metric func(string, float64)) {
 	sc := bufio.NewScanner(c)
 	sc.Buffer(make([]byte, 4096), 1<<20)
 	for sc.Scan() {
@@ -342,6 +366,13 @@ func readIPC(c net.Conn, signals chan<- string) {
 		case map[string]any:
 			if m["tend"] == sigListening {
 				send(signals, sigListening)
+			}
+			if m["type"] == "tend:metric" {
+				name, _ := m["name"].(string)
+				v, ok := m["value"].(float64)
+				if ok && validMetricName(name) {
+					metric(name, v)
+				}
 			}
 		}
 	}
@@ -373,9 +404,9 @@ func (u unlinkCloser) Close() error {
 	return err
 }
 
-// readNotify reads sd_notify datagrams ("READY=1\nSTATUS=...") until the
-// socket is closed.
-func readNotify(c *net.UnixConn, signals chan<- string) {
+// readNotify reads sd_notify datagrams ("READY=1\nSTATUS=...", and tend's
+// "TEND_METRIC name=value") until the socket is closed.
+func readNotify(c *net.UnixConn, signals chan<- string, metric func(string, float64)) {
 	buf := make([]byte, 4096)
 	for {
 		n, _, err := c.ReadFrom(buf)
@@ -386,8 +417,29 @@ func readNotify(c *net.UnixConn, signals chan<- string) {
 			if line == "READY=1" {
 				send(signals, sigReady)
 			}
+			if rest, ok := strings.CutPrefix(line, "TEND_METRIC "); ok {
+				name, val, _ := strings.Cut(rest, "=")
+				v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+				if err == nil && validMetricName(name) {
+					metric(name, v)
+				}
+			}
 		}
 	}
+}
+
+// validMetricName accepts what Prometheus accepts in a label value and a
+// person can read: letters, digits, '_', '.', '-', ':', up to 64 bytes.
+func validMetricName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '_' || c == '.' || c == '-' || c == ':' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 func send(ch chan<- string, v string) {

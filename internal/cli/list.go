@@ -164,6 +164,16 @@ func printDescribe(w io.Writer, a api.App) {
 		if x := in.LastExit; x != nil && x.Reason != "" && !x.Expected {
 			fmt.Fprintf(w, "instance %d last crash: %s\n", in.Index, x.Reason)
 		}
+		if in.RestartReason != "" {
+			fmt.Fprintf(w, "instance %d replaced by tend: %s\n", in.Index, in.RestartReason)
+		}
+		if len(in.Metrics) > 0 {
+			var parts []string
+			for _, k := range slices.Sorted(maps.Keys(in.Metrics)) {
+				parts = append(parts, fmt.Sprintf("%s=%g", k, in.Metrics[k]))
+			}
+			fmt.Fprintf(w, "instance %d metrics: %s\n", in.Index, strings.Join(parts, " "))
+		}
 		if !in.NextRestartAt.IsZero() {
 			fmt.Fprintf(w, "instance %d restarts in %s\n", in.Index, time.Until(in.NextRestartAt).Round(time.Millisecond))
 		}

@@ -42,6 +42,7 @@ var startFlags = []struct {
 	{"health-path", "health_path", false},
 	{"listen-timeout", "listen_timeout", true},
 	{"reload-batch", "reload_batch", true},
+	{"max-memory-restart", "max_memory_restart", false},
 }
 
 func newStart(e *env) *cobra.Command {
@@ -223,6 +224,7 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 	f.String("health-path", "", "an instance is ready when GET on this path answers 2xx")
 	f.String("listen-timeout", "", "how long to wait for an instance to be ready (default 3s, 8s with --wait-ready)")
 	f.String("reload-batch", "", "instances replaced at once by reload (default 1)")
+	f.String("max-memory-restart", "", "replace an instance whose process tree stays above this RSS (e.g. 300M)")
 	f.IntSliceVar(&stopCodes, "stop-exit-codes", nil, "exit codes after which the app is not restarted")
 	f.BoolVar(&asJSON, "json", false, "print the started apps as JSON")
 	return cmd

@@ -39,6 +39,9 @@ type Options struct {
 	// Ready, when set, is called once the socket answers and the saved apps
 	// have been started again.
 	Ready func()
+	// MetricsInterval is how often every instance's process tree is
+	// sampled (CPU, memory, max_memory_restart); default 1s.
+	MetricsInterval time.Duration
 }
 
 // Paths inside $TEND_HOME.
@@ -155,6 +158,17 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
+	if o.MetricsInterval <= 0 {
+		o.MetricsInterval = time.Second
+	}
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	sampleDone := make(chan struct{})
+	go func() {
+		defer close(sampleDone)
+		d.sampleLoop(sampleCtx, o.MetricsInterval)
+	}()
+	defer func() { stopSampling(); <-sampleDone }()
+
 	persistDone := make(chan struct{})
 	persistCtx, stopPersist := context.WithCancel(context.Background())
 	go func() {
@@ -243,6 +257,44 @@ func (d *Daemon) restore() error {
 		}
 	}
 	return d.persist()
+}
+
+// sampleLoop samples every instance's process tree each interval and hands
+// the figures to the apps, which enforce max_memory_restart with them.
+func (d *Daemon) sampleLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.sample()
+		}
+	}
+}
+
+// sample reads /proc once for every app.
+func (d *Daemon) sample() {
+	d.mu.Lock()
+	entries := slices.Clone(d.apps)
+	d.mu.Unlock()
+	byApp := make(map[*entry][]int, len(entries))
+	var all []int
+	for _, e := range entries {
+		pids, err := e.app.Pids()
+		if err != nil {
+			continue
+		}
+		byApp[e] = pids
+		all = append(all, pids...)
+	}
+	usage := d.sampler.Sample(all)
+	for e, pids := range byApp {
+		if len(pids) > 0 {
+			_ = e.app.Observe(usage)
+		}
+	}
 }
 
 // persistLoop writes state.json whenever a process came or went.

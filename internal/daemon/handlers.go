@@ -114,11 +114,24 @@ func (d *Daemon) list(*http.Request) (any, error) {
 	return d.statuses(entries, false), nil
 }
 
-// statuses returns the apps' statuses with CPU and memory filled in, from
-// one pass over /proc.
+// statuses returns the apps' statuses with the latest CPU and memory
+// figures. An instance not sampled yet (just started) gets a sample now, so
+// that ls never shows a running process with no memory.
 func (d *Daemon) statuses(entries []*entry, withSpec bool) []api.App {
+	out := d.collect(entries, withSpec)
+	for _, a := range out {
+		for _, in := range a.Instances {
+			if in.PID > 0 && in.MemoryBytes == 0 {
+				d.sample()
+				return d.collect(entries, withSpec)
+			}
+		}
+	}
+	return out
+}
+
+func (d *Daemon) collect(entries []*entry, withSpec bool) []api.App {
 	out := make([]api.App, 0, len(entries))
-	var pids []int
 	for _, e := range entries {
 		s, err := e.app.Status()
 		if err != nil {
@@ -129,22 +142,7 @@ func (d *Daemon) statuses(entries []*entry, withSpec bool) []api.App {
 				s.Spec = &sp
 			}
 		}
-		for _, in := range s.Instances {
-			if in.PID > 0 {
-				pids = append(pids, in.PID)
-			}
-		}
 		out = append(out, s)
-	}
-	usage := d.sampler.Sample(pids)
-	for i := range out {
-		for j := range out[i].Instances {
-			in := &out[i].Instances[j]
-			if u, ok := usage[in.PID]; ok && in.PID > 0 {
-				in.CPUPercent = float64(int(u.CPUPercent*10)) / 10
-				in.MemoryBytes = u.MemoryBytes
-			}
-		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tendhq/tend/internal/logs"
 	"io/fs"
 	"math"
 	"os"
@@ -71,13 +72,14 @@ const (
 var supported = keySet(`name namespace script args interpreter exec_interpreter
 	interpreter_args node_args cwd env instances port autorestart max_restarts
 	min_uptime restart_delay exp_backoff_restart_delay kill_timeout kill_signal stop_exit_codes
-	mode exec_mode balance sticky_cookie wait_ready health_path listen_timeout reload_batch`)
+	mode exec_mode balance sticky_cookie wait_ready health_path listen_timeout reload_batch
+	max_memory_restart`)
 
 // unsupported are PM2's other app keys (lib/API/schema.json, with aliases).
 // They get a warning of their own so that a PM2 user knows the key was
 // understood and deliberately ignored, rather than misspelt.
 var unsupported = keySet(`watch ignore_watch watch_delay watch_options
-	max_memory_restart cron_restart cron shutdown_with_message
+	cron_restart cron shutdown_with_message
 	out_file out output out_log error_file error err err_file err_log log_file log pid_file pid
 	merge_logs combine_logs log_date_format time log_type disable_logs
 	source_map_support disable_source_map_support vizion increment_var instance_var
@@ -206,7 +208,31 @@ func decode(raw map[string]any, o DecodeOptions) (App, []Warning, Errors) {
 	}
 	a.StopExitCodes = d.exitCodes()
 	d.traffic(&a)
+	if v, ok := d.get("max_memory_restart"); ok {
+		if n, err := sizeValue(v); err != nil {
+			d.errorf("max_memory_restart", "%v", err)
+		} else if n < 1<<20 {
+			d.errorf("max_memory_restart", "%d bytes is less than 1M: no app fits", n)
+		} else {
+			a.MaxMemoryRestart = n
+		}
+	}
 	return a, d.warns, d.errs
+}
+
+// sizeValue reads a size: a number of bytes, or a string such as "300M".
+func sizeValue(v any) (int64, error) {
+	if s, ok := v.(string); ok {
+		return logs.ParseSize(s)
+	}
+	n, err := intValue(v)
+	if err != nil {
+		return 0, fmt.Errorf("want a size such as \"300M\" or a number of bytes: %v", err)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("size must not be negative, got %d", n)
+	}
+	return int64(n), nil
 }
 
 // traffic reads how the app is reached and when an instance is ready.

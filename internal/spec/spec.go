@@ -81,6 +81,9 @@ type App struct {
 	ListenTimeout Duration `json:"listen_timeout"`
 	// ReloadBatch is how many instances a reload replaces at once.
 	ReloadBatch int `json:"reload_batch"`
+	// MaxMemoryRestart replaces an instance whose process tree's RSS stays
+	// above this many bytes for two samples in a row; 0 = no limit.
+	MaxMemoryRestart int64 `json:"max_memory_restart,omitempty"`
 
 	Autorestart            bool     `json:"autorestart"`
 	MaxRestarts            int      `json:"max_restarts"`

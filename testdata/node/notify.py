@@ -25,4 +25,6 @@ addr = os.environ.get("NOTIFY_SOCKET")
 if addr:
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.sendto(b"READY=1\nSTATUS=serving", addr)
+        if os.environ.get("METRIC"):
+            s.sendto(b"TEND_METRIC jobs=" + os.environ["METRIC"].encode(), addr)
 server.serve_forever()
