@@ -36,7 +36,7 @@ type slot struct {
 	restarts int
 	lastExit *api.Exit
 	// reason says why tend last replaced the process on its own.
-	reason string
+	reason   string
 	env      []string
 	timer    *time.Timer // pending restart while waiting
 	timerGen int
