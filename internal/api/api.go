@@ -90,6 +90,45 @@ type Instance struct {
 	// Metrics are the app's own figures (process.send({type: 'tend:metric',
 	// name, value}) or TEND_METRIC name=value on NOTIFY_SOCKET).
 	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// HTTP is the instance's traffic through the edge (proxy mode).
+	HTTP *HTTPStats `json:"http,omitempty"`
+}
+
+// HTTPStats counts requests through the edge to one instance since it
+// started.
+type HTTPStats struct {
+	Requests       map[string]uint64 `json:"requests"` // by status class: "2xx", "5xx", ...
+	InFlight       int64             `json:"in_flight"`
+	BytesIn        uint64            `json:"bytes_in"`
+	BytesOut       uint64            `json:"bytes_out"`
+	UpstreamErrors uint64            `json:"upstream_errors"`
+	Retries        uint64            `json:"retries"`
+	// Latency histogram: Count requests took SumSeconds in all; Buckets are
+	// cumulative (Prometheus style).
+	Count      uint64   `json:"count"`
+	SumSeconds float64  `json:"sum_seconds"`
+	Buckets    []Bucket `json:"buckets,omitempty"`
+	// Percentiles over the last minute, in milliseconds.
+	P50MS float64 `json:"p50_ms"`
+	P95MS float64 `json:"p95_ms"`
+	P99MS float64 `json:"p99_ms"`
+	// RPS is requests per second over the last minute.
+	RPS float64 `json:"rps"`
+}
+
+// Bucket is one cumulative histogram bucket: Count requests took at most LE seconds.
+type Bucket struct {
+	LE    float64 `json:"le"`
+	Count uint64  `json:"count"`
+}
+
+// Metric is one series of GET /v1/metrics: the Prometheus exposition as JSON.
+type Metric struct {
+	Name   string            `json:"name"`
+	Type   string            `json:"type"`
+	Labels map[string]string `json:"labels"`
+	Value  float64           `json:"value"` // a histogram's or summary's count
+	Sum    float64           `json:"sum,omitempty"`
 }
 
 // Exit is how an instance's process last ended.

@@ -1,25 +1,84 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tendhq/tend/internal/client"
 	"github.com/tendhq/tend/internal/daemon"
+	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/version"
+	"go.yaml.in/yaml/v3"
 )
 
+// daemonConfig is $TEND_HOME/daemon.yaml: the daemon's own settings.
+type daemonConfig struct {
+	MetricsAddr     string `yaml:"metrics_addr"`
+	MetricsToken    string `yaml:"metrics_token"`
+	MetricsInterval string `yaml:"metrics_interval"`
+}
+
+// loadDaemonConfig reads daemon.yaml; a missing file is the defaults.
+func loadDaemonConfig(home string) (daemonConfig, time.Duration, error) {
+	var c daemonConfig
+	path := filepath.Join(home, "daemon.yaml")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, 0, nil
+	}
+	if err != nil {
+		return c, 0, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, 0, fmt.Errorf("%s: %w (keys: metrics_addr, metrics_token, metrics_interval)", path, err)
+	}
+	var every time.Duration
+	if c.MetricsInterval != "" {
+		d, err := spec.ParseDuration(c.MetricsInterval)
+		if err != nil || d < 100*time.Millisecond {
+			return c, 0, fmt.Errorf("%s: metrics_interval: want a duration of at least 100ms, got %q", path, c.MetricsInterval)
+		}
+		every = d
+	}
+	return c, every, nil
+}
+
 func newDaemon(e *env) *cobra.Command {
-	return &cobra.Command{
+	var metricsAddr, metricsToken string
+	var metricsInterval time.Duration
+	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the daemon in the foreground (other commands start it when needed)",
-		Args:  cobra.NoArgs,
+		Long: `Run the daemon in the foreground. Other commands start it in the background when none
+answers. Its settings come from $TEND_HOME/daemon.yaml (metrics_addr, metrics_token,
+metrics_interval), which these flags override.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			conf, every, err := loadDaemonConfig(e.home)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("metrics-addr") {
+				conf.MetricsAddr = metricsAddr
+			}
+			if cmd.Flags().Changed("metrics-token") {
+				conf.MetricsToken = metricsToken
+			}
+			if cmd.Flags().Changed("metrics-interval") {
+				every = metricsInterval
+			}
 			log := slog.New(slog.NewTextHandler(e.stderr, nil))
 			// The daemon lives for months with a small, steady heap: trade
 			// a little GC CPU for a smaller footprint, unless GOGC says
@@ -49,13 +108,20 @@ func newDaemon(e *env) *cobra.Command {
 					}
 				}
 			}
-			err := daemon.Run(cmd.Context(), daemon.Options{Home: e.home, Version: version.String(), Log: log, Ready: ready})
+			err = daemon.Run(cmd.Context(), daemon.Options{
+				Home: e.home, Version: version.String(), Log: log, Ready: ready,
+				MetricsAddr: conf.MetricsAddr, MetricsToken: conf.MetricsToken, MetricsInterval: every,
+			})
 			if errors.Is(err, daemon.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)
 			}
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (e.g. 127.0.0.1:9209)")
+	cmd.Flags().StringVar(&metricsToken, "metrics-token", "", "bearer token required on /metrics (mandatory beyond loopback)")
+	cmd.Flags().DurationVar(&metricsInterval, "metrics-interval", 0, "how often process trees are sampled (default 1s)")
+	return cmd
 }
 
 func newKill(e *env) *cobra.Command {

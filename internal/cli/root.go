@@ -80,7 +80,7 @@ func newRoot(e *env) *cobra.Command {
 		newList(e), newDescribe(e), newEnv(e),
 		newSave(e), newResurrect(e),
 		newDaemon(e), newKill(e), newPing(e), newVersion(e),
-		newStartup(e), newUnstartup(e),
+		newStartup(e), newUnstartup(e), newMetrics(e),
 	)
 	return root
 }

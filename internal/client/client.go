@@ -178,6 +178,10 @@ func (c *Client) spawn(ctx context.Context, exe string) error {
 		// The pipe closed without a word: the daemon exited. If another
 		// daemon won the lock, it is the one to talk to.
 		err := <-exited
+		if c.lockFree() {
+			// Nobody else holds $TEND_HOME: our daemon failed on its own.
+			return fmt.Errorf("daemon exited at start (%v):\n%s", err, c.logTail(5))
+		}
 		if _, perr := c.waitForOther(ctx); perr == nil {
 			return nil
 		}
@@ -187,6 +191,30 @@ func (c *Client) spawn(ctx context.Context, exe string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// lockFree reports whether no daemon holds $TEND_HOME's lock.
+func (c *Client) lockFree() bool {
+	f, err := os.OpenFile(filepath.Join(c.Home, daemon.LockName), os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == nil
+}
+
+// logTail returns the last lines of the daemon's log, where it says why it
+// could not start.
+func (c *Client) logTail(n int) string {
+	b, err := os.ReadFile(filepath.Join(c.Home, daemon.LogName))
+	if err != nil {
+		return "(no " + daemon.LogName + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
 }
 
 // waitForOther waits for a daemon started by someone else to answer: it
@@ -285,4 +313,11 @@ func (c *Client) Kill(ctx context.Context) error {
 		return err
 	}
 	return c.WaitGone(ctx)
+}
+
+// Metrics returns every series the daemon exposes to Prometheus, as JSON.
+func (c *Client) Metrics(ctx context.Context) ([]api.Metric, error) {
+	var out []api.Metric
+	err := c.do(ctx, http.MethodGet, "/metrics", nil, &out)
+	return out, err
 }

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
 	"github.com/tendhq/tend/internal/metrics"
@@ -42,6 +43,10 @@ type Options struct {
 	// MetricsInterval is how often every instance's process tree is
 	// sampled (CPU, memory, max_memory_restart); default 1s.
 	MetricsInterval time.Duration
+	// MetricsAddr, when set, serves Prometheus /metrics there; beyond
+	// loopback MetricsToken is required as a bearer token.
+	MetricsAddr  string
+	MetricsToken string
 }
 
 // Paths inside $TEND_HOME.
@@ -67,6 +72,8 @@ type Daemon struct {
 	dirty   chan struct{} // a process came or went: state.json needs writing
 	killed  chan struct{} // closed by the kill endpoint
 	kill    sync.Once
+
+	reg *prometheus.Registry
 
 	mu     sync.Mutex
 	apps   []*entry // guarded by mu, ordered by id
@@ -152,6 +159,15 @@ func Run(ctx context.Context, o Options) error {
 		sampler: metrics.NewSampler(),
 		dirty:   make(chan struct{}, 1),
 		killed:  make(chan struct{}),
+	}
+	d.reg = d.registry()
+	if o.MetricsAddr != "" {
+		stop, err := d.serveMetrics(o.MetricsAddr, o.MetricsToken)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
 	}
 	if err := d.restore(); err != nil {
 		ln.Close()

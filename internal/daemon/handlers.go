@@ -49,6 +49,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("POST "+p+"/save", d.handle(d.save))
 	mux.Handle("POST "+p+"/resurrect", d.handle(d.resurrect))
 	mux.Handle("POST "+p+"/kill", d.handle(d.killAll))
+	mux.Handle("GET "+p+"/metrics", d.handle(d.metricsJSON))
 	mux.Handle("/", d.handle(func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (this daemon speaks %s)", r.Method, r.URL.Path, api.Prefix)}
 	}))
