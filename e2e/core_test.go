@@ -398,7 +398,7 @@ func TestEcosystemFileWithEnvBlock(t *testing.T) {
 	os.WriteFile(eco, []byte(fmt.Sprintf(`module.exports = {
   apps: [
     { name: 'api', script: %q, instances: 2, env: { LEVEL: 'debug' }, env_production: { LEVEL: 'warn' } },
-    { name: 'worker', script: %q, namespace: 'jobs', watch: true },
+    { name: 'worker', script: %q, namespace: 'jobs', source_map_support: true },
   ],
 };
 `, filepath.Join(fixtures, "idle.js"), filepath.Join(fixtures, "idle.js"))), 0o600)
@@ -419,7 +419,7 @@ func TestEcosystemFileWithEnvBlock(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "already exists") {
 		t.Errorf("starting api twice: exit %d, %s", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "apps[1].watch") {
+	if !strings.Contains(r.stderr, "apps[1].source_map_support") {
 		t.Errorf("no warning for the unsupported key: %s", r.stderr)
 	}
 }

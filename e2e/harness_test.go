@@ -329,3 +329,10 @@ func pids(a api.App) []int {
 	}
 	return p
 }
+
+func mustJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("%v\n%s", err, s)
+	}
+}

@@ -66,6 +66,15 @@ type App struct {
 	Instances []Instance `json:"instances"`
 	// Spec is the app's settings; set by describe, omitted by ls.
 	Spec *spec.App `json:"spec,omitempty"`
+	// Events are what tend did to the app on its own (watch and cron
+	// reloads, autoscale steps), oldest first; set by describe.
+	Events []Event `json:"events,omitempty"`
+}
+
+// Event is one thing tend did to an app on its own, with why.
+type Event struct {
+	At      time.Time `json:"at"`
+	Message string    `json:"message"`
 }
 
 // Instance is one process slot of an app.
@@ -165,4 +174,38 @@ type Saved struct {
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Error string `json:"error"`
+}
+
+// ApplyRequest is the body of POST /v1/apply: the apps of an ecosystem
+// file, validated whole before anything changes.
+type ApplyRequest struct {
+	Apps   []json.RawMessage `json:"apps"`
+	Env    map[string]string `json:"env"` // the caller's, for apps that start
+	Prune  bool              `json:"prune,omitempty"`
+	DryRun bool              `json:"dry_run,omitempty"`
+}
+
+// SetRequest is the body of POST /v1/apps/{target}/set.
+type SetRequest struct {
+	Set    map[string]string `json:"set,omitempty"`   // dotted key → value, read as YAML
+	Unset  []string          `json:"unset,omitempty"` // dotted keys back to their defaults
+	DryRun bool              `json:"dry_run,omitempty"`
+}
+
+// ApplyResult is the plan of apply or set, and how far it went.
+type ApplyResult struct {
+	Steps   []PlanStep `json:"steps"`
+	Text    string     `json:"text"`    // the plan as --dry-run prints it
+	Done    int        `json:"done"`    // steps carried out
+	Applied bool       `json:"applied"` // every step was carried out
+}
+
+// PlanStep is one step of a plan.
+type PlanStep struct {
+	Kind   string   `json:"kind"` // start, delete, keep-removed, replace, scale, reload, update, unchanged
+	App    string   `json:"app"`  // namespace/name
+	From   int      `json:"from,omitempty"`
+	To     int      `json:"to,omitempty"`
+	Keys   []string `json:"keys,omitempty"`
+	Reason string   `json:"reason,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"slices"
@@ -16,9 +17,11 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/autoscale"
 	"github.com/tendhq/tend/internal/restart"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
+	"github.com/tendhq/tend/internal/watch"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,18 +61,22 @@ type Config struct {
 	// makes node's listen() use the inherited socket.
 	Self        string
 	NodePreload string
+	// Log receives the app's events (watch and cron reloads, autoscale).
+	Log *slog.Logger
+	// Stats returns the edge's traffic figures of one backend, or nil.
+	Stats func(app, id string) *api.HTTPStats
 }
 
 // App is a running app. Create it with New; it starts stopped.
 type App struct {
-	id        int
-	createdAt time.Time
-	cfg       Config
-	cmds      chan func() // run by the owner goroutine
-	events    chan func() // process events, run by the owner goroutine
-	ctx       context.Context
-	cancel    context.CancelFunc
-	done      chan struct{} // closed when the owner goroutine has returned
+	id         int
+	createdAt  time.Time
+	cfg        Config
+	cmds       chan func() // run by the owner goroutine
+	procEvents chan func() // process events, run by the owner goroutine
+	ctx        context.Context
+	cancel     context.CancelFunc
+	done       chan struct{} // closed when the owner goroutine has returned
 	// opMu serialises the operations that change which processes run
 	// (start, stop, restart, reload, scale, delete); crash restarts happen
 	// inside the owner goroutine regardless.
@@ -85,6 +92,12 @@ type App struct {
 	sock      *os.File // the shared listening socket in socket mode
 	nextGen   int
 	waiters   []chan struct{}
+	events    []api.Event
+	watcher   *watch.Watcher
+	cronStop  func()
+	scaler    *autoscale.Scaler
+	scaling   bool // an autoscale step is under way
+	stats     func(id string) *api.HTTPStats
 }
 
 // New creates the app and starts its owner goroutine; no process runs yet.
@@ -94,17 +107,20 @@ func New(c Config) *App {
 		c.OnChange = func() {}
 	}
 	a := &App{
-		id:        c.ID,
-		createdAt: c.CreatedAt,
-		cfg:       c,
-		cmds:      make(chan func()),
-		events:    make(chan func()),
-		ctx:       ctx,
-		cancel:    cancel,
-		done:      make(chan struct{}),
-		spec:      c.Spec,
-		callerEnv: c.CallerEnv,
-		stopped:   true,
+		id:         c.ID,
+		createdAt:  c.CreatedAt,
+		cfg:        c,
+		cmds:       make(chan func()),
+		procEvents: make(chan func()),
+		ctx:        ctx,
+		cancel:     cancel,
+		done:       make(chan struct{}),
+		spec:       c.Spec,
+		callerEnv:  c.CallerEnv,
+		stopped:    true,
+	}
+	if c.Stats != nil {
+		a.stats = func(id string) *api.HTTPStats { return c.Stats(c.Spec.Key(), id) }
 	}
 	a.resize(c.Spec.Instances)
 	go a.run()
@@ -120,7 +136,7 @@ func (a *App) run() {
 		select {
 		case f := <-a.cmds:
 			f()
-		case f := <-a.events:
+		case f := <-a.procEvents:
 			f()
 		case <-a.ctx.Done():
 			return
@@ -149,7 +165,7 @@ func (a *App) do(f func()) error {
 // It gives up when the app is gone, so helpers never leak.
 func (a *App) post(f func()) {
 	select {
-	case a.events <- f:
+	case a.procEvents <- f:
 	case <-a.ctx.Done():
 	}
 }
@@ -212,6 +228,7 @@ func (a *App) start() error {
 			err = errors.Join(err, a.spawn(s))
 		}
 	}
+	a.arm()
 	return err
 }
 
@@ -259,6 +276,7 @@ func (a *App) stopAll(ctx context.Context) error {
 	if err := a.do(func() {
 		a.stopped = true
 		a.reason = ""
+		a.disarm()
 		for _, s := range a.slots {
 			s.wantUp = false
 			a.stopSlot(s)
@@ -292,6 +310,7 @@ func (a *App) Restart(ctx context.Context, env map[string]string) error {
 		}
 		a.stopped = false
 		a.reason = ""
+		a.arm()
 		for _, s := range a.slots {
 			s.tracker.Reset()
 			a.cancelTimer(s)
@@ -324,6 +343,7 @@ func (a *App) Delete(ctx context.Context) error {
 // Close ends the owner goroutine without stopping processes that still run.
 // Only for a daemon that is going away after stopping its apps, and tests.
 func (a *App) Close() {
+	_ = a.do(a.disarm)
 	a.cancel()
 	<-a.done
 }
@@ -419,6 +439,7 @@ func (a *App) status() api.App {
 		Reason:    a.reason,
 		CreatedAt: a.createdAt,
 		Instances: make([]api.Instance, 0, len(a.slots)),
+		Events:    slices.Clone(a.events),
 	}
 	for _, sl := range a.slots {
 		is := api.Instance{

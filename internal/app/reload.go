@@ -19,15 +19,27 @@ var ErrReload = errors.New("reload failed")
 // never becomes ready, it is stopped, the old instances keep serving, and
 // the reload stops there with an error naming the instance and why.
 func (a *App) Reload(ctx context.Context) error {
+	return a.reload(ctx, false)
+}
+
+// reload is Reload; auto (a watch or cron reload) leaves a stopped app
+// stopped.
+func (a *App) reload(ctx context.Context, auto bool) error {
 	a.opMu.Lock()
 	defer a.opMu.Unlock()
 	var n, batch int
 	var err error
 	if e := a.do(func() {
+		if auto && a.stopped {
+			return
+		}
 		if err = a.openTraffic(); err != nil {
 			return
 		}
-		a.stopped = false
+		if a.stopped {
+			a.stopped = false
+			a.arm()
+		}
 		a.reason = ""
 		n, batch = len(a.slots), max(a.spec.ReloadBatch, 1)
 	}); e != nil {

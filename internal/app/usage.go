@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tendhq/tend/internal/metrics"
 )
@@ -54,6 +55,7 @@ func (a *App) Observe(usage map[int]metrics.Usage) error {
 				go a.replace(s.index, reason)
 			}
 		}
+		a.autoscale(time.Now())
 	})
 }
 

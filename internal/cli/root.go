@@ -81,6 +81,7 @@ func newRoot(e *env) *cobra.Command {
 		newSave(e), newResurrect(e),
 		newDaemon(e), newKill(e), newPing(e), newVersion(e),
 		newStartup(e), newUnstartup(e), newMetrics(e),
+		newApply(e), newSet(e), newUnset(e),
 	)
 	return root
 }

@@ -43,6 +43,8 @@ var startFlags = []struct {
 	{"listen-timeout", "listen_timeout", true},
 	{"reload-batch", "reload_batch", true},
 	{"max-memory-restart", "max_memory_restart", false},
+	{"watch-delay", "watch_delay", true},
+	{"cron-restart", "cron_restart", false},
 }
 
 func newStart(e *env) *cobra.Command {
@@ -53,6 +55,8 @@ func newStart(e *env) *cobra.Command {
 		noRestart bool
 		waitReady bool
 		socket    bool
+		watchOn   bool
+		ignore    []string
 		stopCodes []int
 		asJSON    bool
 	)
@@ -96,7 +100,7 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 						return fmt.Errorf("--%s cannot be combined with an ecosystem file: set %s in %s", f.flag, f.key, target)
 					}
 				}
-				for _, f := range []string{"env", "no-autorestart", "stop-exit-codes", "wait-ready", "socket"} {
+				for _, f := range []string{"env", "no-autorestart", "stop-exit-codes", "wait-ready", "socket", "watch", "ignore-watch"} {
 					if cmd.Flags().Changed(f) {
 						return fmt.Errorf("--%s cannot be combined with an ecosystem file: set it in %s", f, target)
 					}
@@ -152,6 +156,16 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 				}
 				if socket {
 					raw["mode"] = "socket"
+				}
+				if watchOn {
+					raw["watch"] = true
+				}
+				if len(ignore) > 0 {
+					list := make([]any, len(ignore))
+					for i, g := range ignore {
+						list[i] = g
+					}
+					raw["ignore_watch"] = list
 				}
 				if cmd.Flags().Changed("stop-exit-codes") {
 					codes := make([]any, len(stopCodes))
@@ -225,6 +239,10 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 	f.String("listen-timeout", "", "how long to wait for an instance to be ready (default 3s, 8s with --wait-ready)")
 	f.String("reload-batch", "", "instances replaced at once by reload (default 1)")
 	f.String("max-memory-restart", "", "replace an instance whose process tree stays above this RSS (e.g. 300M)")
+	f.BoolVar(&watchOn, "watch", false, "reload the app when a file under its cwd changes (node_modules, .git and logs ignored)")
+	f.StringSliceVar(&ignore, "ignore-watch", nil, "more globs for --watch to ignore")
+	f.String("watch-delay", "", "wait this long after the last change before reloading (default 1s)")
+	f.String("cron-restart", "", "reload on a 5-field cron schedule, e.g. \"0 3 * * *\"")
 	f.IntSliceVar(&stopCodes, "stop-exit-codes", nil, "exit codes after which the app is not restarted")
 	f.BoolVar(&asJSON, "json", false, "print the started apps as JSON")
 	return cmd

@@ -321,3 +321,17 @@ func (c *Client) Metrics(ctx context.Context) ([]api.Metric, error) {
 	err := c.do(ctx, http.MethodGet, "/metrics", nil, &out)
 	return out, err
 }
+
+// Apply makes what runs equal to the given apps (or, with DryRun, says how).
+func (c *Client) Apply(ctx context.Context, req api.ApplyRequest) (api.ApplyResult, error) {
+	var out api.ApplyResult
+	err := c.do(ctx, http.MethodPost, "/apply", req, &out)
+	return out, err
+}
+
+// Set changes (and unsets) settings of the apps matching target.
+func (c *Client) Set(ctx context.Context, target string, req api.SetRequest) (api.ApplyResult, error) {
+	var out api.ApplyResult
+	err := c.do(ctx, http.MethodPost, "/apps/"+url.PathEscape(target)+"/set", req, &out)
+	return out, err
+}

@@ -50,6 +50,8 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("POST "+p+"/resurrect", d.handle(d.resurrect))
 	mux.Handle("POST "+p+"/kill", d.handle(d.killAll))
 	mux.Handle("GET "+p+"/metrics", d.handle(d.metricsJSON))
+	mux.Handle("POST "+p+"/apply", d.handle(d.apply))
+	mux.Handle("POST "+p+"/apps/{target}/set", d.handle(d.set))
 	mux.Handle("/", d.handle(func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (this daemon speaks %s)", r.Method, r.URL.Path, api.Prefix)}
 	}))
@@ -142,6 +144,8 @@ func (d *Daemon) collect(entries []*entry, withSpec bool) []api.App {
 			if sp, err := e.app.Spec(); err == nil {
 				s.Spec = &sp
 			}
+		} else {
+			s.Events = nil
 		}
 		out = append(out, s)
 	}

@@ -138,7 +138,7 @@ func Make(current, desired []spec.App, prune bool) Plan {
 			starts = append(starts, Step{Kind: Start, App: key, Reason: "new app"})
 			continue
 		}
-		steps := compare(c, w)
+		steps := compare(key, object(c), object(w))
 		if len(steps) == 0 {
 			idle = append(idle, Step{Kind: Unchanged, App: key})
 		}
@@ -161,11 +161,25 @@ func index(apps []spec.App) map[string]spec.App {
 	return m
 }
 
-// compare returns the steps that turn app c into app w, in execution order;
-// none when they are equal.
-func compare(c, w spec.App) []Step {
-	keys := Diff(object(c), object(w))
-	if len(keys) == 0 {
+// compare returns the steps that turn app c into app w, given in their
+// JSON form, in execution order; none when they are equal.
+func compare(key string, c, w map[string]json.RawMessage) []Step {
+	from, to := count(c), count(w)
+	scale := Step{Kind: Scale, App: key, Keys: []string{"instances"}}
+	if lo, hi, ok := autoscaled(w); ok {
+		// The scaler owns the count; the file's instances is where it
+		// starts. Apply only brings the count into the range.
+		to = min(max(from, lo), hi)
+		scale.Reason = "into autoscale.min/max"
+	}
+	scale.From, scale.To = from, to
+	var keys []string
+	for _, k := range Diff(c, w) {
+		if k != "instances" || from != to {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 && from == to {
 		return nil
 	}
 	byKind := map[Kind][]string{}
@@ -173,7 +187,6 @@ func compare(c, w spec.App) []Step {
 		kind := Classify(k)
 		byKind[kind] = append(byKind[kind], k)
 	}
-	key := w.Key()
 	if r := byKind[Replace]; len(r) > 0 {
 		// Delete and start applies every other change too.
 		return []Step{{Kind: Replace, App: key, Keys: keys,
@@ -183,8 +196,6 @@ func compare(c, w spec.App) []Step {
 	if u := byKind[Update]; len(u) > 0 {
 		steps = append(steps, Step{Kind: Update, App: key, Keys: u})
 	}
-	from, to := c.Instances, w.Instances
-	scale := Step{Kind: Scale, App: key, From: from, To: to, Keys: []string{"instances"}}
 	if to < from {
 		steps = append(steps, scale)
 	}
@@ -195,6 +206,26 @@ func compare(c, w spec.App) []Step {
 		steps = append(steps, scale)
 	}
 	return steps
+}
+
+// count reads the instance count of an app's JSON form.
+func count(m map[string]json.RawMessage) int {
+	var n int
+	_ = json.Unmarshal(m["instances"], &n) // spec.App always has it
+	return n
+}
+
+// autoscaled reads the range of an app whose count follows its load: the
+// autoscale block (issue 7), {min, max, target_...}.
+func autoscaled(m map[string]json.RawMessage) (lo, hi int, ok bool) {
+	var a struct {
+		Min int `json:"min"`
+		Max int `json:"max"`
+	}
+	if json.Unmarshal(m["autoscale"], &a) != nil || a.Min < 1 || a.Max < a.Min {
+		return 0, 0, false
+	}
+	return a.Min, a.Max, true
 }
 
 // object is an app's JSON form, top-level key by key: the keys and values

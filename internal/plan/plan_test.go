@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tendhq/tend/internal/spec"
@@ -127,5 +128,30 @@ func TestEmpty(t *testing.T) {
 	}
 	if p := Make(nil, nil, true); !p.Empty() || p.String() != "" {
 		t.Errorf("nothing: %q", p)
+	}
+}
+
+// With autoscale, the count follows the load: apply does not scale to the
+// file's instances, only into [min, max].
+func TestAutoscaledCount(t *testing.T) {
+	raw := func(s string) map[string]json.RawMessage {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	const as = `"autoscale":{"min":2,"max":8,"target_cpu":70}`
+	for _, c := range []struct{ cur, want, plan string }{
+		{`{"instances":5,` + as + `}`, `{"instances":2,` + as + `}`, ""},
+		{`{"instances":10,` + as + `}`, `{"instances":2,` + as + `}`, "scale  a  10 -> 8  into autoscale.min/max"},
+		{`{"instances":1}`, `{"instances":1,` + as + `}`,
+			"update  a  (autoscale.max, autoscale.min, autoscale.target_cpu)\nscale   a  1 -> 2  into autoscale.min/max"},
+		{`{"instances":5,` + as + `}`, `{"instances":3}`, "update  a  (autoscale.max, autoscale.min, autoscale.target_cpu)\nscale   a  5 -> 3"},
+	} {
+		got := strings.TrimSpace(Plan{Steps: compare("a", raw(c.cur), raw(c.want))}.String())
+		if got != c.plan {
+			t.Errorf("%s -> %s:\ngot:\n%s\nwant:\n%s", c.cur, c.want, got, c.plan)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tendhq/tend/internal/logs"
+	"github.com/tendhq/tend/internal/schedule"
 	"io/fs"
 	"math"
 	"os"
@@ -73,13 +74,12 @@ var supported = keySet(`name namespace script args interpreter exec_interpreter
 	interpreter_args node_args cwd env instances port autorestart max_restarts
 	min_uptime restart_delay exp_backoff_restart_delay kill_timeout kill_signal stop_exit_codes
 	mode exec_mode balance sticky_cookie wait_ready health_path listen_timeout reload_batch
-	max_memory_restart`)
+	max_memory_restart watch ignore_watch watch_delay cron_restart cron autoscale`)
 
 // unsupported are PM2's other app keys (lib/API/schema.json, with aliases).
 // They get a warning of their own so that a PM2 user knows the key was
 // understood and deliberately ignored, rather than misspelt.
-var unsupported = keySet(`watch ignore_watch watch_delay watch_options
-	cron_restart cron shutdown_with_message
+var unsupported = keySet(`watch_options shutdown_with_message
 	out_file out output out_log error_file error err err_file err_log log_file log pid_file pid
 	merge_logs combine_logs log_date_format time log_type disable_logs
 	source_map_support disable_source_map_support vizion increment_var instance_var
@@ -99,7 +99,6 @@ func keySet(keys string) map[string]bool {
 // anyway. Many PM2 files spell out such defaults; warning about them would
 // only teach users to ignore warnings.
 var asTendDoes = map[string][]any{
-	"watch":      {false},
 	"autostart":  {true},
 	"force":      {false},
 	"vizion":     {false},
@@ -217,7 +216,123 @@ func decode(raw map[string]any, o DecodeOptions) (App, []Warning, Errors) {
 			a.MaxMemoryRestart = n
 		}
 	}
+	d.runtime(&a)
 	return a, d.warns, d.errs
+}
+
+// runtime reads the settings that act while the app runs: watch, cron,
+// autoscale.
+func (d *decoder) runtime(a *App) {
+	if v, ok := d.get("watch"); ok {
+		switch x := v.(type) {
+		case bool:
+			if x {
+				a.Watch = []string{"."}
+			}
+		default:
+			a.Watch = d.strings("watch", v)
+		}
+	}
+	if v, ok := d.get("ignore_watch"); ok {
+		a.IgnoreWatch = d.strings("ignore_watch", v)
+	}
+	d.duration("watch_delay", &a.WatchDelay)
+	if key, v, ok := d.alias("cron_restart", "cron"); ok {
+		if s, ok := d.str(key, v); ok {
+			if _, err := schedule.Parse(s); err != nil {
+				d.errorf(key, "%v", err)
+			}
+			a.CronRestart = s
+		}
+	}
+	if v, ok := d.get("autoscale"); ok {
+		m, ok := v.(map[string]any)
+		if !ok {
+			d.errorf("autoscale", "want a mapping such as {min: 2, max: 8, target_cpu: 70}, got %s", describe(v))
+			return
+		}
+		as := &Autoscale{}
+		sub := &decoder{o: d.o, raw: m}
+		sub.o.Path = d.path("autoscale")
+		for k := range m {
+			switch k {
+			case "min", "max", "target_cpu", "target_in_flight", "target_p95", "up_window", "down_window":
+			default:
+				sub.errorf(k, "unknown key (min, max, target_cpu, target_in_flight, target_p95, up_window, down_window)")
+			}
+		}
+		if v, ok := sub.get("min"); ok {
+			as.Min, _ = sub.int("min", v)
+		}
+		if v, ok := sub.get("max"); ok {
+			as.Max, _ = sub.int("max", v)
+		}
+		for key, dst := range map[string]*float64{"target_cpu": &as.TargetCPU, "target_in_flight": &as.TargetInFlight} {
+			if v, ok := sub.get(key); ok {
+				if f, err := floatValue(v); err != nil {
+					sub.errorf(key, "%v", err)
+				} else {
+					*dst = f
+				}
+			}
+		}
+		sub.duration("target_p95", &as.TargetP95)
+		sub.duration("up_window", &as.UpWindow)
+		sub.duration("down_window", &as.DownWindow)
+		if len(sub.errs) == 0 {
+			if err := as.Policy().Validate(); err != nil {
+				// Validate names its keys autoscale.x; give them the
+				// app's path.
+				for _, line := range strings.Split(err.Error(), "\n") {
+					d.errs = append(d.errs, &FieldError{File: d.o.File, Path: strings.TrimSuffix(d.path(""), "."), Reason: line})
+				}
+			}
+		}
+		d.errs = append(d.errs, sub.errs...)
+		a.Autoscale = as
+		if a.Instances < as.Min || a.Instances > as.Max {
+			a.Instances = min(max(a.Instances, as.Min), as.Max)
+		}
+	}
+}
+
+// strings reads a list of strings, or one string as a list of one.
+func (d *decoder) strings(key string, v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		out := make([]string, 0, len(x))
+		for i, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				d.errorf(fmt.Sprintf("%s[%d]", key, i), "want a string, got %s", describe(e))
+				continue
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	d.errorf(key, "want a string or a list of strings, got %s", describe(v))
+	return nil
+}
+
+func floatValue(v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case int:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case uint64:
+		return float64(x), nil
+	case json.Number:
+		return x.Float64()
+	case string:
+		return strconv.ParseFloat(strings.TrimSpace(x), 64)
+	}
+	return 0, fmt.Errorf("want a number, got %s", describe(v))
 }
 
 // sizeValue reads a size: a number of bytes, or a string such as "300M".

@@ -252,12 +252,12 @@ func TestDecode(t *testing.T) {
 		{name: "overflowing duration", raw: map[string]any{"script": "app.js", "kill_timeout": 1e300},
 			wantErr: "kill_timeout: 1e+300 milliseconds is out of range"},
 
-		{name: "warnings", raw: map[string]any{"script": "app.js", "watch": true, "exec_mode": "cluster", "vizion": []any{}, "scirpt": "x", "env_dev": map[string]any{}},
+		{name: "warnings", raw: map[string]any{"script": "app.js", "watch_options": map[string]any{}, "exec_mode": "cluster", "vizion": []any{}, "scirpt": "x", "env_dev": map[string]any{}},
 			o: inFile, want: defaults,
 			wantWarn: []string{
 				"tend.yaml: apps[1].scirpt: unknown key; ignored",
 				"tend.yaml: apps[1].vizion: not supported by this version of tend; ignored",
-				"tend.yaml: apps[1].watch: not supported by this version of tend; ignored",
+				"tend.yaml: apps[1].watch_options: not supported by this version of tend; ignored",
 				"tend.yaml: apps[1].exec_mode: cluster mode needs a port in tend (set port: the edge balances over the instances); running in fork mode",
 			}},
 		{name: "PM2 defaults are silent", raw: map[string]any{"script": "app.js", "watch": false, "exec_mode": "fork_mode", "autostart": true},

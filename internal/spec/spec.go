@@ -7,6 +7,7 @@ package spec
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/tendhq/tend/internal/autoscale"
 	"math"
 	"strconv"
 	"strings"
@@ -85,6 +86,16 @@ type App struct {
 	// above this many bytes for two samples in a row; 0 = no limit.
 	MaxMemoryRestart int64 `json:"max_memory_restart,omitempty"`
 
+	// Watch lists the paths (relative to Cwd) whose changes reload the app;
+	// `watch: true` is ["."]. IgnoreWatch adds globs to the default ignores.
+	Watch       []string `json:"watch,omitempty"`
+	IgnoreWatch []string `json:"ignore_watch,omitempty"`
+	WatchDelay  Duration `json:"watch_delay,omitempty"`
+	// CronRestart reloads the app on a 5-field cron schedule.
+	CronRestart string `json:"cron_restart,omitempty"`
+	// Autoscale lets the instance count follow load.
+	Autoscale *Autoscale `json:"autoscale,omitempty"`
+
 	Autorestart            bool     `json:"autorestart"`
 	MaxRestarts            int      `json:"max_restarts"`
 	MinUptime              Duration `json:"min_uptime"`
@@ -94,6 +105,18 @@ type App struct {
 	// KillSignal is a canonical signal name such as "SIGINT".
 	KillSignal    string `json:"kill_signal"`
 	StopExitCodes []int  `json:"stop_exit_codes,omitempty"`
+}
+
+// Autoscale is an app's autoscale block: instances between Min and Max,
+// following exactly one target.
+type Autoscale struct {
+	Min            int      `json:"min"`
+	Max            int      `json:"max"`
+	TargetCPU      float64  `json:"target_cpu,omitempty"`
+	TargetInFlight float64  `json:"target_in_flight,omitempty"`
+	TargetP95      Duration `json:"target_p95,omitempty"`
+	UpWindow       Duration `json:"up_window,omitempty"`
+	DownWindow     Duration `json:"down_window,omitempty"`
 }
 
 // Key identifies an app uniquely within a daemon.
@@ -204,5 +227,14 @@ func describe(v any) string {
 		return "a mapping"
 	default:
 		return fmt.Sprintf("%T", v)
+	}
+}
+
+// Policy returns the autoscale policy of the block.
+func (a *Autoscale) Policy() autoscale.Policy {
+	return autoscale.Policy{
+		Min: a.Min, Max: a.Max,
+		TargetCPU: a.TargetCPU, TargetInFlight: a.TargetInFlight, TargetP95: a.TargetP95.D(),
+		UpWindow: a.UpWindow.D(), DownWindow: a.DownWindow.D(),
 	}
 }

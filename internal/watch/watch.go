@@ -27,8 +27,9 @@ const DefaultDelay = time.Second
 // Options says what to watch.
 type Options struct {
 	// Paths are directories (watched with everything under them) or files,
-	// relative to Root or absolute; none means Root. A path given here is
-	// watched even if an ignore pattern matches it; what is under it is not.
+	// relative to Root or absolute, not globs; none means Root. A path
+	// given here is watched even if an ignore pattern matches it (what is
+	// under it is still subject to them). A missing path is an error.
 	Paths []string
 	// Root is the app's directory, absolute; "" means the working
 	// directory. Ignore patterns and reported paths are relative to it.
@@ -50,15 +51,17 @@ type Options struct {
 	//   - An absolute pattern matches the absolute path.
 	Ignore []string
 	// Delay is how long changes must have stopped before onChange is
-	// called; 0 means DefaultDelay.
+	// called; 0 means DefaultDelay. A file written without pause (a log
+	// that is not ignored) holds reloads back until it stops.
 	Delay time.Duration
 }
 
 // DefaultIgnore returns the patterns ignored when Options.Ignore is nil:
-// PM2's node_modules and logs, version control, tend's own files, editor
-// swap and backup files (vim writes a .swp when a file is merely opened),
-// and the output of common tools, which would otherwise reload an app each
-// time it writes them.
+// PM2's node_modules and logs, version control, tend's own files (ecosystem
+// files too: editing one changes nothing until tend apply), editor swap and
+// backup files (vim writes a .swp when a file is merely opened), and what
+// apps and tools write while they run (log, tmp, caches, coverage), which
+// would otherwise reload an app each time it writes them.
 func DefaultIgnore() []string {
 	return []string{
 		"node_modules", "bower_components", "jspm_packages",
@@ -90,11 +93,13 @@ type Watcher struct {
 	files map[string]bool // files given in Options.Paths
 }
 
-// New starts watching. onChange receives the paths that changed (relative
-// to Root, slash-separated; absolute when outside Root), sorted, once
-// changes have settled for Delay, at most once per Delay. It runs on a
-// goroutine of the Watcher, one call at a time; changes made while it runs
-// are collected for the next call. It must not call Close.
+// New starts watching. onChange receives the paths that changed (created,
+// written, removed, renamed, or touched: attributes count, so touch forces
+// a reload), relative to Root, slash-separated (absolute when outside
+// Root), sorted, once changes have settled for Delay, so calls are at
+// least Delay apart. It runs on a goroutine of the Watcher, one call at a
+// time; changes made while it runs are collected for the next call. It
+// must not call Close.
 func New(o Options, onChange func(paths []string)) (*Watcher, error) {
 	root := o.Root
 	if root == "" {
@@ -247,7 +252,7 @@ func (w *Watcher) forget(dir string) {
 	}
 }
 
-// Watched returns the number of directories watched.
+// Watched returns the number of directories watched, each an inotify watch.
 func (w *Watcher) Watched() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()

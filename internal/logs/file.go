@@ -1,0 +1,723 @@
+package logs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultQueueBytes is the default bound of a File's queue. At 4 MiB it holds
+// tens of thousands of typical lines: seconds of a disk hiccup at high rates.
+const DefaultQueueBytes = 4 << 20
+
+// lineOverhead is what a queued Line costs beyond its text (the struct and
+// its slice slot), so that a flood of empty lines is bounded too.
+const lineOverhead = 64
+
+// flushAt is the buffered size at which the writer writes even though more
+// lines are queued: large enough that a write(2) carries thousands of lines,
+// small enough that the buffer stays cheap.
+const flushAt = 256 << 10
+
+// errorEvery is the shortest time between two reports of a File's errors: a
+// full disk fails every write, and one message a minute is enough to act on.
+const errorEvery = time.Minute
+
+// FileMode and DirMode are the permissions of log files and of the
+// directories OpenFile creates. Logs can hold secrets; the owner (and, for
+// files, a log shipper in the owner's group) is who needs them.
+const (
+	FileMode fs.FileMode = 0o640
+	DirMode  fs.FileMode = 0o700
+)
+
+// ErrClosed is returned by the methods of a File after Close.
+var ErrClosed = errors.New("log file closed")
+
+// FileConfig is one log file.
+type FileConfig struct {
+	// Path is the file. os.DevNull ("/dev/null") discards every line with
+	// no goroutine and no file.
+	Path   string
+	Format Format
+	// MaxSize rotates the file before a line would make it exceed this many
+	// bytes (a single longer line still gets a file of its own); 0 = never.
+	MaxSize int64
+	// Interval rotates the file at the boundaries of a schedule in local
+	// time (ParseInterval): "", "hourly", "daily", "weekly", or a duration
+	// such as "6h". Rotation is checked when lines arrive: a file that gets
+	// no line after a boundary is rotated by the first line that comes.
+	Interval string
+	// Retain is how many rotated files are kept; the oldest go first.
+	// 0 keeps them all.
+	Retain int
+	// Compress gzips rotated files to <rotated name>.gz, off the writer.
+	Compress bool
+	// QueueBytes bounds the lines waiting for the writer (text plus a fixed
+	// overhead per line); 0 = DefaultQueueBytes.
+	QueueBytes int
+	// Clock returns the current time: for rotation times and names, marker
+	// lines and the rate limit of OnError. nil = time.Now.
+	Clock func() time.Time
+	// OnError receives the File's write, rotation and compression errors,
+	// at most once a minute (by Clock); the rest are counted into the next
+	// report. It is called from the File's goroutines and must not block.
+	// nil = ignore.
+	OnError func(error)
+
+	// writeHook, when set, replaces the write(2) of the file: tests stall
+	// or fail the disk with it.
+	writeHook func(f *os.File, p []byte) (int, error)
+}
+
+// FileStats counts what a File did since it was opened.
+type FileStats struct {
+	Lines     int64 // lines written to the file (markers not included)
+	Dropped   int64 // lines dropped: queue full, or a write failed
+	Bytes     int64 // bytes written, markers included
+	Rotations int64 // rotations done
+}
+
+// File is a log file owned by one writer goroutine fed through a bounded
+// queue.
+//
+// Write never blocks: when the queue is full the line is dropped and counted,
+// and every later line is dropped too until the writer takes the queue, so
+// that the gap has one place; the writer then writes the marker line
+// DropMarker(N) (in the file's format, with Stream "tend") where the gap is.
+// A failed write (a full disk) drops the lines it carried the same way:
+// whole lines that reached the file stay, a partial line is cut off again,
+// the error goes to OnError, and the next lines try again, so writing resumes
+// by itself once the disk has room.
+//
+// Rotation renames the file to <path>.<YYYY-MM-DD_HH-MM-SS>[_N] and opens a
+// new one at path, between two lines: no line is lost or written twice. The
+// stamp is when the file ended (the interval boundary for interval rotation)
+// in the clock's location, and _N orders files that ended in the same
+// second; RotatedFiles lists them oldest first. Compression and retention
+// run on a janitor goroutine, never on the writer.
+//
+// OpenFile starts the writer goroutine (and the janitor when Compress or
+// Retain is set); Close stops them. Open one File per path and share it
+// between the streams that go there: two Files on one path would each
+// rotate it.
+type File struct {
+	cfg      FileConfig
+	clock    func() time.Time
+	interval Interval
+	limit    int
+	discard  bool
+
+	mu         sync.Mutex // guards the fields up to closed
+	queue      []Line     // lines waiting for the writer, in order
+	queueBytes int        // cost of queue against limit
+	full       bool       // a line was dropped since the writer last took the queue
+	qDropped   int64      // lines dropped since the writer last took the queue
+	closed     bool       // Close was called: Write is a no-op
+
+	wake chan struct{} // capacity 1: the queue became non-empty
+	ctl  chan fileOp   // Sync, Reopen, Truncate, Close, in the writer's order
+	done chan struct{} // closed when the writer goroutine returns
+	jan  *janitor      // nil when rotated files are left alone
+
+	// Owned by the writer goroutine.
+	fd          *os.File // nil after a failed open: the next flush tries again
+	size        int64    // bytes in the current file, for MaxSize
+	buf         []byte   // rendered entries not yet written
+	ents        []entry  // where each entry of buf ends
+	pendingDrop int64    // dropped lines not yet marked in the file
+	spare       []Line   // the queue slice the writer hands back on the next take
+	r           *renderer
+	next        time.Time // next interval boundary; zero without an interval
+	lastStamp   string    // stamp and sequence number of the last rotated name
+	lastSeq     int
+	meta        Line  // app and instance of the last line, for markers
+	flushErr    error // first write error since the last request
+
+	lines, dropped, bytes, rotations atomic.Int64
+
+	errMu      sync.Mutex // guards lastErr and suppressed
+	lastErr    time.Time
+	suppressed int
+}
+
+// entry is one rendered line (or marker) in File.buf.
+type entry struct {
+	end    int   // offset in buf after its newline
+	marker int64 // lines a marker stands for; 0 for a line of the app
+}
+
+type fileOp struct {
+	op    int
+	reply chan error // capacity 1
+}
+
+const (
+	opSync = iota
+	opReopen
+	opTruncate
+	opClose
+)
+
+// OpenFile opens (creating it and its directory as needed) the log file of
+// cfg and starts its writer. It fails on a bad config and when the file
+// cannot be opened; later failures go to OnError.
+func OpenFile(cfg FileConfig) (*File, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("open log: empty path")
+	}
+	if cfg.Path == os.DevNull {
+		return &File{cfg: cfg, discard: true}, nil
+	}
+	if err := cfg.Format.Validate(); err != nil {
+		return nil, fmt.Errorf("open log %s: %w", cfg.Path, err)
+	}
+	iv, err := ParseInterval(cfg.Interval)
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", cfg.Path, err)
+	}
+	if cfg.MaxSize < 0 || cfg.Retain < 0 || cfg.QueueBytes < 0 {
+		return nil, fmt.Errorf("open log %s: max size, retain and queue bytes must not be negative", cfg.Path)
+	}
+	f := &File{
+		cfg:      cfg,
+		clock:    cfg.Clock,
+		interval: iv,
+		limit:    cfg.QueueBytes,
+		wake:     make(chan struct{}, 1),
+		ctl:      make(chan fileOp),
+		done:     make(chan struct{}),
+		r:        newRenderer(cfg.Format),
+	}
+	if f.clock == nil {
+		f.clock = time.Now
+	}
+	if f.limit == 0 {
+		f.limit = DefaultQueueBytes
+	}
+	mtime, err := f.open()
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", cfg.Path, err)
+	}
+	if !iv.IsZero() {
+		// A file left by an earlier run belongs to the period of its last
+		// write: if that period is over, the first line rotates it.
+		from := f.clock()
+		if f.size > 0 {
+			from = mtime
+		}
+		f.next = iv.Next(from)
+	}
+	if cfg.Compress || cfg.Retain > 0 {
+		f.jan = &janitor{
+			path:     cfg.Path,
+			compress: cfg.Compress,
+			retain:   cfg.Retain,
+			report:   f.report,
+			wake:     make(chan struct{}, 1),
+			syncc:    make(chan chan struct{}),
+			quit:     make(chan struct{}),
+			done:     make(chan struct{}),
+		}
+		go f.jan.run()
+	}
+	go f.run()
+	return f, nil
+}
+
+// open opens f's path for appending, creating the directory if needed, and
+// returns the file's modification time.
+func (f *File) open() (time.Time, error) {
+	if err := os.MkdirAll(filepath.Dir(f.cfg.Path), DirMode); err != nil {
+		return time.Time{}, err
+	}
+	fd, err := os.OpenFile(f.cfg.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, FileMode)
+	if err != nil {
+		return time.Time{}, err
+	}
+	fi, err := fd.Stat()
+	if err != nil {
+		fd.Close()
+		return time.Time{}, err
+	}
+	f.fd, f.size = fd, fi.Size()
+	return fi.ModTime(), nil
+}
+
+// Write queues l for the file. It never blocks; see File for what happens
+// when the writer cannot keep up. Write after Close does nothing.
+func (f *File) Write(l Line) {
+	if f.discard {
+		return
+	}
+	cost := len(l.Text) + lineOverhead
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	if f.full || f.queueBytes+cost > f.limit && len(f.queue) > 0 {
+		f.full = true
+		f.qDropped++
+		f.mu.Unlock()
+		f.dropped.Add(1)
+		return
+	}
+	first := len(f.queue) == 0
+	f.queue = append(f.queue, l)
+	f.queueBytes += cost
+	f.mu.Unlock()
+	if first {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Sync returns once every line written before the call has been written to
+// the file (not fsynced: it is visible to readers), and the rotated files
+// have been pruned and compressed. It returns the first write error since
+// the previous request (Sync, Reopen, Truncate), if any. Tests use it, and
+// so can a command that reads the file right after writing to it.
+func (f *File) Sync() error {
+	if f.discard {
+		return nil
+	}
+	err := f.request(opSync)
+	if f.jan != nil {
+		reply := make(chan struct{})
+		select {
+		case f.jan.syncc <- reply:
+			select {
+			case <-reply:
+			case <-f.jan.done:
+			}
+		case <-f.jan.done:
+		}
+	}
+	return err
+}
+
+// Reopen closes the file and opens its path again, after the lines written
+// before the call: for an external logrotate that renamed the file (tend
+// reload-logs). Lines written after Reopen go to the new file.
+func (f *File) Reopen() error { return f.request(opReopen) }
+
+// Truncate empties the file after the lines written before the call (tend
+// flush). Rotated files are left alone.
+func (f *File) Truncate() error { return f.request(opTruncate) }
+
+// Close writes the queued lines, closes the file and stops the File's
+// goroutines. A compression in progress is abandoned and done by the next
+// OpenFile of the path. Write after Close does nothing; Close again
+// returns nil.
+func (f *File) Close() error {
+	if f.discard {
+		return nil
+	}
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	f.mu.Unlock()
+	err := f.request(opClose)
+	<-f.done
+	if f.jan != nil {
+		close(f.jan.quit)
+		<-f.jan.done
+	}
+	return err
+}
+
+// Stats returns the File's counters.
+func (f *File) Stats() FileStats {
+	return FileStats{
+		Lines:     f.lines.Load(),
+		Dropped:   f.dropped.Load(),
+		Bytes:     f.bytes.Load(),
+		Rotations: f.rotations.Load(),
+	}
+}
+
+// Path returns the file's path.
+func (f *File) Path() string { return f.cfg.Path }
+
+func (f *File) request(op int) error {
+	if f.discard {
+		return nil
+	}
+	req := fileOp{op: op, reply: make(chan error, 1)}
+	select {
+	case f.ctl <- req:
+	case <-f.done:
+		return ErrClosed
+	}
+	// The writer replies to every request it takes before it returns.
+	return <-req.reply
+}
+
+// run is the writer goroutine, started by OpenFile and ended by Close.
+func (f *File) run() {
+	defer close(f.done)
+	for {
+		select {
+		case <-f.wake:
+			f.drain()
+		case req := <-f.ctl:
+			// The lines written before the request are in the queue now;
+			// later ones may be too, which keeps the order all the same.
+			f.drain()
+			// The first write error since the last request is the answer:
+			// it concerns lines written before this request.
+			err := f.flushErr
+			f.flushErr = nil
+			switch req.op {
+			case opReopen:
+				err = f.reopen()
+			case opTruncate:
+				err = f.truncate()
+			case opClose:
+				if f.fd != nil {
+					if cerr := f.fd.Close(); err == nil {
+						err = cerr
+					}
+					f.fd = nil
+				}
+			}
+			req.reply <- err
+			if req.op == opClose {
+				return
+			}
+		}
+	}
+}
+
+// drainTakes bounds the batches one drain writes, so that a queue that
+// never empties (an app logging flat out) does not starve the requests.
+const drainTakes = 16
+
+// drain writes the queue until it is empty, or for drainTakes batches, then
+// flushes. When it stops with lines left, it wakes the writer again.
+func (f *File) drain() {
+	for range drainTakes {
+		f.mu.Lock()
+		batch, dropped := f.queue, f.qDropped
+		f.queue, f.queueBytes, f.qDropped, f.full = f.spare[:0], 0, 0, false
+		f.mu.Unlock()
+		if len(batch) == 0 && dropped == 0 {
+			f.spare = batch
+			f.flush()
+			return
+		}
+		f.writeBatch(batch, dropped)
+		// Release the strings for the collector; after a burst, let a big
+		// slice go rather than keep it for every quiet file.
+		clear(batch)
+		if cap(batch) > 4096 && len(batch) < cap(batch)/4 {
+			batch = nil
+		}
+		f.spare = batch
+	}
+	f.flush()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeBatch renders a batch taken from the queue; dropped lines were
+// dropped after it.
+func (f *File) writeBatch(batch []Line, dropped int64) {
+	if !f.next.IsZero() {
+		if now := f.clock(); !now.Before(f.next) {
+			if f.size > 0 || len(f.ents) > 0 {
+				f.flush()
+				f.rotate(f.next)
+			}
+			f.next = f.interval.Next(now)
+		}
+	}
+	for i := range batch {
+		f.meta = batch[i]
+		if f.pendingDrop > 0 {
+			f.mark() // a write failed before this line
+		}
+		f.add(batch[i], 0)
+	}
+	f.pendingDrop += dropped
+	if f.pendingDrop > 0 {
+		f.mark()
+	}
+}
+
+// mark adds the marker of the pending dropped lines.
+func (f *File) mark() {
+	n := f.pendingDrop
+	f.pendingDrop = 0
+	f.add(Line{
+		Time:     f.clock(),
+		App:      f.meta.App,
+		Instance: f.meta.Instance,
+		Stream:   StreamTend,
+		Text:     DropMarker(n),
+	}, n)
+}
+
+// add renders one entry into the buffer, rotating first when it would take
+// the file over MaxSize.
+func (f *File) add(l Line, marker int64) {
+	start := len(f.buf)
+	f.buf = f.r.append(f.buf, l)
+	if f.cfg.MaxSize > 0 && f.size+int64(len(f.buf)) > f.cfg.MaxSize && f.size+int64(start) > 0 {
+		f.flush() // writes the entries before this one and keeps its bytes
+		f.rotate(f.clock())
+	}
+	f.ents = append(f.ents, entry{end: len(f.buf), marker: marker})
+	if len(f.buf) >= flushAt {
+		f.flush()
+	}
+}
+
+// flush writes the buffered entries. When the write fails, the entries that
+// reached the file whole stay, a partial one is cut off, and the rest count
+// as dropped, to be marked before the next lines.
+func (f *File) flush() error {
+	if len(f.ents) == 0 {
+		return nil
+	}
+	n := f.ents[len(f.ents)-1].end
+	var err error
+	if f.fd == nil {
+		_, err = f.open()
+	}
+	written := 0
+	if err == nil {
+		if f.cfg.writeHook != nil {
+			written, err = f.cfg.writeHook(f.fd, f.buf[:n])
+		} else {
+			written, err = f.fd.Write(f.buf[:n])
+		}
+	}
+	kept := len(f.ents)
+	if err != nil {
+		kept = 0
+		for kept < len(f.ents) && f.ents[kept].end <= written {
+			kept++
+		}
+		whole := 0
+		if kept > 0 {
+			whole = f.ents[kept-1].end
+		}
+		if written > whole {
+			f.cutTail(int64(written - whole))
+		}
+		written = whole
+		for _, e := range f.ents[kept:] {
+			if e.marker > 0 {
+				f.pendingDrop += e.marker
+			} else {
+				f.pendingDrop++
+				f.dropped.Add(1)
+			}
+		}
+		err = fmt.Errorf("write log %s: %w", f.cfg.Path, err)
+		if f.flushErr == nil {
+			f.flushErr = err
+		}
+		f.report(err)
+	}
+	var lines int64
+	for _, e := range f.ents[:kept] {
+		if e.marker == 0 {
+			lines++
+		}
+	}
+	f.lines.Add(lines)
+	f.size += int64(written)
+	f.bytes.Add(int64(written))
+	f.buf = f.buf[:copy(f.buf, f.buf[n:])]
+	f.ents = f.ents[:0]
+	return err
+}
+
+// cutTail removes the last n bytes of the file: the start of a line whose
+// write failed, so that the line written next does not continue it. It
+// works from the file's real size, in case someone else truncated it.
+func (f *File) cutTail(n int64) {
+	fi, err := f.fd.Stat()
+	if err != nil || fi.Size() < n {
+		return
+	}
+	_ = f.fd.Truncate(fi.Size() - n)
+}
+
+// rotate renames the current file to its rotated name and opens a new one.
+// The buffer must be flushed.
+func (f *File) rotate(stamp time.Time) {
+	name := f.rotatedName(stamp)
+	if err := os.Rename(f.cfg.Path, name); err != nil {
+		f.report(fmt.Errorf("rotate log %s: %w", f.cfg.Path, err))
+		if !errors.Is(err, fs.ErrNotExist) {
+			// Keep writing to the file and try again after another MaxSize
+			// bytes rather than on every line.
+			f.size = 0
+			return
+		}
+	} else {
+		f.rotations.Add(1)
+		if f.jan != nil {
+			f.jan.poke()
+		}
+	}
+	if f.fd != nil {
+		f.fd.Close()
+		f.fd = nil
+	}
+	if _, err := f.open(); err != nil {
+		f.report(fmt.Errorf("reopen log %s after rotation: %w", f.cfg.Path, err))
+		f.size = 0
+	}
+}
+
+// stampLayout is the Go layout of the stamp of rotated files: sortable, and
+// free of ':' which some tools and file systems reject in names.
+const stampLayout = "2006-01-02_15-04-05"
+
+func (f *File) rotatedName(stamp time.Time) string {
+	s := stamp.Format(stampLayout)
+	seq := 0
+	if s == f.lastStamp {
+		seq = f.lastSeq + 1
+	}
+	for ; ; seq++ {
+		name := f.cfg.Path + "." + s
+		if seq > 0 {
+			name += "_" + strconv.Itoa(seq)
+		}
+		if !exists(name) && !exists(name+".gz") {
+			f.lastStamp, f.lastSeq = s, seq
+			return name
+		}
+	}
+}
+
+func exists(name string) bool {
+	_, err := os.Lstat(name)
+	return err == nil
+}
+
+func (f *File) reopen() error {
+	if f.fd != nil {
+		f.fd.Close()
+		f.fd = nil
+	}
+	if _, err := f.open(); err != nil {
+		return fmt.Errorf("reopen log %s: %w", f.cfg.Path, err)
+	}
+	return nil
+}
+
+func (f *File) truncate() error {
+	if f.fd == nil {
+		if _, err := f.open(); err != nil {
+			return fmt.Errorf("truncate log %s: %w", f.cfg.Path, err)
+		}
+	}
+	if err := f.fd.Truncate(0); err != nil {
+		return fmt.Errorf("truncate log %s: %w", f.cfg.Path, err)
+	}
+	f.size = 0
+	return nil
+}
+
+// report passes err to OnError unless one was reported less than
+// errorEvery ago; then it is counted into the next report.
+func (f *File) report(err error) {
+	if f.cfg.OnError == nil {
+		return
+	}
+	now := f.clock()
+	f.errMu.Lock()
+	if !f.lastErr.IsZero() && now.Sub(f.lastErr) < errorEvery {
+		f.suppressed++
+		f.errMu.Unlock()
+		return
+	}
+	n := f.suppressed
+	f.lastErr, f.suppressed = now, 0
+	f.errMu.Unlock()
+	if n > 0 {
+		err = fmt.Errorf("%w (and %d more errors since the last report)", err, n)
+	}
+	f.cfg.OnError(err)
+}
+
+// DropMarker returns the text of the line that marks n dropped lines.
+func DropMarker(n int64) string {
+	if n == 1 {
+		return "tend: dropped 1 line"
+	}
+	return "tend: dropped " + strconv.FormatInt(n, 10) + " lines"
+}
+
+// ParseDropMarker returns the count of a marker's text, as DropMarker wrote
+// it, and whether text is one.
+func ParseDropMarker(text string) (int64, bool) {
+	rest, ok := strings.CutPrefix(text, "tend: dropped ")
+	if !ok {
+		return 0, false
+	}
+	num, unit, _ := strings.Cut(rest, " ")
+	n, err := strconv.ParseInt(num, 10, 64)
+	want := "lines"
+	if n == 1 {
+		want = "line"
+	}
+	if err != nil || n < 1 || unit != want {
+		return 0, false
+	}
+	return n, true
+}
+
+// LineWriter returns an io.Writer that writes each line of what it is
+// given as a Line of app on StreamOut, stamped with the File's clock: for
+// the daemon's own tend.log, so that a log/slog handler gets the rotation
+// and the never-blocking queue of app logs. A slog handler writes one
+// record, newline included, per Write; a Write without a final newline is
+// taken as a whole line all the same. Write never blocks and never fails.
+func (f *File) LineWriter(app string) io.Writer {
+	return lineWriter{f: f, app: app}
+}
+
+type lineWriter struct {
+	f   *File
+	app string
+}
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	now := time.Now()
+	if w.f.clock != nil {
+		now = w.f.clock()
+	}
+	rest := bytes.TrimSuffix(p, []byte{'\n'})
+	for {
+		line, more, found := bytes.Cut(rest, []byte{'\n'})
+		w.f.Write(Line{Time: now, App: w.app, Stream: StreamOut, Text: string(line)})
+		if !found {
+			return len(p), nil
+		}
+		rest = more
+	}
+}

@@ -1,0 +1,245 @@
+package logs
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultFollowBuffer is the buffer of a follower when Follow is given none.
+const DefaultFollowBuffer = 1024
+
+// Hub fans published lines out to live followers (`tend logs -f`, the
+// /v1/logs event stream) and keeps a ring of recent lines per app for the
+// backlog of `tend logs`. It is safe for concurrent use; Publish never
+// blocks, whatever the followers do.
+type Hub struct {
+	perApp int
+
+	mu    sync.Mutex       // guards rings
+	rings map[string]*ring // app name → its recent lines
+
+	fmu       sync.Mutex                  // serializes changes of followers
+	followers atomic.Pointer[[]*follower] // copied on change, so Publish reads it without a lock
+}
+
+// NewHub returns a Hub that keeps the last perApp lines of each app (none
+// when perApp <= 0).
+func NewHub(perApp int) *Hub {
+	return &Hub{perApp: perApp, rings: make(map[string]*ring)}
+}
+
+// Publish keeps l in its app's ring and offers it to each follower whose
+// match accepts it. It never blocks: a follower whose buffer is full loses
+// the line (see Follow).
+func (h *Hub) Publish(l Line) {
+	if h.perApp > 0 {
+		h.mu.Lock()
+		r := h.rings[l.App]
+		if r == nil {
+			r = &ring{lines: make([]Line, 0, min(h.perApp, 64))}
+			h.rings[l.App] = r
+		}
+		r.add(l, h.perApp)
+		h.mu.Unlock()
+	}
+	if fs := h.followers.Load(); fs != nil {
+		for _, f := range *fs {
+			if f.match == nil || f.match(l) {
+				f.push(l)
+			}
+		}
+	}
+}
+
+// Tail returns the last n lines that match (all lines when match is nil)
+// across the rings of every app, oldest first. Lines of different apps are
+// merged by Time; lines of one app keep the order they were published in.
+func (h *Hub) Tail(match func(Line) bool, n int) []Line {
+	if n <= 0 {
+		return nil
+	}
+	h.mu.Lock()
+	apps := make([]string, 0, len(h.rings))
+	for app := range h.rings {
+		apps = append(apps, app)
+	}
+	slices.Sort(apps) // a stable merge of equal times needs a fixed order
+	var out []Line
+	for _, app := range apps {
+		out = h.rings[app].last(out, match, n)
+	}
+	h.mu.Unlock()
+	slices.SortStableFunc(out, func(a, b Line) int { return a.Time.Compare(b.Time) })
+	return out[len(out)-min(n, len(out)):]
+}
+
+// Forget drops the ring of app (on delete). Followers are not affected.
+func (h *Hub) Forget(app string) {
+	h.mu.Lock()
+	delete(h.rings, app)
+	h.mu.Unlock()
+}
+
+// Follow returns the lines published after the call that match (all when
+// match is nil), in publish order, until ctx is done; then the channel is
+// closed. match runs on the publishing goroutine and must be quick.
+//
+// Each follower has its own buffer of about buffer lines (the buffered
+// lines plus those being handed over; DefaultFollowBuffer when buffer <= 0).
+// A follower that does not read loses the lines that do not fit, and when it
+// reads again it gets, where the gap is, a Line with Stream StreamTend and
+// Text DropMarker(N). It never slows Publish or other followers.
+//
+// Follow starts a goroutine that hands lines over; it ends when ctx is done.
+func (h *Hub) Follow(ctx context.Context, match func(Line) bool, buffer int) <-chan Line {
+	if buffer <= 0 {
+		buffer = DefaultFollowBuffer
+	}
+	f := &follower{
+		match: match,
+		limit: buffer,
+		wake:  make(chan struct{}, 1),
+		out:   make(chan Line),
+	}
+	h.fmu.Lock()
+	var fs []*follower
+	if old := h.followers.Load(); old != nil {
+		fs = slices.Clone(*old)
+	}
+	fs = append(fs, f)
+	h.followers.Store(&fs)
+	h.fmu.Unlock()
+	go func() {
+		defer close(f.out)
+		defer h.unfollow(f)
+		f.run(ctx)
+	}()
+	return f.out
+}
+
+func (h *Hub) unfollow(f *follower) {
+	h.fmu.Lock()
+	defer h.fmu.Unlock()
+	fs := slices.DeleteFunc(slices.Clone(*h.followers.Load()), func(g *follower) bool { return g == f })
+	h.followers.Store(&fs)
+}
+
+// Followers returns the number of live followers.
+func (h *Hub) Followers() int {
+	if fs := h.followers.Load(); fs != nil {
+		return len(*fs)
+	}
+	return 0
+}
+
+// ring holds the last lines of one app.
+type ring struct {
+	lines []Line // grows to the capacity, then wraps at next
+	next  int
+}
+
+func (r *ring) add(l Line, capacity int) {
+	if len(r.lines) < capacity {
+		r.lines = append(r.lines, l)
+		return
+	}
+	r.lines[r.next] = l
+	r.next = (r.next + 1) % len(r.lines)
+}
+
+// last appends to out the last n lines of r that match, oldest first.
+func (r *ring) last(out []Line, match func(Line) bool, n int) []Line {
+	start := len(out)
+	for i := len(r.lines) - 1; i >= 0 && len(out)-start < n; i-- {
+		l := r.lines[(r.next+i)%len(r.lines)]
+		if match == nil || match(l) {
+			out = append(out, l)
+		}
+	}
+	slices.Reverse(out[start:])
+	return out
+}
+
+// follower is the buffer of one Follow call.
+type follower struct {
+	match func(Line) bool
+	limit int
+
+	mu      sync.Mutex // guards queue, dropped, meta
+	queue   []Line     // lines waiting for the reader, markers included
+	dropped int64      // lines lost since the last marker
+	meta    Line       // first line lost, for the marker's app and instance
+
+	wake chan struct{} // capacity 1: the queue or dropped changed
+	out  chan Line
+}
+
+// push queues l, or counts it lost when the queue is full. Once a line is
+// lost, the marker goes before the next line queued, so it sits in the gap.
+func (f *follower) push(l Line) {
+	f.mu.Lock()
+	if len(f.queue) >= f.limit {
+		if f.dropped == 0 {
+			f.meta = l
+		}
+		f.dropped++
+		f.mu.Unlock()
+		return
+	}
+	if f.dropped > 0 {
+		f.queue = append(f.queue, f.marker())
+	}
+	f.queue = append(f.queue, l)
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// marker returns the marker of the lines lost so far and resets the count.
+// f.mu must be held.
+func (f *follower) marker() Line {
+	m := Line{
+		Time:     time.Now(),
+		App:      f.meta.App,
+		Instance: f.meta.Instance,
+		Stream:   StreamTend,
+		Text:     DropMarker(f.dropped),
+	}
+	f.dropped = 0
+	return m
+}
+
+// run hands the queue to the reader until ctx is done.
+func (f *follower) run(ctx context.Context) {
+	var batch []Line
+	for {
+		f.mu.Lock()
+		batch, f.queue = f.queue, batch[:0]
+		if len(batch) == 0 && f.dropped > 0 {
+			// The reader took everything and lines were lost after it.
+			batch = append(batch, f.marker())
+		}
+		f.mu.Unlock()
+		if len(batch) == 0 {
+			select {
+			case <-f.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		for _, l := range batch {
+			select {
+			case f.out <- l:
+			case <-ctx.Done():
+				return
+			}
+		}
+		clear(batch)
+	}
+}
