@@ -149,6 +149,9 @@ type Exit struct {
 	// Expected is true when tend asked for the exit (stop, restart).
 	Expected bool   `json:"expected"`
 	Reason   string `json:"reason,omitempty"` // the restart decision
+	// Stderr is the last lines the process wrote to stderr before an
+	// unexpected exit (at most 50): the stack trace of an uncaught error.
+	Stderr []string `json:"stderr,omitempty"`
 }
 
 // Env answers GET /v1/apps/{target}/env: the environment each instance
@@ -208,4 +211,14 @@ type PlanStep struct {
 	To     int      `json:"to,omitempty"`
 	Keys   []string `json:"keys,omitempty"`
 	Reason string   `json:"reason,omitempty"`
+}
+
+// LogLine is one line of an app's output, as GET /v1/logs streams it (as
+// server-sent events, one JSON object per "data:" line).
+type LogLine struct {
+	Time     time.Time `json:"timestamp,omitzero"` // zero for lines read back from files
+	App      string    `json:"app"`
+	Instance int       `json:"instance"`
+	Stream   string    `json:"stream"` // out, err, or tend (tend's own notes, such as dropped lines)
+	Message  string    `json:"message"`
 }

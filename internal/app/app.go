@@ -18,6 +18,7 @@ import (
 
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/autoscale"
+	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/restart"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
@@ -65,6 +66,11 @@ type Config struct {
 	Log *slog.Logger
 	// Stats returns the edge's traffic figures of one backend, or nil.
 	Stats func(app, id string) *api.HTTPStats
+	// Files and Hub take the app's output; LogDefaults holds the daemon's
+	// rotation defaults for apps that set none.
+	Files       LogFiles
+	Hub         *logs.Hub
+	LogDefaults logs.FileConfig
 }
 
 // App is a running app. Create it with New; it starts stopped.
@@ -575,7 +581,7 @@ func (a *App) cancelTimer(s *slot) {
 }
 
 // onExit handles the end of any process of the app.
-func (a *App) onExit(p *proc) {
+func (a *App) onExit(p *proc, stderr []string) {
 	p.close()
 	s := p.slot
 	a.cfg.OnChange()
@@ -606,6 +612,9 @@ func (a *App) onExit(p *proc) {
 		return
 	}
 	a.afterCrash(s, e, nil)
+	if s.lastExit != nil {
+		s.lastExit.Stderr = stderr
+	}
 }
 
 // afterCrash applies the restart policy to an exit tend did not ask for.

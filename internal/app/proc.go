@@ -14,11 +14,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
 	"github.com/tendhq/tend/internal/restart"
 	"github.com/tendhq/tend/internal/spec"
@@ -72,6 +72,9 @@ type proc struct {
 	why     string
 
 	closers []io.Closer // the parent's ends of the IPC channel and notify socket
+
+	sinks    *sinks
+	captured chan struct{} // closed when stdout and stderr are drained
 
 	usage     metrics.Usage      // the latest sample of its process tree
 	overLimit int                // samples in a row above max_memory_restart
@@ -169,27 +172,51 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		go readNotify(ns, signals, a.metricSink(p))
 	}
 
-	out, errf, err := a.openLogs(s.index)
+	k, err := a.openSinks(s.index)
 	if err != nil {
 		p.close()
 		return nil, err
 	}
-	defer out.Close()
-	defer errf.Close()
+	outR, outW, err := logs.Pipe()
+	if err != nil {
+		k.release()
+		p.close()
+		return nil, err
+	}
+	errR, errW, err := logs.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		k.release()
+		p.close()
+		return nil, err
+	}
 	sp, err := supervise.Start(supervise.Config{
 		Path: path, Args: argv, Dir: a.spec.Cwd, Env: env,
-		Stdout: out, Stderr: errf, ExtraFiles: extra,
+		Stdout: outW, Stderr: errW, ExtraFiles: extra,
 	})
+	// The child has its own copies; ours would keep the pipes from EOF.
+	outW.Close()
+	errW.Close()
 	if err != nil {
+		outR.Close()
+		errR.Close()
+		k.release()
 		p.close()
 		return nil, err
 	}
+	p.sinks = k
+	p.captured = make(chan struct{})
+	go k.capture(outR, errR, a.spec.Name, s.index, p.captured)
 	p.sp = sp
 	p.startTime, _ = metrics.StartTime(sp.Pid())
 	s.env = env
 	go func() {
 		<-sp.Done()
-		a.post(func() { a.onExit(p) })
+		// The crash context: the group is gone, so its pipes are at EOF
+		// or about to be.
+		tail := p.stderrTail(250 * time.Millisecond)
+		a.post(func() { a.onExit(p, tail) })
 	}()
 	go a.watchReady(p, signals)
 	a.cfg.OnChange()
@@ -456,34 +483,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-var logDirOnce sync.Map // dirs created, so each spawn does not mkdir
-
-func (a *App) openLogs(index int) (out, errf *os.File, err error) {
-	if _, ok := logDirOnce.Load(a.cfg.LogDir); !ok {
-		if err := os.MkdirAll(a.cfg.LogDir, 0o700); err != nil {
-			return nil, nil, err
-		}
-		logDirOnce.Store(a.cfg.LogDir, true)
-	}
-	open := func(stream string) (*os.File, error) {
-		name := fmt.Sprintf("%s-%s.log", a.spec.Name, stream)
-		if a.spec.Instances > 1 {
-			name = fmt.Sprintf("%s-%s-%d.log", a.spec.Name, stream, index)
-		}
-		return os.OpenFile(filepath.Join(a.cfg.LogDir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	}
-	if out, err = open("out"); err != nil {
-		return nil, nil, err
-	}
-	if errf, err = open("error"); err != nil {
-		out.Close()
-		return nil, nil, err
-	}
-	// The files go to the child as its stdout and stderr: the kernel writes
-	// them, so tend can never stall the app.
-	return out, errf, nil
 }
 
 // environ builds an instance's environment: the caller's, then the app's

@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ErrReload is wrapped by the error of a reload whose new instance never
@@ -96,7 +95,7 @@ func (a *App) reloadBatch(ctx context.Context, from, to int) error {
 		for _, p := range news {
 			s := p.slot
 			if !p.ok {
-				errs = append(errs, fmt.Errorf("instance %d: new process %s%s", s.index, p.why, a.stderrTail(s.index)))
+				errs = append(errs, fmt.Errorf("instance %d: new process %s%s", s.index, p.why, lastLines(p.stderrTail(250*time.Millisecond), 10)))
 				if s.next == p {
 					a.stopProc(p)
 				}
@@ -134,23 +133,13 @@ func (a *App) reloadBatch(ctx context.Context, from, to int) error {
 	return nil
 }
 
-// stderrTail returns the last lines of an instance's error log, for the
-// error of a failed reload.
-func (a *App) stderrTail(index int) string {
-	name := fmt.Sprintf("%s-error.log", a.spec.Name)
-	if a.spec.Instances > 1 {
-		name = fmt.Sprintf("%s-error-%d.log", a.spec.Name, index)
-	}
-	b, err := os.ReadFile(filepath.Join(a.cfg.LogDir, name))
-	if err != nil || len(b) == 0 {
+// lastLines formats the end of a process's stderr for an error message.
+func lastLines(lines []string, n int) string {
+	if len(lines) == 0 {
 		return ""
 	}
-	if len(b) > 4096 {
-		b = b[len(b)-4096:]
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 10 {
-		lines = lines[len(lines)-10:]
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
 	}
 	return "; last stderr lines:\n  " + strings.Join(lines, "\n  ")
 }

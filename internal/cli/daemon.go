@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tendhq/tend/internal/client"
 	"github.com/tendhq/tend/internal/daemon"
+	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/version"
 	"go.yaml.in/yaml/v3"
@@ -26,6 +27,31 @@ type daemonConfig struct {
 	MetricsAddr     string `yaml:"metrics_addr"`
 	MetricsToken    string `yaml:"metrics_token"`
 	MetricsInterval string `yaml:"metrics_interval"`
+	// Log rotation for apps that set none, and for tend.log.
+	LogMaxSize        string `yaml:"log_max_size"`
+	LogRotateInterval string `yaml:"log_rotate_interval"`
+	LogRetain         int    `yaml:"log_retain"`
+	LogCompress       bool   `yaml:"log_compress"`
+}
+
+// logDefaults turns the config's rotation settings into a FileConfig.
+func (c daemonConfig) logDefaults(path string) (logs.FileConfig, error) {
+	var fc logs.FileConfig
+	if c.LogMaxSize != "" {
+		n, err := logs.ParseSize(c.LogMaxSize)
+		if err != nil {
+			return fc, fmt.Errorf("%s: log_max_size: %w", path, err)
+		}
+		fc.MaxSize = n
+	}
+	if _, err := logs.ParseInterval(c.LogRotateInterval); err != nil {
+		return fc, fmt.Errorf("%s: log_rotate_interval: %w", path, err)
+	}
+	if c.LogRetain < 0 {
+		return fc, fmt.Errorf("%s: log_retain: must not be negative", path)
+	}
+	fc.Interval, fc.Retain, fc.Compress = c.LogRotateInterval, c.LogRetain, c.LogCompress
+	return fc, nil
 }
 
 // loadDaemonConfig reads daemon.yaml; a missing file is the defaults.
@@ -42,7 +68,7 @@ func loadDaemonConfig(home string) (daemonConfig, time.Duration, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, 0, fmt.Errorf("%s: %w (keys: metrics_addr, metrics_token, metrics_interval)", path, err)
+		return c, 0, fmt.Errorf("%s: %w (keys: metrics_addr, metrics_token, metrics_interval, log_max_size, log_rotate_interval, log_retain, log_compress)", path, err)
 	}
 	var every time.Duration
 	if c.MetricsInterval != "" {
@@ -63,7 +89,8 @@ func newDaemon(e *env) *cobra.Command {
 		Short: "Run the daemon in the foreground (other commands start it when needed)",
 		Long: `Run the daemon in the foreground. Other commands start it in the background when none
 answers. Its settings come from $TEND_HOME/daemon.yaml (metrics_addr, metrics_token,
-metrics_interval), which these flags override.`,
+metrics_interval, and the default log rotation: log_max_size, log_rotate_interval,
+log_retain, log_compress), which these flags override.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conf, every, err := loadDaemonConfig(e.home)
@@ -79,7 +106,30 @@ metrics_interval), which these flags override.`,
 			if cmd.Flags().Changed("metrics-interval") {
 				every = metricsInterval
 			}
-			log := slog.New(slog.NewTextHandler(e.stderr, nil))
+			defaults, err := conf.logDefaults(filepath.Join(e.home, "daemon.yaml"))
+			if err != nil {
+				return err
+			}
+			var out io.Writer = e.stderr
+			var own *logs.File
+			if os.Getenv("TEND_READY_FD") != "" {
+				// Started in the background: the daemon's log is a file it
+				// rotates itself (10M, 5 kept, unless daemon.yaml says).
+				fc := defaults
+				fc.Path = filepath.Join(e.home, daemon.LogName)
+				if fc.MaxSize == 0 {
+					fc.MaxSize = 10 << 20
+				}
+				if fc.Retain == 0 {
+					fc.Retain = 5
+				}
+				if own, err = logs.OpenFile(fc); err != nil {
+					return err
+				}
+				defer own.Close()
+				out = own.LineWriter("tend")
+			}
+			log := slog.New(slog.NewTextHandler(out, nil))
 			// The daemon lives for months with a small, steady heap: trade
 			// a little GC CPU for a smaller footprint, unless GOGC says
 			// otherwise.
@@ -111,6 +161,7 @@ metrics_interval), which these flags override.`,
 			err = daemon.Run(cmd.Context(), daemon.Options{
 				Home: e.home, Version: version.String(), Log: log, Ready: ready,
 				MetricsAddr: conf.MetricsAddr, MetricsToken: conf.MetricsToken, MetricsInterval: every,
+				LogDefaults: defaults, OwnLog: own,
 			})
 			if errors.Is(err, daemon.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)

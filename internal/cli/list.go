@@ -163,6 +163,12 @@ func printDescribe(w io.Writer, a api.App) {
 	for _, in := range a.Instances {
 		if x := in.LastExit; x != nil && x.Reason != "" && !x.Expected {
 			fmt.Fprintf(w, "instance %d last crash: %s\n", in.Index, x.Reason)
+			if len(x.Stderr) > 0 {
+				fmt.Fprintf(w, "  last stderr lines:\n")
+				for _, l := range x.Stderr {
+					fmt.Fprintf(w, "    %s\n", l)
+				}
+			}
 		}
 		if in.RestartReason != "" {
 			fmt.Fprintf(w, "instance %d replaced by tend: %s\n", in.Index, in.RestartReason)

@@ -82,6 +82,7 @@ func newRoot(e *env) *cobra.Command {
 		newDaemon(e), newKill(e), newPing(e), newVersion(e),
 		newStartup(e), newUnstartup(e), newMetrics(e),
 		newApply(e), newSet(e), newUnset(e),
+		newLogs(e), newFlush(e), newReloadLogs(e),
 	)
 	return root
 }
@@ -98,6 +99,8 @@ func (e *env) connect(ctx context.Context) (*client.Client, error) {
 	}
 	return c, nil
 }
+
+var jsonMarshal = json.Marshal
 
 func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)

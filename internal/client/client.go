@@ -3,6 +3,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -334,4 +336,72 @@ func (c *Client) Set(ctx context.Context, target string, req api.SetRequest) (ap
 	var out api.ApplyResult
 	err := c.do(ctx, http.MethodPost, "/apps/"+url.PathEscape(target)+"/set", req, &out)
 	return out, err
+}
+
+// LogsRequest selects output for Logs.
+type LogsRequest struct {
+	App    string // name, id, namespace or "" for all
+	Lines  int    // backlog
+	Follow bool
+	Stream string // "out", "err" or "" for both
+}
+
+// Logs reads the backlog and, with Follow, new lines until ctx is done,
+// calling fn for each line.
+func (c *Client) Logs(ctx context.Context, r LogsRequest, fn func(api.LogLine) error) error {
+	q := url.Values{}
+	q.Set("app", r.App)
+	q.Set("lines", strconv.Itoa(r.Lines))
+	if r.Follow {
+		q.Set("follow", "1")
+	}
+	if r.Stream != "" {
+		q.Set("stream", r.Stream)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://tend"+api.Prefix+"/logs?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if isNoDaemon(err) {
+			return ErrNoDaemon
+		}
+		return fmt.Errorf("talk to daemon: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e api.Error
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return &Error{Status: resp.StatusCode, Message: e.Error}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var l api.LogLine
+		if err := json.Unmarshal([]byte(data), &l); err != nil {
+			return fmt.Errorf("read log stream: %w", err)
+		}
+		if err := fn(l); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// FlushLogs empties the log files of the apps matching target ("" = all).
+func (c *Client) FlushLogs(ctx context.Context, target string) error {
+	return c.do(ctx, http.MethodPost, "/logs/flush?app="+url.QueryEscape(target), nil, nil)
+}
+
+// ReopenLogs reopens every log file (after an external logrotate).
+func (c *Client) ReopenLogs(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/logs/reopen", nil, nil)
 }

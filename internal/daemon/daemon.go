@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
+	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
@@ -47,6 +48,10 @@ type Options struct {
 	// loopback MetricsToken is required as a bearer token.
 	MetricsAddr  string
 	MetricsToken string
+	// LogDefaults are the rotation settings of apps that set none.
+	LogDefaults logs.FileConfig
+	// OwnLog, when set, is the daemon's own log file; reload-logs reopens it.
+	OwnLog *logs.File
 }
 
 // Paths inside $TEND_HOME.
@@ -73,7 +78,11 @@ type Daemon struct {
 	killed  chan struct{} // closed by the kill endpoint
 	kill    sync.Once
 
-	reg *prometheus.Registry
+	reg         *prometheus.Registry
+	hub         *logs.Hub
+	files       *logFiles
+	ownLog      *logs.File
+	logDefaults logs.FileConfig
 
 	mu     sync.Mutex
 	apps   []*entry // guarded by mu, ordered by id
@@ -150,15 +159,19 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("write node preload: %w", err)
 	}
 	d := &Daemon{
-		self:    self,
-		preload: preload,
-		home:    o.Home,
-		version: o.Version,
-		log:     o.Log,
-		started: time.Now(),
-		sampler: metrics.NewSampler(),
-		dirty:   make(chan struct{}, 1),
-		killed:  make(chan struct{}),
+		hub:         logs.NewHub(1000),
+		files:       newLogFiles(),
+		ownLog:      o.OwnLog,
+		logDefaults: o.LogDefaults,
+		self:        self,
+		preload:     preload,
+		home:        o.Home,
+		version:     o.Version,
+		log:         o.Log,
+		started:     time.Now(),
+		sampler:     metrics.NewSampler(),
+		dirty:       make(chan struct{}, 1),
+		killed:      make(chan struct{}),
 	}
 	d.reg = d.registry()
 	if o.MetricsAddr != "" {
@@ -420,6 +433,10 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 			return f, nil
 		},
 		NodePreload: d.preload,
+		Log:         d.log,
+		Files:       d.files,
+		Hub:         d.hub,
+		LogDefaults: d.logDefaults,
 	})
 	e := &entry{app: a, id: id, name: s.Name, namespace: s.Namespace}
 	d.mu.Lock()
@@ -438,6 +455,7 @@ func (d *Daemon) unregister(e *entry) {
 	d.mu.Lock()
 	d.apps = slices.DeleteFunc(d.apps, func(x *entry) bool { return x == e })
 	d.mu.Unlock()
+	d.hub.Forget(e.name)
 }
 
 // Notify sends an sd_notify message (e.g. "READY=1") to a service manager's

@@ -51,6 +51,9 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("POST "+p+"/kill", d.handle(d.killAll))
 	mux.Handle("GET "+p+"/metrics", d.handle(d.metricsJSON))
 	mux.Handle("POST "+p+"/apply", d.handle(d.apply))
+	mux.HandleFunc("GET "+p+"/logs", d.logs)
+	mux.Handle("POST "+p+"/logs/flush", d.handle(d.flushLogs))
+	mux.Handle("POST "+p+"/logs/reopen", d.handle(d.reopenLogs))
 	mux.Handle("POST "+p+"/apps/{target}/set", d.handle(d.set))
 	mux.Handle("/", d.handle(func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (this daemon speaks %s)", r.Method, r.URL.Path, api.Prefix)}

@@ -111,7 +111,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 // runtime and process figures.
 func (d *Daemon) registry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
-	r.MustRegister(newCollector(d), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "tend_daemon"}))
+	r.MustRegister(newCollector(d), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "tend_daemon"}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tend_log_followers", Help: "Clients following app logs."},
+			func() float64 { return float64(d.hub.Followers()) }))
 	return r
 }
 

@@ -74,14 +74,15 @@ var supported = keySet(`name namespace script args interpreter exec_interpreter
 	interpreter_args node_args cwd env instances port autorestart max_restarts
 	min_uptime restart_delay exp_backoff_restart_delay kill_timeout kill_signal stop_exit_codes
 	mode exec_mode balance sticky_cookie wait_ready health_path listen_timeout reload_batch
-	max_memory_restart watch ignore_watch watch_delay cron_restart cron autoscale`)
+	max_memory_restart watch ignore_watch watch_delay cron_restart cron autoscale
+	out_file output out out_log error_file error err err_file err_log log_file log
+	merge_logs combine_logs time log_date_format log_type max_size rotate_interval retain compress`)
 
 // unsupported are PM2's other app keys (lib/API/schema.json, with aliases).
 // They get a warning of their own so that a PM2 user knows the key was
 // understood and deliberately ignored, rather than misspelt.
 var unsupported = keySet(`watch_options shutdown_with_message
-	out_file out output out_log error_file error err err_file err_log log_file log pid_file pid
-	merge_logs combine_logs log_date_format time log_type disable_logs
+	pid_file pid disable_logs
 	source_map_support disable_source_map_support vizion increment_var instance_var
 	filter_env name_prefix install_url force post_update treekill pmx automation
 	trace disable_trace v8 event_loop_inspector deep_monitoring io append_env_to_name
@@ -217,7 +218,104 @@ func decode(raw map[string]any, o DecodeOptions) (App, []Warning, Errors) {
 		}
 	}
 	d.runtime(&a)
+	d.logs(&a)
 	return a, d.warns, d.errs
+}
+
+// logs reads where and how the app's output is written.
+func (d *decoder) logs(a *App) {
+	file := func(dst *string, key string, aliases ...string) {
+		k, v, ok := key, any(nil), false
+		for _, alt := range append([]string{key}, aliases...) {
+			if w, has := d.get(alt); has {
+				if ok {
+					d.errorf(alt, "%s is another name for %s; set only one of them", alt, k)
+					continue
+				}
+				k, v, ok = alt, w, true
+			}
+		}
+		if !ok {
+			return
+		}
+		s, ok := d.str(k, v)
+		if !ok {
+			return
+		}
+		switch {
+		case s == "":
+			d.errorf(k, "must not be empty (use /dev/null to discard)")
+		case s == os.DevNull || filepath.IsAbs(s):
+			*dst = filepath.Clean(s)
+		case a.Cwd != "":
+			*dst = filepath.Join(a.Cwd, s)
+		default:
+			d.errorf(k, "%q must be an absolute path", s)
+		}
+	}
+	file(&a.OutFile, "out_file", "output", "out", "out_log")
+	file(&a.ErrorFile, "error_file", "error", "err", "err_file", "err_log")
+	file(&a.LogFile, "log_file", "log")
+	if key, v, ok := d.alias("merge_logs", "combine_logs"); ok {
+		if b, ok := v.(bool); ok {
+			a.MergeLogs = b
+		} else {
+			d.errorf(key, "want true or false, got %s", describe(v))
+		}
+	}
+	for key, dst := range map[string]*bool{"time": &a.Time, "compress": &a.Compress} {
+		if v, ok := d.get(key); ok {
+			if b, ok := v.(bool); ok {
+				*dst = b
+			} else {
+				d.errorf(key, "want true or false, got %s", describe(v))
+			}
+		}
+	}
+	if v, ok := d.get("log_date_format"); ok {
+		if s, ok := d.str("log_date_format", v); ok {
+			if _, err := logs.ParseMomentLayout(s); err != nil {
+				d.errorf("log_date_format", "%v", err)
+			}
+			a.LogDateFormat = s
+		}
+	}
+	if v, ok := d.get("log_type"); ok {
+		if s, ok := d.str("log_type", v); ok {
+			switch s {
+			case "json":
+				a.LogType = s
+			case "", "raw", "text":
+			default:
+				d.errorf("log_type", "want json (or leave it out for plain lines), got %q", s)
+			}
+		}
+	}
+	if v, ok := d.get("max_size"); ok {
+		if n, err := sizeValue(v); err != nil {
+			d.errorf("max_size", "%v", err)
+		} else if n > 0 && n < 1024 {
+			d.errorf("max_size", "%d bytes is too small to hold lines (at least 1K)", n)
+		} else {
+			a.MaxSize = n
+		}
+	}
+	if v, ok := d.get("rotate_interval"); ok {
+		if s, ok := d.str("rotate_interval", v); ok {
+			if _, err := logs.ParseInterval(s); err != nil {
+				d.errorf("rotate_interval", "%v", err)
+			}
+			a.RotateInterval = s
+		}
+	}
+	if v, ok := d.get("retain"); ok {
+		if n, ok := d.int("retain", v); ok {
+			if n < 0 {
+				d.errorf("retain", "must not be negative, got %d", n)
+			}
+			a.Retain = n
+		}
+	}
 }
 
 // runtime reads the settings that act while the app runs: watch, cron,

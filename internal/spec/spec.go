@@ -96,6 +96,26 @@ type App struct {
 	// Autoscale lets the instance count follow load.
 	Autoscale *Autoscale `json:"autoscale,omitempty"`
 
+	// Log files: absolute paths, or /dev/null; "" means the default under
+	// $TEND_HOME/logs. LogFile, when set, gets both streams combined.
+	OutFile   string `json:"out_file,omitempty"`
+	ErrorFile string `json:"error_file,omitempty"`
+	LogFile   string `json:"log_file,omitempty"`
+	// MergeLogs writes every instance to the same files (no -<i> suffix).
+	MergeLogs bool `json:"merge_logs,omitempty"`
+	// Time prefixes each line with a timestamp in LogDateFormat (moment
+	// tokens); LogType "json" writes one JSON object per line instead.
+	Time          bool   `json:"time,omitempty"`
+	LogDateFormat string `json:"log_date_format,omitempty"`
+	LogType       string `json:"log_type,omitempty"`
+	// Rotation: at MaxSize bytes and/or on RotateInterval boundaries, keep
+	// Retain rotated files, gzip them with Compress. Zero values take the
+	// daemon's defaults (daemon.yaml).
+	MaxSize        int64  `json:"max_size,omitempty"`
+	RotateInterval string `json:"rotate_interval,omitempty"`
+	Retain         int    `json:"retain,omitempty"`
+	Compress       bool   `json:"compress,omitempty"`
+
 	Autorestart            bool     `json:"autorestart"`
 	MaxRestarts            int      `json:"max_restarts"`
 	MinUptime              Duration `json:"min_uptime"`

@@ -1,0 +1,241 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/logs"
+)
+
+// logFiles shares open log files by path between the processes that write
+// them, and closes each when its last writer is gone.
+type logFiles struct {
+	mu    sync.Mutex
+	files map[string]*sharedFile // by path; guarded by mu
+}
+
+type sharedFile struct {
+	f    *logs.File
+	refs int
+}
+
+func newLogFiles() *logFiles { return &logFiles{files: map[string]*sharedFile{}} }
+
+// Open returns the file at cfg.Path, opening it on first use. A file that
+// is open keeps its first configuration until every writer released it.
+func (l *logFiles) Open(cfg logs.FileConfig) (*logs.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s, ok := l.files[cfg.Path]; ok {
+		s.refs++
+		return s.f, nil
+	}
+	f, err := logs.OpenFile(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", cfg.Path, err)
+	}
+	l.files[cfg.Path] = &sharedFile{f: f, refs: 1}
+	return f, nil
+}
+
+// Release gives a file back; the last release closes it.
+func (l *logFiles) Release(f *logs.File) {
+	l.mu.Lock()
+	s, ok := l.files[f.Path()]
+	if !ok || s.f != f {
+		l.mu.Unlock()
+		return
+	}
+	s.refs--
+	if s.refs > 0 {
+		l.mu.Unlock()
+		return
+	}
+	delete(l.files, f.Path())
+	l.mu.Unlock()
+	f.Close() // drains its queue: outside the lock
+}
+
+// each calls fn on every open file whose path an app uses.
+func (l *logFiles) each(fn func(*logs.File) error) error {
+	l.mu.Lock()
+	files := make([]*logs.File, 0, len(l.files))
+	for _, s := range l.files {
+		files = append(files, s.f)
+	}
+	l.mu.Unlock()
+	var errs []error
+	for _, f := range files {
+		if err := fn(f); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.Path(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// logLine is one line as /v1/logs streams it.
+func logLine(l logs.Line) api.LogLine {
+	return api.LogLine{Time: l.Time, App: l.App, Instance: l.Instance, Stream: l.Stream, Message: l.Text}
+}
+
+// logs answers GET /v1/logs?app=&lines=&follow=&stream=: the last lines
+// (from memory, or from the files for output older than this daemon), then,
+// with follow, new lines as they come, as server-sent events. A reader that
+// falls behind loses lines (it is told how many), never slows an app.
+func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	target := q.Get("app")
+	n := 15
+	if s := q.Get("lines"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			writeJSON(w, http.StatusBadRequest, api.Error{Error: "lines: want a number ≥ 0"})
+			return
+		}
+		n = v
+	}
+	stream := q.Get("stream")
+	if stream != "" && stream != logs.StreamOut && stream != logs.StreamErr {
+		writeJSON(w, http.StatusBadRequest, api.Error{Error: "stream: want out or err"})
+		return
+	}
+	names := map[string]bool{}
+	var entries []*entry
+	if target != "" && target != "all" {
+		m, err := d.match(target)
+		if err != nil {
+			writeJSON(w, http.StatusNotFound, api.Error{Error: err.Error()})
+			return
+		}
+		entries = m
+		for _, e := range m {
+			names[e.name] = true
+		}
+	}
+	match := func(l logs.Line) bool {
+		if len(names) > 0 && !names[l.App] {
+			return false
+		}
+		return stream == "" || l.Stream == stream || l.Stream == logs.StreamTend
+	}
+	backlog := d.hub.Tail(match, n)
+	if len(backlog) < n {
+		backlog = append(d.fileBacklog(entries, stream, n-len(backlog)), backlog...)
+	}
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	enc := json.NewEncoder(w)
+	send := func(l api.LogLine) error {
+		if _, err := w.Write([]byte("data: ")); err != nil {
+			return err
+		}
+		if err := enc.Encode(l); err != nil { // Encode ends the line
+			return err
+		}
+		_, err := w.Write([]byte("\n"))
+		return err
+	}
+	for _, l := range backlog {
+		if send(logLine(l)) != nil {
+			return
+		}
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
+	if q.Get("follow") != "1" {
+		return
+	}
+	lines := d.hub.Follow(r.Context(), match, logs.DefaultFollowBuffer)
+	for l := range lines {
+		if send(logLine(l)) != nil {
+			return
+		}
+		// Write what is there now in one go; flush when the follower has
+		// caught up.
+		if len(lines) == 0 && flusher != nil {
+			flusher.Flush()
+		}
+	}
+}
+
+// fileBacklog reads the last lines of the apps' files, for output written
+// before this daemon started (the files hold no reading times: those lines
+// come first, in file order).
+func (d *Daemon) fileBacklog(entries []*entry, stream string, n int) []logs.Line {
+	if n <= 0 {
+		return nil
+	}
+	if entries == nil {
+		d.mu.Lock()
+		entries = slices.Clone(d.apps)
+		d.mu.Unlock()
+	}
+	var out []logs.Line
+	for _, e := range entries {
+		paths, err := e.app.LogPaths()
+		if err != nil {
+			continue
+		}
+		for _, p := range paths {
+			if stream != "" && p.Stream != stream {
+				continue
+			}
+			lines, err := logs.TailFile(p.Path, n)
+			if err != nil {
+				continue
+			}
+			for _, text := range lines {
+				out = append(out, logs.Line{App: e.name, Instance: p.Instance, Stream: p.Stream, Text: text})
+			}
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out
+}
+
+// flushLogs answers POST /v1/logs/flush?app=: empty the apps' log files.
+func (d *Daemon) flushLogs(r *http.Request) (any, error) {
+	target := r.URL.Query().Get("app")
+	if target == "" || target == "all" {
+		return map[string]string{}, d.files.each(func(f *logs.File) error { return f.Truncate() })
+	}
+	m, err := d.match(target)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]bool{}
+	for _, e := range m {
+		paths, _ := e.app.LogPaths()
+		for _, p := range paths {
+			want[p.Path] = true
+		}
+	}
+	return map[string]string{}, d.files.each(func(f *logs.File) error {
+		if want[f.Path()] {
+			return f.Truncate()
+		}
+		return nil
+	})
+}
+
+// reopenLogs answers POST /v1/logs/reopen: reopen every log file at its
+// path, after an external logrotate moved it away.
+func (d *Daemon) reopenLogs(*http.Request) (any, error) {
+	err := d.files.each(func(f *logs.File) error { return f.Reopen() })
+	if d.ownLog != nil {
+		err = errors.Join(err, d.ownLog.Reopen())
+	}
+	return map[string]string{}, err
+}
