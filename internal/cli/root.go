@@ -82,7 +82,7 @@ func newRoot(e *env) *cobra.Command {
 		newDaemon(e), newKill(e), newPing(e), newVersion(e),
 		newStartup(e), newUnstartup(e), newMetrics(e),
 		newApply(e), newSet(e), newUnset(e),
-		newLogs(e), newFlush(e), newReloadLogs(e),
+		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e),
 	)
 	return root
 }

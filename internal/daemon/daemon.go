@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
 	"github.com/tendhq/tend/internal/logs"
@@ -52,6 +53,17 @@ type Options struct {
 	LogDefaults logs.FileConfig
 	// OwnLog, when set, is the daemon's own log file; reload-logs reopens it.
 	OwnLog *logs.File
+	// Hub, when set, is where the apps' output is published (tend run
+	// prints it); nil makes a new one.
+	Hub *logs.Hub
+	// Apply, when set, is applied with prune once the state is restored:
+	// what runs becomes exactly these apps (tend run). ApplyEnv is the
+	// environment they inherit.
+	Apply    []spec.App
+	ApplyEnv map[string]string
+	// OnState, when set, is called with every app's status after each
+	// change of a process (tend run uses it to end when an app is errored).
+	OnState func([]api.App)
 }
 
 // Paths inside $TEND_HOME.
@@ -79,6 +91,7 @@ type Daemon struct {
 	kill    sync.Once
 
 	reg         *prometheus.Registry
+	onState     func([]api.App)
 	hub         *logs.Hub
 	files       *logFiles
 	ownLog      *logs.File
@@ -158,8 +171,13 @@ func Run(ctx context.Context, o Options) error {
 		ln.Close()
 		return fmt.Errorf("write node preload: %w", err)
 	}
+	hub := o.Hub
+	if hub == nil {
+		hub = logs.NewHub(1000)
+	}
 	d := &Daemon{
-		hub:         logs.NewHub(1000),
+		onState:     o.OnState,
+		hub:         hub,
 		files:       newLogFiles(),
 		ownLog:      o.OwnLog,
 		logDefaults: o.LogDefaults,
@@ -185,6 +203,14 @@ func Run(ctx context.Context, o Options) error {
 	if err := d.restore(); err != nil {
 		ln.Close()
 		return err
+	}
+	if o.Apply != nil {
+		if _, err := d.execute(ctx, d.currentSpecs(), o.Apply, true, false, o.ApplyEnv); err != nil {
+			ln.Close()
+			d.freeze()
+			d.stopAll()
+			return err
+		}
 	}
 
 	if o.MetricsInterval <= 0 {
@@ -335,6 +361,12 @@ func (d *Daemon) persistLoop(ctx context.Context) {
 		case <-d.dirty:
 			if err := d.persist(); err != nil {
 				d.log.Error("write state", "err", err)
+			}
+			if d.onState != nil {
+				d.mu.Lock()
+				entries := slices.Clone(d.apps)
+				d.mu.Unlock()
+				d.onState(d.collect(entries, false))
 			}
 		}
 	}

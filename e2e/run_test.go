@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// runTend starts `tend run args...` in h's home and returns it with a
+// reader of its stdout.
+func runTend(t *testing.T, h *home, args ...string) (*exec.Cmd, *bufio.Scanner, chan error) {
+	t.Helper()
+	cmd := exec.Command(tendBin, append([]string{"run"}, args...)...)
+	cmd.Env = h.env
+	cmd.Dir = fixtures
+	cmd.Stderr = os.Stderr
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	done := make(chan struct{})
+	go func() { exited <- cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-done
+	})
+	return cmd, bufio.NewScanner(out), exited
+}
+
+func TestRunReapsAndStopsGracefully(t *testing.T) {
+	h := newHome(t)
+	dir := t.TempDir()
+	eco := filepath.Join(dir, "tend.yaml")
+	writeEco(t, eco, fmt.Sprintf("apps:\n  - name: orphans\n    script: %s/orphaner.js\n    kill_timeout: 5s\n  - name: idle\n    script: %s/idle.js\n    instances: 2\n", fixtures, fixtures))
+	cmd, out, exited := runTend(t, h, eco)
+
+	// Its output carries the apps' lines, app and instance named.
+	var orphans []int
+	for len(orphans) < 3 && out.Scan() {
+		line := out.Text()
+		if rest, ok := strings.CutPrefix(line, "orphans[0] | orphan "); ok {
+			pid, _ := strconv.Atoi(rest)
+			orphans = append(orphans, pid)
+		}
+	}
+	if len(orphans) < 3 {
+		t.Fatalf("no orphan lines in tend run's output: %v", out.Err())
+	}
+	go func() {
+		for out.Scan() { // keep draining
+		}
+	}()
+	// Every orphan is reaped, not left as a zombie.
+	for _, pid := range orphans {
+		deadline := time.Now().Add(10 * time.Second)
+		for syscall.Kill(pid, 0) == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("orphan %d not reaped (zombie: %v)", pid, isZombie(pid))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// The control socket works alongside.
+	apps := h.ls()
+	if len(apps) != 2 {
+		t.Fatalf("tend ls during tend run: %d apps", len(apps))
+	}
+	running := append(pids(apps[0]), pids(apps[1])...)
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("tend run after SIGTERM: %v, want exit 0", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("tend run did not exit after SIGTERM")
+	}
+	waitGone(t, running...)
+	if n := h.processes(); len(n) > 0 {
+		t.Errorf("processes left after tend run: %v", n)
+	}
+}
+
+func TestRunExitsNonZeroWhenAnAppErrors(t *testing.T) {
+	h := newHome(t)
+	_, out, exited := runTend(t, h, "crash.js", "--max-restarts", "2")
+	go func() {
+		for out.Scan() {
+		}
+	}()
+	select {
+	case err := <-exited:
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 1 {
+			t.Errorf("tend run with an errored app: %v, want exit 1", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("tend run did not exit when its app errored")
+	}
+}
+
+func TestRunRefusesABadFileBeforeStarting(t *testing.T) {
+	h := newHome(t)
+	bad := filepath.Join(t.TempDir(), "tend.yaml")
+	writeEco(t, bad, "apps:\n  - name: x\n    script: nope.js\n")
+	r := h.run("run", bad)
+	if r.code == 0 || !strings.Contains(r.stderr, "nope.js") {
+		t.Errorf("tend run with a bad file: exit %d, %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "tend.sock")); err == nil {
+		t.Errorf("a daemon started for a bad file")
+	}
+}
