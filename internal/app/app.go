@@ -37,6 +37,10 @@ type Front interface {
 	// Drain waits until the removed backend has no request in flight.
 	Drain(ctx context.Context, id string) error
 	Close(ctx context.Context) error
+	// Configure applies the app's traffic settings in place.
+	Configure(s spec.App) error
+	// Stats returns one backend's traffic, or nil.
+	Stats(id string) *api.HTTPStats
 }
 
 // Config is what an app needs from its daemon.
@@ -64,8 +68,6 @@ type Config struct {
 	NodePreload string
 	// Log receives the app's events (watch and cron reloads, autoscale).
 	Log *slog.Logger
-	// Stats returns the edge's traffic figures of one backend, or nil.
-	Stats func(app, id string) *api.HTTPStats
 	// Files and Hub take the app's output; LogDefaults holds the daemon's
 	// rotation defaults for apps that set none.
 	Files       LogFiles
@@ -103,7 +105,6 @@ type App struct {
 	cronStop  func()
 	scaler    *autoscale.Scaler
 	scaling   bool // an autoscale step is under way
-	stats     func(id string) *api.HTTPStats
 }
 
 // New creates the app and starts its owner goroutine; no process runs yet.
@@ -124,9 +125,6 @@ func New(c Config) *App {
 		spec:       c.Spec,
 		callerEnv:  c.CallerEnv,
 		stopped:    true,
-	}
-	if c.Stats != nil {
-		a.stats = func(id string) *api.HTTPStats { return c.Stats(c.Spec.Key(), id) }
 	}
 	a.resize(c.Spec.Instances)
 	go a.run()
@@ -466,6 +464,9 @@ func (a *App) status() api.App {
 			is.Processes = p.usage.Processes
 			if len(p.custom) > 0 {
 				is.Metrics = maps.Clone(p.custom)
+			}
+			if a.front != nil && p.port > 0 {
+				is.HTTP = a.front.Stats(p.id())
 			}
 		}
 		s.Instances = append(s.Instances, is)

@@ -110,8 +110,8 @@ func (a *App) autoscale(now time.Time) {
 		if p := s.cur; p != nil {
 			n++
 			x.CPU += p.usage.CPUPercent
-			if a.stats != nil {
-				if h := a.stats(p.id()); h != nil {
+			if a.front != nil {
+				if h := a.front.Stats(p.id()); h != nil {
 					x.InFlight += float64(h.InFlight)
 					p95 = max(p95, time.Duration(h.P95MS*float64(time.Millisecond)))
 				}
@@ -158,8 +158,10 @@ func (a *App) Update(s spec.App) error {
 		for _, sl := range a.slots {
 			sl.tracker = restart.NewTracker(policy(s))
 		}
-		if u, ok := a.front.(interface{ SetBalance(string) error }); ok && s.Balance != "" {
-			_ = u.SetBalance(s.Balance)
+		if a.front != nil {
+			if err := a.front.Configure(s); err != nil {
+				a.event("traffic settings not applied: %v", err)
+			}
 		}
 		if !a.stopped {
 			a.arm()

@@ -32,6 +32,9 @@ func Main(args []string) int {
 	if len(args) > 0 && args[0] == app.ListenExecArg {
 		return listenExec(args[1:])
 	}
+	if len(args) > 0 && args[0] == serveArg {
+		return serveFiles(args[1:])
+	}
 	e := &env{stdout: os.Stdout, stderr: os.Stderr}
 	root := newRoot(e)
 	root.SetArgs(args)
@@ -82,7 +85,7 @@ func newRoot(e *env) *cobra.Command {
 		newDaemon(e), newKill(e), newPing(e), newVersion(e),
 		newStartup(e), newUnstartup(e), newMetrics(e),
 		newApply(e), newSet(e), newUnset(e),
-		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e),
+		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e),
 	)
 	return root
 }

@@ -442,6 +442,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		OnChange:  d.markDirty,
 		Self:      d.self,
 		OpenFront: func(s spec.App, onDown func(string)) (app.Front, error) {
+			access := d.accessLog(s)
 			f, err := edge.Listen(edge.Config{
 				App:          s.Name,
 				Addr:         ":" + strconv.Itoa(s.Port),
@@ -449,11 +450,15 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 				StickyCookie: s.StickyCookie,
 				OnDown:       onDown,
 				Log:          d.log.With("app", s.Name),
+				Options:      edgeOptions(s),
+				StateDir:     filepath.Join(d.home, "tls"),
+				AccessLog:    access.write,
 			})
 			if err != nil {
+				access.close()
 				return nil, err
 			}
-			return front{f}, nil
+			return &front{Front: f, access: access}, nil
 		},
 		ListenSocket: func(port int) (*os.File, error) {
 			f, ln, err := edge.ListenSocket(":" + strconv.Itoa(port))
@@ -479,9 +484,95 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 }
 
 // front adapts an edge.Front to what an app needs of it.
-type front struct{ *edge.Front }
+type front struct {
+	*edge.Front
+	access *accessLog
+}
 
-func (f front) Add(id, addr string) { f.Front.Add(edge.Backend{ID: id, Addr: addr}) }
+func (f *front) Add(id, addr string) { f.Front.Add(edge.Backend{ID: id, Addr: addr}) }
+
+// Configure applies traffic settings in place: balancing and the edge's
+// options, validated whole first.
+func (f *front) Configure(s spec.App) error {
+	if err := f.Front.Update(edgeOptions(s)); err != nil {
+		return err
+	}
+	if s.Balance != "" {
+		return f.Front.SetBalance(edge.Balance(s.Balance))
+	}
+	return nil
+}
+
+func (f *front) Close(ctx context.Context) error {
+	err := f.Front.Close(ctx)
+	f.access.close()
+	return err
+}
+
+// Stats converts the edge's figures of one backend for the API.
+func (f *front) Stats(id string) *api.HTTPStats {
+	r, ok := f.Front.Stats(id)
+	if !ok {
+		return nil
+	}
+	h := &api.HTTPStats{
+		Requests: r.Requests, InFlight: r.InFlight, BytesIn: r.BytesIn, BytesOut: r.BytesOut,
+		UpstreamErrors: r.UpstreamErrors, Retries: r.Retries, Count: r.Count, SumSeconds: r.SumSeconds,
+		P50MS: ms(r.P50), P95MS: ms(r.P95), P99MS: ms(r.P99), RPS: r.RPS,
+	}
+	for _, b := range r.Buckets {
+		h.Buckets = append(h.Buckets, api.Bucket{LE: b.LE, Count: b.Count})
+	}
+	return h
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// edgeOptions are the app's edge settings, or the defaults.
+func edgeOptions(s spec.App) edge.Options {
+	if s.Edge != nil {
+		return *s.Edge
+	}
+	return edge.DefaultOptions()
+}
+
+// accessLog writes an app's access log, <name>-access.log next to its
+// other logs, through the log pipeline (rotated like them); it is opened
+// only when the app asks for one.
+type accessLog struct {
+	files *logFiles
+	f     *logs.File
+	app   string
+}
+
+func (d *Daemon) accessLog(s spec.App) *accessLog {
+	a := &accessLog{files: d.files, app: s.Name}
+	if s.Edge == nil || s.Edge.AccessLog == edge.AccessLogOff || s.Edge.AccessLog == "" {
+		return a
+	}
+	cfg := d.logDefaults
+	cfg.Path = filepath.Join(d.home, LogsDir, s.Name+"-access.log")
+	f, err := d.files.Open(cfg)
+	if err != nil {
+		d.log.Error("access log", "app", s.Name, "err", err)
+		return a
+	}
+	a.f = f
+	return a
+}
+
+func (a *accessLog) write(line []byte) {
+	if a.f != nil {
+		a.f.Write(logs.Line{Time: time.Now(), App: a.app, Stream: "access", Text: string(line)})
+	}
+}
+
+func (a *accessLog) close() {
+	if a.f != nil {
+		a.files.Release(a.f)
+		a.f = nil
+	}
+}
 
 func (d *Daemon) unregister(e *entry) {
 	d.mu.Lock()

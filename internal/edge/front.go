@@ -1,13 +1,19 @@
 // Package edge is the HTTP front of an app in proxy mode: it listens on the
 // app's public port and sends each request to one of the app's instances,
-// which listen on private loopback ports.
+// which listen on private loopback ports. On the way it applies the
+// production checklist (issue 5): TLS with HTTP/2, compression, security
+// headers, secure cookies, limits, access logs and static files, all set
+// per app by Options and changeable while it runs (Front.Update).
 //
 // One file per concern, as Caddy's reverse proxy has it: front.go is the
-// listener and its lifecycle, pool.go the instances and their counters,
-// selection.go the balancing policies, upstream.go the proxy and its
-// retries, socket.go socket mode (where tend is not in the data path).
-// Issue 5's TLS, compression, headers and limits come as Config.Layers
-// around the proxy and a TLS listener here.
+// front and its lifecycle, listener.go the listener shared by the servers
+// of successive settings, options.go and settings.go the settings,
+// response.go the writer every response goes through, pool.go the
+// instances and their counters, selection.go the balancing policies,
+// upstream.go the proxy and its retries, tls.go, compress.go, headers.go,
+// cookies.go, limits.go, forwarded.go, ratelimit.go, accesslog.go and
+// static.go one concern each, socket.go socket mode (where tend is not in
+// the data path).
 package edge
 
 import (
@@ -18,7 +24,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -30,26 +39,31 @@ type Config struct {
 	Balance      Balance
 	StickyCookie string // cookie name of Sticky (default "tend_sticky")
 
+	// Options are the app's edge settings; their relative paths must have
+	// been resolved (Options.Validate with the ecosystem file's directory).
+	Options Options
+	// StateDir keeps what the front makes once and reuses: the
+	// self-signed certificate (e.g. $TEND_HOME/tls). "" keeps it in
+	// memory only.
+	StateDir string
+	// AccessLog receives each access log line (without a newline) when
+	// Options.AccessLog is json or combined. It is called from the
+	// request's goroutine once the response is complete and must not
+	// block; the line is the callee's to keep.
+	AccessLog func(line []byte)
+
 	// OnDown is called when connections to a backend fail and it leaves
 	// selection; Add (or MarkUp) brings it back. It is called from a
 	// request's goroutine and must not block.
 	OnDown func(id string)
 	Log    *slog.Logger // default: discard
 
-	// Layers wrap the proxy, the first outermost. Issue 5's compression,
-	// security headers, cookie flags and limits are layers.
+	// Layers wrap the proxy, the first outermost, inside the edge's own
+	// (limits, headers, compression): they see requests that reach an
+	// instance.
 	Layers []func(http.Handler) http.Handler
 
-	// Client side.
-	ReadHeaderTimeout time.Duration // default 10s: slowloris
-	IdleTimeout       time.Duration // default 60s between keep-alive requests
-	// Instance side.
-	DialTimeout time.Duration // default 2s
-	// UpstreamIdleTimeout (default 4s) closes pooled connections before
-	// Node's 5s keep-alive does, so a request is never sent on a
-	// connection the app is closing.
-	UpstreamIdleTimeout   time.Duration
-	ResponseHeaderTimeout time.Duration // default none: long polls are legitimate
+	now func() time.Time // tests: the clock of certificate checks, rate limits and logs
 }
 
 func (c Config) withDefaults() Config {
@@ -59,34 +73,42 @@ func (c Config) withDefaults() Config {
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
+	if c.now == nil {
+		c.now = time.Now
 	}
-	def(&c.ReadHeaderTimeout, 10*time.Second)
-	def(&c.IdleTimeout, 60*time.Second)
-	def(&c.DialTimeout, 2*time.Second)
-	def(&c.UpstreamIdleTimeout, 4*time.Second)
 	return c
 }
 
 // Front is a running front. Listen starts it; Close stops it and every
 // goroutine it started.
 type Front struct {
-	app     string
-	ln      net.Listener
-	srv     *http.Server
-	pool    *pool
-	up      *upstream
-	handler http.Handler // Layers around the proxy
-	cookie  string
+	app       string
+	log       *slog.Logger
+	acc       *acceptor
+	pool      *pool
+	up        *upstream
+	handler   http.Handler // Layers around the proxy
+	cookie    string
+	host      string // of the listen address, for the redirect listener
+	port      string // the port listened on
+	stateDir  string
+	accessLog func([]byte)
+	now       func() time.Time
 
+	live atomic.Pointer[settings] // what a request starting now gets
+
+	base      context.Context    // of every request
 	cancel    context.CancelFunc // cancels every request: Close's last resort
-	served    chan struct{}      // closed when Serve has returned
 	closing   chan struct{}      // closed when Close begins
 	closeOnce sync.Once
 	closeErr  error
+
+	// mu serializes Update and Close, and guards the fields below.
+	mu       sync.Mutex
+	gen      *generation // the server taking new connections
+	redirect *redirector // nil: no redirect listener
+	shut     bool
+	retiring sync.WaitGroup // servers shutting down after an Update
 
 	// gate guards closed, so that no handler is counted once Close waits
 	// for handlers: a WaitGroup must not grow from zero during Wait.
@@ -95,11 +117,47 @@ type Front struct {
 	handlers sync.WaitGroup // running handlers; upgraded ones outlive Shutdown
 }
 
+// generation is one http.Server of the front, serving a view of the
+// listener; an Update of server settings starts the next and retires it.
+type generation struct {
+	srv     *http.Server
+	view    *view
+	served  chan struct{} // closed when Serve has returned
+	retired atomic.Bool   // its connections close after their next response
+}
+
 // Listen binds cfg.Addr at once, so that a port in use is reported to the
-// caller, and serves on it in a goroutine of its own until Close.
+// caller, and serves on it in goroutines of its own until Close. Options
+// that are not valid, or a certificate that cannot be loaded, fail it
+// before anything is bound.
 func Listen(cfg Config) (*Front, error) {
 	cfg = cfg.withDefaults()
+	o := cfg.Options.clone()
+	if errs := o.Validate(""); len(errs) > 0 {
+		return nil, fmt.Errorf("edge of %s: %w", cfg.App, fieldErrors(errs))
+	}
 	bal, err := newBalancer(cfg.Balance, cfg.StickyCookie)
+	if err != nil {
+		return nil, fmt.Errorf("edge of %s: %w", cfg.App, err)
+	}
+	log := cfg.Log.With("app", cfg.App)
+	f := &Front{
+		app:       cfg.App,
+		log:       log,
+		pool:      newPool(),
+		cookie:    cfg.StickyCookie,
+		stateDir:  cfg.StateDir,
+		accessLog: cfg.AccessLog,
+		now:       cfg.now,
+		closing:   make(chan struct{}),
+	}
+	f.up = &upstream{pool: f.pool, onDown: cfg.OnDown, log: log}
+	f.up.balance.Store(bal)
+	f.handler = http.HandlerFunc(f.proxy(newProxy(f.up, cfg.App, log)))
+	for i := len(cfg.Layers) - 1; i >= 0; i-- {
+		f.handler = cfg.Layers[i](f.handler)
+	}
+	s, err := compile(o, nil, f.env())
 	if err != nil {
 		return nil, fmt.Errorf("edge of %s: %w", cfg.App, err)
 	}
@@ -112,44 +170,94 @@ func Listen(cfg Config) (*Front, error) {
 	case err != nil:
 		return nil, fmt.Errorf("edge of %s: listen on %s: %w", cfg.App, cfg.Addr, err)
 	}
-	log := cfg.Log.With("app", cfg.App)
-	f := &Front{
-		app:     cfg.App,
-		ln:      ln,
-		pool:    newPool(),
-		cookie:  cfg.StickyCookie,
-		served:  make(chan struct{}),
-		closing: make(chan struct{}),
+	f.host, _, _ = net.SplitHostPort(cfg.Addr)
+	_, f.port, _ = net.SplitHostPort(ln.Addr().String())
+	if s.o.RedirectHTTP != 0 {
+		if f.redirect, err = listenRedirect(f.host, s.o.RedirectHTTP, f.port, &s.o, log); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("edge of %s: %w", cfg.App, err)
+		}
 	}
-	f.up = &upstream{pool: f.pool, transport: newTransport(cfg), onDown: cfg.OnDown, log: log}
-	f.up.balance.Store(bal)
-	f.handler = http.HandlerFunc(f.proxy(newProxy(f.up, cfg.App, log)))
-	for i := len(cfg.Layers) - 1; i >= 0; i-- {
-		f.handler = cfg.Layers[i](f.handler)
-	}
-	base, cancel := context.WithCancel(context.Background())
-	f.cancel = cancel
-	f.srv = &http.Server{
-		Handler:           http.HandlerFunc(f.serve),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return base },
+	f.up.setTransport(newTransport(s.upstream()))
+	f.base, f.cancel = context.WithCancel(context.Background())
+	f.live.Store(s)
+	f.acc = newAcceptor(ln, log, f.refusedFraming)
+	f.acc.configure(s)
+	f.gen = f.serveGeneration(s)
+	return f, nil
+}
+
+func (f *Front) env() compileEnv {
+	return compileEnv{stateDir: f.stateDir, now: f.now, log: f.log, next: f.handler}
+}
+
+// serveGeneration starts an http.Server with the server settings of s on
+// a new view of the listener.
+func (f *Front) serveGeneration(s *settings) *generation {
+	g := &generation{served: make(chan struct{}), view: f.acc.view()}
+	g.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if g.retired.Load() {
+				// Over HTTP/1 the server closes the connection after this
+				// response; over HTTP/2 it sends GOAWAY.
+				w.Header().Set("Connection", "close")
+			}
+			f.serve(w, r)
+		}),
+		ReadHeaderTimeout: s.o.ReadHeaderTimeout.D(),
+		IdleTimeout:       s.o.IdleTimeout.D(),
+		MaxHeaderBytes:    serverHeaderBytes(s.o.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(f.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return f.base },
+		ConnContext:       connContext,
 	}
 	go func() {
-		defer close(f.served)
-		if err := f.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Error("edge stopped serving", "addr", ln.Addr(), "err", err)
+		defer close(g.served)
+		if err := g.srv.Serve(g.view); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			f.log.Error("edge stopped serving", "addr", g.view.Addr(), "err", err)
 		}
 	}()
-	return f, nil
+	return g
+}
+
+// retire stops g taking connections and lets its connections end without
+// a race: closing a keep-alive connection that is idle may cross a request
+// the client is sending on it, so instead each one answers its next
+// request with Connection: close, and those that stay idle end at their
+// idle timeout, as they would have anyway. Past that timeout only requests
+// in flight can be left, and Shutdown waits for them, until Close.
+func (f *Front) retire(g *generation) {
+	g.retired.Store(true)
+	g.view.Close()
+	f.retiring.Add(1)
+	go func() {
+		defer f.retiring.Done()
+		t := time.NewTimer(g.srv.IdleTimeout)
+		select {
+		case <-t.C:
+		case <-f.base.Done():
+			t.Stop()
+		}
+		// Until Close cancels f.base: then what is left is cut off.
+		if err := g.srv.Shutdown(f.base); err != nil {
+			g.srv.Close()
+		}
+		<-g.served
+	}()
+}
+
+// refusedFraming logs a request refused for carrying both Content-Length
+// and Transfer-Encoding.
+func (f *Front) refusedFraming(c net.Conn) {
+	f.log.Warn("refused a request with both Content-Length and Transfer-Encoding (request smuggling?)", "client", c.RemoteAddr())
 }
 
 // Addr is the address the front listens on (with the port chosen when
 // Config.Addr asked for port 0).
-func (f *Front) Addr() net.Addr { return f.ln.Addr() }
+func (f *Front) Addr() net.Addr { return f.acc.ln.Addr() }
 
-// serve counts the handler so that Close can wait for it.
+// serve counts the handler so that Close can wait for it, and runs the
+// request through the edge.
 func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
 	f.gate.RLock()
 	if f.closed {
@@ -162,18 +270,131 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
 	f.handlers.Add(1)
 	f.gate.RUnlock()
 	defer f.handlers.Done()
-	f.handler.ServeHTTP(w, r)
+
+	s := f.live.Load()
+	ex := &exchange{start: f.now(), s: s}
+	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	if r.TLS == nil {
+		r.TLS = tlsOf(r.Context()) // HTTP/1 over TLS: the server saw a framingConn
+	}
+	ex.client, ex.trusted = clientOf(s.trusted, r)
+	ex.secure = r.TLS != nil || ex.trusted && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	rw := newResponse(w, r, ex)
+	completed := false
+	defer func() {
+		if completed {
+			rw.finish()
+		}
+		// A handler that panicked (ReverseProxy does, with
+		// http.ErrAbortHandler, when an instance dies mid-response) has
+		// a broken response: the server closes the connection, and the
+		// encoder is left to the garbage collector.
+		now := f.now()
+		if b := ex.answered; b != nil {
+			b.traffic.observe(rw.status, r.ContentLength, rw.bytes, now.Sub(ex.start), ex.retries, now)
+		}
+		if s.o.AccessLog != AccessLogOff && f.accessLog != nil {
+			f.accessLog(accessLine(s.o.AccessLog, ex, r, rw.status, rw.bytes, now))
+		}
+		rw.release()
+	}()
+	f.handle(w, rw, r, s, ex)
+	completed = true
+}
+
+// handle applies the request side of the edge, then serves r from static
+// files or the app. w is the server's writer, rw the edge's around it.
+func (f *Front) handle(w, rw http.ResponseWriter, r *http.Request, s *settings, ex *exchange) {
+	if ok, wait := s.limiter.allow(r, ex.client, ex.start); !ok {
+		rw.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		http.Error(rw, "429 Too Many Requests: slow down, and try again after Retry-After seconds", http.StatusTooManyRequests)
+		return
+	}
+	if !limitBody(w, rw, r, int64(s.o.MaxBody)) {
+		return
+	}
+	if s.static != nil && s.static.match(r) {
+		s.static.ServeHTTP(rw, r)
+		return
+	}
+	f.handler.ServeHTTP(rw, r)
 }
 
 // proxy wraps the ReverseProxy so that the backend that answered is
 // counted in flight until the response, or the upgraded connection, ends.
 func (f *Front) proxy(rp http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		att := &attempt{}
-		defer att.release()
-		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, att)))
+		ex := exchangeOf(r)
+		if ex == nil { // a request that did not come through serve
+			ex = &exchange{s: f.live.Load()}
+			r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+		}
+		defer func() {
+			if ex.att.b != nil {
+				ex.instance = ex.att.b.ID
+				ex.answered, ex.retries = ex.att.b, ex.att.retries
+			}
+			ex.att.release()
+		}()
+		rp.ServeHTTP(w, r)
 	}
 }
+
+// Update changes the front's settings while it runs: no connection is
+// refused and no instance restarts. Invalid options, a certificate that
+// cannot be loaded or a redirect port in use change nothing. Requests in
+// flight finish with the settings they started with. A change of
+// read_header_timeout, idle_timeout or max_header_bytes starts a new
+// server on the same listener for new connections (see retire for the
+// old ones); a change of the instance timeouts a new Transport.
+func (f *Front) Update(o Options) error {
+	o = o.clone()
+	if errs := o.Validate(""); len(errs) > 0 {
+		return fmt.Errorf("edge of %s: %w", f.app, fieldErrors(errs))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.shut {
+		return fmt.Errorf("edge of %s: the front is closed", f.app)
+	}
+	prev := f.live.Load()
+	s, err := compile(o, prev, f.env())
+	if err != nil {
+		return fmt.Errorf("edge of %s: %w", f.app, err)
+	}
+	rd := f.redirect
+	if s.o.RedirectHTTP != prev.o.RedirectHTTP {
+		rd = nil
+		if s.o.RedirectHTTP != 0 {
+			if rd, err = listenRedirect(f.host, s.o.RedirectHTTP, f.port, &s.o, f.log); err != nil {
+				return fmt.Errorf("edge of %s: %w", f.app, err)
+			}
+		}
+	}
+	// Nothing fails from here on.
+	f.live.Store(s)
+	f.acc.configure(s)
+	if s.upstream() != prev.upstream() {
+		f.up.setTransport(newTransport(s.upstream()))
+	}
+	if s.server() != prev.server() {
+		old := f.gen
+		f.gen = f.serveGeneration(s)
+		f.retire(old)
+	}
+	if rd != f.redirect {
+		f.redirect.close()
+		f.redirect = rd
+	}
+	return nil
+}
+
+// Options are the settings the front serves with now, defaults filled in.
+func (f *Front) Options() Options { return f.live.Load().o.clone() }
+
+// TLSError is why the certificate files on disk are not the certificate
+// served (they changed but do not load as a pair), or nil.
+func (f *Front) TLSError() error { return f.live.Load().certs.Err() }
 
 // Add puts a ready backend in the pool. Adding an ID already there marks
 // it up again (with a new address, it replaces the old one).
@@ -228,9 +449,15 @@ func (f *Front) Close(ctx context.Context) error {
 
 func (f *Front) close(ctx context.Context) error {
 	close(f.closing)
+	f.mu.Lock()
+	f.shut = true
+	g, rd := f.gen, f.redirect
+	f.mu.Unlock()
+	f.acc.Close()
+	rd.close()
 	// Shutdown waits for requests but not for upgraded connections, which
 	// it no longer tracks; the handlers WaitGroup covers both.
-	err := f.srv.Shutdown(ctx)
+	err := g.srv.Shutdown(ctx)
 	f.gate.Lock()
 	f.closed = true
 	f.gate.Unlock()
@@ -245,10 +472,11 @@ func (f *Front) close(ctx context.Context) error {
 	// upstream requests and closes upgraded connections; srv.Close closes
 	// the client connections.
 	f.cancel()
-	f.srv.Close()
+	g.srv.Close()
 	<-done
-	<-f.served
-	f.up.transport.CloseIdleConnections()
+	<-g.served
+	f.retiring.Wait()
+	f.up.closeIdle()
 	if err != nil {
 		return fmt.Errorf("close edge of %s: requests still in flight were cut off: %w", f.app, err)
 	}

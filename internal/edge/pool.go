@@ -36,6 +36,7 @@ type backend struct {
 	inflight atomic.Int64
 	requests atomic.Uint64
 	failures atomic.Uint64
+	traffic  reqStats // what it answered, for metrics
 	down     atomic.Bool
 	removed  atomic.Bool
 

@@ -36,14 +36,41 @@ func (e *dialError) Unwrap() error { return e.err }
 // as the Transport's own retry was. A failed dial leaves the body unread.
 type upstream struct {
 	pool      *pool
-	transport *http.Transport
+	transport atomic.Pointer[http.Transport] // swapped by Front.Update
 	balance   atomic.Pointer[balancer]
 	onDown    func(id string)
 	log       *slog.Logger
+
+	mu      sync.Mutex
+	retired []*http.Transport // replaced, with connections still in use; guarded by mu
 }
 
-func newTransport(cfg Config) *http.Transport {
-	d := &net.Dialer{Timeout: cfg.DialTimeout}
+// setTransport puts t in use; the one it replaces keeps the requests it
+// carries, and its connections close once idle.
+func (u *upstream) setTransport(t *http.Transport) {
+	old := u.transport.Swap(t)
+	if old == nil {
+		return
+	}
+	old.CloseIdleConnections()
+	u.mu.Lock()
+	u.retired = append(u.retired, old)
+	u.mu.Unlock()
+}
+
+// closeIdle closes the idle connections of every transport, for Close.
+func (u *upstream) closeIdle() {
+	u.transport.Load().CloseIdleConnections()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, t := range u.retired {
+		t.CloseIdleConnections()
+	}
+	u.retired = nil
+}
+
+func newTransport(s upstreamSettings) *http.Transport {
+	d := &net.Dialer{Timeout: s.dial}
 	return &http.Transport{
 		// No Proxy: HTTP_PROXY in tend's environment must not reroute the
 		// loopback hop to an instance.
@@ -57,10 +84,11 @@ func newTransport(cfg Config) *http.Transport {
 		// Enough idle connections that a busy app does not churn through
 		// ephemeral ports; the default of 2 per host would.
 		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       cfg.UpstreamIdleTimeout,
-		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
-		// Bodies pass through as the app encoded them; compressing is the
-		// edge's job (issue 5), not the hop's.
+		IdleConnTimeout:       s.idle,
+		ResponseHeaderTimeout: s.responseHeader,
+		// The client's Accept-Encoding reaches the app untouched, and its
+		// compressed bodies pass through as they are: decompressing is not
+		// the hop's job, and compressing is the edge's (compress.go).
 		DisableCompression: true,
 	}
 }
@@ -77,11 +105,10 @@ func (keepOpen) Close() error { return nil }
 // until it returns: a response body, or an upgraded connection, is still
 // being served until then.
 type attempt struct {
-	b    *backend
-	body io.Closer // the response body; ReverseProxy may clear res.Body
+	b       *backend
+	body    io.Closer // the response body; ReverseProxy may clear res.Body
+	retries int       // other backends tried first
 }
-
-type attemptKey struct{}
 
 func (a *attempt) release() {
 	if a.b != nil {
@@ -95,8 +122,12 @@ func (a *attempt) release() {
 
 // RoundTrip sends req to a backend, trying others while connections fail.
 func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
-	att, _ := req.Context().Value(attemptKey{}).(*attempt)
+	var att *attempt
+	if ex := exchangeOf(req); ex != nil {
+		att = &ex.att
+	}
 	bal := u.balance.Load()
+	transport := u.transport.Load()
 	var triedBuf [4]*backend
 	tried := triedBuf[:0]
 	var sent error // why a request that reached an instance failed
@@ -115,10 +146,10 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil && req.Body != http.NoBody {
 			out.Body = keepOpen{req.Body}
 		}
-		res, err := u.transport.RoundTrip(&out)
+		res, err := transport.RoundTrip(&out)
 		if err == nil {
 			if att != nil {
-				att.b, att.body = b, res.Body
+				att.b, att.body, att.retries = b, res.Body, len(tried)
 			} else {
 				b.release()
 			}
@@ -196,10 +227,10 @@ func newProxy(u *upstream, app string, log *slog.Logger) *httputil.ReverseProxy 
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// ReverseProxy has dropped the client's X-Forwarded-* and
-			// Forwarded already; these are ours. pr.Out.Host stays the
-			// client's Host, so the app builds its URLs from it. RoundTrip
-			// fills in the backend's address.
-			pr.SetXForwarded()
+			// Forwarded already; these are ours, or a trusted proxy's.
+			// pr.Out.Host stays the client's Host, so the app builds its
+			// URLs from it. RoundTrip fills in the backend's address.
+			rewriteForwarded(pr, exchangeOf(pr.In))
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = "instance"
 		},
@@ -207,7 +238,10 @@ func newProxy(u *upstream, app string, log *slog.Logger) *httputil.ReverseProxy 
 		BufferPool: bufferPool{},
 		ErrorLog:   slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var tooBig *http.MaxBytesError
 			switch {
+			case errors.As(err, &tooBig):
+				tooLarge(w, tooBig.Limit)
 			case errors.Is(err, errNoBackend):
 				w.Header().Set("Retry-After", "1")
 				http.Error(w, "503 Service Unavailable: no instance of "+app+" is ready", http.StatusServiceUnavailable)

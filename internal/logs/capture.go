@@ -27,6 +27,9 @@ const MaxLine = 64 << 10
 // most MaxLine bytes) always leaves room for a large read.
 const readBuffer = 256 << 10
 
+// minReadBuffer is where a stream's buffer starts.
+const minReadBuffer = 16 << 10
+
 // Capture pauses for nap after a read from a file (a pipe) that returned
 // less than napBelow bytes. An app writing line by line at full speed
 // otherwise gets a reader that wakes up, takes one line, and sleeps again,
@@ -75,11 +78,15 @@ type Line struct {
 // every process holding the write end has closed it: the app and any
 // children that inherited its stdout.
 func Capture(r io.Reader, app string, instance int, stream string, emit func(Line)) error {
-	buf := make([]byte, readBuffer)
+	// Most streams are quiet: start small and grow to readBuffer when a
+	// read fills the buffer, so that a daemon with hundreds of idle
+	// instances does not hold 256 KiB per stream.
+	buf := make([]byte, minReadBuffer)
 	end := 0 // buf[:end] holds unframed bytes, at most MaxLine of them between reads
 	l := Line{App: app, Instance: instance, Stream: stream}
 	_, pause := r.(*os.File)
 	for {
+		free := len(buf) - end
 		n, err := r.Read(buf[end:])
 		if n > 0 {
 			l.Time = time.Now()
@@ -102,6 +109,14 @@ func Capture(r io.Reader, app string, instance int, stream string, emit func(Lin
 				start += cut
 			}
 			end = copy(buf, buf[start:end])
+			// A read that filled the buffer: a busy stream, or a long line
+			// that must fit (end can reach MaxLine, which the small buffer
+			// cannot hold with room to read).
+			if n == free && len(buf) < readBuffer {
+				grown := make([]byte, min(2*len(buf), readBuffer))
+				end = copy(grown, buf[:end])
+				buf = grown
+			}
 			if pause && n < napBelow && err == nil {
 				time.Sleep(nap)
 			}

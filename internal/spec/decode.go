@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tendhq/tend/internal/edge"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/schedule"
 	"io/fs"
@@ -76,7 +77,7 @@ var supported = keySet(`name namespace script args interpreter exec_interpreter
 	mode exec_mode balance sticky_cookie wait_ready health_path listen_timeout reload_batch
 	max_memory_restart watch ignore_watch watch_delay cron_restart cron autoscale
 	out_file output out out_log error_file error err err_file err_log log_file log
-	merge_logs combine_logs time log_date_format log_type max_size rotate_interval retain compress`)
+	merge_logs combine_logs time log_date_format log_type max_size rotate_interval retain compress edge`)
 
 // unsupported are PM2's other app keys (lib/API/schema.json, with aliases).
 // They get a warning of their own so that a PM2 user knows the key was
@@ -219,6 +220,19 @@ func decode(raw map[string]any, o DecodeOptions) (App, []Warning, Errors) {
 	}
 	d.runtime(&a)
 	d.logs(&a)
+	if v, ok := d.get("edge"); ok {
+		o, errs := edge.DecodeOptions(v, a.Cwd)
+		for _, e := range errs {
+			path := "edge"
+			if e.Path != "" {
+				path += "." + e.Path
+			}
+			d.errorf(path, "%s", e.Reason)
+		}
+		if len(errs) == 0 {
+			a.Edge = &o
+		}
+	}
 	return a, d.warns, d.errs
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/tendhq/tend/internal/autoscale"
+	"github.com/tendhq/tend/internal/edge"
 	"math"
 	"strconv"
 	"strings"
@@ -95,6 +96,10 @@ type App struct {
 	CronRestart string `json:"cron_restart,omitempty"`
 	// Autoscale lets the instance count follow load.
 	Autoscale *Autoscale `json:"autoscale,omitempty"`
+	// Edge is the production checklist the edge applies in front of the
+	// app (TLS, compression, headers, cookies, limits, access log, static
+	// files); nil means the defaults.
+	Edge *edge.Options `json:"edge,omitempty"`
 
 	// Log files: absolute paths, or /dev/null; "" means the default under
 	// $TEND_HOME/logs. LogFile, when set, gets both streams combined.

@@ -23,6 +23,17 @@ app.get('/crash', (req, res) => {
   setImmediate(() => { throw new Error('crash requested'); });
 });
 
+app.get('/login', (req, res) => {
+  // What express-session and friends send: a default session name, and an
+  // attribute (Priority) that re-serialising cookies would drop.
+  res.setHeader('Set-Cookie', ['connect.sid=s%3Aabc; Path=/', 'pref=dark; Path=/; Priority=High']);
+  res.json({ cookie: req.headers.cookie || '' });
+});
+
+app.get('/big', (req, res) => res.type('text/plain').send('tend '.repeat(2000)));
+
+app.get('/headers', (req, res) => res.json(req.headers));
+
 app.get('/slow', (req, res) => setTimeout(() => res.send('slow\n'), Number(req.query.ms || 200)));
 
 // The host is left out on purpose: socket mode must work with the most

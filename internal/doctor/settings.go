@@ -1,0 +1,171 @@
+package doctor
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/spec"
+)
+
+// crashWindow is how far back crashes count.
+const crashWindow = 24 * time.Hour
+
+// settings checks what tend itself does for the app.
+func (c *checker) settings() {
+	sp := c.in.App.Spec
+	if sp.Autorestart {
+		c.add("autorestart", Pass, "Auto-restart is on.", "")
+	} else {
+		c.add("autorestart", Fail, "Auto-restart is off: the first crash takes the app down until someone restarts it.",
+			fmt.Sprintf("Run `tend set %s autorestart=true`.", c.name))
+	}
+
+	n := sp.Instances
+	if sp.Autoscale != nil {
+		n = sp.Autoscale.Min
+	}
+	if n >= 2 {
+		c.add("instances", Pass, fmt.Sprintf("At least %d instances: reloads and crashes leave others serving.", n), "")
+	} else {
+		fix := fmt.Sprintf("Run `tend set %s instances=2`.", c.name)
+		if sp.Port != 0 && sp.Mode == spec.ModeFork {
+			fix = fmt.Sprintf("Run `tend set %s instances=2 mode=proxy` (the edge then balances over them).", c.name)
+		}
+		if sp.Autoscale != nil {
+			fix = fmt.Sprintf("Run `tend set %s autoscale.min=2`.", c.name)
+		}
+		c.add("instances", Warn, "One instance: while it reloads or after it crashes, nothing answers.", fix)
+	}
+
+	if sp.MaxMemoryRestart > 0 {
+		c.add("memory_limit", Pass, fmt.Sprintf("Instances are replaced above %s.", mib(sp.MaxMemoryRestart)), "")
+	} else {
+		c.add("memory_limit", Warn, "No max_memory_restart: a leak grows until the kernel's OOM killer ends the process, or something else on the host.",
+			fmt.Sprintf("Run `tend set %s max_memory_restart=%dM`, about 1.5 times the instances' usual peak.", c.name, suggestLimit(c.in.App.Instances)))
+	}
+
+	switch {
+	case sp.MaxSize > 0 || sp.RotateInterval != "":
+		var how []string
+		if sp.MaxSize > 0 {
+			how = append(how, "at "+mib(sp.MaxSize))
+		}
+		if sp.RotateInterval != "" {
+			how = append(how, sp.RotateInterval)
+		}
+		c.add("log_rotation", Pass, "Logs rotate "+strings.Join(how, " and ")+".", "")
+	case c.in.LogRotationDefault:
+		c.add("log_rotation", Pass, "Logs rotate by the daemon's defaults (daemon.yaml).", "")
+	default:
+		c.add("log_rotation", Warn, "Logs never rotate: they grow until the disk is full.",
+			fmt.Sprintf("Run `tend set %s max_size=10M rotate_interval=daily retain=7`.", c.name))
+	}
+}
+
+// mib formats a byte count as tend's settings write it.
+func mib(b int64) string {
+	if b%(1<<20) == 0 {
+		return fmt.Sprintf("%dM", b>>20)
+	}
+	return fmt.Sprintf("%d bytes", b)
+}
+
+// suggestLimit is a max_memory_restart in MiB: 1.5 times the largest
+// instance's memory now, in steps of 64M, at least 256M.
+func suggestLimit(is []api.Instance) int64 {
+	var peak uint64
+	for _, in := range is {
+		peak = max(peak, in.MemoryBytes)
+	}
+	m := int64(peak*3/2>>20+63) / 64 * 64
+	return max(m, 256)
+}
+
+func (c *checker) startup() {
+	if c.in.StartupConfigured {
+		c.add("startup", Pass, "tend starts on boot and restores its apps.", "")
+		return
+	}
+	c.add("startup", Warn, "Nothing starts tend on boot: after a reboot the app stays down.",
+		"Run `tend startup` and the commands it prints.")
+}
+
+// errorLine finds the line that names an uncaught error: "TypeError: ...",
+// "Error [ERR_X]: ...", Python's "KeyError: ...", V8's "FATAL ERROR: ...".
+var errorLine = regexp.MustCompile(`(?:^|\s)((?:Uncaught\s+)?[A-Za-z_$.]*(?:Error|Exception)(?:\s*\[[A-Z0-9_]+\])?:\s.*|FATAL ERROR:.*)$`)
+
+// crashError is the error line of a crash's stderr: the first line that
+// names an error, else the last line that is neither a stack frame nor
+// Node's version trailer.
+func crashError(stderr []string) string {
+	for _, l := range stderr {
+		if m := errorLine.FindStringSubmatch(l); m != nil {
+			return strings.TrimSpace(m[1])
+		}
+	}
+	for _, l := range slices.Backward(stderr) {
+		t := strings.TrimSpace(l)
+		if t != "" && !strings.HasPrefix(t, "at ") && !strings.HasPrefix(t, "Node.js v") {
+			return t
+		}
+	}
+	return ""
+}
+
+// crashes counts instances whose last exit, within crashWindow, was not
+// asked for. Only each instance's last exit is known.
+func (c *checker) crashes() {
+	type crash struct {
+		line string
+		at   time.Time
+	}
+	var cs []crash
+	for _, in := range c.in.App.Instances {
+		e := in.LastExit
+		if e == nil || e.Expected || c.now.Sub(e.At) > crashWindow {
+			continue
+		}
+		line := crashError(e.Stderr)
+		switch {
+		case line != "":
+		case e.Signal != "":
+			line = "killed by " + e.Signal
+		default:
+			line = fmt.Sprintf("exit code %d, nothing on stderr", e.Code)
+		}
+		cs = append(cs, crash{line, e.At})
+	}
+	if len(cs) == 0 {
+		c.add("crashes", Pass, "No instance crashed in the last 24 hours.", "")
+		return
+	}
+	// The most frequent line; among equals, the most recent.
+	count := map[string]int{}
+	last := map[string]time.Time{}
+	for _, x := range cs {
+		count[x.line]++
+		if x.at.After(last[x.line]) {
+			last[x.line] = x.at
+		}
+	}
+	var top string
+	for l := range count {
+		if top == "" || count[l] > count[top] || count[l] == count[top] && last[l].After(last[top]) {
+			top = l
+		}
+	}
+	what := "1 instance crashed"
+	if len(cs) > 1 {
+		what = fmt.Sprintf("%d instances crashed", len(cs))
+	}
+	which := "latest error: " + top
+	if count[top] > 1 {
+		which = fmt.Sprintf("most frequent error (%d×): %s", count[top], top)
+	}
+	c.add("crashes", Warn, fmt.Sprintf("%s in the last 24 hours (only each instance's last exit is known); %s", what, which),
+		fmt.Sprintf("Read the whole trace with `tend logs %s --err --lines 200` and fix the error.", c.name))
+}

@@ -1,0 +1,123 @@
+package edge
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// helmet is the set of headers Helmet 8 sends by default, with its
+// default values, in its order. HSTS goes only over TLS.
+var helmet = []struct{ name, value string }{
+	{"Content-Security-Policy", "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests"},
+	{"Cross-Origin-Opener-Policy", "same-origin"},
+	{"Cross-Origin-Resource-Policy", "same-origin"},
+	{"Origin-Agent-Cluster", "?1"},
+	{"Referrer-Policy", "no-referrer"},
+	{"Strict-Transport-Security", "max-age=31536000; includeSubDomains"},
+	{"X-Content-Type-Options", "nosniff"},
+	{"X-DNS-Prefetch-Control", "off"},
+	{"X-Download-Options", "noopen"},
+	{"X-Frame-Options", "SAMEORIGIN"},
+	{"X-Permitted-Cross-Domain-Policies", "none"},
+	{"X-XSS-Protection", "0"},
+}
+
+const hsts = "Strict-Transport-Security"
+
+// SecurityHeaders returns the headers the edge adds by default: Helmet 8's.
+func SecurityHeaders() Headers {
+	h := make(Headers, len(helmet))
+	for _, e := range helmet {
+		h[e.name] = e.value
+	}
+	return h
+}
+
+// headerRule is one header the edge sets.
+type headerRule struct {
+	name     string   // canonical
+	value    []string // shared by every response: never modified in place
+	override bool     // replace the app's own value
+	off      bool     // with override: remove the app's own value
+	tlsOnly  bool
+}
+
+// headerPolicy is the compiled Headers, HeadersOverride and HeadersRemove.
+type headerPolicy struct {
+	rules  []headerRule
+	remove []string // canonical
+}
+
+func newHeaderPolicy(o *Options) *headerPolicy {
+	values := map[string]string{}
+	for _, e := range helmet {
+		values[canonical(e.name)] = e.value
+	}
+	for name, v := range o.Headers {
+		values[canonical(name)] = v
+	}
+	overrideAll := slices.Contains(o.HeadersOverride, "*")
+	override := map[string]bool{}
+	for _, name := range o.HeadersOverride {
+		override[canonical(name)] = true
+	}
+	p := &headerPolicy{}
+	// Helmet's first, in its order, then the app's own in name order, so
+	// that responses are the same from one request to the next.
+	names := make([]string, 0, len(values))
+	for _, e := range helmet {
+		names = append(names, canonical(e.name))
+	}
+	var extra []string
+	for name := range values {
+		if !slices.Contains(names, name) {
+			extra = append(extra, name)
+		}
+	}
+	slices.Sort(extra)
+	for _, name := range append(names, extra...) {
+		v := values[name]
+		r := headerRule{name: name, value: []string{v}, override: overrideAll || override[name], tlsOnly: name == hsts}
+		if disabled(name, v) {
+			if !r.override {
+				continue
+			}
+			r.off = true
+		}
+		p.rules = append(p.rules, r)
+	}
+	for _, name := range o.HeadersRemove {
+		p.remove = append(p.remove, canonical(name))
+	}
+	return p
+}
+
+// disabled says whether a configured value turns a header off: "off",
+// or "" (what false decodes to). X-DNS-Prefetch-Control's own values are
+// on and off, so only "" turns it off.
+func disabled(name, v string) bool {
+	return v == "" || strings.EqualFold(v, "off") && name != "X-Dns-Prefetch-Control"
+}
+
+// apply edits the headers of a response as it goes out; secure says the
+// client's connection is HTTPS.
+func (p *headerPolicy) apply(h http.Header, secure bool) {
+	for _, name := range p.remove {
+		delete(h, name)
+	}
+	for i := range p.rules {
+		r := &p.rules[i]
+		switch {
+		case r.tlsOnly && !secure:
+		case r.off:
+			delete(h, r.name)
+		case r.override:
+			h[r.name] = r.value
+		default:
+			if _, set := h[r.name]; !set {
+				h[r.name] = r.value
+			}
+		}
+	}
+}

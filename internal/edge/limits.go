@@ -1,0 +1,320 @@
+package edge
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Limits: the header read timeout, idle timeout and header size are the
+// http.Server's (Go answers 431 itself past MaxHeaderBytes); the body
+// limit is checked here per request; the timeouts to the instances are
+// the Transport's (upstream.go).
+//
+// Requests that carry both Content-Length and Transfer-Encoding are how
+// request smuggling starts. Go's server keeps Transfer-Encoding, drops
+// Content-Length, and tells its handler nothing, so the check happens on
+// the connection, in framingConn, before the server parses the head.
+
+// serverHeaderBytes is the http.Server.MaxHeaderBytes that makes the
+// limit max: the server allows 4 KiB more than it is told.
+func serverHeaderBytes(limit Size) int {
+	return int(max(int64(limit)-4096, 1024))
+}
+
+// limitBody refuses a body larger than max at once when its length is
+// announced, and stops reading one that grows past it otherwise (the
+// proxy then answers 413). w is the server's own writer, which closes the
+// connection after such a response.
+func limitBody(w, rw http.ResponseWriter, r *http.Request, limit int64) bool {
+	if limit <= 0 || r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	if r.ContentLength > limit {
+		rw.Header().Set("Connection", "close")
+		tooLarge(rw, limit)
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	return true
+}
+
+func tooLarge(w http.ResponseWriter, limit int64) {
+	http.Error(w, fmt.Sprintf("413 Content Too Large: the body is over the limit of %s bytes (max_body)", Size(limit)), http.StatusRequestEntityTooLarge)
+}
+
+// framing states of the request stream of one connection.
+const (
+	stHead        = iota // before or inside a request head
+	stBody               // n bytes of body to go
+	stChunkSize          // a chunk-size line; n accumulates the size
+	stChunkExt           // the rest of a chunk-size line
+	stChunkData          // n bytes of chunk data to go
+	stChunkEnd           // n bytes of the CRLF after chunk data to go
+	stTrailer            // at the start of a trailer line
+	stTrailerCR          // after a CR at the start of a trailer line
+	stTrailerLine        // inside a trailer line
+	stPass               // not looked at any more: an upgrade, or framing Go refuses anyway
+)
+
+// framingConn is a client connection speaking HTTP/1 (plain, or inside
+// TLS when ALPN did not choose h2). It follows the framing of the
+// requests the client sends, holding back each request head until it is
+// whole. A head with both Content-Length and Transfer-Encoding is altered
+// before the server sees it (the colon of its Transfer-Encoding line
+// becomes a space), so that the server refuses it as malformed: 400 and
+// the connection closes, in order after the responses to earlier
+// pipelined requests. Bodies pass through as they come.
+type framingConn struct {
+	net.Conn
+	tls     *tls.ConnectionState // of the TLS connection underneath, if any
+	maxHead int                  // past this the head is the server's problem (431)
+	onBad   func(net.Conn)
+
+	buf  []byte // from the client; buf[r:v] are checked, buf[v:] a head in progress
+	r, v int
+	st   int
+	n    int64
+	err  error // a read error to return once buf[r:v] is handed out
+}
+
+func newFramingConn(c net.Conn, state *tls.ConnectionState, maxHead int, onBad func(net.Conn)) *framingConn {
+	return &framingConn{Conn: c, tls: state, maxHead: maxHead, onBad: onBad}
+}
+
+func (c *framingConn) Read(p []byte) (int, error) {
+	for c.r == c.v {
+		if c.err != nil {
+			err := c.err
+			c.err = nil
+			return 0, err
+		}
+		if c.st == stPass && c.v == len(c.buf) {
+			return c.Conn.Read(p)
+		}
+		if c.r > 0 { // keep only the head in progress
+			c.buf = c.buf[:copy(c.buf, c.buf[c.r:])]
+			c.v -= c.r
+			c.r = 0
+		}
+		if len(c.buf) == cap(c.buf) {
+			c.buf = slices.Grow(c.buf, max(4096, cap(c.buf)))
+		}
+		n, err := c.Conn.Read(c.buf[len(c.buf):cap(c.buf)])
+		c.buf = c.buf[:len(c.buf)+n]
+		c.scan()
+		var ne net.Error
+		if err != nil && (c.r == c.v || !(errors.As(err, &ne) && ne.Timeout())) {
+			// A timeout with data in hand is dropped: the server sets a
+			// past deadline to interrupt a read it no longer needs, then
+			// reads on. Other errors come after the data.
+			c.err = err
+		}
+	}
+	n := copy(p, c.buf[c.r:c.v])
+	c.r += n
+	if c.r == len(c.buf) {
+		if cap(c.buf) > 16<<10 {
+			c.buf = nil // a large head is rare: do not keep its buffer
+		}
+		c.buf, c.r, c.v = c.buf[:0], 0, 0
+	}
+	return n, nil
+}
+
+// scan checks the bytes after v and moves v past those that may go to
+// the server.
+func (c *framingConn) scan() {
+	for c.v < len(c.buf) {
+		b := c.buf[c.v:]
+		switch c.st {
+		case stPass:
+			c.v = len(c.buf)
+		case stHead:
+			// The server skips empty lines before a request line.
+			i := 0
+			for i < len(b) && (b[i] == '\r' || b[i] == '\n') {
+				i++
+			}
+			if i == len(b) {
+				c.v = len(c.buf)
+				return
+			}
+			end := headEnd(b[i:])
+			if end < 0 {
+				if len(b) > c.maxHead {
+					c.st = stPass
+					continue
+				}
+				return // wait for the rest of the head
+			}
+			c.checkHead(b[i : i+end])
+			c.v += i + end
+		case stBody, stChunkData, stChunkEnd:
+			k := int(min(c.n, int64(len(b))))
+			c.v += k
+			if c.n -= int64(k); c.n == 0 {
+				switch c.st {
+				case stBody:
+					c.st = stHead
+				case stChunkData:
+					c.st, c.n = stChunkEnd, 2
+				case stChunkEnd:
+					c.st = stChunkSize
+				}
+			}
+		default:
+			c.chunkByte(b[0])
+			c.v++
+		}
+	}
+}
+
+// chunkByte follows the chunked coding outside chunk data, a byte at a time.
+func (c *framingConn) chunkByte(ch byte) {
+	switch c.st {
+	case stChunkSize:
+		switch {
+		case '0' <= ch && ch <= '9':
+			c.n = c.n<<4 | int64(ch-'0')
+		case 'a' <= ch && ch <= 'f', 'A' <= ch && ch <= 'F':
+			c.n = c.n<<4 | int64(ch|0x20-'a'+10)
+		case ch == ';':
+			c.st = stChunkExt
+		case ch == '\n':
+			c.endChunkLine()
+		}
+		if c.n > 1<<40 {
+			c.st = stPass // the server refuses it
+		}
+	case stChunkExt:
+		if ch == '\n' {
+			c.endChunkLine()
+		}
+	case stTrailer:
+		switch ch {
+		case '\n':
+			c.st = stHead
+		case '\r':
+			c.st = stTrailerCR
+		default:
+			c.st = stTrailerLine
+		}
+	case stTrailerCR:
+		if ch == '\n' {
+			c.st = stHead
+		} else {
+			c.st = stTrailerLine
+		}
+	case stTrailerLine:
+		if ch == '\n' {
+			c.st = stTrailer
+		}
+	}
+}
+
+func (c *framingConn) endChunkLine() {
+	if c.n == 0 {
+		c.st = stTrailer
+	} else {
+		c.st = stChunkData
+	}
+}
+
+// headEnd is the length of the head at the start of b, up to and with
+// the empty line that ends it, or -1 when it is not all there.
+func headEnd(b []byte) int {
+	for off := 0; ; {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return -1
+		}
+		off += i + 1
+		switch {
+		case off < len(b) && b[off] == '\n':
+			return off + 1
+		case off+1 < len(b) && b[off] == '\r' && b[off+1] == '\n':
+			return off + 2
+		case off >= len(b)-1:
+			return -1
+		}
+	}
+}
+
+// checkHead looks at one whole request head and sets the framing of what
+// follows it.
+func (c *framingConn) checkHead(h []byte) {
+	line, rest, _ := bytes.Cut(h, []byte("\n"))
+	reqLine := string(bytes.TrimRight(line, "\r"))
+	http10 := strings.HasSuffix(reqLine, "HTTP/1.0")
+	connect := strings.HasPrefix(reqLine, "CONNECT ")
+	var cl, te, upgrade bool
+	var clValue, teValue string
+	teAt := -1 // offset in h of the colon of the Transfer-Encoding line
+	for off := len(line) + 1; len(rest) > 0; {
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if ok {
+			v := strings.TrimSpace(string(value))
+			switch {
+			case strings.EqualFold(string(name), "Content-Length"):
+				cl, clValue = true, v
+			case strings.EqualFold(string(name), "Transfer-Encoding"):
+				te, teValue = true, v
+				if teAt < 0 {
+					teAt = off + len(name)
+				}
+			case strings.EqualFold(string(name), "Upgrade"):
+				upgrade = true
+			}
+		}
+		off += len(line) + 1
+	}
+	switch {
+	case cl && te:
+		h[teAt] = ' '
+		c.st = stPass // the server closes the connection after its 400
+		if c.onBad != nil {
+			c.onBad(c)
+		}
+	case upgrade || connect:
+		c.st = stPass // what follows may not be HTTP at all
+	case te && !http10:
+		if strings.EqualFold(teValue, "chunked") {
+			c.st, c.n = stChunkSize, 0
+		} else {
+			c.st = stPass // 501 from the server
+		}
+	case cl:
+		n, err := strconv.ParseInt(clValue, 10, 64)
+		switch {
+		case err != nil || n < 0:
+			c.st = stPass // 400 from the server
+		case n > 0:
+			c.st, c.n = stBody, n
+		}
+	}
+}
+
+// CloseWrite and ReadFrom reach the connection underneath, for the
+// server's graceful close and for sendfile.
+func (c *framingConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+func (c *framingConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}

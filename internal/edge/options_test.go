@@ -1,0 +1,181 @@
+package edge
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/edge")
+
+// testdata is the absolute fixture directory; goldens spell it $DIR.
+func testdata(t testing.TB) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "testdata", "edge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	got = bytes.ReplaceAll(got, []byte(testdata(t)), []byte("$DIR"))
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./internal/edge -update writes it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is out of date (go test ./internal/edge -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// Each testdata/edge/*.yaml is an app's edge block: decoded, it gives the
+// options in its .golden file, or the errors.
+func TestDecodeOptionsGolden(t *testing.T) {
+	dir := testdata(t)
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc map[string]any
+			if err := yaml.Unmarshal(b, &doc); err != nil {
+				t.Fatal(err)
+			}
+			o, errs := DecodeOptions(doc["edge"], dir)
+			var out []byte
+			if len(errs) > 0 {
+				for _, e := range errs {
+					out = append(out, e.Error()...)
+					out = append(out, '\n')
+				}
+			} else {
+				out, _ = json.MarshalIndent(o, "", "  ")
+				out = append(out, '\n')
+				// What decodes, runs.
+				if _, err := compile(o, nil, compileEnv{stateDir: t.TempDir(), now: time.Now, log: discard()}); err != nil {
+					t.Fatalf("compile: %v", err)
+				}
+			}
+			checkGolden(t, strings.TrimSuffix(file, ".yaml")+".golden", out)
+		})
+	}
+}
+
+// DefaultOptions spelt out, for `tend describe`; decoding them gives a
+// front that behaves as the zero Options.
+func TestDefaultOptions(t *testing.T) {
+	d := DefaultOptions()
+	b, _ := json.MarshalIndent(d, "", "  ")
+	checkGolden(t, filepath.Join(testdata(t), "default_options.golden"), append(b, '\n'))
+	var raw any
+	json.Unmarshal(b, &raw)
+	o, errs := DecodeOptions(raw, "")
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	env := compileEnv{now: time.Now, log: discard()}
+	zero, _ := compile(Options{}, nil, env)
+	def, _ := compile(o, nil, env)
+	zb, _ := json.Marshal(zero.o)
+	db, _ := json.Marshal(def.o)
+	if zero.compress != def.compress || !sameRules(zero.headers, def.headers) || !cookiesEqual(zero.cookies, def.cookies) {
+		t.Errorf("defaults differ from the zero Options:\n%s\n%s", zb, db)
+	}
+	if zero.server() != def.server() || zero.upstream() != def.upstream() {
+		t.Errorf("timeouts differ: %+v %+v", zero.server(), def.server())
+	}
+}
+
+func sameRules(a, b *headerPolicy) bool {
+	if len(a.rules) != len(b.rules) || strings.Join(a.remove, ",") != strings.Join(b.remove, ",") {
+		return false
+	}
+	for i := range a.rules {
+		x, y := a.rules[i], b.rules[i]
+		if x.name != y.name || x.value[0] != y.value[0] || x.override != y.override || x.off != y.off || x.tlsOnly != y.tlsOnly {
+			return false
+		}
+	}
+	return true
+}
+
+func cookiesEqual(a, b *cookiePolicy) bool {
+	if a.secure != b.secure || a.httpOnly != b.httpOnly || a.sameSite != b.sameSite || a.from != b.from || a.to != b.to || len(a.allow) != len(b.allow) {
+		return false
+	}
+	for k := range a.allow {
+		if !b.allow[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestParseSizeAndDuration(t *testing.T) {
+	for in, want := range map[string]int64{
+		"512": 512, "32K": 32 << 10, "32k": 32 << 10, "32KB": 32 << 10, "32KiB": 32 << 10,
+		"10M": 10 << 20, "1.5M": 3 << 19, "1G": 1 << 30, " 2 M ": 2 << 20,
+	} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "M", "-1K", "ten", "1X", "1e400"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) took it", in)
+		}
+	}
+	for in, want := range map[string]time.Duration{`"10s"`: 10 * time.Second, `1500`: 1500 * time.Millisecond, `"250"`: 250 * time.Millisecond, `"1m30s"`: 90 * time.Second} {
+		var d Duration
+		if err := json.Unmarshal([]byte(in), &d); err != nil || d.D() != want {
+			t.Errorf("Duration %s = %v, %v; want %v", in, d.D(), err, want)
+		}
+	}
+	for _, in := range []string{`"soon"`, `-5`, `true`} {
+		var d Duration
+		if err := json.Unmarshal([]byte(in), &d); err == nil {
+			t.Errorf("Duration %s took it", in)
+		}
+	}
+	for s, want := range map[Size]string{32 << 10: "32K", 10 << 20: "10M", 1 << 30: "1G", 1000: "1000", 0: "0"} {
+		if s.String() != want {
+			t.Errorf("Size(%d) = %s, want %s", int64(s), s, want)
+		}
+	}
+}
+
+func TestListenRefusesInvalidOptions(t *testing.T) {
+	_, err := Listen(Config{App: "api", Addr: "127.0.0.1:0", Options: Options{
+		TLS:        &TLSOptions{Cert: "relative.pem", Key: "/nope.pem"},
+		AccessLog:  "xml",
+		RateLimits: []RateLimit{{Path: "/x"}},
+	}})
+	if err == nil {
+		t.Fatal("Listen took invalid options")
+	}
+	for _, want := range []string{"edge.tls.cert: relative.pem is relative", "edge.access_log", "edge.rate_limits[0].per_minute"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%v lacks %q", err, want)
+		}
+	}
+}

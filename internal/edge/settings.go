@@ -1,0 +1,139 @@
+package edge
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// settings are Options compiled for serving. They are immutable once
+// built: Update swaps them whole, and a request keeps the settings it
+// started with.
+type settings struct {
+	o        Options // with the defaults filled in
+	headers  *headerPolicy
+	cookies  *cookiePolicy
+	compress bool
+	trusted  []netip.Prefix
+	limiter  *rateLimiter // nil: no rate limits
+	static   *fileServer  // nil: no static files
+	certs    *certStore   // nil: plain HTTP
+	tls      *tls.Config  // nil: plain HTTP
+}
+
+// compileEnv is what compiling needs from the front.
+type compileEnv struct {
+	stateDir string
+	now      func() time.Time
+	log      *slog.Logger
+	next     http.Handler // the proxy, behind static files
+}
+
+// compile builds settings from validated options. What has not changed
+// since prev (the certificate, the rate limits' buckets) is kept. It
+// fails only when a certificate cannot be loaded or made.
+func compile(o Options, prev *settings, env compileEnv) (*settings, error) {
+	o = o.clone().withDefaults()
+	s := &settings{
+		o:        o,
+		headers:  newHeaderPolicy(&o),
+		cookies:  newCookiePolicy(&o),
+		compress: o.compressionOn(),
+	}
+	for _, p := range o.TrustedProxies {
+		if pf, err := parsePrefix(p); err == nil {
+			s.trusted = append(s.trusted, pf)
+		}
+	}
+	if prev != nil && prev.limiter.sameRules(o.RateLimits) {
+		s.limiter = prev.limiter
+	} else {
+		s.limiter = newRateLimiter(o.RateLimits)
+	}
+	if o.Static != nil {
+		s.static = newFileServer(*o.Static, env.next)
+	}
+	if !o.tlsOn() {
+		return s, nil
+	}
+	if prev != nil && prev.certs != nil && *prev.o.TLS == *o.TLS {
+		s.certs, s.tls = prev.certs, prev.tls
+		return s, nil
+	}
+	var err error
+	if o.TLS.SelfSigned {
+		s.certs, err = selfSigned(env.stateDir, env.now, env.log)
+	} else {
+		s.certs, err = loadCertStore(o.TLS.Cert, o.TLS.Key, env.now, env.log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.tls = newTLSConfig(s.certs)
+	return s, nil
+}
+
+// clone copies o deeply, so that the caller's later changes to what it
+// points to do not reach a running front.
+func (o Options) clone() Options {
+	if o.TLS != nil {
+		t := *o.TLS
+		o.TLS = &t
+	}
+	if o.Compression != nil {
+		c := *o.Compression
+		o.Compression = &c
+	}
+	o.Headers = maps.Clone(o.Headers)
+	o.HeadersOverride = slices.Clone(o.HeadersOverride)
+	o.HeadersRemove = slices.Clone(o.HeadersRemove)
+	if o.Cookies != nil {
+		c := *o.Cookies
+		if c.Secure != nil {
+			c.Secure = new(*c.Secure)
+		}
+		if c.HTTPOnly != nil {
+			c.HTTPOnly = new(*c.HTTPOnly)
+		}
+		c.HTTPOnlyAllow = slices.Clone(c.HTTPOnlyAllow)
+		if c.Rename != nil {
+			r := *c.Rename
+			c.Rename = &r
+		}
+		o.Cookies = &c
+	}
+	o.TrustedProxies = slices.Clone(o.TrustedProxies)
+	o.RateLimits = slices.Clone(o.RateLimits)
+	for i := range o.RateLimits {
+		o.RateLimits[i].Methods = slices.Clone(o.RateLimits[i].Methods)
+	}
+	if o.Static != nil {
+		st := *o.Static
+		o.Static = &st
+	}
+	return o
+}
+
+// serverSettings are the settings an http.Server holds: changing them
+// takes a new server (on the same listener).
+type serverSettings struct {
+	readHeader, idle time.Duration
+	maxHeader        Size
+}
+
+func (s *settings) server() serverSettings {
+	return serverSettings{s.o.ReadHeaderTimeout.D(), s.o.IdleTimeout.D(), s.o.MaxHeaderBytes}
+}
+
+// upstreamSettings are the settings of the Transport to the instances.
+type upstreamSettings struct {
+	dial, responseHeader, idle time.Duration
+}
+
+func (s *settings) upstream() upstreamSettings {
+	return upstreamSettings{s.o.DialTimeout.D(), s.o.ResponseHeaderTimeout.D(), s.o.UpstreamIdleTimeout.D()}
+}
