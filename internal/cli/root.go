@@ -85,7 +85,7 @@ func newRoot(e *env) *cobra.Command {
 		newDaemon(e), newKill(e), newPing(e), newVersion(e),
 		newStartup(e), newUnstartup(e), newMetrics(e),
 		newApply(e), newSet(e), newUnset(e),
-		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e),
+		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e), newDoctor(e),
 	)
 	return root
 }
