@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -28,14 +27,11 @@ prints the plan and changes nothing; an invalid file changes nothing either.`,
 			if err != nil {
 				return err
 			}
-			req := api.ApplyRequest{Env: callerEnv(), Prune: prune, DryRun: dryRun}
-			for _, a := range apps {
-				b, err := json.Marshal(a)
-				if err != nil {
-					return err
-				}
-				req.Apps = append(req.Apps, b)
+			raw, err := rawApps(apps)
+			if err != nil {
+				return err
 			}
+			req := api.ApplyRequest{Apps: raw, Env: callerEnv(), Prune: prune, DryRun: dryRun}
 			c, err := e.connect(cmd.Context())
 			if err != nil {
 				return err

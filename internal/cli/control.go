@@ -33,15 +33,7 @@ func newAction(e *env, verb, short string, extra func(*cobra.Command) func() api
 			}
 			done = append(done, apps...)
 		}
-		if asJSON {
-			return e.printJSON(appsOrEmpty(done))
-		}
-		all, err := c.List(cmd.Context())
-		if err != nil {
-			return friendly(err)
-		}
-		printTable(e.stdout, all)
-		return nil
+		return e.showApps(cmd.Context(), c, done, asJSON)
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the apps acted on as JSON")
 	return cmd
@@ -93,15 +85,7 @@ func newScale(e *env) *cobra.Command {
 			if err != nil {
 				return friendly(err)
 			}
-			if asJSON {
-				return e.printJSON(appsOrEmpty(apps))
-			}
-			all, err := c.List(cmd.Context())
-			if err != nil {
-				return friendly(err)
-			}
-			printTable(e.stdout, all)
-			return nil
+			return e.showApps(cmd.Context(), c, apps, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the scaled apps as JSON")

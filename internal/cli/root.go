@@ -18,6 +18,7 @@ import (
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/client"
+	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/version"
 )
 
@@ -109,6 +110,33 @@ func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// showApps prints the apps a command acted on as JSON, or else the whole
+// table, as PM2 does after every command.
+func (e *env) showApps(ctx context.Context, c *client.Client, acted []api.App, asJSON bool) error {
+	if asJSON {
+		return e.printJSON(appsOrEmpty(acted))
+	}
+	all, err := c.List(ctx)
+	if err != nil {
+		return friendly(err)
+	}
+	printTable(e.stdout, all)
+	return nil
+}
+
+// rawApps marshals validated apps for a request body.
+func rawApps(apps []spec.App) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, 0, len(apps))
+	for _, a := range apps {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }
 
 // appsOrEmpty keeps --json output an array even when there is nothing.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -228,14 +227,11 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 		if err != nil {
 			return err
 		}
-		req := api.StartRequest{Env: callerEnv()}
-		for _, a := range apps {
-			b, err := json.Marshal(a)
-			if err != nil {
-				return err
-			}
-			req.Apps = append(req.Apps, b)
+		raw, err := rawApps(apps)
+		if err != nil {
+			return err
 		}
+		req := api.StartRequest{Apps: raw, Env: callerEnv()}
 		c, err := e.connect(cmd.Context())
 		if err != nil {
 			return err
@@ -276,15 +272,7 @@ func startExisting(cmd *cobra.Command, e *env, target string, asJSON bool) error
 	if err != nil {
 		return friendly(err)
 	}
-	if asJSON {
-		return e.printJSON(appsOrEmpty(apps))
-	}
-	all, err := c.List(cmd.Context())
-	if err != nil {
-		return friendly(err)
-	}
-	printTable(e.stdout, all)
-	return nil
+	return e.showApps(cmd.Context(), c, apps, asJSON)
 }
 
 // flagError names flags rather than ecosystem keys in a decode error.
