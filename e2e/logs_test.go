@@ -58,18 +58,23 @@ func TestEveryLineOnceAcrossRotations(t *testing.T) {
 	dir := t.TempDir()
 	eco := filepath.Join(dir, "tend.yaml")
 	out := filepath.Join(dir, "count.log")
-	writeEco(t, eco, fmt.Sprintf("apps:\n  - name: count\n    script: %s/count.js\n    autorestart: false\n    out_file: %s\n    max_size: 512K\n    compress: true\n    retain: 100\n    env:\n      COUNT: %d\n", fixtures, out, n))
+	writeEco(t, eco, fmt.Sprintf("apps:\n  - name: count\n    script: %s/count.js\n    out_file: %s\n    max_size: 512K\n    compress: true\n    retain: 100\n    env:\n      COUNT: %d\n      STAY: 1\n", fixtures, out, n))
 	h.ok("start", eco)
-	h.waitApp("count", "done", func(a api.App) bool { return a.Status == api.StatusStopped })
-	h.ok("delete", "count") // closes the file: everything is on disk
-	// Compression runs behind the writer; one still pending when the file
-	// closed is finished by the next open, so count rotations, and ask for
-	// at least one done.
-	rotated, _ := filepath.Glob(out + ".*")
-	gz, _ := filepath.Glob(out + ".*.gz")
-	if len(rotated) < 3 || len(gz) < 1 {
-		t.Errorf("%d rotations, %d compressed; want several, compressed", len(rotated), len(gz))
+	// Compression runs behind the writer while the file stays open (the
+	// app stays up after its lines): wait for every rotation to be gzipped.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rotated, _ := filepath.Glob(out + ".*")
+		gz, _ := filepath.Glob(out + ".*.gz")
+		if len(rotated) >= 3 && len(gz) == len(rotated) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rotations, %d compressed; want several, all compressed", len(rotated), len(gz))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
+	h.ok("delete", "count") // closes the file: everything is on disk
 	lines := readRotated(t, out)
 	if len(lines) != n {
 		t.Fatalf("%d lines stored, want %d", len(lines), n)
@@ -143,6 +148,9 @@ func TestLogsCommand(t *testing.T) {
 	if !strings.Contains(out, "line 99") {
 		t.Errorf("backlog after a daemon restart:\n%s", out)
 	}
+	// The daemon came back and, as it restores every app the user did not
+	// stop, ran c again; stop it so that nothing writes after the flush.
+	h.ok("stop", "c")
 	h.ok("flush", "c")
 	if b, _ := os.ReadFile(filepath.Join(h.dir, "logs", "c-out.log")); len(b) != 0 {
 		t.Errorf("flush left %d bytes", len(b))
@@ -197,5 +205,15 @@ func TestCrashContextShowsTheStack(t *testing.T) {
 	desc := h.ok("describe", "web")
 	if !strings.Contains(desc, "Error: crash requested") || !strings.Contains(desc, "express-app.js") {
 		t.Errorf("describe does not show the stack:\n%s", desc)
+	}
+}
+
+func TestLogsBacklogHasNoDuplicates(t *testing.T) {
+	h := newHome(t)
+	h.ok("start", "count.js", "--name", "d", "--no-autorestart", "--env", "COUNT=3")
+	h.waitApp("d", "done", func(a api.App) bool { return a.Status == api.StatusStopped })
+	out := h.ok("logs", "d", "--lines", "10", "--nostream")
+	if want := "d[0] | line 0\nd[0] | line 1\nd[0] | line 2\n"; out != want {
+		t.Errorf("backlog:\n%s\nwant:\n%s", out, want)
 	}
 }

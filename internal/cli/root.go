@@ -86,7 +86,7 @@ func newRoot(e *env) *cobra.Command {
 		newDaemon(e), newKill(e), newPing(e), newVersion(e),
 		newStartup(e), newUnstartup(e), newMetrics(e),
 		newApply(e), newSet(e), newUnset(e),
-		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e), newDoctor(e),
+		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e), newDoctor(e), newMonit(e),
 	)
 	return root
 }

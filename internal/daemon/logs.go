@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -60,6 +62,20 @@ func (l *logFiles) Release(f *logs.File) {
 	delete(l.files, f.Path())
 	l.mu.Unlock()
 	f.Close() // drains its queue: outside the lock
+}
+
+// truncate empties the file at path: through its writer when it is open.
+func (l *logFiles) truncate(path string) error {
+	l.mu.Lock()
+	s, ok := l.files[path]
+	l.mu.Unlock()
+	if ok {
+		return s.f.Truncate()
+	}
+	if err := os.Truncate(path, 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // each calls fn on every open file whose path an app uses.
@@ -126,7 +142,7 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	backlog := d.hub.Tail(match, n)
 	if len(backlog) < n {
-		backlog = append(d.fileBacklog(entries, stream, n-len(backlog)), backlog...)
+		backlog = append(d.fileBacklog(entries, stream, n-len(backlog), backlog), backlog...)
 	}
 
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -170,8 +186,9 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 
 // fileBacklog reads the last lines of the apps' files, for output written
 // before this daemon started (the files hold no reading times: those lines
-// come first, in file order).
-func (d *Daemon) fileBacklog(entries []*entry, stream string, n int) []logs.Line {
+// come first, in file order). The files end with the lines the hub already
+// has (recent), which are skipped.
+func (d *Daemon) fileBacklog(entries []*entry, stream string, n int, recent []logs.Line) []logs.Line {
 	if n <= 0 {
 		return nil
 	}
@@ -190,10 +207,17 @@ func (d *Daemon) fileBacklog(entries []*entry, stream string, n int) []logs.Line
 			if stream != "" && p.Stream != stream {
 				continue
 			}
-			lines, err := logs.TailFile(p.Path, n)
+			have := 0
+			for _, l := range recent {
+				if l.App == e.name && l.Instance == p.Instance && l.Stream == p.Stream {
+					have++
+				}
+			}
+			lines, err := logs.TailFile(p.Path, n+have)
 			if err != nil {
 				continue
 			}
+			lines = lines[:max(len(lines)-have, 0)]
 			for _, text := range lines {
 				out = append(out, logs.Line{App: e.name, Instance: p.Instance, Stream: p.Stream, Text: text})
 			}
@@ -205,29 +229,27 @@ func (d *Daemon) fileBacklog(entries []*entry, stream string, n int) []logs.Line
 	return out
 }
 
-// flushLogs answers POST /v1/logs/flush?app=: empty the apps' log files.
+// flushLogs answers POST /v1/logs/flush?app=: empty the apps' log files,
+// through their writers when open (so ordering holds), directly otherwise.
 func (d *Daemon) flushLogs(r *http.Request) (any, error) {
 	target := r.URL.Query().Get("app")
-	if target == "" || target == "all" {
-		return map[string]string{}, d.files.each(func(f *logs.File) error { return f.Truncate() })
+	if target == "" {
+		target = "all"
 	}
 	m, err := d.match(target)
 	if err != nil {
 		return nil, err
 	}
-	want := map[string]bool{}
+	var errs []error
 	for _, e := range m {
 		paths, _ := e.app.LogPaths()
 		for _, p := range paths {
-			want[p.Path] = true
+			if err := d.files.truncate(p.Path); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
-	return map[string]string{}, d.files.each(func(f *logs.File) error {
-		if want[f.Path()] {
-			return f.Truncate()
-		}
-		return nil
-	})
+	return map[string]string{}, errors.Join(errs...)
 }
 
 // reopenLogs answers POST /v1/logs/reopen: reopen every log file at its

@@ -1,5 +1,6 @@
 // Line fixture: writes COUNT sequence-numbered lines to stdout as fast as
-// Node allows, then exits 0 once they are all flushed.
+// Node allows, then exits 0 once they are all flushed (or, with STAY set,
+// stays up idle).
 const n = Number(process.env.COUNT || 1000);
 const chunk = 1000;
 let i = 0;
@@ -15,3 +16,7 @@ function write() {
   }
 }
 write();
+if (process.env.STAY) {
+  setInterval(() => {}, 1 << 30);
+  process.on('SIGINT', () => process.exit(0));
+}
