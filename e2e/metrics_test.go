@@ -45,7 +45,9 @@ func TestPrometheusMetrics(t *testing.T) {
 	if code, _ := scrape(t, url, ""); code != http.StatusUnauthorized {
 		t.Errorf("scrape without the token: %d, want 401", code)
 	}
-	h.waitApp("web", "reporting", func(a api.App) bool { return a.Instances[1].Metrics["served"] >= 0 && a.Instances[1].Metrics != nil })
+	h.waitApp("web", "reporting", func(a api.App) bool {
+		return a.Instances[0].Metrics != nil && a.Instances[1].Metrics != nil && a.Instances[0].HTTP != nil
+	})
 	code, body := scrape(t, url, "s3cret")
 	if code != 200 {
 		t.Fatalf("scrape: %d\n%s", code, body)
