@@ -119,3 +119,85 @@ func TestRunRefusesABadFileBeforeStarting(t *testing.T) {
 		t.Errorf("a daemon started for a bad file")
 	}
 }
+
+// As PID 1 of a PID namespace (a container), tend run adopts every orphan
+// of the apps and must reap them all.
+func TestRunAsPID1ReapsOrphans(t *testing.T) {
+	h := newHome(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("unshare (util-linux) is needed")
+		}
+		t.Skip("no unshare")
+	}
+	eco := filepath.Join(t.TempDir(), "tend.yaml")
+	writeEco(t, eco, fmt.Sprintf("apps:\n  - name: orphans\n    script: %s/orphaner.js\n", fixtures))
+	cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", tendBin, "run", eco)
+	cmd.Env = h.env
+	cmd.Stderr = os.Stderr
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	})
+	sc := bufio.NewScanner(out)
+	seen := 0
+	for seen < 5 && sc.Scan() {
+		if strings.Contains(sc.Text(), "| orphan ") {
+			seen++
+		}
+	}
+	if seen < 5 {
+		t.Fatalf("tend run as PID 1 printed %d orphan lines", seen)
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	// tend is the child of unshare, PID 1 inside.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid1, _ := strconv.Atoi(strings.Fields(string(b))[0])
+	zombies := func() int {
+		n := 0
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+			if err != nil {
+				continue
+			}
+			i := strings.LastIndexByte(string(stat), ')')
+			f := strings.Fields(string(stat[i+2:]))
+			if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(pid1) {
+				n++
+			}
+		}
+		return n
+	}
+	// Orphans die every 200ms; each is reaped at once, so zombies never
+	// pile up: a few checks in a row see none, or one in passing.
+	deadline := time.Now().Add(5 * time.Second)
+	for zombies() > 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d zombies under tend run as PID 1", zombies())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	syscall.Kill(pid1, syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("tend run as PID 1 after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("tend run as PID 1 did not exit on SIGTERM")
+	}
+}
