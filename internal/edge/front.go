@@ -290,7 +290,7 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
 		// a broken response: the server closes the connection, and the
 		// encoder is left to the garbage collector.
 		now := f.now()
-		if b := ex.answered; b != nil {
+		if b := ex.answered; b != nil && (s.o.Metrics == nil || *s.o.Metrics) {
 			b.traffic.observe(rw.status, r.ContentLength, rw.bytes, now.Sub(ex.start), ex.retries, now)
 		}
 		if s.o.AccessLog != AccessLogOff && f.accessLog != nil {

@@ -33,6 +33,10 @@ type Options struct {
 	// Compression of responses with gzip, br or zstd (default on).
 	Compression *bool `json:"compression,omitempty"`
 
+	// Metrics counts each instance's requests, latency and bytes for
+	// ls, describe and Prometheus (default on).
+	Metrics *bool `json:"metrics,omitempty"`
+
 	// Headers sets response headers: Helmet's by default (see
 	// SecurityHeaders), each of which can be given another value or "off"
 	// (false for X-DNS-Prefetch-Control, whose own value is off);
