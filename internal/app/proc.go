@@ -261,16 +261,9 @@ func (a *App) watchReady(p *proc, signals <-chan string) {
 	default:
 		ok, why = true, "started"
 	}
+	// The readers send without blocking, so nothing needs to drain the
+	// signals of a process that says ready twice.
 	a.post(func() { a.onReady(p, ok, why) })
-	// Keep draining signals so that the readers never block on a process
-	// that says ready twice.
-	for {
-		select {
-		case <-signals:
-		case <-exited:
-			return
-		}
-	}
 }
 
 func waitSignal(exited <-chan struct{}, signals <-chan string, timeout time.Duration, want string) (bool, string) {
