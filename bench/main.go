@@ -1,79 +1,114 @@
 // Command bench measures tend against PM2 on the figures someone replacing one
 // with the other would ask about: how fast listing answers with apps running,
-// how much memory the daemon keeps, and how soon a crashed app serves again.
+// how much memory the daemon keeps, how soon a crashed app serves again, what
+// logging costs an app that prints a lot, how much traffic a two-instance
+// cluster serves and whether a reload fails requests, and what sampling the
+// metrics of fifty instances costs the daemon. nginx and bare node are the
+// baselines where they make sense.
 //
 // Run it from the repository root:
 //
-//	go run ./bench [-runs 15] [-tend bin/tend] [-skip-pm2]
+//	go run ./bench [-only ls,crash,logs,cluster,metrics] [-quick] [-runs 15]
+//	               [-load-runs 5] [-duration 10s] [-tend bin/tend] [-skip-pm2]
+//	               [-require-tools]
 //
 // bench/README.md says what each figure means and holds the latest results.
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"math"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
 const (
-	idleApps      = 10
-	idleScript    = "testdata/node/idle.js"
-	expressScript = "testdata/node/express-app.js"
-
 	setupTimeout   = 5 * time.Minute // go build, npm ci
 	onlineTimeout  = time.Minute
 	servingTimeout = 20 * time.Second
 	cleanupTimeout = 30 * time.Second
 
-	// settle is how long an app must have been serving before the crash
-	// figure crashes it again. Both managers count an exit within min_uptime
-	// (1 s by default) as unstable and stop restarting after max_restarts of
-	// those; waiting it out measures the ordinary restart of a stable app,
-	// the one production sees, without touching PM2's defaults.
-	settle = 1500 * time.Millisecond
-	// pollEvery and httpTimeout set the crash figure's resolution. Before
-	// the new process listens a connection is refused at once, so the
-	// timeout only matters for a process that accepted and is slow to
-	// answer, and then waiting for it is the right measurement.
-	pollEvery   = 2 * time.Millisecond
-	httpTimeout = 250 * time.Millisecond
-
-	rssSamples = 5
+	installHint = "apt-get install wrk nginx-light"
 )
 
+// section is one group of figures, selectable with -only.
+type section struct {
+	name    string
+	needPM2 bool
+	run     func(*bench, context.Context) (result, error)
+}
+
+// sections in the order they run.
+var sections = []section{
+	{"ls", true, (*bench).lsSection},
+	{"crash", true, (*bench).crashSection},
+	{"logs", true, (*bench).logsSection},
+	{"cluster", true, (*bench).clusterSection},
+	{"metrics", false, (*bench).metricsSection},
+}
+
 type options struct {
-	runs    int
-	tend    string
-	skipPM2 bool
+	runs         int           // ls and crash
+	loadRuns     int           // logs, and wrk per system
+	duration     time.Duration // one wrk run
+	tend         string
+	skipPM2      bool
+	requireTools bool
+	only         map[string]bool
 }
 
 func main() {
 	var o options
-	flag.IntVar(&o.runs, "runs", 15, "measured runs per figure and manager")
-	flag.StringVar(&o.tend, "tend", "", "tend binary to measure (default: build bin/tend with go build)")
-	flag.BoolVar(&o.skipPM2, "skip-pm2", false, "measure tend and the bare node baseline only")
+	var only string
+	var quick bool
+	flag.IntVar(&o.runs, "runs", 15, "measured runs of the ls and crash figures (-quick: 5)")
+	flag.IntVar(&o.loadRuns, "load-runs", 5, "measured runs of the logs figures, and wrk runs per system (-quick: 3)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of one wrk run (-quick: 5s)")
+	flag.StringVar(&only, "only", "", "comma-separated sections to run: ls, crash, logs, cluster, metrics (default all)")
+	flag.BoolVar(&quick, "quick", false, "fewer and shorter runs, for a first look")
+	flag.StringVar(&o.tend, "tend", "", "tend binary to measure (default: build bin/tend with scripts/build.sh)")
+	flag.BoolVar(&o.skipPM2, "skip-pm2", false, "measure tend and the baselines only")
+	flag.BoolVar(&o.requireTools, "require-tools", false, "fail, rather than skip the figures that need them, when wrk or nginx is missing")
 	flag.Parse()
 	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
-		os.Exit(2)
+		fail(fmt.Errorf("unexpected arguments %q", flag.Args()), 2)
+	}
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if quick {
+		if !set["runs"] {
+			o.runs = 5
+		}
+		if !set["load-runs"] {
+			o.loadRuns = 3
+		}
+		if !set["duration"] {
+			o.duration = 5 * time.Second
+		}
+	}
+	o.only = map[string]bool{}
+	for _, s := range sections {
+		o.only[s.name] = only == ""
+	}
+	for n := range strings.SplitSeq(only, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		if _, ok := o.only[n]; !ok {
+			fail(fmt.Errorf("-only: unknown section %q (sections: ls, crash, logs, cluster, metrics)", n), 2)
+		}
+		o.only[n] = true
 	}
 
 	// An interrupt cancels ctx; run's deferred cleanup still stops both
@@ -86,41 +121,72 @@ func main() {
 		if interrupted {
 			err = fmt.Errorf("interrupted, cleaned up (%w)", err)
 		}
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+		fail(err, 1)
 	}
 }
 
-func run(ctx context.Context, o options) error {
-	if o.runs < 1 {
-		return errors.New("-runs must be at least 1")
+func fail(err error, code int) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(code)
+}
+
+// bench is what every section shares.
+type bench struct {
+	o       options
+	root    string   // the repository
+	node    string   // node's path
+	env     []string // every child's environment: this run's marker, no manager home, no PORT
+	tmp     string   // removed at the end
+	tendBin string
+	tend    *tend // in tmp/tend
+	pm2     *pm2  // in tmp/pm2; nil with -skip-pm2 or when no section needs it
+	// wrk and nginx are their paths, or "" when missing: the figures that
+	// need them are skipped.
+	wrk, nginx string
+}
+
+// managers are tend and, unless skipped, PM2, in that order.
+func (b *bench) managers() []manager {
+	if b.pm2 == nil {
+		return []manager{b.tend}
 	}
-	root, err := repoRoot()
-	if err != nil {
+	return []manager{b.tend, b.pm2}
+}
+
+func run(ctx context.Context, o options) error {
+	if o.runs < 1 || o.loadRuns < 1 {
+		return errors.New("-runs and -load-runs must be at least 1")
+	}
+	if o.duration < time.Second {
+		return errors.New("-duration must be at least 1s")
+	}
+	b := &bench{o: o}
+	var err error
+	if b.root, err = repoRoot(); err != nil {
 		return err
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
+	if b.node, err = exec.LookPath("node"); err != nil {
 		return fmt.Errorf("node is needed for the fixtures and PM2: %w", err)
 	}
-	tendBin, err := tendBinary(ctx, root, o.tend)
-	if err != nil {
+	if err := b.findTools(); err != nil {
+		return err
+	}
+	if b.tendBin, err = tendBinary(ctx, b.root, o.tend); err != nil {
 		return err
 	}
 	pm2Bin := ""
-	if !o.skipPM2 {
-		if pm2Bin, err = ensurePM2(ctx, root); err != nil {
+	if !o.skipPM2 && slices.ContainsFunc(sections, func(s section) bool { return s.needPM2 && o.only[s.name] }) {
+		if pm2Bin, err = ensurePM2(ctx, b.root); err != nil {
 			return err
 		}
 	}
 
-	tmp, err := os.MkdirTemp("", "tend-bench-")
-	if err != nil {
+	if b.tmp, err = os.MkdirTemp("", "tend-bench-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer os.RemoveAll(b.tmp)
 	marker := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
-	env := childEnv(marker)
+	b.env = childEnv(marker)
 	// Deferred before the managers' shutdowns, so it runs after them.
 	defer func() {
 		if left := sweep(marker); len(left) > 0 {
@@ -128,459 +194,118 @@ func run(ctx context.Context, o options) error {
 		}
 	}()
 
-	ms := []manager{newTend(tendBin, root, filepath.Join(tmp, "tend"), env)}
-	if !o.skipPM2 {
-		ms = append(ms, newPM2(pm2Bin, root, filepath.Join(tmp, "pm2"), env))
+	b.tend = newTend(b.tendBin, b.root, filepath.Join(b.tmp, "tend"), b.env)
+	if pm2Bin != "" {
+		b.pm2 = newPM2(pm2Bin, b.root, filepath.Join(b.tmp, "pm2"), b.env)
 	}
-	for _, m := range ms {
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-			defer cancel()
-			if err := m.shutdown(cctx); err != nil {
-				logf("%s: shutdown: %v", m.name(), err)
-			}
-		}()
+	for _, m := range b.managers() {
+		defer shutdown(ctx, m)
 	}
 
-	idle := make([]string, idleApps)
-	for i := range idle {
-		idle[i] = fmt.Sprintf("idle%d", i)
-	}
-	for _, m := range ms {
-		logf("%s: starting %d idle apps", m.name(), idleApps)
-		for _, n := range idle {
-			if err := m.start(ctx, app{name: n, script: idleScript}); err != nil {
-				return err
-			}
+	var results []result
+	for _, s := range sections {
+		if !o.only[s.name] {
+			continue
 		}
-		if _, err := waitOnline(ctx, m, idle, onlineTimeout); err != nil {
-			return err
+		logf("section %s", s.name)
+		r, err := s.run(b, ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
 		}
+		results = append(results, r)
 	}
-	logf("ls latency: %d runs each", o.runs)
-	ls, err := measureList(ctx, ms, o.runs)
-	if err != nil {
-		return err
-	}
-	logf("daemon RSS")
-	rss, err := measureRSS(ctx, ms)
-	if err != nil {
-		return err
-	}
-	// The crash figure runs alone, so that PM2's per-process monitoring of
-	// ten more apps does not weigh on it.
-	for _, m := range ms {
-		if err := m.deleteAll(ctx); err != nil {
-			return err
-		}
-	}
-	crash, err := measureCrash(ctx, ms, node, root, env, o.runs)
-	if err != nil {
-		return err
-	}
-
-	versions := fmt.Sprintf("node %s; PM2 %s; tend %s", firstLine(ctx, node, "--version"), pm2Version(root, o.skipPM2), tendVersion(ctx, ms[0]))
-	// The raw samples go to stderr, to judge the noise behind a median.
-	for _, f := range []struct {
-		name    string
-		samples map[string][]float64
-	}{{"ls", ls}, {"RSS", rss}, {"crash to serving", crash}} {
-		for _, who := range []string{"tend", "PM2", "bare"} {
-			if xs := f.samples[who]; len(xs) > 0 {
-				logf("%s, %s: %.1f", f.name, who, xs)
-			}
-		}
-	}
-	fmt.Print(report(o.runs, versions, ls, rss, crash))
+	fmt.Print(report(b.about(ctx), results))
 	return nil
 }
 
-// measureList times the JSON listing under each manager, interleaved and
-// alternating which goes first, so load on this shared machine falls on both
-// alike. Samples are in milliseconds.
-func measureList(ctx context.Context, ms []manager, runs int) (map[string][]float64, error) {
-	samples := map[string][]float64{}
-	// Run -1 is a warm-up, not kept: the first exec of each binary reads it
-	// from disk, which a user's next call does not.
-	for i := -1; i < runs; i++ {
-		for j := range ms {
-			m := ms[(max(i, 0)+j)%len(ms)]
-			d, err := timeList(ctx, m)
-			if err != nil {
-				return nil, err
-			}
-			if i >= 0 {
-				samples[m.name()] = append(samples[m.name()], millis(d))
-			}
-		}
-	}
-	return samples, nil
-}
-
-func timeList(ctx context.Context, m manager) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
+// shutdown stops m's apps and daemon on a context of its own, so that it
+// also runs after an interrupt.
+func shutdown(ctx context.Context, m manager) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	cmd := m.listCommand(ctx) // no Stdout: os/exec opens /dev/null
-	start := time.Now()
-	err := cmd.Run()
-	d := time.Since(start)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %s: %w", m.name(), strings.Join(cmd.Args, " "), err)
+	if err := m.shutdown(ctx); err != nil {
+		logf("%s: shutdown: %v", m.name(), err)
 	}
-	return d, nil
 }
 
-// measureRSS reads each daemon's resident set a few times, in MiB. The apps
-// are separate processes and not counted: the figure is what the manager
-// itself costs.
-func measureRSS(ctx context.Context, ms []manager) (map[string][]float64, error) {
-	samples := map[string][]float64{}
-	for _, m := range ms {
-		pid, err := m.daemonPID(ctx)
-		if err != nil {
-			return nil, err
-		}
-		var st map[string]int64
-		for range rssSamples {
-			if st, err = procStatus(pid); err != nil {
-				return nil, fmt.Errorf("%s daemon: %w", m.name(), err)
-			}
-			samples[m.name()] = append(samples[m.name()], float64(st["VmRSS"])/1024)
-			if err := sleep(ctx, 200*time.Millisecond); err != nil {
-				return nil, err
-			}
-		}
-		// Where the memory is, for whoever sets out to shrink it: anonymous
-		// (heap, stacks) or file pages (the mapped executable).
-		logf("%s daemon pid %d: VmRSS %.1f MiB = anon %.1f + file %.1f + shmem %.1f; VmHWM %.1f MiB", m.name(), pid,
-			float64(st["VmRSS"])/1024, float64(st["RssAnon"])/1024, float64(st["RssFile"])/1024, float64(st["RssShmem"])/1024, float64(st["VmHWM"])/1024)
+// findTools looks for wrk and nginx where the cluster and metrics sections
+// need them, and says how to install what is missing.
+func (b *bench) findTools() error {
+	if !b.o.only["cluster"] && !b.o.only["metrics"] {
+		return nil
 	}
-	return samples, nil
+	var missing []string
+	if p, err := exec.LookPath("wrk"); err == nil {
+		b.wrk = p
+	} else {
+		missing = append(missing, "wrk")
+	}
+	if b.o.only["cluster"] {
+		// Debian puts nginx in /usr/sbin, which a user's PATH may lack.
+		if p, err := exec.LookPath("nginx"); err == nil {
+			b.nginx = p
+		} else if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+			b.nginx = "/usr/sbin/nginx"
+		} else {
+			missing = append(missing, "nginx")
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%s not found: install with `%s`", strings.Join(missing, " and "), installHint)
+	if b.o.requireTools {
+		return errors.New(msg)
+	}
+	logf("%s; skipping the figures that need them (-require-tools makes this an error)", msg)
+	return nil
 }
 
-// procStatus returns the kB fields of /proc/<pid>/status (VmRSS, RssAnon...)
-// in KiB, by name.
-func procStatus(pid int) (map[string]int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil, err
+// about is the line under the report's date: what ran, where, with what.
+func (b *bench) about(ctx context.Context) string {
+	var runs []string
+	if b.o.only["ls"] || b.o.only["crash"] {
+		runs = append(runs, fmt.Sprintf("`ls` and crash %d runs", b.o.runs))
 	}
-	defer f.Close()
-	st := map[string]int64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if num, isKB := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && isKB {
-			if n, err := strconv.ParseInt(num, 10, 64); err == nil {
-				st[k] = n
-			}
-		}
+	if b.o.only["logs"] {
+		runs = append(runs, fmt.Sprintf("logs %d runs", b.o.loadRuns))
 	}
-	if _, ok := st["VmRSS"]; !ok {
-		return nil, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	if (b.o.only["cluster"] || b.o.only["metrics"]) && b.wrk != "" {
+		runs = append(runs, fmt.Sprintf("wrk %d × %s per system", b.o.loadRuns, b.o.duration))
 	}
-	return st, sc.Err()
+	tools := []string{
+		"node " + firstLine(ctx, b.node, "--version"),
+		"PM2 " + pm2Version(b.root, b.pm2 != nil, b.o.skipPM2),
+		"tend " + tendVersion(ctx, b.tend),
+	}
+	if b.wrk != "" {
+		tools = append(tools, "wrk "+toolVersion(ctx, b.wrk, "--version"))
+	}
+	if b.nginx != "" {
+		tools = append(tools, "nginx "+toolVersion(ctx, b.nginx, "-v"))
+	}
+	about := fmt.Sprintf("%d CPUs, %s; Linux %s; %s; %s",
+		runtime.NumCPU(), cpuModel(), readTrim("/proc/sys/kernel/osrelease"), strings.Join(tools, "; "), runtime.Version())
+	if len(runs) > 0 {
+		about = strings.Join(runs, ", ") + "; " + about
+	}
+	return about
 }
 
-// target is one thing the crash figure measures: the Express fixture under a
-// manager, or (m nil) the fixture started by hand as the baseline.
-type target struct {
-	name  string
-	m     manager
-	port  int
-	pid   int       // the process serving now
-	since time.Time // when pid was first seen serving
-}
-
-// measureCrash times, under each manager, how long from sending GET /crash
-// until GET / answers 200 from a new process; and, as the floor any manager
-// adds to, how long from spawning node by hand until its first 200. Runs
-// are interleaved, rotating who goes first. Samples are in milliseconds.
-func measureCrash(ctx context.Context, ms []manager, node, root string, env []string, runs int) (map[string][]float64, error) {
-	var targets []*target
-	for _, m := range ms {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		logf("%s: starting the Express fixture on 127.0.0.1:%d", m.name(), port)
-		if err := m.start(ctx, app{name: "express", script: expressScript, port: port}); err != nil {
-			return nil, err
-		}
-		if _, err := waitOnline(ctx, m, []string{"express"}, onlineTimeout); err != nil {
-			return nil, err
-		}
-		pid, at, err := waitServing(ctx, port, func(int) bool { return true }, nil)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", m.name(), err)
-		}
-		targets = append(targets, &target{name: m.name(), m: m, port: port, pid: pid, since: at})
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	targets = append(targets, &target{name: "bare", port: port})
-
-	logf("crash to serving: %d runs each", runs)
-	samples := map[string][]float64{}
-	// Run -1 is a warm-up, not kept: the first restart after a start is
-	// slower for all three (page cache, a cold daemon code path).
-	for i := -1; i < runs; i++ {
-		for j := range targets {
-			t := targets[(max(i, 0)+j)%len(targets)]
-			var d time.Duration
-			var err error
-			if t.m == nil {
-				d, err = bareStart(ctx, node, root, env, t.port)
-			} else {
-				if err := sleep(ctx, time.Until(t.since.Add(settle))); err != nil {
-					return nil, err
-				}
-				d, err = crashToServing(ctx, t)
-			}
-			if err != nil {
-				which := "warm-up run"
-				if i >= 0 {
-					which = fmt.Sprintf("run %d", i+1)
-				}
-				return nil, fmt.Errorf("%s: %s: %w", t.name, which, err)
-			}
-			if i >= 0 {
-				samples[t.name] = append(samples[t.name], millis(d))
-			}
-		}
-	}
-	return samples, nil
-}
-
-func crashToServing(ctx context.Context, t *target) (time.Duration, error) {
-	start := time.Now()
-	if _, err := get(ctx, fmt.Sprintf("http://127.0.0.1:%d/crash", t.port), time.Second); err != nil {
-		return 0, fmt.Errorf("GET /crash: %w", err)
-	}
-	old := t.pid
-	pid, at, err := waitServing(ctx, t.port, func(pid int) bool { return pid != old }, nil)
-	if err != nil {
-		return 0, fmt.Errorf("after /crash of pid %d: %w", old, err)
-	}
-	t.pid, t.since = pid, at
-	return at.Sub(start), nil
-}
-
-// bareStart spawns the fixture with node directly and times it until its
-// first 200, then kills it.
-func bareStart(ctx context.Context, node, root string, env []string, port int) (time.Duration, error) {
-	cmd := exec.Command(node, expressScript)
-	cmd.Dir = root
-	cmd.Env = append(slices.Clone(env), "PORT="+strconv.Itoa(port))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("spawn node: %w", err)
-	}
-	// This goroutine is the only caller of Wait; exited is closed once the
-	// process is reaped and stderr fully copied. The deferred kill ends it.
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	defer func() {
-		cmd.Process.Kill()
-		<-exited
-	}()
-	want := cmd.Process.Pid
-	_, at, err := waitServing(ctx, port, func(pid int) bool { return pid == want }, exited)
-	if err != nil {
-		select {
-		case <-exited:
-			return 0, fmt.Errorf("node exited before serving: %s", strings.TrimSpace(stderr.String()))
-		default:
-			return 0, err
-		}
-	}
-	return at.Sub(start), nil
-}
-
-// client never keeps a connection: each poll must reach whichever process
-// listens now, as a new client would. Proxy nil keeps all traffic on the
-// loopback whatever the environment says.
-var client = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-
-// waitServing polls GET / on the loopback port until it answers 200 with a
-// pid that accept takes, and returns that pid and when the answer came. It
-// gives up after servingTimeout, or when abort closes.
-func waitServing(ctx context.Context, port int, accept func(int) bool, abort <-chan struct{}) (int, time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, servingTimeout)
+// toolVersion picks the version out of "wrk debian/4.1.0-3+b2 [epoll] ..."
+// or "nginx version: nginx/1.22.1"; both print it and more, wrk with a
+// non-zero status.
+func toolVersion(ctx context.Context, path string, arg string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	var lastErr error
-	for {
-		body, err := get(ctx, url, httpTimeout)
-		at := time.Now()
-		if err == nil {
-			var v struct {
-				PID int `json:"pid"`
-			}
-			err = json.Unmarshal(body, &v)
-			if err == nil && v.PID > 0 && accept(v.PID) {
-				return v.PID, at, nil
-			}
-		}
-		lastErr = err
-		t := time.NewTimer(pollEvery)
-		select {
-		case <-t.C:
-		case <-abort:
-			t.Stop()
-			return 0, time.Time{}, errors.New("aborted")
-		case <-ctx.Done():
-			t.Stop()
-			return 0, time.Time{}, fmt.Errorf("%s: no 200 from the expected process within %s (last error: %v)", url, servingTimeout, lastErr)
+	out, _ := exec.CommandContext(ctx, path, arg).CombinedOutput()
+	for f := range strings.FieldsSeq(string(out)) {
+		if _, v, ok := strings.Cut(f, "/"); ok && v != "" && v[0] >= '0' && v[0] <= '9' {
+			return v
 		}
 	}
+	return "unknown"
 }
-
-func get(ctx context.Context, url string, timeout time.Duration) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %s", resp.Status)
-	}
-	return body, nil
-}
-
-// freePort asks the kernel for a free loopback port. Another process could
-// take it before the app binds it; the app would then fail to serve and the
-// run fail with a timeout, not a wrong figure.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// report renders the results as a Markdown table, ready for the README.
-func report(runs int, versions string, ls, rss, crash map[string][]float64) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n### %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "%d runs per figure; %d CPUs, %s; Linux %s; %s; %s\n\n",
-		runs, runtime.NumCPU(), cpuModel(), readTrim("/proc/sys/kernel/osrelease"), versions, runtime.Version())
-
-	rows := [][]string{{"figure", "tend", "PM2", "baseline", "PM2 ÷ tend", "target", "met"}}
-	// withRatio is false where both figures are small differences of noisy
-	// measurements, whose ratio means nothing.
-	add := func(figure, unit string, tend, pm2, base float64, withRatio bool, target, met string) {
-		cell := func(v float64) string {
-			if math.IsNaN(v) {
-				return "–"
-			}
-			return fmt.Sprintf("%.1f %s", v, unit)
-		}
-		ratio := "–"
-		if withRatio && !math.IsNaN(pm2) && tend > 0 {
-			ratio = fmt.Sprintf("%.1f×", pm2/tend)
-		}
-		rows = append(rows, []string{figure, cell(tend), cell(pm2), cell(base), ratio, target, met})
-	}
-	met := func(ok bool) string {
-		if ok {
-			return "yes"
-		}
-		return "**no**"
-	}
-	none := math.NaN()
-	stat := func(s map[string][]float64, name string, f func([]float64) float64) float64 {
-		if len(s[name]) == 0 {
-			return none
-		}
-		return f(s[name])
-	}
-
-	lsT := stat(ls, "tend", median)
-	add(fmt.Sprintf("`ls` JSON, %d idle apps: median", idleApps), "ms", lsT, stat(ls, "PM2", median), none, true, "≤ 20 ms", met(lsT <= 20))
-	add(fmt.Sprintf("`ls` JSON, %d idle apps: p90", idleApps), "ms", stat(ls, "tend", p90), stat(ls, "PM2", p90), none, true, "", "")
-	rssT := stat(rss, "tend", median)
-	add(fmt.Sprintf("daemon RSS, %d idle apps", idleApps), "MiB", rssT, stat(rss, "PM2", median), none, true, "≤ 15 MiB", met(rssT <= 15))
-	cT, cP, cB := stat(crash, "tend", median), stat(crash, "PM2", median), stat(crash, "bare", median)
-	add("crash to serving: median", "ms", cT, cP, cB, true, "", "")
-	add("crash to serving: p90", "ms", stat(crash, "tend", p90), stat(crash, "PM2", p90), stat(crash, "bare", p90), true, "", "")
-	oT, oP := overhead(crash, "tend"), overhead(crash, "PM2")
-	add("restart overhead over bare start: median", "ms", oT, oP, none, false, "≤ 30 ms", met(oT <= 30))
-
-	widths := make([]int, len(rows[0]))
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], len([]rune(c)))
-		}
-	}
-	line := func(r []string) {
-		b.WriteString("|")
-		for i, c := range r {
-			fmt.Fprintf(&b, " %s%s |", c, strings.Repeat(" ", widths[i]-len([]rune(c))))
-		}
-		b.WriteString("\n")
-	}
-	line(rows[0])
-	sep := make([]string, len(widths))
-	for i, w := range widths {
-		sep[i] = strings.Repeat("-", w)
-	}
-	line(sep)
-	for _, r := range rows[1:] {
-		line(r)
-	}
-	return b.String()
-}
-
-// median and p90 (nearest rank) of samples.
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func p90(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	return s[int(math.Ceil(0.9*float64(len(s))))-1]
-}
-
-// overhead is the median over runs of name's crash-to-serving minus the bare
-// start of the same run. Pairing within a run cancels the slow swings in load
-// of a shared machine, which a difference of two medians keeps.
-func overhead(crash map[string][]float64, name string) float64 {
-	m, b := crash[name], crash["bare"]
-	if len(m) == 0 || len(m) != len(b) {
-		return math.NaN()
-	}
-	d := make([]float64, len(m))
-	for i := range m {
-		d[i] = m[i] - b[i]
-	}
-	return median(d)
-}
-
-func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // repoRoot finds tend's module root from the working directory up, so the
 // program also runs from a subdirectory.
@@ -677,12 +402,8 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
-// tendVersion asks through the manager, so that its TEND_HOME is this run's.
-func tendVersion(ctx context.Context, m manager) string {
-	t, ok := m.(*tend)
-	if !ok {
-		return "unknown"
-	}
+// tendVersion asks the CLI with this run's TEND_HOME.
+func tendVersion(ctx context.Context, t *tend) string {
 	out, err := t.run(ctx, nil, "version")
 	if f := strings.Fields(string(out)); err == nil && len(f) >= 2 { // "cli  0.1.0-dev ..."
 		return f[1]
@@ -690,9 +411,12 @@ func tendVersion(ctx context.Context, m manager) string {
 	return "unknown"
 }
 
-func pm2Version(root string, skipped bool) string {
-	if skipped {
+func pm2Version(root string, used, skipped bool) string {
+	switch {
+	case skipped:
 		return "skipped"
+	case !used:
+		return "not run"
 	}
 	var p struct {
 		Version string `json:"version"`

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,13 +67,27 @@ func (c cli) run(ctx context.Context, extraEnv []string, args ...string) ([]byte
 type app struct {
 	name   string
 	script string // relative to the repo root
-	port   int    // 0: no PORT
+	port   int    // 0: no port
+	// instances > 1 runs that many: under tend in the mode below, under PM2
+	// in its cluster mode (PM2's -i).
+	instances int
+	// mode is how tend gets the port: "" gives it to the app as PORT (fork
+	// mode, the app owns its port, as PM2's default); "proxy" puts tend's
+	// edge on it (--port); "socket" hands every instance the listening
+	// socket (--port --socket). PM2 always gets PORT.
+	mode string
+	env  []string // KEY=VALUE for the app
+	once bool     // do not restart it when it exits
+	// nodeArgs go to node before the script (tend --interpreter-args, PM2
+	// --node-args); one argument, without spaces.
+	nodeArgs string
 }
 
 // instance is one running process as a manager lists it.
 type instance struct {
 	app    string
 	pid    int
+	status string // "online", "stopped"... the managers use the same words
 	online bool
 }
 
@@ -86,29 +101,58 @@ type manager interface {
 	// listCommand is the JSON listing a script would run, timed by the ls
 	// figure; its output goes to /dev/null.
 	listCommand(ctx context.Context) *exec.Cmd
+	// daemonPID starts the daemon if need be and returns its pid.
 	daemonPID(ctx context.Context) (int, error)
+	// reload replaces the app's instances the manager's zero-downtime way
+	// and returns when it is done.
+	reload(ctx context.Context, name string) error
+	remove(ctx context.Context, name string) error
 	deleteAll(ctx context.Context) error
+	// logPath is the file the app's stdout goes to.
+	logPath(name string) string
 	// shutdown stops every app and the daemon, and waits for them.
 	shutdown(ctx context.Context) error
 }
 
 // tend drives bin/tend with its own TEND_HOME.
-type tend struct{ cli }
+type tend struct {
+	cli
+	home string
+}
 
 func newTend(path, dir, home string, env []string) *tend {
-	return &tend{cli{path: path, dir: dir, env: append(env, "TEND_HOME="+home)}}
+	return &tend{cli: cli{path: path, dir: dir, env: append(slices.Clone(env), "TEND_HOME="+home)}, home: home}
 }
 
 func (t *tend) name() string { return "tend" }
 
-// start gives the app its port as PORT, the way PM2 gets it, rather than
-// with --port: an app with a port runs in proxy mode, behind tend's edge,
-// while PM2's default is fork mode, the app owning its port. Like for like is
-// fork mode on both sides.
+// start gives the app its port as PORT unless a.mode asks for tend's edge
+// or socket mode: with --port an app runs in proxy mode, behind tend's edge,
+// while PM2's default is fork mode, the app owning its port.
 func (t *tend) start(ctx context.Context, a app) error {
 	args := []string{"start", a.script, "--name", a.name}
-	if a.port != 0 {
+	switch {
+	case a.port == 0:
+	case a.mode == "":
 		args = append(args, "--env", "PORT="+strconv.Itoa(a.port))
+	case a.mode == "proxy":
+		args = append(args, "--port", strconv.Itoa(a.port))
+	case a.mode == "socket":
+		args = append(args, "--port", strconv.Itoa(a.port), "--socket")
+	default:
+		return fmt.Errorf("tend: unknown mode %q", a.mode)
+	}
+	if a.instances > 1 {
+		args = append(args, "-i", strconv.Itoa(a.instances))
+	}
+	for _, kv := range a.env {
+		args = append(args, "--env", kv)
+	}
+	if a.once {
+		args = append(args, "--no-autorestart")
+	}
+	if a.nodeArgs != "" {
+		args = append(args, "--interpreter-args", a.nodeArgs)
 	}
 	_, err := t.run(ctx, nil, args...)
 	return err
@@ -132,7 +176,7 @@ func (t *tend) list(ctx context.Context) ([]instance, error) {
 	var ins []instance
 	for _, a := range apps {
 		for _, in := range a.Instances {
-			ins = append(ins, instance{app: a.Name, pid: in.PID, online: in.Status == "online"})
+			ins = append(ins, instance{app: a.Name, pid: in.PID, status: in.Status, online: in.Status == "online"})
 		}
 	}
 	return ins, nil
@@ -154,6 +198,20 @@ func (t *tend) daemonPID(ctx context.Context) (int, error) {
 	return pid, nil
 }
 
+func (t *tend) reload(ctx context.Context, name string) error {
+	_, err := t.run(ctx, nil, "reload", name)
+	return err
+}
+
+func (t *tend) remove(ctx context.Context, name string) error {
+	_, err := t.run(ctx, nil, "delete", name)
+	return err
+}
+
+func (t *tend) logPath(name string) string {
+	return filepath.Join(t.home, "logs", name+"-out.log")
+}
+
 func (t *tend) deleteAll(ctx context.Context) error {
 	_, err := t.run(ctx, nil, "delete", "all")
 	return err
@@ -172,19 +230,30 @@ type pm2 struct {
 }
 
 func newPM2(path, dir, home string, env []string) *pm2 {
-	return &pm2{cli: cli{path: path, dir: dir, env: append(env, "PM2_HOME="+home)}, home: home}
+	return &pm2{cli: cli{path: path, dir: dir, env: append(slices.Clone(env), "PM2_HOME="+home)}, home: home}
 }
 
 func (p *pm2) name() string { return "PM2" }
 
-// start passes the port as PORT in the CLI's environment: PM2 has no --port,
-// and it hands the starting CLI's environment to the app.
+// start passes the port as PORT, and a.env, in the CLI's environment: PM2
+// has no --port and no --env KEY=VALUE; it hands the starting CLI's
+// environment to the app. More than one instance is PM2's cluster mode.
 func (p *pm2) start(ctx context.Context, a app) error {
-	var env []string
+	env := slices.Clone(a.env)
 	if a.port != 0 {
-		env = []string{"PORT=" + strconv.Itoa(a.port)}
+		env = append(env, "PORT="+strconv.Itoa(a.port))
 	}
-	_, err := p.run(ctx, env, "start", a.script, "--name", a.name)
+	args := []string{"start", a.script, "--name", a.name}
+	if a.instances > 1 {
+		args = append(args, "-i", strconv.Itoa(a.instances))
+	}
+	if a.once {
+		args = append(args, "--no-autorestart")
+	}
+	if a.nodeArgs != "" {
+		args = append(args, "--node-args="+a.nodeArgs)
+	}
+	_, err := p.run(ctx, env, args...)
 	return err
 }
 
@@ -210,7 +279,7 @@ func (p *pm2) list(ctx context.Context) ([]instance, error) {
 	}
 	ins := make([]instance, 0, len(procs))
 	for _, pr := range procs {
-		ins = append(ins, instance{app: pr.Name, pid: pr.PID, online: pr.PM2Env.Status == "online"})
+		ins = append(ins, instance{app: pr.Name, pid: pr.PID, status: pr.PM2Env.Status, online: pr.PM2Env.Status == "online"})
 	}
 	return ins, nil
 }
@@ -219,8 +288,12 @@ func (p *pm2) listCommand(ctx context.Context) *exec.Cmd {
 	return p.command(ctx, nil, "jlist")
 }
 
-// daemonPID reads the God daemon's pid file: `pm2 ping` does not say it.
-func (p *pm2) daemonPID(context.Context) (int, error) {
+// daemonPID reads the God daemon's pid file, after `pm2 ping`, which starts
+// the daemon if needed but does not say its pid.
+func (p *pm2) daemonPID(ctx context.Context) (int, error) {
+	if _, err := p.run(ctx, nil, "ping"); err != nil {
+		return 0, err
+	}
 	b, err := os.ReadFile(filepath.Join(p.home, "pm2.pid"))
 	if err != nil {
 		return 0, fmt.Errorf("pm2 daemon pid: %w", err)
@@ -230,6 +303,20 @@ func (p *pm2) daemonPID(context.Context) (int, error) {
 		return 0, fmt.Errorf("pm2 daemon pid: %w", err)
 	}
 	return pid, nil
+}
+
+func (p *pm2) reload(ctx context.Context, name string) error {
+	_, err := p.run(ctx, nil, "reload", name)
+	return err
+}
+
+func (p *pm2) remove(ctx context.Context, name string) error {
+	_, err := p.run(ctx, nil, "delete", name)
+	return err
+}
+
+func (p *pm2) logPath(name string) string {
+	return filepath.Join(p.home, "logs", name+"-out.log")
 }
 
 func (p *pm2) deleteAll(ctx context.Context) error {
@@ -242,9 +329,9 @@ func (p *pm2) shutdown(ctx context.Context) error {
 	return err
 }
 
-// waitOnline polls m until every app in names has an online instance with a
-// pid, and returns the pids by app name.
-func waitOnline(ctx context.Context, m manager, names []string, timeout time.Duration) (map[string]int, error) {
+// waitOnline polls m until every app in want has at least that many online
+// instances with a pid.
+func waitOnline(ctx context.Context, m manager, want map[string]int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var lastErr error
@@ -252,22 +339,48 @@ func waitOnline(ctx context.Context, m manager, names []string, timeout time.Dur
 		ins, err := m.list(ctx)
 		lastErr = err
 		if err == nil {
-			pids := map[string]int{}
+			online := map[string]int{}
 			for _, in := range ins {
 				if in.online && in.pid > 0 {
-					pids[in.app] = in.pid
+					online[in.app]++
 				}
 			}
 			all := true
-			for _, n := range names {
-				all = all && pids[n] > 0
+			for n, k := range want {
+				all = all && online[n] >= k
 			}
 			if all {
-				return pids, nil
+				return nil
 			}
 		}
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return nil, fmt.Errorf("%s: apps %v not all online within %s (%w; last listing error: %v)", m.name(), names, timeout, err, lastErr)
+			return fmt.Errorf("%s: apps %v not all online within %s (%w; last listing error: %v)", m.name(), want, timeout, err, lastErr)
+		}
+	}
+}
+
+// waitStatus polls m until every instance of the app name has status.
+func waitStatus(ctx context.Context, m manager, name, status string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last []string
+	for {
+		ins, err := m.list(ctx)
+		if err == nil {
+			last = last[:0]
+			all := true
+			for _, in := range ins {
+				if in.app == name {
+					last = append(last, in.status)
+					all = all && in.status == status
+				}
+			}
+			if all && len(last) > 0 {
+				return nil
+			}
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return fmt.Errorf("%s: %s not %s within %s (statuses %v; %w)", m.name(), name, status, timeout, last, err)
 		}
 	}
 }
