@@ -16,6 +16,11 @@ app.get('/', (req, res) => {
   res.json({ pid: process.pid, instance: process.env.TEND_INSTANCE, node_env: process.env.NODE_ENV });
 });
 
+// POST is what a load test uses when it must see every failure: a client
+// never resends one on its own, as it may a GET on a closed keep-alive
+// connection.
+app.post('/', (req, res) => res.json({ pid: process.pid }));
+
 app.get('/env', (req, res) => res.json(process.env));
 
 app.get('/crash', (req, res) => {

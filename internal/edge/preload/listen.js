@@ -29,8 +29,40 @@ if (process.env.LISTEN_FDS === '1' && process.env.LISTEN_PID === String(process.
     this.once('listening', () => {
       if (typeof process.send === 'function') process.send({ tend: 'listening' });
     });
+    drainOnClose(this);
     // Node adds the callback as a 'listening' listener in every form.
     const cb = args.find((a) => typeof a === 'function');
     return cb ? listen.call(this, { fd: 3 }, cb) : listen.call(this, { fd: 3 });
   };
+}
+
+// drainOnClose makes closing the server graceful for keep-alive clients.
+// The socket is shared: the new instances keep accepting on it, so this
+// one only has to let its own connections go without failing a request.
+// Node's close() drops idle keep-alive connections at once, racing a
+// client that is sending its next request on one (it sees a reset). Here,
+// once closing, every response says Connection: close, and a connection
+// still idle after a short grace is closed then.
+function drainOnClose(server) {
+  let closing = false;
+  const closeIdle = server.closeIdleConnections;
+  server.prependListener('request', (req, res) => {
+    if (closing) res.shouldKeepAlive = false;
+  });
+  const close = server.close;
+  server.close = function (...args) {
+    if (!closing && typeof closeIdle === 'function') {
+      closing = true;
+      this.closeIdleConnections = () => {};
+      setTimeout(() => closeIdle.call(this), 1000).unref();
+    }
+    return close.apply(this, args);
+  };
+  // An app with no SIGINT handler of its own would die at once, taking
+  // its requests in flight with it: stop it the graceful way instead.
+  // kill_timeout still bounds how long it may take.
+  process.on('SIGINT', function onSigint() {
+    if (process.listenerCount('SIGINT') > 1) return; // the app handles it
+    server.close(() => process.exit(0));
+  });
 }
