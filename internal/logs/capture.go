@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -92,13 +93,17 @@ func Capture(r io.Reader, app string, instance int, stream string, emit func(Lin
 			l.Time = time.Now()
 			end += n
 			start := 0
-			for {
-				i := bytes.IndexByte(buf[start:end], '\n')
-				if i < 0 {
-					break
+			if last := bytes.LastIndexByte(buf[:end], '\n'); last >= 0 {
+				// One string for every complete line of this read, and
+				// each line a slice of it: a line costs no allocation of
+				// its own, which at a million lines a second is most of
+				// the garbage the daemon would make.
+				chunk := string(buf[:last+1])
+				for start <= last {
+					i := strings.IndexByte(chunk[start:], '\n')
+					emitText(chunk[start:start+i], l, emit)
+					start += i + 1
 				}
-				emitLine(buf[start:start+i], l, emit)
-				start += i + 1
 			}
 			// A partial line longer than MaxLine cannot fit a whole line any
 			// more: emit its full pieces now and keep the rest.
@@ -132,6 +137,16 @@ func Capture(r io.Reader, app string, instance int, stream string, emit func(Lin
 			return err
 		}
 	}
+}
+
+// emitText is emitLine for a line that is already a string.
+func emitText(t string, l Line, emit func(Line)) {
+	if len(t) > MaxLine {
+		emitLine([]byte(t), l, emit)
+		return
+	}
+	l.Text, l.Split = t, false
+	emit(l)
 }
 
 // emitLine emits one complete line, in pieces when it is longer than MaxLine.
