@@ -68,37 +68,11 @@ func (e *Error) Error() string { return e.Message }
 var ErrNoDaemon = errors.New("no tend daemon is running")
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://tend"+api.Prefix+path, body)
+	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
 		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if isNoDaemon(err) {
-			return ErrNoDaemon
-		}
-		return fmt.Errorf("talk to daemon: %w", err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		var e api.Error
-		b, _ := io.ReadAll(resp.Body)
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(b))
-		}
-		return &Error{Status: resp.StatusCode, Message: e.Error}
-	}
 	if out == nil {
 		return nil
 	}
@@ -106,6 +80,43 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("read daemon answer: %w", err)
 	}
 	return nil
+}
+
+// send makes a request with in as its JSON body and returns a 2xx answer,
+// whose body the caller closes; anything else is an error.
+func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://tend"+api.Prefix+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if isNoDaemon(err) {
+			return nil, ErrNoDaemon
+		}
+		return nil, fmt.Errorf("talk to daemon: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		var e api.Error
+		b, _ := io.ReadAll(resp.Body)
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(b))
+		}
+		return nil, &Error{Status: resp.StatusCode, Message: e.Error}
+	}
+	return resp, nil
 }
 
 func isNoDaemon(err error) bool {
@@ -358,23 +369,11 @@ func (c *Client) Logs(ctx context.Context, r LogsRequest, fn func(api.LogLine) e
 	if r.Stream != "" {
 		q.Set("stream", r.Stream)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://tend"+api.Prefix+"/logs?"+q.Encode(), nil)
+	resp, err := c.send(ctx, http.MethodGet, "/logs?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if isNoDaemon(err) {
-			return ErrNoDaemon
-		}
-		return fmt.Errorf("talk to daemon: %w", err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		var e api.Error
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		return &Error{Status: resp.StatusCode, Message: e.Error}
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
