@@ -58,8 +58,14 @@ func startNginx(ctx context.Context, bin, dir string, env []string, port int, up
 	for _, p := range upstreams {
 		fmt.Fprintf(&servers, "        server 127.0.0.1:%d;\n", p)
 	}
+	return runNginx(ctx, bin, dir, env, fmt.Sprintf(nginxConf, dir, port, servers.String()))
+}
+
+// runNginx writes text as dir/nginx.conf and runs nginx on it, in the
+// foreground, as a child.
+func runNginx(ctx context.Context, bin, dir string, env []string, text string) (*child, error) {
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, port, servers.String())), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
 	// -e stderr: the error log nginx opens before it reads the

@@ -57,12 +57,13 @@ type wrkRun struct {
 }
 
 // startWrk starts wrk against url for at most d; the context bounds it
-// further, 30 s past d.
-func startWrk(ctx context.Context, wrk, url string, env []string, d time.Duration) (*wrkRun, error) {
+// further, 30 s past d. extra goes to wrk before the URL (-H ...).
+func startWrk(ctx context.Context, wrk, url string, env []string, d time.Duration, extra ...string) (*wrkRun, error) {
 	secs := int((d + time.Second - 1) / time.Second)
 	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
-	cmd := exec.CommandContext(ctx, wrk, "-t", strconv.Itoa(wrkThreads), "-c", strconv.Itoa(wrkConns),
-		"-d", strconv.Itoa(secs)+"s", "--latency", url)
+	args := []string{"-t", strconv.Itoa(wrkThreads), "-c", strconv.Itoa(wrkConns), "-d", strconv.Itoa(secs) + "s", "--latency"}
+	args = append(append(args, extra...), url)
+	cmd := exec.CommandContext(ctx, wrk, args...)
 	cmd.Env = env
 	w := &wrkRun{cmd: cmd, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = &w.out, &w.errb
@@ -109,8 +110,8 @@ func (w *wrkRun) result() (wrkResult, error) {
 }
 
 // runWrk runs wrk against url for d.
-func runWrk(ctx context.Context, wrk, url string, env []string, d time.Duration) (wrkResult, error) {
-	w, err := startWrk(ctx, wrk, url, env, d)
+func runWrk(ctx context.Context, wrk, url string, env []string, d time.Duration, extra ...string) (wrkResult, error) {
+	w, err := startWrk(ctx, wrk, url, env, d, extra...)
 	if err != nil {
 		return wrkResult{}, err
 	}
