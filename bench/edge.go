@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -20,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge"
 )
 
 const (
@@ -35,41 +38,22 @@ const (
 	sysEdgeNginx  = "nginx"
 )
 
-// edgeHeaders are the headers tend's edge adds by default over TLS:
-// Helmet 8's, with its default values (internal/edge/headers.go).
-var edgeHeaders = [][2]string{
-	{"Content-Security-Policy", "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests"},
-	{"Cross-Origin-Opener-Policy", "same-origin"},
-	{"Cross-Origin-Resource-Policy", "same-origin"},
-	{"Origin-Agent-Cluster", "?1"},
-	{"Referrer-Policy", "no-referrer"},
-	{"Strict-Transport-Security", "max-age=31536000; includeSubDomains"},
-	{"X-Content-Type-Options", "nosniff"},
-	{"X-DNS-Prefetch-Control", "off"},
-	{"X-Download-Options", "noopen"},
-	{"X-Frame-Options", "SAMEORIGIN"},
-	{"X-Permitted-Cross-Domain-Policies", "none"},
-	{"X-XSS-Protection", "0"},
-}
+// edgeHeaders are the headers tend's edge adds by default over TLS, in a
+// stable order for nginx's configuration: taken from the edge itself, so the
+// two sides can never drift apart.
+var edgeHeaders = func() [][2]string {
+	h := edge.SecurityHeaders()
+	out := make([][2]string, 0, len(h))
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		out = append(out, [2]string{name, h[name]})
+	}
+	return out
+}()
 
 // nginxEdgeConf is nginxConf's balancing with what tend's edge does on top:
 // TLS 1.2 and 1.3 with HTTP/2, gzip of text from 1 KiB, and the security
 // headers, on every status (always).
-const nginxEdgeConf = `daemon off;
-worker_processes auto;
-pid %[1]s/nginx.pid;
-error_log stderr warn;
-events {
-    worker_connections 4096;
-}
-http {
-    access_log off;
-    client_body_temp_path %[1]s/client_body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    gzip on;
+const nginxEdgeConf = nginxPrologue + `    gzip on;
     gzip_comp_level %[6]d;
     gzip_min_length 1024;
     gzip_proxied any;

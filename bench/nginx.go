@@ -15,7 +15,9 @@ import (
 // default too), keep-alive to the upstreams, the usual forwarding headers
 // (tend's edge sets them as well), no access log (neither does tend's edge
 // by default). Every file nginx writes stays under the prefix directory.
-const nginxConf = `daemon off;
+// nginxPrologue is the part of every configuration here that keeps nginx
+// in the foreground and every file it writes under the prefix (%[1]s).
+const nginxPrologue = `daemon off;
 worker_processes auto;
 pid %[1]s/nginx.pid;
 error_log stderr warn;
@@ -29,7 +31,9 @@ http {
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
-    upstream app {
+`
+
+const nginxConf = nginxPrologue + `    upstream app {
         least_conn;
 %[3]s        keepalive 64;
     }
