@@ -51,8 +51,6 @@ type Config struct {
 	LogDir    string            // where <name>-out[-i].log and <name>-error[-i].log go
 	RunDir    string            // where per-process notify sockets go
 	CreatedAt time.Time
-	// Stopped says whether the app starts stopped (it always does until
-	// Start) — kept for the record.
 	// OnChange is called from the owner goroutine whenever a process was
 	// spawned or ended, so the daemon can record pids. It must not block.
 	OnChange func()

@@ -53,7 +53,7 @@ non-zero before anything starts.`,
 		printing.Go(func() {
 			for l := range lines {
 				if asJSON {
-					_ = e.printJSONLine(logLine(l))
+					_ = e.printJSONLine(daemon.LogLine(l))
 				} else {
 					fmt.Fprintf(e.stdout, "%s[%d] | %s\n", l.App, l.Instance, l.Text)
 				}
@@ -102,8 +102,4 @@ non-zero before anything starts.`,
 		return nil
 	}
 	return cmd
-}
-
-func logLine(l logs.Line) api.LogLine {
-	return api.LogLine{Time: l.Time, App: l.App, Instance: l.Instance, Stream: l.Stream, Message: l.Text}
 }

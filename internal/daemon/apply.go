@@ -16,10 +16,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// applyMu serialises apply and set: each plans against what runs, so two
-// at once could each plan against a state the other is changing.
-var applyMu = make(chan struct{}, 1)
-
 // apply answers POST /v1/apply: make what runs equal to a file, doing the
 // least (start, delete with prune, scale, reload, change in place).
 func (d *Daemon) apply(r *http.Request) (any, error) {
@@ -35,8 +31,8 @@ func (d *Daemon) apply(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
-	applyMu <- struct{}{}
-	defer func() { <-applyMu }()
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
 	return d.execute(r.Context(), d.currentSpecs(), desired, req.Prune, req.DryRun, req.Env)
 }
 
@@ -170,8 +166,8 @@ func (d *Daemon) set(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	applyMu <- struct{}{}
-	defer func() { <-applyMu }()
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
 	var current, desired []spec.App
 	for _, e := range m {
 		cur, err := e.app.Spec()

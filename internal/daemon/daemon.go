@@ -102,7 +102,10 @@ type Daemon struct {
 	nextID int      // guarded by mu
 
 	saveMu sync.Mutex // serialises writes of state.json
-	frozen bool       // guarded by saveMu: shutting down, state is final
+	// applyMu serialises apply and set: each plans against what runs, so
+	// two at once could each plan against a state the other is changing.
+	applyMu sync.Mutex
+	frozen  bool // guarded by saveMu: shutting down, state is final
 }
 
 // entry is a registered app with the fields that never change for its life,

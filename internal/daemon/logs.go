@@ -95,8 +95,8 @@ func (l *logFiles) each(fn func(*logs.File) error) error {
 	return errors.Join(errs...)
 }
 
-// logLine is one line as /v1/logs streams it.
-func logLine(l logs.Line) api.LogLine {
+// LogLine is one captured line as the API shows it (/v1/logs, tend run).
+func LogLine(l logs.Line) api.LogLine {
 	return api.LogLine{Time: l.Time, App: l.App, Instance: l.Instance, Stream: l.Stream, Message: l.Text}
 }
 
@@ -161,7 +161,7 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 		return err
 	}
 	for _, l := range backlog {
-		if send(logLine(l)) != nil {
+		if send(LogLine(l)) != nil {
 			return
 		}
 	}
@@ -173,7 +173,7 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	lines := d.hub.Follow(r.Context(), match, logs.DefaultFollowBuffer)
 	for l := range lines {
-		if send(logLine(l)) != nil {
+		if send(LogLine(l)) != nil {
 			return
 		}
 		// Write what is there now in one go; flush when the follower has
