@@ -51,32 +51,22 @@ func (s *Sampler) Sample(pgids []int) map[int]Usage {
 	}
 	sums := map[int]*acc{}
 	now := time.Now()
-	forEachStat(func(f [][]byte) {
-		// Fields after the command name: 0 state, 1 ppid, 2 pgrp, ...,
-		// 11 utime, 12 stime, 19 starttime, 21 rss (pages).
-		if len(f) < 22 {
-			return
+	for _, st := range Stats() {
+		if !want[st.PGrp] || st.State == 'Z' {
+			continue
 		}
-		pgrp, _ := strconv.Atoi(string(f[2]))
-		if !want[pgrp] || f[0][0] == 'Z' {
-			return
-		}
-		a := sums[pgrp]
+		a := sums[st.PGrp]
 		if a == nil {
 			a = &acc{}
-			sums[pgrp] = a
+			sums[st.PGrp] = a
 		}
-		ut, _ := strconv.ParseUint(string(f[11]), 10, 64)
-		st, _ := strconv.ParseUint(string(f[12]), 10, 64)
-		start, _ := strconv.ParseUint(string(f[19]), 10, 64)
-		rss, _ := strconv.ParseUint(string(f[21]), 10, 64)
-		a.ticks += ut + st
-		a.rss += rss * pageSize
-		if a.oldest == 0 || start < a.oldest {
-			a.oldest = start
+		a.ticks += st.Ticks
+		a.rss += st.RSSPages * pageSize
+		if a.oldest == 0 || st.Start < a.oldest {
+			a.oldest = st.Start
 		}
 		a.n++
-	})
+	}
 	up := uptime()
 
 	s.mu.Lock()
@@ -109,43 +99,70 @@ func StartTime(pid int) (ticks uint64, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	f := statFields(b)
-	if len(f) < 20 {
-		return 0, false
-	}
-	t, err := strconv.ParseUint(string(f[19]), 10, 64)
-	return t, err == nil
+	st, ok := parseStat(pid, b)
+	return st.Start, ok
 }
 
-func forEachStat(fn func(fields [][]byte)) {
+// Stat holds the fields of /proc/PID/stat that tend uses.
+type Stat struct {
+	PID, PPID, PGrp int
+	State           byte   // R, S, D, Z, X, ...
+	Start           uint64 // clock ticks after boot
+	Ticks           uint64 // user plus system CPU, in clock ticks
+	RSSPages        uint64
+}
+
+// Stats reads /proc/PID/stat of every process, in one pass over /proc.
+func Stats() []Stat {
 	d, err := os.Open("/proc")
 	if err != nil {
-		return
+		return nil
 	}
 	defer d.Close()
 	names, _ := d.Readdirnames(-1)
+	out := make([]Stat, 0, len(names))
 	for _, n := range names {
-		if n[0] < '0' || n[0] > '9' {
+		pid, err := strconv.Atoi(n)
+		if err != nil {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + n + "/stat")
 		if err != nil {
 			continue
 		}
-		if f := statFields(b); len(f) > 0 {
-			fn(f)
+		if st, ok := parseStat(pid, b); ok {
+			out = append(out, st)
 		}
 	}
+	return out
 }
 
-// statFields splits /proc/PID/stat after the command name, which is in
-// parentheses and may itself hold spaces and parentheses.
-func statFields(b []byte) [][]byte {
+// parseStat reads a /proc/PID/stat line. The command name is in
+// parentheses and may itself hold spaces and parentheses; the fields after
+// the last ')' are fixed: state ppid pgrp ... utime(11) stime(12) ...
+// starttime(19) vsize rss(21).
+func parseStat(pid int, b []byte) (Stat, bool) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 || i+2 >= len(b) {
-		return nil
+		return Stat{}, false
 	}
-	return bytes.Fields(b[i+2:])
+	f := bytes.Fields(b[i+2:])
+	if len(f) < 22 {
+		return Stat{}, false
+	}
+	num := func(k int) uint64 {
+		v, _ := strconv.ParseUint(string(f[k]), 10, 64)
+		return v
+	}
+	return Stat{
+		PID:      pid,
+		PPID:     int(num(1)),
+		PGrp:     int(num(2)),
+		State:    f[0][0],
+		Ticks:    num(11) + num(12),
+		Start:    num(19),
+		RSSPages: num(21),
+	}, true
 }
 
 func uptime() float64 {

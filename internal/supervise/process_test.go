@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend/internal/metrics"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
@@ -255,13 +256,7 @@ func TestKillStaleGroup(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	pid := cmd.Process.Pid
-	st := procStats()
-	var start uint64
-	for _, s := range st {
-		if s.pid == pid {
-			start = s.start
-		}
-	}
+	start, _ := metrics.StartTime(pid)
 	// A recorded start time later than the process's means another
 	// process owned that pid: leave it alone.
 	if n := KillStaleGroup(pid, start+1000000); n != 0 {

@@ -1,15 +1,14 @@
 package supervise
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/signal"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/tendhq/tend/internal/metrics"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,63 +48,21 @@ func reapZombies() {
 	self := os.Getpid()
 	reaper.mu.Lock()
 	defer reaper.mu.Unlock()
-	for _, st := range procStats() {
-		if st.ppid == self && st.state == 'Z' && !reaper.leaders[st.pid] {
+	for _, st := range metrics.Stats() {
+		if st.PPID == self && st.State == 'Z' && !reaper.leaders[st.PID] {
 			var ws unix.WaitStatus
-			_, _ = unix.Wait4(st.pid, &ws, unix.WNOHANG, nil)
+			_, _ = unix.Wait4(st.PID, &ws, unix.WNOHANG, nil)
 		}
 	}
-}
-
-type procStat struct {
-	pid, ppid, pgrp int
-	state           byte
-	start           uint64 // clock ticks after boot
-}
-
-// procStats reads pid, state, ppid and process group of every process.
-func procStats() []procStat {
-	d, err := os.Open("/proc")
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	names, _ := d.Readdirnames(-1)
-	out := make([]procStat, 0, len(names))
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + n + "/stat")
-		if err != nil {
-			continue
-		}
-		// The command name is in parentheses and may hold spaces; fields
-		// after the last ')' are fixed: state ppid pgrp ...
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || i+2 >= len(b) {
-			continue
-		}
-		f := bytes.Fields(b[i+2:])
-		if len(f) < 20 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(string(f[1]))
-		pgrp, _ := strconv.Atoi(string(f[2]))
-		start, _ := strconv.ParseUint(string(f[19]), 10, 64)
-		out = append(out, procStat{pid: pid, ppid: ppid, pgrp: pgrp, state: f[0][0], start: start})
-	}
-	return out
 }
 
 // GroupAlive lists the members of process group pgid that are still
 // running (zombies do not count: they hold no resources but a pid).
 func GroupAlive(pgid int) []int {
 	var pids []int
-	for _, st := range procStats() {
-		if st.pgrp == pgid && st.state != 'Z' && st.state != 'X' {
-			pids = append(pids, st.pid)
+	for _, st := range metrics.Stats() {
+		if st.PGrp == pgid && st.State != 'Z' && st.State != 'X' {
+			pids = append(pids, st.PID)
 		}
 	}
 	return pids
@@ -130,9 +87,9 @@ func killGroup(pgid int, limit time.Duration) {
 // returns how many processes it killed.
 func KillStaleGroup(pgid int, leaderStart uint64) int {
 	n := 0
-	for _, st := range procStats() {
-		if st.pgrp == pgid && st.state != 'Z' && st.start >= leaderStart && st.pid != os.Getpid() {
-			if unix.Kill(st.pid, unix.SIGKILL) == nil {
+	for _, st := range metrics.Stats() {
+		if st.PGrp == pgid && st.State != 'Z' && st.Start >= leaderStart && st.PID != os.Getpid() {
+			if unix.Kill(st.PID, unix.SIGKILL) == nil {
 				n++
 			}
 		}
