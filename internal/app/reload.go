@@ -90,12 +90,21 @@ func (a *App) reloadBatch(ctx context.Context, from, to int) error {
 			return ctx.Err()
 		}
 	}
+	// A replacement that failed says why in its last stderr lines; waiting
+	// for its pipes to drain happens here, not on the owner goroutine.
+	// (ok and why are final once ready is closed.)
+	tails := map[*proc]string{}
+	for _, p := range news {
+		if !p.ok {
+			tails[p] = lastLines(p.stderrTail(250*time.Millisecond), 10)
+		}
+	}
 	var olds []*proc
 	if e := a.do(func() {
 		for _, p := range news {
 			s := p.slot
 			if !p.ok {
-				errs = append(errs, fmt.Errorf("instance %d: new process %s%s", s.index, p.why, lastLines(p.stderrTail(250*time.Millisecond), 10)))
+				errs = append(errs, fmt.Errorf("instance %d: new process %s%s", s.index, p.why, tails[p]))
 				if s.next == p {
 					a.stopProc(p)
 				}
