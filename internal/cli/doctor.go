@@ -46,7 +46,7 @@ npm audit --omit=dev. Exits 1 when any check FAILs.`,
 			if err != nil {
 				return friendly(err)
 			}
-			boot := startupConfigured(e)
+			boot := startupConfigured()
 			rotation := daemonRotates(e)
 			probe := &http.Client{
 				Timeout: 10 * time.Second,
@@ -140,7 +140,7 @@ func nodeVersion(ctx context.Context, interpreter, path string) string {
 }
 
 // startupConfigured says whether tend startup wrote this user's unit.
-func startupConfigured(e *env) bool {
+func startupConfigured() bool {
 	u, err := user.Current()
 	if err != nil {
 		return false
