@@ -14,6 +14,7 @@ const (
 	idleApps   = 10
 	idleScript = "testdata/node/idle.js"
 	rssSamples = 5
+	settleWait = 15 * time.Second
 )
 
 // lsSection runs ten idle apps under each manager, then times their JSON
@@ -40,13 +41,26 @@ func (b *bench) lsSection(ctx context.Context) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	logf("daemon RSS")
+	logf("daemon RSS, right after the listings")
+	busy, err := measureRSS(ctx, ms)
+	if err != nil {
+		return result{}, err
+	}
+	// An idle daemon is what runs for months: read it again once nothing
+	// has asked either manager anything for a while. tend's daemon drops
+	// its mappings of code it no longer runs after 5 s without a command
+	// (internal/daemon/trim.go); PM2's gets the same wait.
+	logf("daemon RSS, after %s without commands", settleWait)
+	if err := sleep(ctx, settleWait); err != nil {
+		return result{}, err
+	}
 	rss, err := measureRSS(ctx, ms)
 	if err != nil {
 		return result{}, err
 	}
 	logSamples("ls", ls)
-	logSamples("RSS", rss)
+	logSamples("RSS right after the listings", busy)
+	logSamples("RSS settled", rss)
 	// The next sections run alone, so that PM2's per-process monitoring of
 	// ten more apps does not weigh on them.
 	for _, m := range ms {
@@ -60,8 +74,10 @@ func (b *bench) lsSection(ctx context.Context) (result, error) {
 	r.add(row{fmt.Sprintf("`ls` JSON, %d idle apps: median", idleApps), ms1(lsT), ms1(lsP), "–", lower(lsT, lsP), "≤ 20 ms", met(lsT <= 20)})
 	p90T, p90P := stat(ls, "tend", p90), stat(ls, "PM2", p90)
 	r.add(row{fmt.Sprintf("`ls` JSON, %d idle apps: p90", idleApps), ms1(p90T), ms1(p90P), "–", lower(p90T, p90P), "", ""})
+	busyT, busyP := stat(busy, "tend", median), stat(busy, "PM2", median)
+	r.add(row{fmt.Sprintf("daemon RSS, %d idle apps, right after the listings", idleApps), mib(busyT), mib(busyP), "–", lower(busyT, busyP), "", ""})
 	rssT, rssP := stat(rss, "tend", median), stat(rss, "PM2", median)
-	r.add(row{fmt.Sprintf("daemon RSS, %d idle apps", idleApps), mib(rssT), mib(rssP), "–", lower(rssT, rssP), "≤ 15 MiB", met(rssT <= 15)})
+	r.add(row{fmt.Sprintf("daemon RSS, %d idle apps, settled", idleApps), mib(rssT), mib(rssP), "–", lower(rssT, rssP), "≤ 15 MiB", met(rssT <= 15)})
 	return r, nil
 }
 

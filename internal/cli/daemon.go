@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -130,12 +129,6 @@ log_retain, log_compress), which these flags override.`,
 				out = own.LineWriter("tend")
 			}
 			log := slog.New(slog.NewTextHandler(out, nil))
-			// The daemon lives for months with a small, steady heap: trade
-			// a little GC CPU for a smaller footprint, unless GOGC says
-			// otherwise.
-			if os.Getenv("GOGC") == "" {
-				debug.SetGCPercent(50)
-			}
 			var ready func()
 			// A client that started us waits for one byte on this fd.
 			if fd, err := strconv.Atoi(os.Getenv("TEND_READY_FD")); err == nil {

@@ -84,6 +84,7 @@ type Daemon struct {
 	log     *slog.Logger
 	started time.Time
 	sampler *metrics.Sampler
+	quiet   quietTrimmer
 	self    string        // the tend binary, for socket mode's exec wrapper
 	preload string        // the node preload of socket mode
 	dirty   chan struct{} // a process came or went: state.json needs writing
@@ -216,6 +217,14 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
+	gcCtx, stopTuning := context.WithCancel(context.Background())
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		tuneGC(gcCtx, defaultGCPolicy)
+	}()
+	defer func() { stopTuning(); <-gcDone }()
+
 	if o.MetricsInterval <= 0 {
 		o.MetricsInterval = time.Second
 	}
@@ -234,9 +243,23 @@ func Run(ctx context.Context, o Options) error {
 		d.persistLoop(persistCtx)
 	}()
 
-	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	routes := d.routes()
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.quiet.touch()
+		routes.ServeHTTP(w, r)
+	})}
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
+	d.quiet.trim = releaseCode
+	trimCtx, stopTrimming := context.WithCancel(context.Background())
+	trimDone := make(chan struct{})
+	go func() {
+		defer close(trimDone)
+		t := time.NewTicker(quietPeriod)
+		defer t.Stop()
+		d.quiet.run(trimCtx, t.C, func(err error) { o.Log.Warn("cannot release code pages", "err", err) })
+	}()
+	defer func() { stopTrimming(); <-trimDone }()
 	o.Log.Info("daemon ready", "pid", os.Getpid(), "version", o.Version, "home", o.Home, "apps", len(d.apps))
 	if o.Ready != nil {
 		o.Ready()
