@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -148,9 +149,14 @@ func TestLogsCommand(t *testing.T) {
 	if !strings.Contains(out, "line 99") {
 		t.Errorf("backlog after a daemon restart:\n%s", out)
 	}
-	// The daemon came back and, as it restores every app the user did not
-	// stop, ran c again; stop it so that nothing writes after the flush.
-	h.ok("stop", "c")
+	// c ran to completion with autorestart off: the new daemon knows it
+	// and does not run it a second time.
+	if a := h.app("c"); a.Status != api.StatusStopped || len(pids(a)) != 0 {
+		t.Errorf("a finished app after a daemon restart: status %s, pids %v; want stopped, none", a.Status, pids(a))
+	}
+	if b, _ := os.ReadFile(filepath.Join(h.dir, "logs", "c-out.log")); bytes.Count(b, []byte("\n")) != 100 {
+		t.Errorf("c-out.log has %d lines after the daemon restart, want 100 (the app ran again?)", bytes.Count(b, []byte("\n")))
+	}
 	h.ok("flush", "c")
 	if b, _ := os.ReadFile(filepath.Join(h.dir, "logs", "c-out.log")); len(b) != 0 {
 		t.Errorf("flush left %d bytes", len(b))

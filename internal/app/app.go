@@ -388,7 +388,11 @@ type Record struct {
 	Spec      spec.App          `json:"spec"`
 	CallerEnv map[string]string `json:"caller_env"`
 	Stopped   bool              `json:"stopped"`
-	CreatedAt time.Time         `json:"created_at"`
+	// Finished says every instance ended on its own and the restart policy
+	// let it be (autorestart off, a stop exit code): a one-shot job that
+	// ran to completion, which a restarted daemon must not run again.
+	Finished  bool      `json:"finished,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 	// Procs are the process groups running when the record was taken, so
 	// that a daemon restarted after a crash can remove leftovers.
 	Procs []Proc `json:"procs,omitempty"`
@@ -404,7 +408,7 @@ type Proc struct {
 func (a *App) Record() (Record, error) {
 	var r Record
 	err := a.do(func() {
-		r = Record{ID: a.id, Spec: a.spec, CallerEnv: a.callerEnv, Stopped: a.stopped, CreatedAt: a.createdAt}
+		r = Record{ID: a.id, Spec: a.spec, CallerEnv: a.callerEnv, Stopped: a.stopped, Finished: a.finished(), CreatedAt: a.createdAt}
 		for _, s := range a.slots {
 			for _, p := range []*proc{s.cur, s.next} {
 				if p != nil {
@@ -414,6 +418,20 @@ func (a *App) Record() (Record, error) {
 		}
 	})
 	return r, err
+}
+
+// finished reports that no instance runs or will run again because each
+// ended on its own and the restart policy said not to restart it.
+func (a *App) finished() bool {
+	if a.stopped || len(a.slots) == 0 {
+		return false
+	}
+	for _, s := range a.slots {
+		if s.cur != nil || s.next != nil || s.state != api.StatusStopped || s.lastExit == nil || s.lastExit.Expected {
+			return false
+		}
+	}
+	return true
 }
 
 // Spec returns the app's settings.

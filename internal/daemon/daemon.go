@@ -331,7 +331,7 @@ func (d *Daemon) restore() error {
 		if r.ID >= d.nextID {
 			d.nextID = r.ID + 1
 		}
-		if !r.Stopped {
+		if !r.Stopped && !r.Finished {
 			if err := e.app.Start(context.Background()); err != nil {
 				d.log.Warn("restore app", "app", r.Spec.Name, "err", err)
 			}
