@@ -69,6 +69,16 @@ func TestCrashLoopEndsErrored(t *testing.T) {
 	if !strings.Contains(desc, "errored") || !strings.Contains(desc, "not restarting") {
 		t.Errorf("describe does not show the errored reason:\n%s", desc)
 	}
+	// Every crash is remembered, not only the last exit: the first start
+	// and its 3 restarts.
+	if !strings.Contains(desc, "crashes in the last 24 hours: 4 (latest: instance 0, crash fixture exiting with 7)") {
+		t.Errorf("describe does not count the crashes:\n%s", desc)
+	}
+	var d []api.App
+	mustJSON(t, h.ok("describe", "loop", "--json"), &d)
+	if cs := d[0].Crashes; len(cs) != 4 || cs[3].Code != 7 || cs[3].Error != "crash fixture exiting with 7" {
+		t.Errorf("describe --json crashes: %+v", cs)
+	}
 	// Errored stays down: nothing restarts it behind the user's back.
 	if got := h.app("loop").Instances[0].Restarts; got != 3 {
 		t.Errorf("restarts went on after errored: %d", got)

@@ -69,6 +69,21 @@ type App struct {
 	// Events are what tend did to the app on its own (watch and cron
 	// reloads, autoscale steps), oldest first; set by describe.
 	Events []Event `json:"events,omitempty"`
+	// Crashes are the instances' unexpected exits of the last 24 hours,
+	// oldest first (at most 200); set by describe. LastExit holds only
+	// the latest of each instance.
+	Crashes []Crash `json:"crashes,omitempty"`
+}
+
+// Crash is one unexpected exit of an instance.
+type Crash struct {
+	At       time.Time `json:"at"`
+	Instance int       `json:"instance"`
+	Code     int       `json:"code"`             // -1 when killed by a signal
+	Signal   string    `json:"signal,omitempty"` // e.g. "SIGSEGV"
+	// Error is the line of the process's last stderr output that names
+	// the error ("TypeError: ..."), or its last meaningful line.
+	Error string `json:"error,omitempty"`
 }
 
 // Event is one thing tend did to an app on its own, with why.

@@ -99,6 +99,7 @@ type App struct {
 	nextGen   int
 	waiters   []chan struct{}
 	events    []api.Event
+	crashes   []api.Crash // unexpected exits, oldest first (crash.go)
 	watcher   *watch.Watcher
 	cronStop  func()
 	scaler    *autoscale.Scaler
@@ -460,6 +461,7 @@ func (a *App) status() api.App {
 		CreatedAt: a.createdAt,
 		Instances: make([]api.Instance, 0, len(a.slots)),
 		Events:    slices.Clone(a.events),
+		Crashes:   a.recentCrashes(now),
 	}
 	for _, sl := range a.slots {
 		is := api.Instance{
@@ -631,6 +633,7 @@ func (a *App) onExit(p *proc, stderr []string) {
 	a.afterCrash(s, e, nil)
 	if s.lastExit != nil {
 		s.lastExit.Stderr = stderr
+		a.recordCrash(s.index, s.lastExit, time.Now())
 	}
 }
 
@@ -642,6 +645,9 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error) {
 		reason = spawnErr.Error() + "; " + reason
 	}
 	s.lastExit = apiExit(e, false, reason)
+	if spawnErr != nil {
+		a.recordCrash(s.index, &api.Exit{At: e.Ended, Code: e.Code, Stderr: []string{spawnErr.Error()}}, time.Now())
+	}
 	if a.stopped || !slices.Contains(a.slots, s) {
 		s.state = api.StatusStopped
 		return

@@ -160,6 +160,18 @@ func printDescribe(w io.Writer, a api.App) {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%.1f%%\t%s\t%s\n", in.Index, pid, in.Status, up, in.Restarts, in.Unstable, in.CPUPercent, humanBytes(in.MemoryBytes), last)
 	}
 	tw.Flush()
+	if n := len(a.Crashes); n > 0 {
+		last := a.Crashes[n-1]
+		what := last.Error
+		switch {
+		case what != "":
+		case last.Signal != "":
+			what = "killed by " + last.Signal
+		default:
+			what = fmt.Sprintf("exit code %d", last.Code)
+		}
+		fmt.Fprintf(w, "crashes in the last 24 hours: %d (latest: instance %d, %s)\n", n, last.Instance, what)
+	}
 	for _, in := range a.Instances {
 		if x := in.LastExit; x != nil && x.Reason != "" && !x.Expected {
 			fmt.Fprintf(w, "instance %d last crash: %s\n", in.Index, x.Reason)

@@ -148,7 +148,7 @@ func (d *Daemon) collect(entries []*entry, withSpec bool) []api.App {
 				s.Spec = &sp
 			}
 		} else {
-			s.Events = nil
+			s.Events, s.Crashes = nil, nil
 		}
 		out = append(out, s)
 	}

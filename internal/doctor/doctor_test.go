@@ -121,8 +121,8 @@ func goodInput(dir string, srv *httptest.Server) Input {
 	}
 }
 
-func crashed(at time.Time, expected bool, stderr ...string) *api.Exit {
-	return &api.Exit{Code: 1, At: at, Expected: expected, Stderr: stderr}
+func crashed(at time.Time, instance int, errorLine string) api.Crash {
+	return api.Crash{At: at, Instance: instance, Code: 1, Error: errorLine}
 }
 
 func TestCheck(t *testing.T) {
@@ -226,12 +226,13 @@ func TestCheck(t *testing.T) {
 		{name: "no boot unit", edit: func(in *Input) { in.StartupConfigured = false },
 			want: map[string]Level{"startup": Warn}},
 		{name: "crashes", edit: func(in *Input) {
-			in.App.Instances[0].LastExit = crashed(now.Add(-time.Hour), false, "/app/server.js:12", "  throw err;", "  ^", "", "TypeError: Cannot read properties of undefined (reading 'id')", "    at /app/server.js:12:9", "", "Node.js v24.11.1")
-			in.App.Instances[1].LastExit = crashed(now.Add(-2*time.Hour), false, "TypeError: Cannot read properties of undefined (reading 'id')")
+			in.App.Crashes = []api.Crash{
+				crashed(now.Add(-2*time.Hour), 1, "TypeError: Cannot read properties of undefined (reading 'id')"),
+				crashed(now.Add(-time.Hour), 0, "TypeError: Cannot read properties of undefined (reading 'id')"),
+			}
 		}, want: map[string]Level{"crashes": Warn}},
-		{name: "old and asked-for exits are not crashes", edit: func(in *Input) {
-			in.App.Instances[0].LastExit = crashed(now.Add(-25*time.Hour), false, "Error: boom")
-			in.App.Instances[1].LastExit = crashed(now.Add(-time.Minute), true)
+		{name: "crashes older than a day do not count", edit: func(in *Input) {
+			in.App.Crashes = []api.Crash{crashed(now.Add(-25*time.Hour), 0, "Error: boom")}
 		}, want: map[string]Level{"crashes": Pass}},
 
 		{name: "no port", edit: func(in *Input) { in.URL = "" },
@@ -317,10 +318,13 @@ func TestCheckDetails(t *testing.T) {
 	defer srv.Close()
 	in := goodInput(fixture(t, "vulnerable"), srv)
 	delete(in.Env, "NODE_ENV")
-	in.App.Instances[0].LastExit = crashed(now.Add(-time.Hour), false, "Error: connect ECONNREFUSED 127.0.0.1:5432", "    at TCPConnectWrap.afterConnect")
-	in.App.Instances[1].LastExit = crashed(now.Add(-3*time.Hour), false, "RangeError [ERR_OUT_OF_RANGE]: bad offset")
-	in.App.Instances = append(in.App.Instances, api.Instance{Index: 2,
-		LastExit: crashed(now.Add(-5*time.Hour), false, "/srv/web/db.js:4", "Error: connect ECONNREFUSED 127.0.0.1:5432")})
+	// One instance crashing twice counts twice: LastExit alone would show
+	// two crashes here.
+	in.App.Crashes = []api.Crash{
+		crashed(now.Add(-5*time.Hour), 0, "Error: connect ECONNREFUSED 127.0.0.1:5432"),
+		crashed(now.Add(-3*time.Hour), 1, "RangeError [ERR_OUT_OF_RANGE]: bad offset"),
+		crashed(now.Add(-time.Hour), 0, "Error: connect ECONNREFUSED 127.0.0.1:5432"),
+	}
 	got := map[string]Result{}
 	for _, r := range Check(context.Background(), in) {
 		got[r.Check] = r
@@ -331,7 +335,7 @@ func TestCheckDetails(t *testing.T) {
 		"node_env":       {"tend set web env.NODE_ENV=production"},
 		"session_cookie": {"connect.sid", "edge.cookies.rename.to=web.sid"},
 		"headers":        {"Content-Security-Policy", "Strict-Transport-Security", "X-Frame-Options", "tend unset web edge.headers"},
-		"crashes":        {"3 instances", "(2×): Error: connect ECONNREFUSED 127.0.0.1:5432", "tend logs web --err"},
+		"crashes":        {"3 crashes", "(2×): Error: connect ECONNREFUSED 127.0.0.1:5432", "tend logs web --err"},
 	} {
 		text := got[check].Detail + " | " + got[check].Fix
 		for _, w := range want {
@@ -407,25 +411,6 @@ func TestNodeEOLTable(t *testing.T) {
 	}
 	if got := recommendedNode(now); !strings.Contains(got, "Node.js 26") {
 		t.Errorf("recommendedNode = %q", got)
-	}
-}
-
-func TestCrashError(t *testing.T) {
-	for _, tc := range []struct {
-		stderr []string
-		want   string
-	}{
-		{[]string{"/app/a.js:3", "  throw new Error('boom');", "  ^", "", "Error: boom", "    at Object.<anonymous> (/app/a.js:3:9)", "", "Node.js v24.11.1"}, "Error: boom"},
-		{[]string{"2026-11-26T10:00:00Z: TypeError: x is not a function"}, "TypeError: x is not a function"},
-		{[]string{"node:internal/modules/cjs/loader:1228", "Error [ERR_MODULE_NOT_FOUND]: Cannot find package 'pg'"}, "Error [ERR_MODULE_NOT_FOUND]: Cannot find package 'pg'"},
-		{[]string{"Traceback (most recent call last):", "  File \"app.py\", line 3", "KeyError: 'id'"}, "KeyError: 'id'"},
-		{[]string{"<--- Last few GCs --->", "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"}, "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"},
-		{[]string{"listening on 3000", "database gone, exiting", "    at x", "Node.js v24.11.1", ""}, "database gone, exiting"},
-		{nil, ""},
-	} {
-		if got := crashError(tc.stderr); got != tc.want {
-			t.Errorf("crashError(%q) = %q, want %q", tc.stderr, got, tc.want)
-		}
 	}
 }
 

@@ -2,8 +2,6 @@ package doctor
 
 import (
 	"fmt"
-	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -94,42 +92,18 @@ func (c *checker) startup() {
 		"Run `tend startup` and the commands it prints.")
 }
 
-// errorLine finds the line that names an uncaught error: "TypeError: ...",
-// "Error [ERR_X]: ...", Python's "KeyError: ...", V8's "FATAL ERROR: ...".
-var errorLine = regexp.MustCompile(`(?:^|\s)((?:Uncaught\s+)?[A-Za-z_$.]*(?:Error|Exception)(?:\s*\[[A-Z0-9_]+\])?:\s.*|FATAL ERROR:.*)$`)
-
-// crashError is the error line of a crash's stderr: the first line that
-// names an error, else the last line that is neither a stack frame nor
-// Node's version trailer.
-func crashError(stderr []string) string {
-	for _, l := range stderr {
-		if m := errorLine.FindStringSubmatch(l); m != nil {
-			return strings.TrimSpace(m[1])
-		}
-	}
-	for _, l := range slices.Backward(stderr) {
-		t := strings.TrimSpace(l)
-		if t != "" && !strings.HasPrefix(t, "at ") && !strings.HasPrefix(t, "Node.js v") {
-			return t
-		}
-	}
-	return ""
-}
-
-// crashes counts instances whose last exit, within crashWindow, was not
-// asked for. Only each instance's last exit is known.
+// crashes counts the app's unexpected exits within crashWindow.
 func (c *checker) crashes() {
 	type crash struct {
 		line string
 		at   time.Time
 	}
 	var cs []crash
-	for _, in := range c.in.App.Instances {
-		e := in.LastExit
-		if e == nil || e.Expected || c.now.Sub(e.At) > crashWindow {
+	for _, e := range c.in.App.Crashes {
+		if c.now.Sub(e.At) > crashWindow {
 			continue
 		}
-		line := crashError(e.Stderr)
+		line := e.Error
 		switch {
 		case line != "":
 		case e.Signal != "":
@@ -158,14 +132,14 @@ func (c *checker) crashes() {
 			top = l
 		}
 	}
-	what := "1 instance crashed"
+	what := "1 crash"
 	if len(cs) > 1 {
-		what = fmt.Sprintf("%d instances crashed", len(cs))
+		what = fmt.Sprintf("%d crashes", len(cs))
 	}
 	which := "latest error: " + top
 	if count[top] > 1 {
 		which = fmt.Sprintf("most frequent error (%d×): %s", count[top], top)
 	}
-	c.add("crashes", Warn, fmt.Sprintf("%s in the last 24 hours (only each instance's last exit is known); %s", what, which),
+	c.add("crashes", Warn, fmt.Sprintf("%s in the last 24 hours; %s", what, which),
 		fmt.Sprintf("Read the whole trace with `tend logs %s --err --lines 200` and fix the error.", c.name))
 }
