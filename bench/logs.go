@@ -124,13 +124,25 @@ func (b *bench) logsSection(ctx context.Context) (result, error) {
 	}
 	r.detail = fmt.Sprintf("%s lines of `%s`, times from node's start.\n\n", thousands(countLines), countScript) + table(rows)
 
+	// The issue's figures are the app's run time, start to exit. The time
+	// until its last write is done is given too: under PM2 every app lives
+	// about 3 s after its work, which the run time includes and the write
+	// time does not.
+	rT, rP, rB := stat(ran, "tend", median), stat(ran, "PM2", median), stat(ran, "/dev/null", median)
+	r.add(row{"logs, 1M lines: app's run time (start to exit), median", ms1(rT), ms1(rP), ms1(rB) + " (/dev/null)", lower(rT, rP), "", ""})
+	ranT, ranP := pairedRatio(ran["tend"], ran["/dev/null"]), pairedRatio(ran["PM2"], ran["/dev/null"])
+	r.add(row{"logs: app's run time ÷ its /dev/null run time, paired median", times(ranT), times(ranP), "–", "–", "≤ 1.5×", met(ranT <= 1.5)})
+	if b.pm2 != nil {
+		vsP := pairedRatio(ran["tend"], ran["PM2"])
+		r.add(row{"logs: app's run time under tend ÷ under PM2, paired median", times(vsP), "–", "–", "–", "≤ 0.5×", met(vsP <= 0.5)})
+	}
 	tT, tP, tB := stat(wrote, "tend", median), stat(wrote, "PM2", median), stat(wrote, "/dev/null", median)
-	r.add(row{"logs, 1M lines: app's time to write them, median", ms1(tT), ms1(tP), ms1(tB) + " (/dev/null)", lower(tT, tP), "", ""})
+	r.add(row{"logs: app's time to write its lines, median", ms1(tT), ms1(tP), ms1(tB) + " (/dev/null)", lower(tT, tP), "", ""})
 	devT, devP := pairedRatio(wrote["tend"], wrote["/dev/null"]), pairedRatio(wrote["PM2"], wrote["/dev/null"])
-	r.add(row{"logs: app's time ÷ its /dev/null time, paired median", times(devT), times(devP), "–", "–", "≤ 1.5×", met(devT <= 1.5)})
+	r.add(row{"logs: app's time to write ÷ its /dev/null time, paired median", times(devT), times(devP), "–", "–", "", ""})
 	if b.pm2 != nil {
 		vsP := pairedRatio(wrote["tend"], wrote["PM2"])
-		r.add(row{"logs: app's time under tend ÷ under PM2, paired median", times(vsP), "–", "–", "–", "≤ 0.5×", met(vsP <= 0.5)})
+		r.add(row{"logs: app's time to write under tend ÷ under PM2, paired median", times(vsP), "–", "–", "–", "", ""})
 	}
 	sT, sP := stat(rate, "tend", median), stat(rate, "PM2", median)
 	r.add(row{"logs: lines stored per second, median", perSec(sT), perSec(sP), "–", higher(sT, sP), "≥ 500,000/s", met(sT >= 500_000)})
