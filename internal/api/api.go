@@ -7,6 +7,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/tendhq/tend/internal/spec"
@@ -84,6 +85,19 @@ type Crash struct {
 	// Error is the line of the process's last stderr output that names
 	// the error ("TypeError: ..."), or its last meaningful line.
 	Error string `json:"error,omitempty"`
+}
+
+// What says what ended the process: its error line, else the signal or
+// the exit code.
+func (c Crash) What() string {
+	switch {
+	case c.Error != "":
+		return c.Error
+	case c.Signal != "":
+		return "killed by " + c.Signal
+	default:
+		return fmt.Sprintf("exit code %d, nothing on stderr", c.Code)
+	}
 }
 
 // Event is one thing tend did to an app on its own, with why.

@@ -162,15 +162,7 @@ func printDescribe(w io.Writer, a api.App) {
 	tw.Flush()
 	if n := len(a.Crashes); n > 0 {
 		last := a.Crashes[n-1]
-		what := last.Error
-		switch {
-		case what != "":
-		case last.Signal != "":
-			what = "killed by " + last.Signal
-		default:
-			what = fmt.Sprintf("exit code %d", last.Code)
-		}
-		fmt.Fprintf(w, "crashes in the last 24 hours: %d (latest: instance %d, %s)\n", n, last.Instance, what)
+		fmt.Fprintf(w, "crashes in the last 24 hours: %d (latest: instance %d, %s)\n", n, last.Instance, last.What())
 	}
 	for _, in := range a.Instances {
 		if x := in.LastExit; x != nil && x.Reason != "" && !x.Expected {

@@ -103,15 +103,7 @@ func (c *checker) crashes() {
 		if c.now.Sub(e.At) > crashWindow {
 			continue
 		}
-		line := e.Error
-		switch {
-		case line != "":
-		case e.Signal != "":
-			line = "killed by " + e.Signal
-		default:
-			line = fmt.Sprintf("exit code %d, nothing on stderr", e.Code)
-		}
-		cs = append(cs, crash{line, e.At})
+		cs = append(cs, crash{e.What(), e.At})
 	}
 	if len(cs) == 0 {
 		c.add("crashes", Pass, "No instance crashed in the last 24 hours.", "")
