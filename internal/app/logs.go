@@ -110,23 +110,23 @@ func (a *App) openSinks(index int) (*sinks, error) {
 // both reach EOF, then releases the files and closes done.
 func (k *sinks) capture(outR, errR *os.File, app string, index int, done chan<- struct{}) {
 	var wg sync.WaitGroup
-	emit := func(f *logs.File, l logs.Line) {
-		f.Write(l)
+	emit := func(f *logs.File, c logs.Chunk) {
+		f.WriteChunk(c)
 		if k.combined != nil {
-			k.combined.Write(l)
+			k.combined.WriteChunk(c)
 		}
 		if k.hub != nil {
-			k.hub.Publish(l)
+			k.hub.Publish(c)
 		}
 	}
 	wg.Go(func() {
-		_ = logs.Capture(outR, app, index, logs.StreamOut, func(l logs.Line) { emit(k.out, l) })
+		_ = logs.Capture(outR, app, index, logs.StreamOut, func(c logs.Chunk) { emit(k.out, c) })
 		outR.Close()
 	})
 	wg.Go(func() {
-		_ = logs.Capture(errR, app, index, logs.StreamErr, func(l logs.Line) {
-			emit(k.err, l)
-			k.recent.Add(l)
+		_ = logs.Capture(errR, app, index, logs.StreamErr, func(c logs.Chunk) {
+			emit(k.err, c)
+			k.recent.Add(c)
 		})
 		errR.Close()
 	})

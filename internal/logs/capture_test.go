@@ -2,9 +2,13 @@ package logs
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -34,13 +38,26 @@ func capturePipe(t *testing.T, pieces ...string) []Line {
 		werr <- nil
 	}()
 	var lines []Line
-	if err := Capture(r, "api", 2, StreamErr, func(l Line) { lines = append(lines, l) }); err != nil {
+	if err := Capture(r, "api", 2, StreamErr, collect(&lines)); err != nil {
 		t.Fatalf("Capture: %v", err)
 	}
 	if err := <-werr; err != nil {
 		t.Fatal(err)
 	}
 	return lines
+}
+
+// collect returns an emit function that appends the lines of each chunk to
+// lines, checking that the chunk is well formed.
+func collect(lines *[]Line) func(Chunk) {
+	return func(c Chunk) {
+		if c.N != strings.Count(c.Text, "\n") || c.N == 0 || !strings.HasSuffix(c.Text, "\n") || c.Split && c.N != 1 {
+			panic(fmt.Sprintf("malformed chunk %+v", c))
+		}
+		for l := range c.Lines() {
+			*lines = append(*lines, l)
+		}
+	}
 }
 
 type piece struct {
@@ -103,7 +120,7 @@ func TestCaptureFraming(t *testing.T) {
 func TestCaptureOneByteReads(t *testing.T) {
 	in := "a\r\n\nb" + strings.Repeat("z", MaxLine+5) + "\ntail"
 	var got []Line
-	err := Capture(iotest.OneByteReader(strings.NewReader(in)), "a", 0, StreamOut, func(l Line) { got = append(got, l) })
+	err := Capture(iotest.OneByteReader(strings.NewReader(in)), "a", 0, StreamOut, collect(&got))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +158,7 @@ func TestCaptureSplitKeepsUTF8(t *testing.T) {
 func TestCaptureReturnsReadError(t *testing.T) {
 	var got []Line
 	err := Capture(io.MultiReader(strings.NewReader("a\npartial"), iotest.ErrReader(os.ErrDeadlineExceeded)),
-		"a", 0, StreamOut, func(l Line) { got = append(got, l) })
+		"a", 0, StreamOut, collect(&got))
 	if err != os.ErrDeadlineExceeded {
 		t.Fatalf("err = %v, want the read error", err)
 	}
@@ -187,9 +204,9 @@ func show(ps []piece) string {
 	return b.String()
 }
 
-// TestPipeIsOutsideThePoller checks what Pipe is for: a read end in
-// blocking mode, which Go does not put in its epoll set, and both ends
-// closed on exec.
+// TestPipeIsOutsideThePoller checks what Pipe is for: a read end that Go
+// does not put in its epoll set (so it takes no deadline), a blocking write
+// end as an app expects of its stdout, and both closed on exec.
 func TestPipeIsOutsideThePoller(t *testing.T) {
 	r, w, err := Pipe()
 	if err != nil {
@@ -216,4 +233,82 @@ func TestPipeIsOutsideThePoller(t *testing.T) {
 	if err := r.SetReadDeadline(time.Now()); err == nil {
 		t.Fatal("the read end accepts deadlines, so it is in the poller")
 	}
+}
+
+// TestIdleCapturesHoldNoThreadNorBuffer starts many captures, has each read
+// a line, and leaves their pipes open and quiet: waiting in the poller,
+// they add no OS thread to the process, and none holds a read buffer.
+func TestIdleCapturesHoldNoThreadNorBuffer(t *testing.T) {
+	const n = 200
+	threadsBefore := threads(t)
+	heapBefore := heapInUse()
+	var wg sync.WaitGroup
+	got := make(chan struct{}, n)
+	writers := make([]*os.File, n)
+	for i := range writers {
+		r, w, err := Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		writers[i] = w
+		wg.Go(func() {
+			defer r.Close()
+			if err := Capture(r, "idle", i, StreamOut, func(Chunk) { got <- struct{}{} }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	defer func() {
+		for _, w := range writers {
+			w.Close()
+		}
+		wg.Wait()
+	}()
+	for _, w := range writers {
+		if _, err := io.WriteString(w, "one line, then quiet\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		<-got
+	}
+	time.Sleep(50 * time.Millisecond) // past the nap after the read: every capture waits again
+	if extra := threads(t) - threadsBefore; extra > 10 {
+		t.Errorf("%d idle captures added %d threads", n, extra)
+	}
+	// A read buffer is 128 KiB: were each capture holding one, the heap
+	// would have grown by 25 MiB.
+	if grown := heapInUse() - heapBefore; grown > n*(8<<10) {
+		t.Errorf("%d idle captures grew the heap by %d KiB", n, grown>>10)
+	}
+}
+
+// threads returns the number of threads of this process.
+func threads(t *testing.T) int {
+	t.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no Threads in /proc/self/status")
+	return 0
+}
+
+// heapInUse returns the bytes of live heap objects after a collection
+// (two, so that sync.Pool lets go of what it holds).
+func heapInUse() int {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int(m.HeapAlloc)
 }

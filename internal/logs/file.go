@@ -19,8 +19,8 @@ import (
 // tens of thousands of typical lines: seconds of a disk hiccup at high rates.
 const DefaultQueueBytes = 4 << 20
 
-// lineOverhead is what a queued Line costs beyond its text (the struct and
-// its slice slot), so that a flood of empty lines is bounded too.
+// lineOverhead is what a queued Chunk costs beyond its text (the struct and
+// its slice slot), so that a flood of one-line chunks is bounded too.
 const lineOverhead = 64
 
 // flushAt is the buffered size at which the writer writes even though more
@@ -63,7 +63,7 @@ type FileConfig struct {
 	// Compress gzips rotated files to <rotated name>.gz, off the writer.
 	Compress bool
 	// QueueBytes bounds the lines waiting for the writer (text plus a fixed
-	// overhead per line); 0 = DefaultQueueBytes.
+	// overhead per chunk); 0 = DefaultQueueBytes.
 	QueueBytes int
 	// Clock returns the current time: for rotation times and names, marker
 	// lines and the rate limit of OnError. nil = time.Now.
@@ -90,10 +90,11 @@ type FileStats struct {
 // File is a log file owned by one writer goroutine fed through a bounded
 // queue.
 //
-// Write never blocks: when the queue is full the line is dropped and counted,
-// and every later line is dropped too until the writer takes the queue, so
-// that the gap has one place; the writer then writes the marker line
-// DropMarker(N) (in the file's format, with Stream "tend") where the gap is.
+// Write and WriteChunk never block: when the queue is full the line is
+// dropped and counted, and every later line is dropped too until the writer
+// takes the queue, so that the gap has one place; the writer then writes the
+// marker line DropMarker(N) (in the file's format, with Stream "tend") where
+// the gap is.
 // A failed write (a full disk) drops the lines it carried the same way:
 // whole lines that reached the file stay, a partial line is cut off again,
 // the error goes to OnError, and the next lines try again, so writing resumes
@@ -118,7 +119,7 @@ type File struct {
 	discard  bool
 
 	mu         sync.Mutex // guards the fields up to closed
-	queue      []Line     // lines waiting for the writer, in order
+	queue      []Chunk    // lines waiting for the writer, in order
 	queueBytes int        // cost of queue against limit
 	full       bool       // a line was dropped since the writer last took the queue
 	qDropped   int64      // lines dropped since the writer last took the queue
@@ -135,12 +136,12 @@ type File struct {
 	buf         []byte   // rendered entries not yet written
 	ents        []entry  // where each entry of buf ends
 	pendingDrop int64    // dropped lines not yet marked in the file
-	spare       []Line   // the queue slice the writer hands back on the next take
+	spare       []Chunk  // the queue slice the writer hands back on the next take
 	r           *renderer
 	next        time.Time // next interval boundary; zero without an interval
 	lastStamp   string    // stamp and sequence number of the last rotated name
 	lastSeq     int
-	meta        Line  // app and instance of the last line, for markers
+	meta        Chunk // app and instance of the last lines, for markers
 	flushErr    error // first write error since the last request
 
 	lines, dropped, bytes, rotations atomic.Int64
@@ -150,10 +151,11 @@ type File struct {
 	suppressed int
 }
 
-// entry is one rendered line (or marker) in File.buf.
+// entry is one rendered chunk (or marker) in File.buf: whole lines, each
+// ending with its only '\n' (the formats escape or split on any other).
 type entry struct {
-	end    int   // offset in buf after its newline
-	marker int64 // lines a marker stands for; 0 for a line of the app
+	end    int   // offset in buf after its last newline
+	marker int64 // lines a marker stands for; 0 for lines of the app
 }
 
 type fileOp struct {
@@ -253,28 +255,57 @@ func (f *File) open() (time.Time, error) {
 	return fi.ModTime(), nil
 }
 
-// Write queues l for the file. It never blocks; see File for what happens
-// when the writer cannot keep up. Write after Close does nothing.
+// Write queues l for the file; see WriteChunk. Text should hold no '\n'.
 func (f *File) Write(l Line) {
 	if f.discard {
 		return
 	}
-	cost := len(l.Text) + lineOverhead
+	f.WriteChunk(l.Chunk())
+}
+
+// WriteChunk queues the lines of c for the file. It never blocks; see File
+// for what happens when the writer cannot keep up: the lines of c that fit
+// the queue are written, the others dropped. WriteChunk after Close does
+// nothing.
+func (f *File) WriteChunk(c Chunk) {
+	if f.discard || c.N == 0 {
+		return
+	}
+	cost := len(c.Text) + lineOverhead
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
 		return
 	}
+	lost := 0
 	if f.full || f.queueBytes+cost > f.limit && len(f.queue) > 0 {
-		f.full = true
-		f.qDropped++
-		f.mu.Unlock()
-		f.dropped.Add(1)
-		return
+		// The lines that fit go, unless lines were lost already: they
+		// would land after the gap, and its marker goes only after the
+		// lines that were queued before it.
+		if room := f.limit - f.queueBytes - lineOverhead; !f.full && room > 0 {
+			if cut := strings.LastIndexByte(c.Text[:min(room, len(c.Text))], '\n') + 1; cut > 0 {
+				kept := strings.Count(c.Text[:cut], "\n")
+				lost = c.N - kept
+				c.Text, c.N = c.Text[:cut], kept
+				cost = cut + lineOverhead
+			}
+		}
+		if lost == 0 {
+			f.full = true
+			f.qDropped += int64(c.N)
+			f.mu.Unlock()
+			f.dropped.Add(int64(c.N))
+			return
+		}
 	}
 	first := len(f.queue) == 0
-	f.queue = append(f.queue, l)
+	f.queue = append(f.queue, c)
 	f.queueBytes += cost
+	if lost > 0 {
+		f.full = true
+		f.qDropped += int64(lost)
+		f.dropped.Add(int64(lost))
+	}
 	f.mu.Unlock()
 	if first {
 		select {
@@ -439,10 +470,10 @@ func (f *File) drain() {
 
 // writeBatch renders a batch taken from the queue; dropped lines were
 // dropped after it.
-func (f *File) writeBatch(batch []Line, dropped int64) {
+func (f *File) writeBatch(batch []Chunk, dropped int64) {
 	if !f.next.IsZero() {
 		if now := f.clock(); !now.Before(f.next) {
-			if f.size > 0 || len(f.ents) > 0 {
+			if f.size > 0 || len(f.buf) > 0 {
 				f.flush()
 				f.rotate(f.next)
 			}
@@ -450,9 +481,11 @@ func (f *File) writeBatch(batch []Line, dropped int64) {
 		}
 	}
 	for i := range batch {
-		f.meta = batch[i]
+		// Not the chunk itself: its text would stay in memory while the
+		// file is quiet.
+		f.meta = Chunk{App: batch[i].App, Instance: batch[i].Instance}
 		if f.pendingDrop > 0 {
-			f.mark() // a write failed before this line
+			f.mark() // a write failed before these lines
 		}
 		f.add(batch[i], 0)
 	}
@@ -472,32 +505,46 @@ func (f *File) mark() {
 		Instance: f.meta.Instance,
 		Stream:   StreamTend,
 		Text:     DropMarker(n),
-	}, n)
+	}.Chunk(), n)
 }
 
-// add renders one entry into the buffer, rotating first when it would take
-// the file over MaxSize.
-func (f *File) add(l Line, marker int64) {
-	start := len(f.buf)
-	f.buf = f.r.append(f.buf, l)
-	if f.cfg.MaxSize > 0 && f.size+int64(len(f.buf)) > f.cfg.MaxSize && f.size+int64(start) > 0 {
-		f.flush() // writes the entries before this one and keeps its bytes
+// add renders one chunk into the buffer. When MaxSize is set it writes
+// and rotates where a line would take the file over MaxSize: on a line
+// boundary, with a line longer than MaxSize in a file of its own.
+func (f *File) add(c Chunk, marker int64) {
+	f.buf = f.r.append(f.buf, c)
+	f.ents = append(f.ents, entry{end: len(f.buf), marker: marker})
+	for f.cfg.MaxSize > 0 && f.size+int64(len(f.buf)) > f.cfg.MaxSize {
+		cut := 0 // how much of buf goes to the current file
+		if room := f.cfg.MaxSize - f.size; room > 0 {
+			cut = bytes.LastIndexByte(f.buf[:room], '\n') + 1
+		}
+		if cut == 0 && f.size == 0 {
+			cut = bytes.IndexByte(f.buf, '\n') + 1
+		}
+		if cut == len(f.buf) {
+			break // a long line alone: it rotates the file when the next one comes
+		}
+		f.flushTo(cut)
 		f.rotate(f.clock())
 	}
-	f.ents = append(f.ents, entry{end: len(f.buf), marker: marker})
 	if len(f.buf) >= flushAt {
 		f.flush()
 	}
 }
 
-// flush writes the buffered entries. When the write fails, the entries that
-// reached the file whole stay, a partial one is cut off, and the rest count
-// as dropped, to be marked before the next lines.
-func (f *File) flush() error {
-	if len(f.ents) == 0 {
-		return nil
+// flush writes the buffered entries.
+func (f *File) flush() {
+	f.flushTo(len(f.buf))
+}
+
+// flushTo writes buf[:n], which ends on a line boundary. When the write
+// fails, the lines that reached the file whole stay, a partial one is cut
+// off, and the rest count as dropped, to be marked before the next lines.
+func (f *File) flushTo(n int) {
+	if n == 0 {
+		return
 	}
-	n := f.ents[len(f.ents)-1].end
 	var err error
 	if f.fd == nil {
 		_, err = f.open()
@@ -510,46 +557,55 @@ func (f *File) flush() error {
 			written, err = f.fd.Write(f.buf[:n])
 		}
 	}
-	kept := len(f.ents)
 	if err != nil {
-		kept = 0
-		for kept < len(f.ents) && f.ents[kept].end <= written {
-			kept++
-		}
-		whole := 0
-		if kept > 0 {
-			whole = f.ents[kept-1].end
-		}
+		whole := bytes.LastIndexByte(f.buf[:written], '\n') + 1
 		if written > whole {
 			f.cutTail(int64(written - whole))
 		}
 		written = whole
-		for _, e := range f.ents[kept:] {
-			if e.marker > 0 {
-				f.pendingDrop += e.marker
-			} else {
-				f.pendingDrop++
-				f.dropped.Add(1)
-			}
-		}
 		err = fmt.Errorf("write log %s: %w", f.cfg.Path, err)
 		if f.flushErr == nil {
 			f.flushErr = err
 		}
 		f.report(err)
 	}
-	var lines int64
-	for _, e := range f.ents[:kept] {
-		if e.marker == 0 {
-			lines++
+	// Count the lines written and those lost, entry by entry, and drop the
+	// entries (or the part of one) that are done.
+	var lines, lost int64
+	from, k := 0, 0
+	for ; k < len(f.ents) && from < n; k++ {
+		e := &f.ents[k]
+		to := min(e.end, n)
+		if e.marker > 0 {
+			// A marker is one line, so it is either written whole, or lost
+			// whole and marked again later, or left for the next write.
+			if e.end > written && e.end <= n {
+				f.pendingDrop += e.marker
+			}
+		} else {
+			w := min(max(written, from), to)
+			if w > from {
+				lines += int64(bytes.Count(f.buf[from:w], newline))
+			}
+			if to > w {
+				lost += int64(bytes.Count(f.buf[w:to], newline))
+			}
+		}
+		from = e.end
+		if e.end > n {
+			break // the rest of this entry stays buffered
 		}
 	}
+	f.ents = f.ents[:copy(f.ents, f.ents[k:])]
+	for i := range f.ents {
+		f.ents[i].end -= n
+	}
+	f.pendingDrop += lost
+	f.dropped.Add(lost)
 	f.lines.Add(lines)
 	f.size += int64(written)
 	f.bytes.Add(int64(written))
 	f.buf = f.buf[:copy(f.buf, f.buf[n:])]
-	f.ents = f.ents[:0]
-	return err
 }
 
 // cutTail removes the last n bytes of the file: the start of a line whose
@@ -711,13 +767,10 @@ func (w lineWriter) Write(p []byte) (int, error) {
 	if w.f.clock != nil {
 		now = w.f.clock()
 	}
-	rest := bytes.TrimSuffix(p, []byte{'\n'})
-	for {
-		line, more, found := bytes.Cut(rest, []byte{'\n'})
-		w.f.Write(Line{Time: now, App: w.app, Stream: StreamOut, Text: string(line)})
-		if !found {
-			return len(p), nil
-		}
-		rest = more
+	text := string(p)
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
 	}
+	w.f.WriteChunk(Chunk{Time: now, App: w.app, Stream: StreamOut, Text: text, N: strings.Count(text, "\n")})
+	return len(p), nil
 }

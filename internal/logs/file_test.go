@@ -45,7 +45,7 @@ func syncFile(t *testing.T, f *File) {
 // captureChild starts the test binary as an app writing n numbered lines
 // to a Pipe and captures its stdout into emit, as the daemon does. It
 // returns when the app has exited and its output has been read.
-func captureChild(t *testing.T, script string, n int, emit func(Line)) {
+func captureChild(t *testing.T, script string, n int, emit func(Chunk)) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "LOGS_CHILD="+script, "LOGS_LINES="+strconv.Itoa(n))
@@ -127,17 +127,26 @@ func checkSeq(t *testing.T, lines []string, n int) {
 
 func TestFileRotationKeepsEveryLineOnce(t *testing.T) {
 	const n = 200_000
-	for _, compress := range []bool{false, true} {
-		t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) {
+	tests := []struct {
+		script   string
+		maxSize  int64
+		compress bool
+	}{
+		{"seq", 256 << 10, false},
+		{"seq", 256 << 10, true},
+		// Reads of up to 64 KiB, several files each: rotations cut chunks.
+		{"seqbuf", 20_000, false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/max=%d/compress=%v", tt.script, tt.maxSize, tt.compress), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "seq-out.log")
-			const maxSize = 256 << 10
 			f := openFile(t, FileConfig{
 				Path:       path,
-				MaxSize:    maxSize,
-				Compress:   compress,
+				MaxSize:    tt.maxSize,
+				Compress:   tt.compress,
 				QueueBytes: 64 << 20, // the test is about rotation: nothing may be dropped
 			})
-			captureChild(t, "seq", n, f.Write)
+			captureChild(t, tt.script, n, f.WriteChunk)
 			syncFile(t, f)
 			st := f.Stats()
 			if st.Lines != n || st.Dropped != 0 {
@@ -151,11 +160,16 @@ func TestFileRotationKeepsEveryLineOnce(t *testing.T) {
 				t.Fatalf("%d rotated files, %d rotations; want several and equal", len(rotated), st.Rotations)
 			}
 			for _, name := range append(rotated, path) {
-				if strings.HasSuffix(name, ".gz") != (compress && name != path) {
-					t.Fatalf("%s: compressed is not %v", name, compress)
+				if strings.HasSuffix(name, ".gz") != (tt.compress && name != path) {
+					t.Fatalf("%s: compressed is not %v", name, tt.compress)
 				}
-				if fi, err := os.Stat(name); err != nil || !compress && fi.Size() > maxSize {
-					t.Fatalf("%s: %v, size over MaxSize", name, err)
+				fi, err := os.Stat(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Full: the next line (13 bytes) did not fit.
+				if !tt.compress && (fi.Size() > tt.maxSize || name != path && fi.Size() <= tt.maxSize-13) {
+					t.Fatalf("%s: %d bytes, want at most MaxSize %d and nearly that", name, fi.Size(), tt.maxSize)
 				}
 			}
 			checkSeq(t, readLog(t, path), n)
@@ -295,23 +309,68 @@ func (d *stalledDisk) write(f *os.File, p []byte) (int, error) {
 func (d *stalledDisk) Release() { d.free.Do(func() { close(d.release) }) }
 
 func TestFileNeverBlocksOnStalledDisk(t *testing.T) {
+	// Lines one by one, and in chunks of which the queue takes the lines
+	// that fit.
+	for _, perChunk := range []int{1, 10} {
+		t.Run(fmt.Sprintf("chunks of %d", perChunk), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "app.log")
+			disk := newStalledDisk()
+			f := openFile(t, FileConfig{Path: path, QueueBytes: 1000 * (11 + lineOverhead), writeHook: disk.write})
+			t.Cleanup(disk.Release) // before Close (cleanups run last first): a failing test must not hang
+			const n = 100_000
+			f.Write(Line{Text: "line 00000"})
+			<-disk.entered // the writer holds the first line and is stuck
+			for i := 1; i < n; i += perChunk {
+				var text strings.Builder
+				k := min(perChunk, n-i)
+				for j := range k {
+					fmt.Fprintf(&text, "line %05d\n", i+j)
+				}
+				f.WriteChunk(Chunk{Text: text.String(), N: k}) // each returns: the test would hang otherwise
+			}
+			st := f.Stats()
+			if st.Dropped < int64(n-1001*perChunk) {
+				t.Fatalf("dropped %d lines, want at least %d", st.Dropped, n-1001*perChunk)
+			}
+			disk.Release()
+			syncFile(t, f)
+			checkGap(t, readLines(t, path), n, f.Stats())
+		})
+	}
+}
+
+// TestFileQueueTakesTheLinesThatFit fills the queue with a chunk of which
+// only the first lines fit: those are written, the rest marked, and so is
+// every line after them until the writer takes the queue.
+func TestFileQueueTakesTheLinesThatFit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.log")
 	disk := newStalledDisk()
-	f := openFile(t, FileConfig{Path: path, QueueBytes: 1000 * (10 + lineOverhead), writeHook: disk.write})
+	// Room for the chunk of line 1 and 2 and the first 4 lines of the next.
+	limit := 2*11 + lineOverhead + 4*11 + lineOverhead
+	f := openFile(t, FileConfig{Path: path, QueueBytes: limit, writeHook: disk.write})
 	t.Cleanup(disk.Release) // before Close (cleanups run last first): a failing test must not hang
-	const n = 100_000
 	f.Write(Line{Text: "line 00000"})
-	<-disk.entered // the writer holds the first line and is stuck
-	for i := 1; i < n; i++ {
-		f.Write(Line{Text: fmt.Sprintf("line %05d", i)}) // each returns: the test would hang otherwise
+	<-disk.entered // the writer holds line 0 and is stuck
+	chunk := func(from, to int) Chunk {
+		var text strings.Builder
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&text, "line %05d\n", i)
+		}
+		return Chunk{Text: text.String(), N: to - from}
 	}
-	st := f.Stats()
-	if st.Dropped < n-1001 {
-		t.Fatalf("dropped %d lines, want at least %d", st.Dropped, n-1001)
+	f.WriteChunk(chunk(1, 3))
+	f.WriteChunk(chunk(3, 13)) // lines 3 to 6 fit
+	f.WriteChunk(chunk(13, 14))
+	if st := f.Stats(); st.Dropped != 7 {
+		t.Fatalf("dropped %d lines, want 7", st.Dropped)
 	}
 	disk.Release()
 	syncFile(t, f)
-	checkGap(t, readLines(t, path), n, f.Stats())
+	lines := readLines(t, path)
+	checkGap(t, lines, 14, f.Stats())
+	if len(lines) != 8 {
+		t.Fatalf("file has %q, want lines 0 to 6 and a marker", lines)
+	}
 }
 
 // checkGap checks a file that lost lines to a full queue: line 0 to k-1 in
@@ -342,10 +401,12 @@ func checkGap(t *testing.T, lines []string, n int, st FileStats) {
 func TestCaptureNeverBlocksApp(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.log")
 	disk := newStalledDisk()
-	f := openFile(t, FileConfig{Path: path, writeHook: disk.write})
-	t.Cleanup(disk.Release) // before Close (cleanups run last first): a failing test must not hang
 	const n = 200_000
-	captureChild(t, "seq", n, f.Write) // returns once the app exited
+	// A queue of a third of what the app writes (13-byte lines).
+	f := openFile(t, FileConfig{Path: path, QueueBytes: n * 13 / 3, writeHook: disk.write})
+	t.Cleanup(disk.Release) // before Close (cleanups run last first): a failing test must not hang
+	// captureChild returns once the app exited.
+	captureChild(t, "seq", n, f.WriteChunk)
 	disk.Release()
 	syncFile(t, f)
 	st := f.Stats()
@@ -380,6 +441,14 @@ func checkGaps(t *testing.T, lines []string, layout string, n int) (kept, marked
 }
 
 func TestFileMarksLinesOfFailedWrites(t *testing.T) {
+	// Lines one by one, and in chunks that a failed write cuts in the
+	// middle.
+	for _, perChunk := range []int{1, 7} {
+		t.Run(fmt.Sprintf("chunks of %d", perChunk), func(t *testing.T) { testFailedWrites(t, perChunk) })
+	}
+}
+
+func testFailedWrites(t *testing.T, perChunk int) {
 	path := filepath.Join(t.TempDir(), "app.log")
 	clock := newFakeClock(time.Date(2024, 5, 10, 10, 0, 0, 0, time.Local))
 	var mu sync.Mutex
@@ -402,8 +471,12 @@ func TestFileMarksLinesOfFailedWrites(t *testing.T) {
 	})
 	setFail := func(v bool) { mu.Lock(); fail = v; mu.Unlock() }
 	write := func(from, to int) {
-		for i := from; i < to; i++ {
-			f.Write(Line{Text: fmt.Sprintf("line %05d", i)})
+		for i := from; i < to; i += perChunk {
+			var text strings.Builder
+			for j := i; j < min(i+perChunk, to); j++ {
+				fmt.Fprintf(&text, "line %05d\n", j)
+			}
+			f.WriteChunk(Chunk{Text: text.String(), N: min(i+perChunk, to) - i})
 		}
 	}
 	write(0, 10)
@@ -477,7 +550,7 @@ func TestFileJSON(t *testing.T) {
 		bw.WriteString(strings.Repeat("long", MaxLine/2) + "\n")
 		bw.Flush()
 	}()
-	if err := Capture(r, "api", 1, StreamErr, f.Write); err != nil {
+	if err := Capture(r, "api", 1, StreamErr, f.WriteChunk); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()

@@ -51,7 +51,7 @@ func (f Format) Render(l Line) []byte {
 // Append appends l in the format, ending with a newline, to dst.
 func (f Format) Append(dst []byte, l Line) []byte {
 	r := newRenderer(f)
-	return r.append(dst, l)
+	return r.appendLine(dst, l)
 }
 
 // layouts caches parsed DateLayouts so that Format.Render, used per line by
@@ -100,7 +100,19 @@ func (r *renderer) timestamp(t time.Time) []byte {
 	return r.stamp
 }
 
-func (r *renderer) append(b []byte, l Line) []byte {
+// append appends the lines of c. In the plain format, which is most logs,
+// that is one copy of the chunk's text, whatever its number of lines.
+func (r *renderer) append(b []byte, c Chunk) []byte {
+	if !r.f.JSON && !r.f.Time && !c.Split {
+		return append(b, c.Text...)
+	}
+	for l := range c.Lines() {
+		b = r.appendLine(b, l)
+	}
+	return b
+}
+
+func (r *renderer) appendLine(b []byte, l Line) []byte {
 	if r.f.JSON {
 		b = append(b, `{"timestamp":"`...)
 		b = appendJSONText(b, r.timestamp(l.Time))

@@ -12,14 +12,14 @@ import (
 const DefaultFollowBuffer = 1024
 
 // Hub fans published lines out to live followers (`tend logs -f`, the
-// /v1/logs event stream) and keeps a ring of recent lines per app for the
+// /v1/logs event stream) and keeps the recent lines of each app for the
 // backlog of `tend logs`. It is safe for concurrent use; Publish never
 // blocks, whatever the followers do.
 type Hub struct {
 	perApp int
 
-	mu    sync.Mutex       // guards rings
-	rings map[string]*ring // app name → its recent lines
+	mu    sync.Mutex            // guards rings
+	rings map[string]*lastLines // app name → its recent lines
 
 	fmu       sync.Mutex                  // serializes changes of followers
 	followers atomic.Pointer[[]*follower] // copied on change, so Publish reads it without a lock
@@ -28,35 +28,35 @@ type Hub struct {
 // NewHub returns a Hub that keeps the last perApp lines of each app (none
 // when perApp <= 0).
 func NewHub(perApp int) *Hub {
-	return &Hub{perApp: perApp, rings: make(map[string]*ring)}
+	return &Hub{perApp: perApp, rings: make(map[string]*lastLines)}
 }
 
-// Publish keeps l in its app's ring and offers it to each follower whose
-// match accepts it. It never blocks: a follower whose buffer is full loses
-// the line (see Follow).
-func (h *Hub) Publish(l Line) {
+// Publish keeps the lines of c among its app's recent lines and offers
+// each to each follower whose match accepts it. It never blocks: a
+// follower whose buffer is full loses the line (see Follow). Lines are
+// framed only for followers, and for Tail when it is called.
+func (h *Hub) Publish(c Chunk) {
 	if h.perApp > 0 {
 		h.mu.Lock()
-		r := h.rings[l.App]
+		r := h.rings[c.App]
 		if r == nil {
-			r = &ring{lines: make([]Line, 0, min(h.perApp, 64))}
-			h.rings[l.App] = r
+			r = &lastLines{}
+			h.rings[c.App] = r
 		}
-		r.add(l, h.perApp)
+		r.add(c, h.perApp)
 		h.mu.Unlock()
 	}
 	if fs := h.followers.Load(); fs != nil {
 		for _, f := range *fs {
-			if f.match == nil || f.match(l) {
-				f.push(l)
-			}
+			f.push(c)
 		}
 	}
 }
 
 // Tail returns the last n lines that match (all lines when match is nil)
-// across the rings of every app, oldest first. Lines of different apps are
-// merged by Time; lines of one app keep the order they were published in.
+// across the recent lines of every app, oldest first. Lines of different
+// apps are merged by Time; lines of one app keep the order they were
+// published in.
 func (h *Hub) Tail(match func(Line) bool, n int) []Line {
 	if n <= 0 {
 		return nil
@@ -69,7 +69,15 @@ func (h *Hub) Tail(match func(Line) bool, n int) []Line {
 	slices.Sort(apps) // a stable merge of equal times needs a fixed order
 	var out []Line
 	for _, app := range apps {
-		out = h.rings[app].last(out, match, n)
+		start := len(out)
+		for l := range h.rings[app].last(h.perApp) {
+			if match == nil || match(l) {
+				out = append(out, l)
+			}
+		}
+		if len(out)-start > n {
+			out = append(out[:start], out[len(out)-n:]...)
+		}
 	}
 	h.mu.Unlock()
 	slices.SortStableFunc(out, func(a, b Line) int { return a.Time.Compare(b.Time) })
@@ -135,34 +143,6 @@ func (h *Hub) Followers() int {
 	return 0
 }
 
-// ring holds the last lines of one app.
-type ring struct {
-	lines []Line // grows to the capacity, then wraps at next
-	next  int
-}
-
-func (r *ring) add(l Line, capacity int) {
-	if len(r.lines) < capacity {
-		r.lines = append(r.lines, l)
-		return
-	}
-	r.lines[r.next] = l
-	r.next = (r.next + 1) % len(r.lines)
-}
-
-// last appends to out the last n lines of r that match, oldest first.
-func (r *ring) last(out []Line, match func(Line) bool, n int) []Line {
-	start := len(out)
-	for i := len(r.lines) - 1; i >= 0 && len(out)-start < n; i-- {
-		l := r.lines[(r.next+i)%len(r.lines)]
-		if match == nil || match(l) {
-			out = append(out, l)
-		}
-	}
-	slices.Reverse(out[start:])
-	return out
-}
-
 // follower is the buffer of one Follow call.
 type follower struct {
 	match func(Line) bool
@@ -177,26 +157,35 @@ type follower struct {
 	out  chan Line
 }
 
-// push queues l, or counts it lost when the queue is full. Once a line is
-// lost, the marker goes before the next line queued, so it sits in the gap.
-func (f *follower) push(l Line) {
+// push queues the lines of c that match, or counts them lost when the
+// queue is full. Once a line is lost, the marker goes before the next line
+// queued, so it sits in the gap.
+func (f *follower) push(c Chunk) {
+	queued := false
 	f.mu.Lock()
-	if len(f.queue) >= f.limit {
-		if f.dropped == 0 {
-			f.meta = l
+	for l := range c.Lines() {
+		if f.match != nil && !f.match(l) {
+			continue
 		}
-		f.dropped++
-		f.mu.Unlock()
-		return
+		if len(f.queue) >= f.limit {
+			if f.dropped == 0 {
+				f.meta = l
+			}
+			f.dropped++
+			continue
+		}
+		if f.dropped > 0 {
+			f.queue = append(f.queue, f.marker())
+		}
+		f.queue = append(f.queue, l)
+		queued = true
 	}
-	if f.dropped > 0 {
-		f.queue = append(f.queue, f.marker())
-	}
-	f.queue = append(f.queue, l)
 	f.mu.Unlock()
-	select {
-	case f.wake <- struct{}{}:
-	default:
+	if queued {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

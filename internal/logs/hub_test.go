@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,8 +28,8 @@ func TestHubStalledFollowerBlocksNobody(t *testing.T) {
 		done <- got
 	}()
 	for i := range n {
-		h.Publish(Line{App: "api", Text: fmt.Sprint(i)}) // returns although stalled never reads
-		h.Publish(Line{App: "other", Text: fmt.Sprint(i)})
+		h.Publish(Line{App: "api", Text: fmt.Sprint(i)}.Chunk()) // returns although stalled never reads
+		h.Publish(Line{App: "other", Text: fmt.Sprint(i)}.Chunk())
 	}
 	got := <-done
 	for i, l := range got {
@@ -71,7 +72,7 @@ func TestHubMarkerSitsInTheGap(t *testing.T) {
 	defer cancel()
 	ch := h.Follow(ctx, nil, 5)
 	for i := range 100 {
-		h.Publish(Line{App: "a", Text: fmt.Sprint(i)})
+		h.Publish(Line{App: "a", Text: fmt.Sprint(i)}.Chunk())
 	}
 	// Lines in publish order; a marker wherever lines are missing.
 	var markers int
@@ -94,7 +95,7 @@ func TestHubMarkerSitsInTheGap(t *testing.T) {
 		t.Fatal("no marker: 100 lines fit a buffer of 5")
 	}
 	// Once the reader caught up, nothing is lost any more.
-	h.Publish(Line{App: "a", Text: "new"})
+	h.Publish(Line{App: "a", Text: "new"}.Chunk())
 	if l := <-ch; l.Text != "new" {
 		t.Fatalf("after catching up got %q", l.Text)
 	}
@@ -104,13 +105,13 @@ func TestHubTail(t *testing.T) {
 	h := NewHub(3)
 	base := time.Date(2024, 5, 10, 10, 0, 0, 0, time.UTC)
 	at := func(s int) time.Time { return base.Add(time.Duration(s) * time.Second) }
-	h.Publish(Line{Time: at(1), App: "b", Text: "b1"})
-	h.Publish(Line{Time: at(2), App: "a", Instance: 0, Stream: StreamErr, Text: "a2"})
-	h.Publish(Line{Time: at(3), App: "a", Instance: 1, Text: "a3"})
-	h.Publish(Line{Time: at(4), App: "b", Text: "b4"})
-	h.Publish(Line{Time: at(5), App: "a", Instance: 0, Text: "a5"})
-	h.Publish(Line{Time: at(5), App: "a", Instance: 1, Text: "a5'"}) // same time: publish order
-	h.Publish(Line{Time: at(6), App: "a", Text: "a6"})               // "a2" leaves the ring of a
+	h.Publish(Line{Time: at(1), App: "b", Text: "b1"}.Chunk())
+	h.Publish(Line{Time: at(2), App: "a", Instance: 0, Stream: StreamErr, Text: "a2"}.Chunk())
+	h.Publish(Line{Time: at(3), App: "a", Instance: 1, Text: "a3"}.Chunk())
+	h.Publish(Line{Time: at(4), App: "b", Text: "b4"}.Chunk())
+	h.Publish(Line{Time: at(5), App: "a", Instance: 0, Text: "a5"}.Chunk())
+	h.Publish(Line{Time: at(5), App: "a", Instance: 1, Text: "a5'"}.Chunk()) // same time: publish order
+	h.Publish(Line{Time: at(6), App: "a", Text: "a6"}.Chunk())               // "a2" leaves the ring of a
 	texts := func(ls []Line) string {
 		s := ""
 		for _, l := range ls {
@@ -145,14 +146,14 @@ func TestHubFollowEndsWithContext(t *testing.T) {
 	h := NewHub(10)
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := h.Follow(ctx, nil, 0)
-	h.Publish(Line{Text: "x"})
+	h.Publish(Line{Text: "x"}.Chunk())
 	if l := <-ch; l.Text != "x" {
 		t.Fatalf("got %q", l.Text)
 	}
 	cancel()
 	for range ch {
 	}
-	h.Publish(Line{Text: "after"}) // no follower left to offer it to
+	h.Publish(Line{Text: "after"}.Chunk()) // no follower left to offer it to
 	if h.Followers() != 0 {
 		t.Fatal("follower still registered")
 	}
@@ -168,24 +169,63 @@ func TestRecent(t *testing.T) {
 		t.Fatalf("new Recent has %v", got)
 	}
 	for i := range 5 {
-		r.Add(Line{Text: fmt.Sprint(i)})
+		r.Add(Line{Text: fmt.Sprint(i)}.Chunk())
 	}
 	got := r.Lines()
 	if len(got) != 3 || got[0].Text != "2" || got[2].Text != "4" {
 		t.Fatalf("got %v", got)
 	}
-	r.Add(Line{Text: "5"})
+	r.Add(Line{Text: "5"}.Chunk())
 	if got := r.Lines(); got[0].Text != "3" || got[2].Text != "5" {
 		t.Fatalf("got %v", got)
 	}
 	r.Reset()
-	r.Add(Line{Text: "a"})
+	r.Add(Line{Text: "a"}.Chunk())
 	if got := r.Lines(); len(got) != 1 || got[0].Text != "a" {
 		t.Fatalf("after Reset got %v", got)
 	}
 	zero := NewRecent(0)
-	zero.Add(Line{Text: "x"})
+	zero.Add(Line{Text: "x"}.Chunk())
 	if len(zero.Lines()) != 0 {
 		t.Fatal("NewRecent(0) kept a line")
+	}
+}
+
+// TestHubFramesChunks publishes chunks of several lines: followers get
+// every line, the backlog the last perApp, each with its chunk's origin.
+func TestHubFramesChunks(t *testing.T) {
+	h := NewHub(3)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := h.Follow(ctx, func(l Line) bool { return l.Text != "skip" }, 0)
+	at := time.Date(2024, 5, 10, 10, 0, 0, 0, time.UTC)
+	h.Publish(Chunk{Time: at, App: "a", Instance: 2, Stream: StreamErr, Text: "1\nskip\n2\n3\n", N: 4})
+	h.Publish(Chunk{Time: at, App: "a", Instance: 2, Stream: StreamErr, Text: "4\n5\n", N: 2})
+	for _, want := range []string{"1", "2", "3", "4", "5"} {
+		l := <-ch
+		if l.Text != want || l.App != "a" || l.Instance != 2 || l.Stream != StreamErr || !l.Time.Equal(at) {
+			t.Fatalf("follower got %+v, want line %q of a[2] err", l, want)
+		}
+	}
+	var got []string
+	for _, l := range h.Tail(nil, 10) {
+		got = append(got, l.Text)
+	}
+	if strings.Join(got, " ") != "3 4 5" {
+		t.Fatalf("Tail = %q, want the last 3 lines", got)
+	}
+}
+
+func TestRecentFramesChunks(t *testing.T) {
+	r := NewRecent(3)
+	r.Add(Chunk{Text: "a\nb\n", N: 2})
+	r.Add(Chunk{Text: "c\nd\ne\nf\n", N: 4})
+	r.Add(Chunk{Text: "g\n", N: 1})
+	var got []string
+	for _, l := range r.Lines() {
+		got = append(got, l.Text)
+	}
+	if strings.Join(got, " ") != "e f g" {
+		t.Fatalf("Lines = %q, want the last 3", got)
 	}
 }

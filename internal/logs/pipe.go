@@ -11,17 +11,16 @@ import (
 // itself, with no copying goroutine), close w in the daemon once the child
 // has started, run Capture on r, and close r when Capture returns.
 //
-// Unlike os.Pipe, its read end stays in blocking mode, outside Go's network
-// poller. A descriptor in the poller is in an epoll set, and Linux wakes the
-// poller on every write into the pipe, so every line a line-at-a-time app
-// (console.log) writes costs the daemon a wake-up. Measured with a Go app
-// writing 1,000,000 lines with one write(2) each: through os.Pipe it ran
-// 1.5 to 2 times as long as through this pipe, and the daemon spent about 7
-// times the CPU reading them. With a blocking read end, a write wakes the
-// daemon only when Capture is waiting in read(2), and Capture reads in
-// batches (see Capture). The price is one thread blocked in read(2) per
-// idle stream, and no read deadlines: Capture ends at EOF, when the last
-// process holding w has closed it.
+// Unlike os.Pipe, its read end is outside Go's network poller. A
+// descriptor in the poller stays in Go's epoll set for its whole life, and
+// Linux wakes the poller on every write into the pipe, so every line a
+// line-at-a-time app (console.log) writes would cost the daemon a wake-up:
+// measured with a Go app writing 1,000,000 lines with one write(2) each,
+// the daemon spent twice the CPU reading them. Capture instead waits for r
+// in an epoll set of its own that is armed only while it waits (see
+// Capture), and holds no thread while it does. The write end stays
+// blocking, as an app expects of its stdout: a full pipe makes it wait
+// rather than fail with EAGAIN.
 //
 // Both ends are close-on-exec: exec.Cmd dups w onto the child's fd 1 or 2.
 func Pipe() (r, w *os.File, err error) {
