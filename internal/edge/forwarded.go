@@ -2,7 +2,6 @@ package edge
 
 import (
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"strings"
 )
@@ -53,36 +52,59 @@ func clientOf(trusted []netip.Prefix, r *http.Request) (client netip.Addr, viaPr
 	return client, true
 }
 
-// rewriteForwarded sets the X-Forwarded-* headers of the request to an
-// instance (ReverseProxy has removed the client's already), and gives the
-// session cookie back its name.
-func rewriteForwarded(pr *httputil.ProxyRequest, ex *exchange) {
-	in, out := pr.In.Header, pr.Out.Header
-	if ex != nil && ex.trusted {
-		if v, ok := in["X-Forwarded-For"]; ok {
-			out["X-Forwarded-For"] = v // SetXForwarded appends the peer
-		}
-	}
-	pr.SetXForwarded()
-	if ex == nil {
-		return
-	}
-	ex.s.cookies.request(out)
-	if ex.trusted {
-		for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
-			if v, ok := in[k]; ok {
-				out[k] = v
+// appendForwarded appends the X-Forwarded-* headers of the request to an
+// instance (appendHead has dropped the client's), as ReverseProxy's
+// SetXForwarded makes them: X-Forwarded-For is the peer, after the list a
+// trusted proxy sent; X-Forwarded-Host the Host; X-Forwarded-Proto the
+// scheme. A trusted proxy's X-Forwarded-Host, -Proto, Forwarded and
+// X-Real-IP are kept.
+func appendForwarded(b []byte, r *http.Request, ex *exchange) []byte {
+	in := r.Header
+	trusted := ex != nil && ex.trusted
+	if ip := hostPort(r); ip != "" {
+		b = append(b, "X-Forwarded-For: "...)
+		if trusted {
+			for _, v := range in["X-Forwarded-For"] {
+				b = appendValue(b, v)
+				b = append(b, ", "...)
 			}
 		}
+		b = append(b, ip...)
+		b = append(b, "\r\n"...)
+	}
+	if v, ok := in["X-Forwarded-Host"]; ok && trusted {
+		b = appendFields(b, "X-Forwarded-Host", v)
+	} else {
+		b = appendField(b, "X-Forwarded-Host", r.Host)
+	}
+	if v, ok := in["X-Forwarded-Proto"]; ok && trusted {
+		b = appendFields(b, "X-Forwarded-Proto", v)
+	} else if r.TLS != nil {
+		b = append(b, "X-Forwarded-Proto: https\r\n"...)
+	} else {
+		b = append(b, "X-Forwarded-Proto: http\r\n"...)
+	}
+	if ex == nil {
+		return b
+	}
+	if trusted {
+		b = appendFields(b, "Forwarded", in["Forwarded"])
 		if v, ok := in["X-Real-Ip"]; ok {
-			out["X-Real-Ip"] = v
-			return
+			return appendFields(b, "X-Real-Ip", v)
 		}
 	}
 	// Apps behind nginx read X-Real-IP; a client must not be able to set it.
 	if ex.client.IsValid() {
-		out.Set("X-Real-Ip", ex.client.String())
-	} else {
-		delete(out, "X-Real-Ip")
+		b = append(b, "X-Real-Ip: "...)
+		b = ex.client.AppendTo(b)
+		b = append(b, "\r\n"...)
 	}
+	return b
+}
+
+func appendFields(b []byte, k string, vv []string) []byte {
+	for _, v := range vv {
+		b = appendField(b, k, v)
+	}
+	return b
 }

@@ -10,7 +10,8 @@
 // of successive settings, options.go and settings.go the settings,
 // response.go the writer every response goes through, pool.go the
 // instances and their counters, selection.go the balancing policies,
-// upstream.go the proxy and its retries, tls.go, compress.go, headers.go,
+// upstream.go the proxy and its retries, client.go its HTTP/1.1
+// connections to the instances, tls.go, compress.go, headers.go,
 // cookies.go, limits.go, forwarded.go, ratelimit.go, accesslog.go and
 // static.go one concern each, socket.go socket mode (where tend is not in
 // the data path).
@@ -18,6 +19,7 @@ package edge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -88,6 +90,7 @@ type Front struct {
 	pool      *pool
 	up        *upstream
 	handler   http.Handler // Layers around the proxy
+	layered   bool         // there are Layers: requests carry their exchange in the context
 	cookie    string
 	host      string // of the listen address, for the redirect listener
 	port      string // the port listened on
@@ -151,9 +154,10 @@ func Listen(cfg Config) (*Front, error) {
 		now:       cfg.now,
 		closing:   make(chan struct{}),
 	}
-	f.up = &upstream{pool: f.pool, onDown: cfg.OnDown, log: log}
+	f.up = &upstream{pool: f.pool, onDown: cfg.OnDown, log: log, app: cfg.App}
 	f.up.balance.Store(bal)
-	f.handler = http.HandlerFunc(f.proxy(newProxy(f.up, cfg.App, log)))
+	f.handler = http.HandlerFunc(f.proxy)
+	f.layered = len(cfg.Layers) > 0
 	for i := len(cfg.Layers) - 1; i >= 0; i-- {
 		f.handler = cfg.Layers[i](f.handler)
 	}
@@ -178,7 +182,7 @@ func Listen(cfg Config) (*Front, error) {
 			return nil, fmt.Errorf("edge of %s: %w", cfg.App, err)
 		}
 	}
-	f.up.setTransport(newTransport(s.upstream()))
+	f.up.setSettings(s.upstream())
 	f.base, f.cancel = context.WithCancel(context.Background())
 	f.live.Store(s)
 	f.acc = newAcceptor(ln, log, f.refusedFraming)
@@ -273,9 +277,27 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
 
 	s := f.live.Load()
 	ex := &exchange{start: f.now(), s: s}
-	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
-	if r.TLS == nil {
-		r.TLS = tlsOf(r.Context()) // HTTP/1 over TLS: the server saw a framingConn
+	// The edge's handlers find ex on their writer (exchangeFor); behind
+	// Layers, which may wrap it, they find it in the context. A copy of
+	// r, as WithContext makes, costs an allocation: only when needed.
+	var st *tls.ConnectionState
+	if fc := framingOf(r.Context()); fc != nil {
+		if r.TLS == nil {
+			st = fc.tls // HTTP/1 over TLS: the server saw a framingConn
+		}
+		if !f.layered {
+			// A Layer may give the request a context of its own, with a
+			// deadline, say: then the proxy watches that context.
+			ex.fc = fc
+		}
+	}
+	if f.layered {
+		r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	} else if st != nil {
+		r = r.WithContext(r.Context())
+	}
+	if st != nil {
+		r.TLS = st
 	}
 	ex.client, ex.trusted = clientOf(s.trusted, r)
 	ex.secure = r.TLS != nil || ex.trusted && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
@@ -285,7 +307,7 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
 		if completed {
 			rw.finish()
 		}
-		// A handler that panicked (ReverseProxy does, with
+		// A handler that panicked (the proxy does, with
 		// http.ErrAbortHandler, when an instance dies mid-response) has
 		// a broken response: the server closes the connection, and the
 		// encoder is left to the garbage collector.
@@ -320,24 +342,14 @@ func (f *Front) handle(w, rw http.ResponseWriter, r *http.Request, s *settings, 
 	f.handler.ServeHTTP(rw, r)
 }
 
-// proxy wraps the ReverseProxy so that the backend that answered is
-// counted in flight until the response, or the upgraded connection, ends.
-func (f *Front) proxy(rp http.Handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ex := exchangeOf(r)
-		if ex == nil { // a request that did not come through serve
-			ex = &exchange{s: f.live.Load()}
-			r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
-		}
-		defer func() {
-			if ex.att.b != nil {
-				ex.instance = ex.att.b.ID
-				ex.answered, ex.retries = ex.att.b, ex.att.retries
-			}
-			ex.att.release()
-		}()
-		rp.ServeHTTP(w, r)
+// proxy sends r to an instance. A request that did not come through
+// serve (a layer that calls the handler itself) gets an exchange here.
+func (f *Front) proxy(w http.ResponseWriter, r *http.Request) {
+	ex := exchangeFor(w, r)
+	if ex == nil {
+		ex = &exchange{s: f.live.Load()}
 	}
+	f.up.serve(w, r, ex)
 }
 
 // Update changes the front's settings while it runs: no connection is
@@ -346,7 +358,8 @@ func (f *Front) proxy(rp http.Handler) http.HandlerFunc {
 // flight finish with the settings they started with. A change of
 // read_header_timeout, idle_timeout or max_header_bytes starts a new
 // server on the same listener for new connections (see retire for the
-// old ones); a change of the instance timeouts a new Transport.
+// old ones); a change of the instance timeouts applies to the requests
+// that start after it, and idle connections to the instances are closed.
 func (f *Front) Update(o Options) error {
 	o = o.clone()
 	if errs := o.Validate(""); len(errs) > 0 {
@@ -375,7 +388,7 @@ func (f *Front) Update(o Options) error {
 	f.live.Store(s)
 	f.acc.configure(s)
 	if s.upstream() != prev.upstream() {
-		f.up.setTransport(newTransport(s.upstream()))
+		f.up.setSettings(s.upstream())
 	}
 	if s.server() != prev.server() {
 		old := f.gen

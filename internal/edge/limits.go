@@ -9,14 +9,13 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
+	"sync/atomic"
 )
 
 // Limits: the header read timeout, idle timeout and header size are the
 // http.Server's (Go answers 431 itself past MaxHeaderBytes); the body
 // limit is checked here per request; the timeouts to the instances are
-// the Transport's (upstream.go).
+// the edge client's (upstream.go, client.go).
 //
 // Requests that carry both Content-Length and Transfer-Encoding are how
 // request smuggling starts. Go's server keeps Transfer-Encoding, drops
@@ -83,6 +82,41 @@ type framingConn struct {
 	st   int
 	n    int64
 	err  error // a read error to return once buf[r:v] is handed out
+
+	// The server reads on between requests (and under a handler whose
+	// request has no more body), so a failed read means the client has
+	// left: it closes the connection to the instance of the request in
+	// flight, as a context.AfterFunc on the request's context would, at
+	// no cost per request. upstream is that connection, or nil.
+	upstream atomic.Pointer[upConn]
+	gone     atomic.Bool // a read failed for good
+}
+
+// watch has the client's leaving close c; false if it has left already.
+func (c *framingConn) watch(u *upConn) bool {
+	c.upstream.Store(u)
+	if c.gone.Load() {
+		c.upstream.CompareAndSwap(u, nil)
+		return false
+	}
+	return true
+}
+
+// unwatch ends watch; false if the client's leaving closed u.
+func (c *framingConn) unwatch(u *upConn) bool {
+	return c.upstream.CompareAndSwap(u, nil)
+}
+
+// readFailed notes a failed read: unless it is a timeout (the server
+// interrupting a read it no longer needs), the client is gone.
+func (c *framingConn) readFailed(err error) {
+	if isTimeout(err) {
+		return
+	}
+	c.gone.Store(true)
+	if u := c.upstream.Swap(nil); u != nil {
+		u.close()
+	}
 }
 
 func newFramingConn(c net.Conn, state *tls.ConnectionState, maxHead int, onBad func(net.Conn)) *framingConn {
@@ -97,7 +131,11 @@ func (c *framingConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		if c.st == stPass && c.v == len(c.buf) {
-			return c.Conn.Read(p)
+			n, err := c.Conn.Read(p)
+			if err != nil {
+				c.readFailed(err)
+			}
+			return n, err
 		}
 		if c.r > 0 { // keep only the head in progress
 			c.buf = c.buf[:copy(c.buf, c.buf[c.r:])]
@@ -110,8 +148,10 @@ func (c *framingConn) Read(p []byte) (int, error) {
 		n, err := c.Conn.Read(c.buf[len(c.buf):cap(c.buf)])
 		c.buf = c.buf[:len(c.buf)+n]
 		c.scan()
-		var ne net.Error
-		if err != nil && (c.r == c.v || !(errors.As(err, &ne) && ne.Timeout())) {
+		if err != nil {
+			c.readFailed(err)
+		}
+		if err != nil && (c.r == c.v || !isTimeout(err)) {
 			// A timeout with data in hand is dropped: the server sets a
 			// past deadline to interrupt a read it no longer needs, then
 			// reads on. Other errors come after the data.
@@ -127,6 +167,11 @@ func (c *framingConn) Read(p []byte) (int, error) {
 		c.buf, c.r, c.v = c.buf[:0], 0, 0
 	}
 	return n, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // scan checks the bytes after v and moves v past those that may go to
@@ -252,26 +297,25 @@ func headEnd(b []byte) int {
 // follows it.
 func (c *framingConn) checkHead(h []byte) {
 	line, rest, _ := bytes.Cut(h, []byte("\n"))
-	reqLine := string(bytes.TrimRight(line, "\r"))
-	http10 := strings.HasSuffix(reqLine, "HTTP/1.0")
-	connect := strings.HasPrefix(reqLine, "CONNECT ")
+	line = bytes.TrimRight(line, "\r")
+	http10 := bytes.HasSuffix(line, []byte("HTTP/1.0"))
+	connect := bytes.HasPrefix(line, []byte("CONNECT "))
 	var cl, te, upgrade bool
-	var clValue, teValue string
+	var clValue, teValue []byte
 	teAt := -1 // offset in h of the colon of the Transfer-Encoding line
 	for off := len(line) + 1; len(rest) > 0; {
 		line, rest, _ = bytes.Cut(rest, []byte("\n"))
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if ok {
-			v := strings.TrimSpace(string(value))
 			switch {
-			case strings.EqualFold(string(name), "Content-Length"):
-				cl, clValue = true, v
-			case strings.EqualFold(string(name), "Transfer-Encoding"):
-				te, teValue = true, v
+			case bytes.EqualFold(name, []byte("Content-Length")):
+				cl, clValue = true, bytes.TrimSpace(value)
+			case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+				te, teValue = true, bytes.TrimSpace(value)
 				if teAt < 0 {
 					teAt = off + len(name)
 				}
-			case strings.EqualFold(string(name), "Upgrade"):
+			case bytes.EqualFold(name, []byte("Upgrade")):
 				upgrade = true
 			}
 		}
@@ -287,20 +331,39 @@ func (c *framingConn) checkHead(h []byte) {
 	case upgrade || connect:
 		c.st = stPass // what follows may not be HTTP at all
 	case te && !http10:
-		if strings.EqualFold(teValue, "chunked") {
+		if bytes.EqualFold(teValue, []byte("chunked")) {
 			c.st, c.n = stChunkSize, 0
 		} else {
 			c.st = stPass // 501 from the server
 		}
 	case cl:
-		n, err := strconv.ParseInt(clValue, 10, 64)
+		n, ok := parseLength(clValue)
 		switch {
-		case err != nil || n < 0:
+		case !ok:
 			c.st = stPass // 400 from the server
 		case n > 0:
 			c.st, c.n = stBody, n
 		}
 	}
+}
+
+// parseLength parses a Content-Length value as strconv.ParseInt would
+// accept it and the server then does: decimal digits, at most 2^63-1.
+func parseLength(b []byte) (int64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	if b[0] == '+' { // ParseInt takes a sign; the server refuses it
+		return 0, false
+	}
+	var n int64
+	for _, ch := range b {
+		if ch < '0' || ch > '9' || n > (1<<63-1-int64(ch-'0'))/10 {
+			return 0, false
+		}
+		n = n*10 + int64(ch-'0')
+	}
+	return n, true
 }
 
 // CloseWrite and ReadFrom reach the connection underneath, for the

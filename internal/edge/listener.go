@@ -220,20 +220,29 @@ func (v *view) Close() error {
 
 func (v *view) Addr() net.Addr { return v.a.ln.Addr() }
 
-// tlsStateKey carries the TLS state of an HTTP/1 connection over TLS
-// into its requests' context (http.Server.ConnContext).
-type tlsStateKey struct{}
+// framingKey carries the framingConn of an HTTP/1 connection into its
+// requests' context (http.Server.ConnContext): its TLS state, when the
+// server thinks it plain, and its watch on the client (watch).
+type framingKey struct{}
 
 func connContext(ctx context.Context, c net.Conn) context.Context {
-	if fc, ok := c.(*framingConn); ok && fc.tls != nil {
-		return context.WithValue(ctx, tlsStateKey{}, fc.tls)
+	if fc, ok := c.(*framingConn); ok {
+		return context.WithValue(ctx, framingKey{}, fc)
 	}
 	return ctx
+}
+
+// framingOf is the framingConn a request came on, or nil (HTTP/2).
+func framingOf(ctx context.Context) *framingConn {
+	fc, _ := ctx.Value(framingKey{}).(*framingConn)
+	return fc
 }
 
 // tlsOf is the TLS state of the connection of a request the server
 // thinks plain, or nil.
 func tlsOf(ctx context.Context) *tls.ConnectionState {
-	st, _ := ctx.Value(tlsStateKey{}).(*tls.ConnectionState)
-	return st
+	if fc := framingOf(ctx); fc != nil {
+		return fc.tls
+	}
+	return nil
 }

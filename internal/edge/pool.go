@@ -42,6 +42,8 @@ type backend struct {
 
 	drained   chan struct{} // closed once removed and idle
 	drainOnce sync.Once
+
+	idle idleConns // keep-alive connections to it, waiting for a request
 }
 
 func newBackend(b Backend) *backend {
@@ -153,6 +155,7 @@ func (p *pool) removeAt(i int) {
 	p.members = slices.Delete(p.members, i, i+1)
 	p.rebuild()
 	b.removed.Store(true)
+	b.idle.drop(true)
 	if b.inflight.Load() == 0 {
 		b.drainOnce.Do(func() { close(b.drained) })
 	}
@@ -179,8 +182,18 @@ func (p *pool) setDown(b *backend, down bool) bool {
 		return false
 	}
 	b.down.Store(down)
+	if down {
+		b.idle.drop(false) // a failed dial says they are dead too
+	}
 	p.rebuild()
 	return true
+}
+
+// all is every backend, in the pool or still draining.
+func (p *pool) all() []*backend {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append(slices.Clone(p.members), p.leaving...)
 }
 
 func (p *pool) member(id string) *backend {

@@ -12,18 +12,19 @@ import (
 )
 
 // exchange is the edge's record of one request, from the moment the
-// server hands it over until its access log line. It travels in the
-// request's context.
+// server hands it over until its access log line. It travels with the
+// edge's response writer, and in the request's context when the front
+// has Layers.
 type exchange struct {
 	start    time.Time
-	s        *settings  // the settings the request started with
-	client   netip.Addr // the client: the peer, or from X-Forwarded-For behind a trusted proxy
-	trusted  bool       // the peer is a trusted proxy
-	secure   bool       // the client's connection is HTTPS
-	instance string     // the backend that answered, or "static"
-	att      attempt    // the backend counted in flight for the request
-	answered *backend   // the backend that answered, kept for its metrics
-	retries  int
+	s        *settings    // the settings the request started with
+	client   netip.Addr   // the client: the peer, or from X-Forwarded-For behind a trusted proxy
+	trusted  bool         // the peer is a trusted proxy
+	secure   bool         // the client's connection is HTTPS
+	instance string       // the backend that answered, or "static"
+	answered *backend     // the backend that answered, kept for its metrics
+	retries  int          // other backends tried first
+	fc       *framingConn // the client's HTTP/1 connection, watched while an instance answers; nil: none or not to be used
 }
 
 type exchangeKey struct{}
@@ -31,6 +32,15 @@ type exchangeKey struct{}
 func exchangeOf(r *http.Request) *exchange {
 	ex, _ := r.Context().Value(exchangeKey{}).(*exchange)
 	return ex
+}
+
+// exchangeFor finds the exchange of r: on w when it is the edge's own
+// writer, else (behind a Layer that wrapped it) in r's context.
+func exchangeFor(w http.ResponseWriter, r *http.Request) *exchange {
+	if rw, ok := w.(*response); ok {
+		return rw.ex
+	}
+	return exchangeOf(r)
 }
 
 // response is the ResponseWriter every handler of the front writes to.

@@ -129,7 +129,7 @@ func (s *settings) server() serverSettings {
 	return serverSettings{s.o.ReadHeaderTimeout.D(), s.o.IdleTimeout.D(), s.o.MaxHeaderBytes}
 }
 
-// upstreamSettings are the settings of the Transport to the instances.
+// upstreamSettings are the settings of the client to the instances.
 type upstreamSettings struct {
 	dial, responseHeader, idle time.Duration
 }

@@ -186,7 +186,7 @@ func open(dir, name string) (*os.File, fs.FileInfo, error) {
 // http.ServeContent, with an ETag of size and modification time, as
 // nginx makes it.
 func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
-	if ex := exchangeOf(r); ex != nil {
+	if ex := exchangeFor(w, r); ex != nil {
 		ex.instance = "static"
 	}
 	w.Header().Set("Etag", `"`+strconv.FormatInt(fi.ModTime().UnixNano(), 36)+"-"+strconv.FormatInt(fi.Size(), 36)+`"`)

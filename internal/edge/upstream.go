@@ -3,13 +3,16 @@ package edge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // errNoBackend means no instance could take the request: none is up, or
@@ -24,148 +27,297 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-// upstream is the front's RoundTripper: it picks the backend itself, so that
-// a request whose connection fails can be sent to another one, whatever its
-// method. Once a connection was made, request bytes may have reached the
-// app, and a POST must not run twice: only a replayable request (a GET
-// without body, say) is resent then.
+// upstream is the front's proxy: it picks the backend for each request,
+// sends the request over a connection of its own client (client.go), and
+// streams the response back. A request whose connection fails is sent to
+// another backend, whatever its method. Once a connection was made,
+// request bytes may have reached the app, and a POST must not run twice:
+// only a replayable request (a GET without body, say) is resent then.
 //
-// http.Transport already resends an idempotent request whose pooled
-// connection turns out dead, and then dials again; if that dial fails too
+// As http.Transport did before it, it resends a replayable request whose
+// pooled connection turns out dead on a fresh one; if that dial fails too
 // the error is a dialError, and resending on another backend is as safe
-// as the Transport's own retry was. A failed dial leaves the body unread.
+// as that retry was. A request that is not replayable gets a pooled
+// connection only once a peek found it still open.
 type upstream struct {
-	pool      *pool
-	transport atomic.Pointer[http.Transport] // swapped by Front.Update
-	balance   atomic.Pointer[balancer]
-	onDown    func(id string)
-	log       *slog.Logger
-
-	mu      sync.Mutex
-	retired []*http.Transport // replaced, with connections still in use; guarded by mu
+	pool     *pool
+	settings atomic.Pointer[upstreamSettings] // swapped by Front.Update
+	balance  atomic.Pointer[balancer]
+	onDown   func(id string)
+	log      *slog.Logger
+	app      string
 }
 
-// setTransport puts t in use; the one it replaces keeps the requests it
-// carries, and its connections close once idle.
-func (u *upstream) setTransport(t *http.Transport) {
-	old := u.transport.Swap(t)
-	if old == nil {
+// setSettings puts s in use for the requests that start from now on. Idle
+// connections are closed, as replacing http.Transport used to.
+func (u *upstream) setSettings(s upstreamSettings) {
+	if old := u.settings.Swap(&s); old != nil {
+		u.closeIdle()
+	}
+}
+
+// closeIdle closes the idle connections to every backend, for Close.
+func (u *upstream) closeIdle() {
+	for _, b := range u.pool.all() {
+		b.idle.drop(false)
+	}
+}
+
+// call is one request on its way through the proxy.
+type call struct {
+	r    *http.Request
+	w    http.ResponseWriter
+	ex   *exchange
+	head []byte // the request head, as sent to every backend tried
+	body bool   // the request has a body to send after head
+	cfg  *upstreamSettings
+
+	c     *upConn    // the connection the response comes on
+	up    upResponse // its response
+	wrote chan error // the body writer's result, when body
+
+	// What closes c if the client leaves (or Close cuts the request
+	// off): the client's connection, read on by the server, when the
+	// request came over HTTP/1 (framingConn.watch); else an AfterFunc
+	// on the request's context, which stop ends.
+	fc   *framingConn
+	stop func() bool
+}
+
+// clientGone says whether the client left, or the front cut it off.
+func (cl *call) clientGone() bool {
+	return cl.r.Context().Err() != nil || cl.fc != nil && cl.fc.gone.Load()
+}
+
+// errClientGone fails a request whose client left before it was sent.
+var errClientGone = errors.New("the client left")
+
+// release ends the use of the connection: back to the idle list when
+// reuse says it can take another request, else closed. It waits for the
+// body writer, which owns the connection while it runs.
+func (cl *call) release(b *backend, reuse bool) {
+	c := cl.c
+	if c == nil {
 		return
 	}
-	old.CloseIdleConnections()
-	u.mu.Lock()
-	u.retired = append(u.retired, old)
-	u.mu.Unlock()
-}
-
-// closeIdle closes the idle connections of every transport, for Close.
-func (u *upstream) closeIdle() {
-	u.transport.Load().CloseIdleConnections()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for _, t := range u.retired {
-		t.CloseIdleConnections()
+	cl.c = nil
+	if cl.fc != nil && !cl.fc.unwatch(c) {
+		reuse = false // the client left: its connection closed c
 	}
-	u.retired = nil
+	if cl.stop != nil && !cl.stop() {
+		reuse = false // the request's context ended: the watch closed c
+	}
+	cl.stop = nil
+	if cl.wrote != nil {
+		select {
+		case err := <-cl.wrote:
+			reuse = reuse && err == nil
+		default:
+			// The instance answered before it read the whole body: the
+			// connection is no use unless the rest goes out.
+			reuse = false
+			c.close()
+			<-cl.wrote
+		}
+		cl.wrote = nil
+	}
+	if reuse {
+		b.idle.put(c, time.Now(), cl.cfg.idle)
+		return
+	}
+	c.close()
 }
 
-func newTransport(s upstreamSettings) *http.Transport {
-	d := &net.Dialer{Timeout: s.dial}
-	return &http.Transport{
-		// No Proxy: HTTP_PROXY in tend's environment must not reroute the
-		// loopback hop to an instance.
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, &dialError{err}
+var calls = sync.Pool{New: func() any { return &call{head: make([]byte, 0, 1024)} }}
+
+// serve proxies r, of the exchange ex, to an instance.
+func (u *upstream) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
+	if !isToken(r.Method) {
+		u.fail(w, r, fmt.Errorf("invalid method %q", r.Method))
+		return
+	}
+	upType := upgradeType(r.Header)
+	if upType != "" && !isPrint(upType) {
+		u.fail(w, r, fmt.Errorf("client tried to switch to invalid protocol %q", upType))
+		return
+	}
+	cl := calls.Get().(*call)
+	*cl = call{r: r, w: w, ex: ex, head: cl.head[:0], cfg: u.settings.Load(), fc: ex.fc}
+	defer func() {
+		if cap(cl.head) <= 16<<10 {
+			head := cl.head
+			*cl = call{head: head}
+			calls.Put(cl)
+		}
+	}()
+	n := r.ContentLength
+	cl.body = r.Body != nil && r.Body != http.NoBody && n != 0
+	if !cl.body {
+		n = 0
+	} else {
+		// The server reads the client's connection again only once the
+		// body was read to its end: until then only the context tells.
+		cl.fc = nil
+	}
+	cl.head = appendHead(cl.head, r, ex, upType, n, cl.body)
+
+	b, err := u.roundTrip(cl)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	// Counted in flight until the response, or the upgraded connection,
+	// ends.
+	defer b.release()
+	ex.instance, ex.answered = b.ID, b
+	reuse := false
+	defer func() { cl.release(b, reuse) }()
+
+	up := &cl.up
+	h := w.Header()
+	announced := 0
+	if res := up.res; res != nil {
+		// Read by http.ReadResponse: a head of an unusual kind.
+		if res.StatusCode == http.StatusSwitchingProtocols {
+			u.upgrade(cl, b, upType)
+			return
+		}
+		removeHopByHop(res.Header)
+		for k, vv := range res.Header {
+			if prev, ok := h[k]; ok {
+				h[k] = append(prev, vv...)
+			} else {
+				h[k] = vv
 			}
-			return c, nil
-		},
-		// Enough idle connections that a busy app does not churn through
-		// ephemeral ports; the default of 2 per host would.
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       s.idle,
-		ResponseHeaderTimeout: s.responseHeader,
-		// The client's Accept-Encoding reaches the app untouched, and its
-		// compressed bodies pass through as they are: decompressing is not
-		// the hop's job, and compressing is the edge's (compress.go).
-		DisableCompression: true,
+		}
+		if announced = len(res.Trailer); announced > 0 {
+			keys := make([]string, 0, announced)
+			for k := range res.Trailer {
+				keys = append(keys, k)
+			}
+			h.Add("Trailer", strings.Join(keys, ", "))
+		}
+	}
+	u.stick(h, r, b)
+	w.WriteHeader(up.status)
+	// A stream (server-sent events, or a body of unknown length) goes out
+	// as it comes, as ReverseProxy flushed it.
+	if err := copyBody(w, up.body, up.length == -1 || isEventStream(h)); err != nil {
+		if !errors.As(err, new(*clientWriteError)) && !cl.clientGone() {
+			u.log.Warn("instance failed mid-response", "instance", b.ID, "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		// Half a response has gone out: all that is left is to cut the
+		// client off. The server closes the connection; the front's
+		// handler records what was sent.
+		panic(http.ErrAbortHandler)
+	}
+	reuse = !up.close
+	if up.res == nil {
+		return
+	}
+	trailer := up.res.Trailer
+	if len(trailer) > 0 {
+		// Chunked whatever its size, so that the trailers can follow.
+		http.NewResponseController(w).Flush()
+	}
+	if len(trailer) == announced {
+		for k, vv := range trailer {
+			h[k] = append(h[k], vv...)
+		}
+		return
+	}
+	for k, vv := range trailer {
+		k = http.TrailerPrefix + k
+		for _, v := range vv {
+			h.Add(k, v)
+		}
 	}
 }
 
-// keepOpen shields the request body from the Close that http.Transport
-// does when a dial fails, so the next try can still send it. ReverseProxy
-// and the server close the real one when the handler returns.
-type keepOpen struct{ io.ReadCloser }
-
-func (keepOpen) Close() error { return nil }
-
-// attempt carries the backend that answered a request, and its response,
-// from RoundTrip back to the handler, which counts the request in flight
-// until it returns: a response body, or an upgraded connection, is still
-// being served until then.
-type attempt struct {
-	b       *backend
-	body    io.Closer // the response body; ReverseProxy may clear res.Body
-	retries int       // other backends tried first
-}
-
-func (a *attempt) release() {
-	if a.b != nil {
-		// ReverseProxy has closed the body already, except when it refuses
-		// a 101 (a protocol the client did not ask for): then this frees
-		// the backend connection.
-		a.body.Close()
-		a.b.release()
-	}
-}
-
-// RoundTrip sends req to a backend, trying others while connections fail.
-func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
-	var att *attempt
-	if ex := exchangeOf(req); ex != nil {
-		att = &ex.att
-	}
+// stick sets the sticky cookie that sends the client back to b, unless
+// the request carried it.
+func (u *upstream) stick(h http.Header, r *http.Request, b *backend) {
 	bal := u.balance.Load()
-	transport := u.transport.Load()
-	var triedBuf [4]*backend
-	tried := triedBuf[:0]
-	var sent error // why a request that reached an instance failed
+	if bal.cookie == "" {
+		return
+	}
+	if c, err := r.Cookie(bal.cookie); err != nil || c.Value != b.cookie {
+		h.Add("Set-Cookie", (&http.Cookie{
+			Name: bal.cookie, Value: b.cookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		}).String())
+	}
+}
+
+// clientWriteError is a failure to write to the client: it left.
+type clientWriteError struct{ err error }
+
+func (e *clientWriteError) Error() string { return e.err.Error() }
+func (e *clientWriteError) Unwrap() error { return e.err }
+
+// copyBody copies the response body to w with a pooled buffer, flushing
+// after each write when flush is set. It returns nil only when the body
+// was read to its end.
+func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
+	bufp := buffers.Get().(*[32 << 10]byte)
+	defer buffers.Put(bufp)
+	buf := bufp[:]
+	var rc *http.ResponseController
 	for {
-		b := u.pool.acquire(bal.sel, req, tried)
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return &clientWriteError{err}
+			}
+			if flush {
+				if rc == nil {
+					rc = http.NewResponseController(w)
+				}
+				if err := rc.Flush(); err != nil {
+					return &clientWriteError{err}
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+var buffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// roundTrip sends cl's request to a backend, trying others while
+// connections fail, and returns the backend that answered, counted in
+// flight, with cl.c and cl.up set.
+func (u *upstream) roundTrip(cl *call) (*backend, error) {
+	r := cl.r
+	bal := u.balance.Load()
+	var tried []*backend // nil until a retry: no allocation for most requests
+	var sent error       // why a request that reached an instance failed
+	replay := replayable(r)
+	for {
+		b := u.pool.acquire(bal.sel, r, tried)
 		if b == nil {
 			if sent != nil {
 				return nil, sent
 			}
 			return nil, errNoBackend
 		}
-		out := *req // RoundTrip must not change req, and each try has its own host
-		url := *req.URL
-		url.Host = b.Addr
-		out.URL = &url
-		if req.Body != nil && req.Body != http.NoBody {
-			out.Body = keepOpen{req.Body}
-		}
-		res, err := transport.RoundTrip(&out)
+		err := u.send(cl, b, replay)
 		if err == nil {
-			if att != nil {
-				att.b, att.body, att.retries = b, res.Body, len(tried)
-			} else {
-				b.release()
-			}
-			if bal.cookie != "" {
-				if c, err := req.Cookie(bal.cookie); err != nil || c.Value != b.cookie {
-					res.Header.Add("Set-Cookie", (&http.Cookie{
-						Name: bal.cookie, Value: b.cookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-					}).String())
-				}
-			}
-			return res, nil
+			cl.ex.retries = len(tried)
+			return b, nil
 		}
 		b.release()
-		if req.Context().Err() != nil {
+		if cl.clientGone() {
 			// The client left or the front is closing: not the instance's fault.
 			return nil, err
+		}
+		var be *bodyError
+		if errors.As(err, &be) {
+			return nil, err // the client's body failed: no instance's fault either
 		}
 		b.failures.Add(1)
 		tried = append(tried, b)
@@ -178,18 +330,212 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 					u.onDown(b.ID)
 				}
 			}
-		case sent == nil && replayable(req):
+		case sent == nil && replay:
 			sent = err
 			// The request reached the instance, which died before
-			// answering. http.Transport resends such a request itself
-			// when its connection was a pooled one; do the same for a
-			// fresh one, once, on another instance, so that a crash
-			// fails no GET. Once only: a request that kills the app
-			// must not take every instance down with it.
-			u.log.Info("resending idempotent request", "instance", b.ID, "method", req.Method, "err", err)
+			// answering. Resend it, once, on another instance, so that
+			// a crash fails no GET. Once only: a request that kills the
+			// app must not take every instance down with it.
+			u.log.Info("resending idempotent request", "instance", b.ID, "method", r.Method, "err", err)
 		default:
 			return nil, err
 		}
+	}
+}
+
+// send sends the request on a connection to b and reads the response
+// head. A pooled connection that turns out dead before a byte of the
+// response came is replaced by another, for a replayable request.
+func (u *upstream) send(cl *call, b *backend, replay bool) error {
+	ctx := cl.r.Context()
+	for {
+		c, reused := b.idle.get(time.Now()), true
+		for c != nil && !replay && !c.alive() {
+			c.close()
+			c = b.idle.get(time.Now())
+		}
+		if c == nil {
+			var err error
+			if c, err = dialInstance(ctx, b.Addr, cl.cfg.dial); err != nil {
+				return err
+			}
+			reused = false
+		}
+		cl.c = c
+		if cl.fc == nil {
+			cl.stop = context.AfterFunc(ctx, c.close)
+		} else if !cl.fc.watch(c) {
+			cl.c = nil
+			c.close()
+			return errClientGone
+		}
+		fresh, err := cl.exchange(c)
+		if err == nil {
+			return nil
+		}
+		cl.release(b, false)
+		if !reused || !replay || !fresh || cl.clientGone() {
+			return err
+		}
+	}
+}
+
+// exchange writes the request on c and reads the response head into
+// cl.up. fresh reports, with an error, that nothing of a response had
+// come, and the error was not a timeout: the instance had closed the
+// connection.
+func (cl *call) exchange(c *upConn) (fresh bool, err error) {
+	if cl.body {
+		bw := c.writer()
+		bw.Write(cl.head)
+		wrote := make(chan error, 1)
+		cl.wrote = wrote
+		go func(r *http.Request, n int64) {
+			err := writeBody(c, r.Body, n)
+			if errors.As(err, new(*bodyError)) {
+				// The instance waits for the rest of the body: stop
+				// the read of its response. A failed write needs no
+				// such help, and the instance may have answered (413).
+				c.close()
+			}
+			wrote <- err
+		}(cl.r, cl.r.ContentLength)
+	} else if _, err := c.conn.Write(cl.head); err != nil {
+		return true, err
+	}
+	if t := cl.cfg.responseHeader; t > 0 {
+		c.conn.SetReadDeadline(time.Now().Add(t))
+		defer c.conn.SetReadDeadline(time.Time{})
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		if cl.wrote != nil {
+			// The writer may be stuck on an instance that reads no more.
+			c.close()
+			werr := <-cl.wrote
+			cl.wrote = nil
+			if errors.As(werr, new(*bodyError)) {
+				return false, werr // the reason the read failed
+			}
+		}
+		return !errors.Is(err, os.ErrDeadlineExceeded), err
+	}
+	if c.readHead(cl.r, cl.w.Header(), &cl.up) {
+		return false, nil
+	}
+	res, err := readResponse(c, cl.r, cl.w)
+	if err != nil {
+		return false, err
+	}
+	cl.up = upResponse{status: res.StatusCode, length: res.ContentLength, close: res.Close, body: res.Body, res: res}
+	return false, nil
+}
+
+// upgrade completes a 101 response: the client's connection and the
+// instance's are joined until either side ends, or the request's context
+// does (Close).
+func (u *upstream) upgrade(cl *call, b *backend, reqType string) {
+	w, r, res := cl.w, cl.r, cl.up.res
+	resType := upgradeType(res.Header)
+	if !isPrint(resType) {
+		u.fail(w, r, fmt.Errorf("backend tried to switch to invalid protocol %q", resType))
+		return
+	}
+	if !strings.EqualFold(reqType, resType) {
+		u.fail(w, r, fmt.Errorf("backend tried to switch protocol %q when %q was requested", resType, reqType))
+		return
+	}
+	if cl.wrote != nil {
+		if err := <-cl.wrote; err != nil {
+			cl.wrote <- err
+			u.fail(w, r, err)
+			return
+		}
+		cl.wrote = nil
+	}
+	back := cl.c
+	// From here the client's connection is the copy's to read: its end
+	// is a half-close to pass on, and only the request's context (Close)
+	// cuts the two off.
+	if cl.fc != nil {
+		if !cl.fc.unwatch(back) {
+			return // the client left
+		}
+		cl.fc = nil
+		cl.stop = context.AfterFunc(r.Context(), back.close)
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		u.fail(w, r, fmt.Errorf("switch protocols: %w", err))
+		return
+	}
+	defer conn.Close()
+	h := w.Header()
+	for k, vv := range res.Header {
+		h[k] = append(h[k], vv...)
+	}
+	u.stick(h, r, b)
+	res.Header = h
+	res.Body = nil // res.Write sends the head only
+	if err := res.Write(brw); err != nil {
+		return
+	}
+	if err := brw.Flush(); err != nil {
+		return
+	}
+	errc := make(chan error, 2)
+	go func() { // the client to the instance
+		_, err := io.Copy(back.conn, brw.Reader)
+		if err == nil {
+			if cw, ok := back.conn.(interface{ CloseWrite() error }); ok {
+				err = cw.CloseWrite() // the client is done sending; the instance may still answer
+			} else {
+				err = errCopyDone
+			}
+		}
+		errc <- err
+	}()
+	go func() { // the instance to the client
+		_, err := io.Copy(conn, back.br)
+		if err == nil {
+			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+				err = cw.CloseWrite()
+			} else {
+				err = errCopyDone
+			}
+		}
+		errc <- err
+	}()
+	// Until either side fails or is done (both when half-closes get
+	// through), then close both and wait for the copies.
+	err = <-errc
+	waiting := 1
+	if err == nil {
+		err = <-errc
+		waiting = 0
+	}
+	back.close()
+	conn.Close()
+	for range waiting {
+		<-errc
+	}
+}
+
+var errCopyDone = errors.New("upgraded connection copy complete")
+
+// fail answers a request that reached no instance, or none that answered.
+func (u *upstream) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		tooLarge(w, tooBig.Limit)
+	case errors.Is(err, errNoBackend):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "503 Service Unavailable: no instance of "+u.app+" is ready", http.StatusServiceUnavailable)
+	case r.Context().Err() != nil, errors.Is(err, errClientGone):
+		w.WriteHeader(http.StatusBadGateway) // nobody is left to read it
+	default:
+		u.log.Warn("proxy error", "method", r.Method, "path", r.URL.Path, "err", err)
+		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
 	}
 }
 
@@ -197,7 +543,7 @@ func (u *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 // http.Transport's own rule: an idempotent method (or an Idempotency-Key)
 // and no body.
 func replayable(req *http.Request) bool {
-	if req.Body != nil && req.Body != http.NoBody {
+	if req.Body != nil && req.Body != http.NoBody && req.ContentLength != 0 {
 		return false
 	}
 	switch req.Method {
@@ -209,48 +555,222 @@ func replayable(req *http.Request) bool {
 	return key || xkey
 }
 
-// bufferPool recycles ReverseProxy's copy buffers, which it would otherwise
-// allocate (32 KiB, zeroed) for every response.
-type bufferPool struct{}
+// hopHeaders are the hop-by-hop headers (RFC 9110, 7.6.1), which the
+// proxy does not pass on, in either direction.
+var hopHeaders = [...]string{
+	"Connection",
+	"Proxy-Connection", // non-standard but still sent by some clients
+	"Keep-Alive",
+	"Proxy-Authenticate",
+	"Proxy-Authorization",
+	"Te",      // canonicalized version of "TE"
+	"Trailer", // not Trailers (plural), as per RFC 9110
+	"Transfer-Encoding",
+	"Upgrade",
+}
 
-var buffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+func isHop(k string) bool {
+	for _, h := range hopHeaders {
+		if h == k {
+			return true
+		}
+	}
+	return false
+}
 
-func (bufferPool) Get() []byte { return buffers.Get().(*[32 << 10]byte)[:] }
-func (bufferPool) Put(b []byte) {
-	if len(b) == 32<<10 {
-		buffers.Put((*[32 << 10]byte)(b))
+// removeHopByHop deletes the hop-by-hop headers of a response, and those
+// its Connection header names.
+func removeHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textprotoTrim(f); f != "" {
+				delete(h, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
 	}
 }
 
-// newProxy builds the ReverseProxy in front of u.
-func newProxy(u *upstream, app string, log *slog.Logger) *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			// ReverseProxy has dropped the client's X-Forwarded-* and
-			// Forwarded already; these are ours, or a trusted proxy's.
-			// pr.Out.Host stays the client's Host, so the app builds its
-			// URLs from it. RoundTrip fills in the backend's address.
-			rewriteForwarded(pr, exchangeOf(pr.In))
-			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = "instance"
-		},
-		Transport:  u,
-		BufferPool: bufferPool{},
-		ErrorLog:   slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			var tooBig *http.MaxBytesError
-			switch {
-			case errors.As(err, &tooBig):
-				tooLarge(w, tooBig.Limit)
-			case errors.Is(err, errNoBackend):
-				w.Header().Set("Retry-After", "1")
-				http.Error(w, "503 Service Unavailable: no instance of "+app+" is ready", http.StatusServiceUnavailable)
-			case r.Context().Err() != nil:
-				w.WriteHeader(http.StatusBadGateway) // nobody is left to read it
-			default:
-				log.Warn("proxy error", "method", r.Method, "path", r.URL.Path, "err", err)
-				http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+// connectionLists says whether the Connection header values name k.
+func connectionLists(conn []string, k string) bool {
+	for _, v := range conn {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(textprotoTrim(f), k) {
+				return true
 			}
-		},
+		}
 	}
+	return false
+}
+
+func textprotoTrim(s string) string { return strings.Trim(s, " \t") }
+
+// upgradeType is the protocol a message asks to switch to: its Upgrade
+// header, when Connection lists upgrade.
+func upgradeType(h http.Header) string {
+	if !connectionLists(h["Connection"], "upgrade") {
+		return ""
+	}
+	return h.Get("Upgrade")
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTokenByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isPrint(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendHead appends the head of the request to an instance: r's method,
+// path and Host, its headers less the hop-by-hop ones, the X-Forwarded-*
+// headers (forwarded.go), and the body's framing: Content-Length n, or
+// chunks when n is -1.
+func appendHead(b []byte, r *http.Request, ex *exchange, upType string, n int64, body bool) []byte {
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	if u := r.URL; r.Method == "CONNECT" && u.Path == "" {
+		b = append(b, u.Host...) // authority-form
+	} else if u.Opaque == "" {
+		p := u.EscapedPath()
+		if p == "" {
+			p = "/"
+		}
+		b = append(b, p...)
+		if u.ForceQuery || u.RawQuery != "" {
+			b = append(b, '?')
+			b = appendQuery(b, u.RawQuery)
+		}
+	} else {
+		b = append(b, u.RequestURI()...)
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	b = appendValue(b, host)
+	b = append(b, "\r\n"...)
+	conn := r.Header["Connection"]
+	te := false
+	for k, vv := range r.Header {
+		switch k {
+		case "Host", "Content-Length", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip":
+			continue
+		case "Te":
+			for _, v := range vv {
+				te = te || containsToken(v, "trailers")
+			}
+			continue
+		case "User-Agent":
+			// One value, as http.Transport sends it; none when empty.
+			if len(vv) > 0 && vv[0] != "" {
+				b = appendField(b, k, vv[0])
+			}
+			continue
+		case "Cookie":
+			if ex != nil && ex.s.cookies.from != "" {
+				h := http.Header{"Cookie": append([]string(nil), vv...)}
+				ex.s.cookies.request(h)
+				vv = h["Cookie"]
+			}
+		}
+		if isHop(k) || len(conn) > 0 && connectionLists(conn, k) {
+			continue
+		}
+		for _, v := range vv {
+			b = appendField(b, k, v)
+		}
+	}
+	if te {
+		b = append(b, "Te: trailers\r\n"...)
+	}
+	if upType != "" {
+		b = append(b, "Connection: Upgrade\r\n"...)
+		b = appendField(b, "Upgrade", upType)
+	}
+	b = appendForwarded(b, r, ex)
+	switch {
+	case body && n < 0:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	case body:
+		b = append(b, "Content-Length: "...)
+		b = appendInt(b, n)
+		b = append(b, "\r\n"...)
+	case r.Method == "POST" || r.Method == "PUT" || r.Method == "PATCH":
+		b = append(b, "Content-Length: 0\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// appendQuery appends a raw query with any space escaped: a request
+// over HTTP/2 may carry one, which would break the request line.
+func appendQuery(b []byte, q string) []byte {
+	if strings.IndexByte(q, ' ') < 0 {
+		return append(b, q...)
+	}
+	return append(b, strings.ReplaceAll(q, " ", "%20")...)
+}
+
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	b = appendValue(b, v)
+	return append(b, "\r\n"...)
+}
+
+// appendValue appends a header value with any CR or LF made a space, as
+// http.Header.Write does: the server has refused such values from
+// clients already, this keeps the edge's own from splitting a head.
+func appendValue(b []byte, v string) []byte {
+	if !strings.ContainsAny(v, "\r\n") {
+		return append(b, v...)
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+func appendInt(b []byte, n int64) []byte {
+	var d [20]byte
+	i := len(d)
+	for {
+		i--
+		d[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, d[i:]...)
+}
+
+// hostPort is the client address of r without its port, for
+// X-Forwarded-For; "" when RemoteAddr is not host:port.
+func hostPort(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	return host
 }
