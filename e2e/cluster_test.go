@@ -115,7 +115,11 @@ func (l *load) waitRequests(t *testing.T, n int64) {
 func startCluster(t *testing.T, h *home, name string, instances int, extra ...string) string {
 	t.Helper()
 	port := freePort(t)
-	args := append([]string{"start", "express-app.js", "--name", name, "-i", strconv.Itoa(instances), "--port", strconv.Itoa(port)}, extra...)
+	// A replacement boots Express while the test loads the app and every
+	// other package's tests share the machine (CI has two cores and the
+	// daemon is race-built): 3 s was seen to run out. These tests are about
+	// failed requests, not boot time, so they give instances 15 s.
+	args := append([]string{"start", "express-app.js", "--name", name, "-i", strconv.Itoa(instances), "--port", strconv.Itoa(port), "--listen-timeout", "15s"}, extra...)
 	h.ok(args...)
 	return fmt.Sprintf("http://127.0.0.1:%d", port)
 }

@@ -31,6 +31,9 @@ type daemonConfig struct {
 	LogRotateInterval string `yaml:"log_rotate_interval"`
 	LogRetain         int    `yaml:"log_retain"`
 	LogCompress       bool   `yaml:"log_compress"`
+	// Procs is how many CPUs the daemon (and its edge) runs on at once;
+	// default half of them.
+	Procs int `yaml:"procs"`
 }
 
 // logDefaults turns the config's rotation settings into a FileConfig.
@@ -67,7 +70,10 @@ func loadDaemonConfig(home string) (daemonConfig, time.Duration, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, 0, fmt.Errorf("%s: %w (keys: metrics_addr, metrics_token, metrics_interval, log_max_size, log_rotate_interval, log_retain, log_compress)", path, err)
+		return c, 0, fmt.Errorf("%s: %w (keys: metrics_addr, metrics_token, metrics_interval, log_max_size, log_rotate_interval, log_retain, log_compress, procs)", path, err)
+	}
+	if c.Procs < 0 {
+		return c, 0, fmt.Errorf("%s: procs: want a number of CPUs (1 or more; 0 for half of them), got %d", path, c.Procs)
 	}
 	var every time.Duration
 	if c.MetricsInterval != "" {
@@ -88,8 +94,9 @@ func newDaemon(e *env) *cobra.Command {
 		Short: "Run the daemon in the foreground (other commands start it when needed)",
 		Long: `Run the daemon in the foreground. Other commands start it in the background when none
 answers. Its settings come from $TEND_HOME/daemon.yaml (metrics_addr, metrics_token,
-metrics_interval, and the default log rotation: log_max_size, log_rotate_interval,
-log_retain, log_compress), which these flags override.`,
+metrics_interval, procs (CPUs to run on, default half of them), and the default log
+rotation: log_max_size, log_rotate_interval, log_retain, log_compress), which these flags
+override.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			conf, every, err := loadDaemonConfig(e.home)
@@ -154,7 +161,7 @@ log_retain, log_compress), which these flags override.`,
 			err = daemon.Run(cmd.Context(), daemon.Options{
 				Home: e.home, Version: version.String(), Log: log, Ready: ready,
 				MetricsAddr: conf.MetricsAddr, MetricsToken: conf.MetricsToken, MetricsInterval: every,
-				LogDefaults: defaults, OwnLog: own,
+				LogDefaults: defaults, OwnLog: own, Procs: conf.Procs,
 			})
 			if errors.Is(err, daemon.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)

@@ -64,6 +64,9 @@ type Options struct {
 	// OnState, when set, is called with every app's status after each
 	// change of a process (tend run uses it to end when an app is errored).
 	OnState func([]api.App)
+	// Procs is how many CPUs the daemon runs Go code on at once; 0 is
+	// half of them (see defaultProcs).
+	Procs int
 }
 
 // Paths inside $TEND_HOME.
@@ -217,6 +220,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
+	setProcs(o.Procs)
 	gcCtx, stopTuning := context.WithCancel(context.Background())
 	gcDone := make(chan struct{})
 	go func() {

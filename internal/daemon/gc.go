@@ -3,10 +3,35 @@ package daemon
 import (
 	"context"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
 )
+
+// defaultProcs is how many CPUs the daemon runs Go code on at once
+// (GOMAXPROCS) unless told otherwise: half of them, at least one. The
+// daemon shares the machine with the apps it runs, and its edge serves
+// what they answer: every core it spins on is one they lack. Its work is
+// many short goroutines that block and wake on sockets, and with more
+// processors than it needs the Go scheduler spends CPU waking threads to
+// steal that work (futex, nanosleep); on 2 cores, one processor took
+// about 30% less CPU per proxied request than two (97 against 142 µs)
+// and the edge served 10% more. A GOMAXPROCS in the environment, or procs
+// in daemon.yaml, wins.
+func defaultProcs(cpus int) int { return max(1, cpus/2) }
+
+// setProcs applies procs (defaultProcs when 0) unless GOMAXPROCS is set
+// in the environment.
+func setProcs(procs int) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	if procs <= 0 {
+		procs = defaultProcs(runtime.NumCPU())
+	}
+	runtime.GOMAXPROCS(procs)
+}
 
 // The daemon spends most of its life idle, with a heap of a few MB, and
 // sometimes carries heavy traffic through its edge. One GOGC cannot serve

@@ -22,3 +22,11 @@ func TestGCPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultProcs(t *testing.T) {
+	for cpus, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 16: 8, 64: 32} {
+		if got := defaultProcs(cpus); got != want {
+			t.Errorf("defaultProcs(%d) = %d, want %d", cpus, got, want)
+		}
+	}
+}

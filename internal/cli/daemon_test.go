@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadDaemonConfig(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, err string
+		procs     int
+		every     time.Duration
+	}{
+		{yaml: "", procs: 0},
+		{yaml: "procs: 3\nmetrics_interval: 2s\n", procs: 3, every: 2 * time.Second},
+		{yaml: "procs: -1\n", err: "daemon.yaml: procs: want a number of CPUs"},
+		{yaml: "metrics_interval: 10ms\n", err: "daemon.yaml: metrics_interval: want a duration of at least 100ms"},
+		{yaml: "proc: 2\n", err: "field proc not found"},
+	} {
+		home := t.TempDir()
+		if err := os.WriteFile(filepath.Join(home, "daemon.yaml"), []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, every, err := loadDaemonConfig(home)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one containing %q", tc.yaml, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.yaml, err)
+		case c.Procs != tc.procs || every != tc.every:
+			t.Errorf("%q: procs %d, interval %v; want %d, %v", tc.yaml, c.Procs, every, tc.procs, tc.every)
+		}
+	}
+}
