@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/logs"
+	"github.com/tendhq/tend/internal/spec"
 )
 
 // LogFiles hands out log files shared by path: instances that merge their
@@ -40,12 +41,13 @@ func (k *sinks) release() {
 }
 
 // logPath is the file of one stream of one instance: the app's setting or
-// $TEND_HOME/logs/<name>-<stream>.log, with -<i> before the extension when
+// $TEND_HOME/logs/<name>-<stream>.log (logs/<namespace>/<name>-... outside
+// the default namespace, see LogName), with -<i> before the extension when
 // instances write separate files.
 func (a *App) logPath(setting, stream string, index int) string {
 	path := setting
 	if path == "" {
-		path = filepath.Join(a.cfg.LogDir, fmt.Sprintf("%s-%s.log", a.spec.Name, stream))
+		path = filepath.Join(a.cfg.LogDir, fmt.Sprintf("%s-%s.log", LogName(a.spec.Namespace, a.spec.Name), stream))
 	}
 	if path == os.DevNull || a.spec.MergeLogs || a.spec.Instances <= 1 {
 		return path
@@ -84,6 +86,18 @@ func (a *App) logError(err error) {
 	if a.cfg.Log != nil {
 		a.cfg.Log.Error("app log", "app", a.spec.Name, "err", err)
 	}
+}
+
+// LogName is how an app's output is named in the log hub, by tend logs and
+// in its default log file names: its name, and in a namespace other than
+// the default one "namespace/name" (a directory of its own under logs/),
+// so that two apps of one name in two namespaces keep their lines apart.
+// Names and namespaces cannot contain '/' or be "." or "..".
+func LogName(namespace, name string) string {
+	if namespace == "" || namespace == spec.DefaultNamespace {
+		return name
+	}
+	return namespace + "/" + name
 }
 
 // openSinks gets the files of one instance.

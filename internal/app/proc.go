@@ -207,7 +207,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 	}
 	p.sinks = k
 	p.captured = make(chan struct{})
-	go k.capture(outR, errR, a.spec.Name, s.index, p.captured)
+	go k.capture(outR, errR, LogName(a.spec.Namespace, a.spec.Name), s.index, p.captured)
 	p.sp = sp
 	p.startTime, _ = metrics.StartTime(sp.Pid())
 	s.env = env

@@ -121,6 +121,9 @@ type entry struct {
 	namespace string
 }
 
+// logName is the app's name in the log hub (app.LogName).
+func (e *entry) logName() string { return app.LogName(e.namespace, e.name) }
+
 // Run runs the daemon until ctx is done or the kill endpoint is called, then
 // stops every app and returns. The apps' desired state is kept, so the next
 // daemon starts them again.
@@ -581,7 +584,7 @@ func (d *Daemon) accessLog(s spec.App) *accessLog {
 		return a
 	}
 	cfg := d.logDefaults
-	cfg.Path = filepath.Join(d.home, LogsDir, s.Name+"-access.log")
+	cfg.Path = filepath.Join(d.home, LogsDir, app.LogName(s.Namespace, s.Name)+"-access.log")
 	f, err := d.files.Open(cfg)
 	if err != nil {
 		d.log.Error("access log", "app", s.Name, "err", err)
@@ -608,7 +611,7 @@ func (d *Daemon) unregister(e *entry) {
 	d.mu.Lock()
 	d.apps = slices.DeleteFunc(d.apps, func(x *entry) bool { return x == e })
 	d.mu.Unlock()
-	d.hub.Forget(e.name)
+	d.hub.Forget(e.logName())
 }
 
 // Notify sends an sd_notify message (e.g. "READY=1") to a service manager's

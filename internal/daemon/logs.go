@@ -131,7 +131,7 @@ func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		entries = m
 		for _, e := range m {
-			names[e.name] = true
+			names[e.logName()] = true
 		}
 	}
 	match := func(l logs.Line) bool {
@@ -209,7 +209,7 @@ func (d *Daemon) fileBacklog(entries []*entry, stream string, n int, recent []lo
 			}
 			have := 0
 			for _, l := range recent {
-				if l.App == e.name && l.Instance == p.Instance && l.Stream == p.Stream {
+				if l.App == e.logName() && l.Instance == p.Instance && l.Stream == p.Stream {
 					have++
 				}
 			}
@@ -219,7 +219,7 @@ func (d *Daemon) fileBacklog(entries []*entry, stream string, n int, recent []lo
 			}
 			lines = lines[:max(len(lines)-have, 0)]
 			for _, text := range lines {
-				out = append(out, logs.Line{App: e.name, Instance: p.Instance, Stream: p.Stream, Text: text})
+				out = append(out, logs.Line{App: e.logName(), Instance: p.Instance, Stream: p.Stream, Text: text})
 			}
 		}
 	}
