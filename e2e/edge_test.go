@@ -237,3 +237,34 @@ func TestServeStaticFiles(t *testing.T) {
 		t.Errorf("serve app: %s", a.Status)
 	}
 }
+
+// An access log turned on at run time starts with the next request: the
+// file is opened then, with no restart of the app or its front.
+func TestAccessLogTurnedOnBySet(t *testing.T) {
+	h := newHome(t)
+	url := startCluster(t, h, "web", 1)
+	get(t, url+"/?step=before")
+	path := filepath.Join(h.dir, "logs", "web-access.log")
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("access log exists before it was turned on: %v", err)
+	}
+	pid := pids(h.app("web"))
+	h.ok("set", "web", "edge.access_log=json")
+	get(t, url+"/?step=after")
+	// The line goes through the log pipeline's queue: wait for it.
+	var b []byte
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ = os.ReadFile(path)
+		if strings.Contains(string(b), "step=after") {
+			break
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var entry map[string]any
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &entry) != nil || !strings.Contains(lines[0], "step=after") {
+		t.Fatalf("access log after tend set:\n%s\nwant one JSON line for /?step=after", b)
+	}
+	if got := pids(h.app("web")); len(got) != 1 || got[0] != pid[0] {
+		t.Errorf("instances changed: %v, were %v", got, pid)
+	}
+}

@@ -570,37 +570,49 @@ func edgeOptions(s spec.App) edge.Options {
 }
 
 // accessLog writes an app's access log, <name>-access.log next to its
-// other logs, through the log pipeline (rotated like them); it is opened
-// only when the app asks for one.
+// other logs, through the log pipeline (rotated like them). The edge calls
+// write only while the app's edge.access_log is on, so the file is opened
+// at the first line: an access log turned on by tend set needs no restart,
+// and an app that never asks for one has no file.
 type accessLog struct {
 	files *logFiles
-	f     *logs.File
+	cfg   logs.FileConfig
 	app   string
+	log   *slog.Logger
+
+	mu   sync.Mutex // guards f and shut
+	f    *logs.File
+	shut bool // closed, or the file could not be opened (said once): lines are dropped
 }
 
 func (d *Daemon) accessLog(s spec.App) *accessLog {
-	a := &accessLog{files: d.files, app: s.Name}
-	if s.Edge == nil || s.Edge.AccessLog == edge.AccessLogOff || s.Edge.AccessLog == "" {
-		return a
-	}
 	cfg := d.logDefaults
 	cfg.Path = filepath.Join(d.home, LogsDir, app.LogName(s.Namespace, s.Name)+"-access.log")
-	f, err := d.files.Open(cfg)
-	if err != nil {
-		d.log.Error("access log", "app", s.Name, "err", err)
-		return a
-	}
-	a.f = f
-	return a
+	return &accessLog{files: d.files, cfg: cfg, app: s.Name, log: d.log}
 }
 
+// write is the edge's AccessLog hook; request goroutines call it at once.
 func (a *accessLog) write(line []byte) {
-	if a.f != nil {
-		a.f.Write(logs.Line{Time: time.Now(), App: a.app, Stream: "access", Text: string(line)})
+	a.mu.Lock()
+	if a.f == nil && !a.shut {
+		f, err := a.files.Open(a.cfg)
+		if err != nil {
+			a.shut = true
+			a.log.Error("access log", "app", a.app, "err", err)
+		}
+		a.f = f
+	}
+	f := a.f
+	a.mu.Unlock()
+	if f != nil {
+		f.Write(logs.Line{Time: time.Now(), App: a.app, Stream: "access", Text: string(line)})
 	}
 }
 
 func (a *accessLog) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.shut = true
 	if a.f != nil {
 		a.files.Release(a.f)
 		a.f = nil
