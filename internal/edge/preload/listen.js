@@ -46,13 +46,15 @@ if (process.env.LISTEN_FDS === '1' && process.env.LISTEN_PID === String(process.
 function drainOnClose(server) {
   let closing = false;
   const closeIdle = server.closeIdleConnections;
-  server.prependListener('request', (req, res) => {
-    if (closing) res.shouldKeepAlive = false;
-  });
   const close = server.close;
   server.close = function (...args) {
     if (!closing && typeof closeIdle === 'function') {
       closing = true;
+      // Added only now: a 'request' listener of its own would cost every
+      // request of the instance's life an extra call.
+      this.prependListener('request', (req, res) => {
+        res.shouldKeepAlive = false;
+      });
       this.closeIdleConnections = () => {};
       setTimeout(() => closeIdle.call(this), 1000).unref();
     }
