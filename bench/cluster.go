@@ -150,23 +150,20 @@ func (b *bench) clusterSection(ctx context.Context) (res result, err error) {
 
 	logf("cluster: wrk -t%d -c%d, %d runs of %s per system, interleaved", wrkThreads, wrkConns, b.o.loadRuns, b.o.duration)
 	load := map[string][]wrkResult{}
-	// Round 0 is the warm-up, shorter and not kept.
-	for i := range b.o.loadRuns + 1 {
-		d := b.o.duration
-		if i == 0 {
-			d = wrkWarmup
+	err = b.interleave(len(systems), func(round, i int, d time.Duration) error {
+		s := systems[i]
+		r, err := runWrk(ctx, b.wrk, url(s.port), b.env, d)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		for j := range systems {
-			s := systems[(i+j)%len(systems)]
-			r, err := runWrk(ctx, b.wrk, url(s.port), b.env, d)
-			if err != nil {
-				return result{}, fmt.Errorf("%s: %w", s.name, err)
-			}
-			logf("cluster run %d, %s: %s", i, s.name, r)
-			if i > 0 {
-				load[s.name] = append(load[s.name], r)
-			}
+		logf("cluster run %d, %s: %s", round, s.name, r)
+		if round > 0 {
+			load[s.name] = append(load[s.name], r)
 		}
+		return nil
+	})
+	if err != nil {
+		return result{}, err
 	}
 
 	reload := map[string]reloadResult{}

@@ -176,22 +176,20 @@ func (b *bench) edgeSection(ctx context.Context) (result, error) {
 
 	logf("edge: wrk -t%d -c%d -H 'Accept-Encoding: gzip' over https, %d runs of %s per system, interleaved", wrkThreads, wrkConns, b.o.loadRuns, b.o.duration)
 	load := map[string][]wrkResult{}
-	for i := range b.o.loadRuns + 1 {
-		d := b.o.duration
-		if i == 0 {
-			d = wrkWarmup
+	err = b.interleave(len(systems), func(round, i int, d time.Duration) error {
+		s := systems[i]
+		r, err := runWrk(ctx, b.wrk, fmt.Sprintf("https://127.0.0.1:%d%s", s.port, edgePath), b.env, d, "-H", "Accept-Encoding: gzip")
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		for j := range systems {
-			s := systems[(i+j)%len(systems)]
-			r, err := runWrk(ctx, b.wrk, fmt.Sprintf("https://127.0.0.1:%d%s", s.port, edgePath), b.env, d, "-H", "Accept-Encoding: gzip")
-			if err != nil {
-				return result{}, fmt.Errorf("%s: %w", s.name, err)
-			}
-			logf("edge run %d, %s: %s", i, s.name, r)
-			if i > 0 {
-				load[s.name] = append(load[s.name], r)
-			}
+		logf("edge run %d, %s: %s", round, s.name, r)
+		if round > 0 {
+			load[s.name] = append(load[s.name], r)
 		}
+		return nil
+	})
+	if err != nil {
+		return result{}, err
 	}
 	if err := b.tend.remove(ctx, edgeApp); err != nil {
 		return result{}, err

@@ -72,26 +72,29 @@ func (b *bench) logsSection(ctx context.Context) (result, error) {
 	runs := map[string][]logRun{}
 	logf("logs: %d runs each of %d lines", b.o.loadRuns, countLines)
 	// Run 0 is a warm-up, not kept: the first run reads node, the fixture
-	// and the managers' code paths from disk.
-	for i := range b.o.loadRuns + 1 {
-		for j := range whos {
-			w := whos[(i+j)%len(whos)]
-			var r logRun
-			var err error
-			if w.m == nil {
-				r, err = b.countToDevNull(ctx, i)
-			} else {
-				r, err = b.countUnder(ctx, w.m, daemons[w.name], i)
-			}
-			if err != nil {
-				return result{}, fmt.Errorf("%s, run %d: %w", w.name, i, err)
-			}
-			logf("logs run %d, %s: wrote %.1f ms, exited %.1f ms, file complete %.1f ms after start; daemon CPU %.0f ms; %d lines, %d in order",
-				i, w.name, r.wroteMS, r.ranMS, r.storedMS, r.daemonCPU, r.lines.lines, r.lines.inOrder)
-			if i > 0 {
-				runs[w.name] = append(runs[w.name], r)
-			}
+	// and the managers' code paths from disk. A run lasts as long as the
+	// app takes, so the load duration is not used.
+	err := b.interleave(len(whos), func(i, k int, _ time.Duration) error {
+		w := whos[k]
+		var r logRun
+		var err error
+		if w.m == nil {
+			r, err = b.countToDevNull(ctx, i)
+		} else {
+			r, err = b.countUnder(ctx, w.m, daemons[w.name], i)
 		}
+		if err != nil {
+			return fmt.Errorf("%s, run %d: %w", w.name, i, err)
+		}
+		logf("logs run %d, %s: wrote %.1f ms, exited %.1f ms, file complete %.1f ms after start; daemon CPU %.0f ms; %d lines, %d in order",
+			i, w.name, r.wroteMS, r.ranMS, r.storedMS, r.daemonCPU, r.lines.lines, r.lines.inOrder)
+		if i > 0 {
+			runs[w.name] = append(runs[w.name], r)
+		}
+		return nil
+	})
+	if err != nil {
+		return result{}, err
 	}
 
 	wrote := map[string][]float64{}

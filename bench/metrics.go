@@ -168,38 +168,35 @@ func (b *bench) edgeP99(ctx context.Context, t *tend) (map[string][]float64, err
 	}
 	p99s := map[string][]float64{}
 	rps := map[string][]float64{}
-	// Round 0 is the warm-up, shorter and not kept.
-	for i := range b.o.loadRuns + 1 {
-		d := b.o.duration
-		if i == 0 {
-			d = wrkWarmup
+	err = b.interleave(len(states), func(round, i int, d time.Duration) error {
+		state := states[i]
+		if err := set(state); err != nil {
+			return err
 		}
-		for j := range states {
-			state := states[(i+j)%len(states)]
-			if err := set(state); err != nil {
-				return nil, err
-			}
-			before, err := edgeCount(ctx, t)
-			if err != nil {
-				return nil, err
-			}
-			r, err := runWrk(ctx, b.wrk, url(port), b.env, d)
-			if err != nil {
-				return nil, err
-			}
-			after, err := edgeCount(ctx, t)
-			if err != nil {
-				return nil, err
-			}
-			logf("metrics: edge run %d, metrics %s: %s; the edge counted %d requests", i, state, r, after-before)
-			if state == "off" && after-before > uint64(r.requests/100) {
-				logf("metrics: with metrics off the edge still counted %d of %d requests: the switch did not take", after-before, r.requests)
-			}
-			if i > 0 {
-				p99s[state] = append(p99s[state], r.p99)
-				rps[state] = append(rps[state], r.rps)
-			}
+		before, err := edgeCount(ctx, t)
+		if err != nil {
+			return err
 		}
+		r, err := runWrk(ctx, b.wrk, url(port), b.env, d)
+		if err != nil {
+			return err
+		}
+		after, err := edgeCount(ctx, t)
+		if err != nil {
+			return err
+		}
+		logf("metrics: edge run %d, metrics %s: %s; the edge counted %d requests", round, state, r, after-before)
+		if state == "off" && after-before > uint64(r.requests/100) {
+			logf("metrics: with metrics off the edge still counted %d of %d requests: the switch did not take", after-before, r.requests)
+		}
+		if round > 0 {
+			p99s[state] = append(p99s[state], r.p99)
+			rps[state] = append(rps[state], r.rps)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	logSamples("metrics: edge p99 (ms), metrics", p99s)
 	logSamples("metrics: edge requests/s, metrics", rps)

@@ -23,6 +23,26 @@ const (
 	wrkWarmup = 2 * time.Second
 )
 
+// interleave runs b.o.loadRuns measured rounds after a warm-up round 0,
+// whose results are not to be kept; each round runs every one of n systems
+// once, rotating which goes first, so that load on a shared machine falls on
+// all alike. run gets the round, the system's index and how long a load
+// should last (wrkWarmup in round 0, -duration after).
+func (b *bench) interleave(n int, run func(round, i int, d time.Duration) error) error {
+	for round := range b.o.loadRuns + 1 {
+		d := b.o.duration
+		if round == 0 {
+			d = wrkWarmup
+		}
+		for j := range n {
+			if err := run(round, (round+j)%n, d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // wrkResult is what one wrk run reports.
 type wrkResult struct {
 	requests int     // completed, whatever their status
