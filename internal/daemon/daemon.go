@@ -224,31 +224,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	setProcs(o.Procs)
-	gcCtx, stopTuning := context.WithCancel(context.Background())
-	gcDone := make(chan struct{})
-	go func() {
-		defer close(gcDone)
-		tuneGC(gcCtx, defaultGCPolicy)
-	}()
-	defer func() { stopTuning(); <-gcDone }()
+	defer background(func(ctx context.Context) { tuneGC(ctx, defaultGCPolicy) })()
 
 	if o.MetricsInterval <= 0 {
 		o.MetricsInterval = time.Second
 	}
-	sampleCtx, stopSampling := context.WithCancel(context.Background())
-	sampleDone := make(chan struct{})
-	go func() {
-		defer close(sampleDone)
-		d.sampleLoop(sampleCtx, o.MetricsInterval)
-	}()
-	defer func() { stopSampling(); <-sampleDone }()
-
-	persistDone := make(chan struct{})
-	persistCtx, stopPersist := context.WithCancel(context.Background())
-	go func() {
-		defer close(persistDone)
-		d.persistLoop(persistCtx)
-	}()
+	defer background(func(ctx context.Context) { d.sampleLoop(ctx, o.MetricsInterval) })()
+	stopPersist := background(d.persistLoop)
 
 	routes := d.routes()
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -258,15 +240,11 @@ func Run(ctx context.Context, o Options) error {
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 	d.quiet.trim = releaseCode
-	trimCtx, stopTrimming := context.WithCancel(context.Background())
-	trimDone := make(chan struct{})
-	go func() {
-		defer close(trimDone)
+	defer background(func(ctx context.Context) {
 		t := time.NewTicker(quietPeriod)
 		defer t.Stop()
-		d.quiet.run(trimCtx, t.C, func(err error) { o.Log.Warn("cannot release code pages", "err", err) })
-	}()
-	defer func() { stopTrimming(); <-trimDone }()
+		d.quiet.run(ctx, t.C, func(err error) { o.Log.Warn("cannot release code pages", "err", err) })
+	})()
 	o.Log.Info("daemon ready", "pid", os.Getpid(), "version", o.Version, "home", o.Home, "apps", len(d.apps))
 	if o.Ready != nil {
 		o.Ready()
@@ -280,7 +258,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	o.Log.Info("daemon stopping")
 	stopPersist()
-	<-persistDone
 	d.freeze()
 	d.stopAll()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -288,6 +265,18 @@ func Run(ctx context.Context, o Options) error {
 	_ = srv.Shutdown(shutCtx)
 	o.Log.Info("daemon stopped")
 	return nil
+}
+
+// background runs loop in a goroutine of its own until the returned stop
+// is called; stop cancels loop's context and waits for it to return.
+func background(loop func(ctx context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		loop(ctx)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // EnsureHome creates $TEND_HOME with mode 0700, or tightens it to that.
