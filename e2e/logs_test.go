@@ -230,21 +230,22 @@ func TestLogsKeepNamespacesApart(t *testing.T) {
 	h := newHome(t)
 	h.ok("start", "count.js", "--name", "w", "--namespace", "a", "--no-autorestart", "--env", "COUNT=3")
 	h.ok("start", "count.js", "--name", "w", "--namespace", "b", "--no-autorestart", "--env", "COUNT=5")
-	for _, a := range h.ls() {
-		h.waitApp(a.Name, "done", func(a api.App) bool { return a.Status == api.StatusStopped })
+	for _, ns := range []string{"a", "b"} {
+		h.waitApp("w", ns+"/w done", func(a api.App) bool { return a.Namespace == ns && a.Status == api.StatusStopped })
 	}
+	out := h.ok("logs", "a", "--nostream", "--lines", "20")
+	if want := "a/w[0] | line 0\na/w[0] | line 1\na/w[0] | line 2\n"; out != want {
+		t.Errorf("tend logs a:\n%s\nwant:\n%s", out, want)
+	}
+	// A stopped daemon has written and closed every file.
+	h.ok("kill")
 	for ns, want := range map[string]int{"a": 3, "b": 5} {
 		b, err := os.ReadFile(filepath.Join(h.dir, "logs", ns, "w-out.log"))
 		if err != nil || bytes.Count(b, []byte("\n")) != want {
 			t.Errorf("logs/%s/w-out.log: %d lines (%v), want %d", ns, bytes.Count(b, []byte("\n")), err, want)
 		}
 	}
-	out := h.ok("logs", "a", "--nostream", "--lines", "20")
-	if want := "a/w[0] | line 0\na/w[0] | line 1\na/w[0] | line 2\n"; out != want {
-		t.Errorf("tend logs a:\n%s\nwant:\n%s", out, want)
-	}
 	// After a daemon restart the backlog comes from the files.
-	h.ok("kill")
 	out = h.ok("logs", "b", "--nostream", "--lines", "2")
 	if want := "b/w[0] | line 3\nb/w[0] | line 4\n"; out != want {
 		t.Errorf("tend logs b after a restart:\n%s\nwant:\n%s", out, want)
