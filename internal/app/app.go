@@ -630,24 +630,24 @@ func (a *App) onExit(p *proc, stderr []string) {
 		}
 		return
 	}
-	a.afterCrash(s, e, nil)
-	if s.lastExit != nil {
-		s.lastExit.Stderr = stderr
-		a.recordCrash(s.index, s.lastExit, time.Now())
-	}
+	a.afterCrash(s, e, nil, stderr)
 }
 
-// afterCrash applies the restart policy to an exit tend did not ask for.
-func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error) {
+// afterCrash records an exit tend did not ask for, with the process's last
+// stderr lines, and applies the restart policy to it.
+func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []string) {
 	d := s.tracker.Decide(restart.Exit{Code: e.Code, Signal: e.Signal, Started: e.Started, Ended: e.Ended})
 	reason := d.Reason
 	if spawnErr != nil {
 		reason = spawnErr.Error() + "; " + reason
 	}
 	s.lastExit = apiExit(e, false, reason)
+	s.lastExit.Stderr = stderr
+	detail := stderr // where the crash log finds the error line
 	if spawnErr != nil {
-		a.recordCrash(s.index, &api.Exit{At: e.Ended, Code: e.Code, Stderr: []string{spawnErr.Error()}}, time.Now())
+		detail = []string{spawnErr.Error()}
 	}
+	a.recordCrash(s.index, s.lastExit, detail, time.Now())
 	if a.stopped || !slices.Contains(a.slots, s) {
 		s.state = api.StatusStopped
 		return

@@ -7,7 +7,7 @@ import (
 	"github.com/tendhq/tend/internal/api"
 )
 
-func TestErrorLine(t *testing.T) {
+func TestErrorLineOf(t *testing.T) {
 	for _, tc := range []struct {
 		stderr []string
 		want   string
@@ -20,18 +20,19 @@ func TestErrorLine(t *testing.T) {
 		{[]string{"listening on 3000", "database gone, exiting", "    at x", "Node.js v24.11.1", ""}, "database gone, exiting"},
 		{nil, ""},
 	} {
-		if got := ErrorLine(tc.stderr); got != tc.want {
-			t.Errorf("ErrorLine(%q) = %q, want %q", tc.stderr, got, tc.want)
+		if got := errorLineOf(tc.stderr); got != tc.want {
+			t.Errorf("errorLineOf(%q) = %q, want %q", tc.stderr, got, tc.want)
 		}
 	}
 }
+
 func TestCrashLog(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	a := &App{}
-	a.recordCrash(0, &api.Exit{At: now.Add(-30 * time.Hour), Code: 1, Stderr: []string{"Error: old"}}, now.Add(-30*time.Hour))
-	a.recordCrash(1, &api.Exit{At: now.Add(-2 * time.Hour), Code: 1, Stderr: []string{"x", "TypeError: y is undefined", "    at z"}}, now.Add(-2*time.Hour))
-	a.recordCrash(0, &api.Exit{At: now.Add(-time.Hour), Code: -1, Signal: "SIGSEGV"}, now.Add(-time.Hour))
-	a.recordCrash(0, &api.Exit{At: now.Add(-time.Minute), Code: 0}, now.Add(-time.Minute)) // a clean exit: no crash
+	a.recordCrash(0, &api.Exit{At: now.Add(-30 * time.Hour), Code: 1}, []string{"Error: old"}, now.Add(-30*time.Hour))
+	a.recordCrash(1, &api.Exit{At: now.Add(-2 * time.Hour), Code: 1}, []string{"x", "TypeError: y is undefined", "    at z"}, now.Add(-2*time.Hour))
+	a.recordCrash(0, &api.Exit{At: now.Add(-time.Hour), Code: -1, Signal: "SIGSEGV"}, nil, now.Add(-time.Hour))
+	a.recordCrash(0, &api.Exit{At: now.Add(-time.Minute), Code: 0}, nil, now.Add(-time.Minute)) // a clean exit: no crash
 	got := a.recentCrashes(now)
 	want := []api.Crash{
 		{At: now.Add(-2 * time.Hour), Instance: 1, Code: 1, Error: "TypeError: y is undefined"},
@@ -48,7 +49,7 @@ func TestCrashLog(t *testing.T) {
 	// A crash loop keeps the latest maxCrashes.
 	for i := range maxCrashes + 10 {
 		at := now.Add(time.Duration(i) * time.Second)
-		a.recordCrash(0, &api.Exit{At: at, Code: 2}, at)
+		a.recordCrash(0, &api.Exit{At: at, Code: 2}, nil, at)
 	}
 	got = a.recentCrashes(now.Add(time.Hour))
 	if len(got) != maxCrashes || !got[len(got)-1].At.Equal(now.Add(time.Duration(maxCrashes+9)*time.Second)) {

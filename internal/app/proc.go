@@ -107,7 +107,7 @@ func (a *App) spawn(s *slot) error {
 	p, err := a.startProc(s)
 	if err != nil {
 		now := time.Now()
-		a.afterCrash(s, supervise.Exit{Code: -1, Started: now, Ended: now}, err)
+		a.afterCrash(s, supervise.Exit{Code: -1, Started: now, Ended: now}, err, nil)
 		return fmt.Errorf("start %s instance %d: %w", a.spec.Name, s.index, err)
 	}
 	s.cur = p
