@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -569,9 +570,10 @@ type accessLog struct {
 	app   string
 	log   *slog.Logger
 
-	mu   sync.Mutex // guards f and shut
-	f    *logs.File
-	shut bool // closed, or the file could not be opened (said once): lines are dropped
+	f atomic.Pointer[logs.File] // open once the first line came; read without mu
+
+	mu   sync.Mutex // guards opening and closing f, and shut
+	shut bool       // closed, or the file could not be opened (said once): lines are dropped
 }
 
 func (d *Daemon) accessLog(s spec.App) *accessLog {
@@ -582,29 +584,39 @@ func (d *Daemon) accessLog(s spec.App) *accessLog {
 
 // write is the edge's AccessLog hook; request goroutines call it at once.
 func (a *accessLog) write(line []byte) {
-	a.mu.Lock()
-	if a.f == nil && !a.shut {
-		f, err := a.files.Open(a.cfg)
-		if err != nil {
-			a.shut = true
-			a.log.Error("access log", "app", a.app, "err", err)
+	f := a.f.Load()
+	if f == nil {
+		if f = a.open(); f == nil {
+			return
 		}
-		a.f = f
 	}
-	f := a.f
-	a.mu.Unlock()
-	if f != nil {
-		f.Write(logs.Line{Time: time.Now(), App: a.app, Stream: "access", Text: string(line)})
+	f.Write(logs.Line{Time: time.Now(), App: a.app, Stream: "access", Text: string(line)})
+}
+
+// open opens the file for the first line, once; nil when it is closed or
+// cannot be opened.
+func (a *accessLog) open() *logs.File {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if f := a.f.Load(); f != nil || a.shut {
+		return f
 	}
+	f, err := a.files.Open(a.cfg)
+	if err != nil {
+		a.shut = true
+		a.log.Error("access log", "app", a.app, "err", err)
+		return nil
+	}
+	a.f.Store(f)
+	return f
 }
 
 func (a *accessLog) close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.shut = true
-	if a.f != nil {
-		a.files.Release(a.f)
-		a.f = nil
+	if f := a.f.Swap(nil); f != nil {
+		a.files.Release(f)
 	}
 }
 

@@ -203,13 +203,14 @@ func (d *Daemon) fileBacklog(entries []*entry, stream string, n int, recent []lo
 		if err != nil {
 			continue
 		}
+		name := e.logName()
 		for _, p := range paths {
 			if stream != "" && p.Stream != stream {
 				continue
 			}
 			have := 0
 			for _, l := range recent {
-				if l.App == e.logName() && l.Instance == p.Instance && l.Stream == p.Stream {
+				if l.App == name && l.Instance == p.Instance && l.Stream == p.Stream {
 					have++
 				}
 			}
@@ -219,7 +220,7 @@ func (d *Daemon) fileBacklog(entries []*entry, stream string, n int, recent []lo
 			}
 			lines = lines[:max(len(lines)-have, 0)]
 			for _, text := range lines {
-				out = append(out, logs.Line{App: e.logName(), Instance: p.Instance, Stream: p.Stream, Text: text})
+				out = append(out, logs.Line{App: name, Instance: p.Instance, Stream: p.Stream, Text: text})
 			}
 		}
 	}
