@@ -27,13 +27,20 @@ func BenchmarkDirect(b *testing.B) {
 }
 
 func benchGet(b *testing.B, url string) {
-	c := newClient(b)
-	b.SetParallelism(4) // 4 × GOMAXPROCS clients
+	req, _ := http.NewRequest("GET", url, nil)
+	measure(b, newClient(b), req)
+}
+
+// measure sends req from 4 × GOMAXPROCS clients at once, b.N times in
+// all, and reports requests per second and allocations.
+func measure(b *testing.B, c *http.Client, req *http.Request) {
+	b.SetParallelism(4)
+	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			res, err := c.Get(url)
+			res, err := c.Do(req)
 			if err != nil {
 				b.Error(err)
 				return
@@ -117,20 +124,5 @@ func benchPage(b *testing.B, c *http.Client, url, accept string, h2 bool) {
 	if accept != "" && res.Header.Get("Content-Encoding") != accept || h2 && res.ProtoMajor != 2 {
 		b.Fatalf("not what is measured: %s %v", res.Proto, res.Header)
 	}
-	b.SetParallelism(4)
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			res, err := c.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+	measure(b, c, req)
 }
