@@ -3,7 +3,6 @@ package edge
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,9 +10,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/edge")
+	"github.com/tendhq/tend/internal/golden"
+)
 
 // testdata is the absolute fixture directory; goldens spell it $DIR.
 func testdata(t testing.TB) string {
@@ -25,22 +24,11 @@ func testdata(t testing.TB) string {
 	return dir
 }
 
+// checkGolden compares got, with the testdata directory written $DIR, with
+// the golden file at path.
 func checkGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	got = bytes.ReplaceAll(got, []byte(testdata(t)), []byte("$DIR"))
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./internal/edge -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s is out of date (go test ./internal/edge -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Check(t, path, bytes.ReplaceAll(got, []byte(testdata(t)), []byte("$DIR")))
 }
 
 // Each testdata/edge/*.yaml is an app's edge block: decoded, it gives the

@@ -3,17 +3,15 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tendhq/tend/internal/golden"
 	"github.com/tendhq/tend/internal/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/plan/*/plan.golden")
 
 // TestGolden plans each case of testdata/plan: current.json (what runs),
 // desired.json (the file) and, when a file named prune exists, with prune.
@@ -30,20 +28,7 @@ func TestGolden(t *testing.T) {
 			if p.Empty() {
 				got += "(empty)\n"
 			}
-			golden := filepath.Join(dir, "plan.golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("plan differs from %s (go test -update rewrites it)\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			golden.Check(t, filepath.Join(dir, "plan.golden"), []byte(got))
 		})
 	}
 }

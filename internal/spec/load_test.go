@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,9 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/spec")
+	"github.com/tendhq/tend/internal/golden"
+)
 
 // testdata is the absolute fixture directory; goldens spell it $DIR so that
 // they do not depend on where the checkout lives.
@@ -62,22 +61,11 @@ func cases(t *testing.T, dir string) []string {
 	return files
 }
 
+// checkGolden compares got, with the testdata directory written $DIR, with
+// the golden file at path.
 func checkGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	got = bytes.ReplaceAll(got, []byte(testdata(t)), []byte("$DIR"))
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./internal/spec -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s is out of date (go test ./internal/spec -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Check(t, path, bytes.ReplaceAll(got, []byte(testdata(t)), []byte("$DIR")))
 }
 
 var goldenOptions = LoadOptions{EnvName: "production", NumCPU: 4}

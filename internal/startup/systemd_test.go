@@ -2,15 +2,14 @@ package startup
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/tendhq/tend/internal/golden"
+)
 
 var sample = Unit{User: "deploy", Home: "/home/deploy/.tend", Exe: "/usr/local/bin/tend", Path: "/home/deploy/.nvm/versions/node/v20/bin:/usr/bin:/bin"}
 
@@ -19,18 +18,7 @@ func TestUnitGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("..", "..", "testdata", "startup", "tend-deploy.service")
-	if *update {
-		os.MkdirAll(filepath.Dir(golden), 0o755)
-		os.WriteFile(golden, got, 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("unit differs from %s:\n%s", golden, got)
-	}
+	golden.Check(t, filepath.Join("..", "..", "testdata", "startup", "tend-deploy.service"), got)
 	for _, line := range []string{"Type=notify", "Restart=always", "KillMode=mixed", `Environment="TEND_HOME=/home/deploy/.tend"`, "ExecStart=/usr/local/bin/tend daemon"} {
 		if !strings.Contains(string(got), line+"\n") {
 			t.Errorf("unit lacks %q", line)
