@@ -301,16 +301,7 @@ func alive(pid int) bool {
 
 // clusterResult renders the cluster's own table and its summary rows.
 func clusterResult(systems []*system, load map[string][]wrkResult, reload map[string]reloadResult) result {
-	rps := map[string][]float64{}
-	p99s := map[string][]float64{}
-	for name, rs := range load {
-		for _, r := range rs {
-			rps[name] = append(rps[name], r.rps)
-			p99s[name] = append(p99s[name], r.p99)
-		}
-	}
-	logSamples("cluster: requests/s", rps)
-	logSamples("cluster: p99 (ms)", p99s)
+	rps, p99s := loadSamples("cluster", load)
 
 	failedCell := func(name string) string {
 		rr, ok := reload[name]

@@ -287,16 +287,7 @@ func selfSigned(certPath, keyPath string) error {
 
 // edgeResult renders the section's table and its summary rows.
 func edgeResult(load map[string][]wrkResult) result {
-	rps := map[string][]float64{}
-	p99s := map[string][]float64{}
-	for name, rs := range load {
-		for _, r := range rs {
-			rps[name] = append(rps[name], r.rps)
-			p99s[name] = append(p99s[name], r.p99)
-		}
-	}
-	logSamples("edge: requests/s", rps)
-	logSamples("edge: p99 (ms)", p99s)
+	rps, p99s := loadSamples("edge", load)
 	failed := func(name string) string {
 		n, all := 0, 0
 		for _, r := range load[name] {

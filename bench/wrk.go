@@ -43,6 +43,21 @@ func (b *bench) interleave(n int, run func(round, i int, d time.Duration) error)
 	return nil
 }
 
+// loadSamples splits the wrk runs of each system into its requests/s and
+// its p99s (ms), and logs both under the section's name.
+func loadSamples(section string, load map[string][]wrkResult) (rps, p99s map[string][]float64) {
+	rps, p99s = map[string][]float64{}, map[string][]float64{}
+	for name, rs := range load {
+		for _, r := range rs {
+			rps[name] = append(rps[name], r.rps)
+			p99s[name] = append(p99s[name], r.p99)
+		}
+	}
+	logSamples(section+": requests/s", rps)
+	logSamples(section+": p99 (ms)", p99s)
+	return rps, p99s
+}
+
 // wrkResult is what one wrk run reports.
 type wrkResult struct {
 	requests int     // completed, whatever their status
