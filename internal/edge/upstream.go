@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/textproto"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -583,7 +585,7 @@ func isHop(k string) bool {
 func removeHopByHop(h http.Header) {
 	for _, v := range h["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {
-			if f = textprotoTrim(f); f != "" {
+			if f = textproto.TrimString(f); f != "" {
 				delete(h, http.CanonicalHeaderKey(f))
 			}
 		}
@@ -597,15 +599,13 @@ func removeHopByHop(h http.Header) {
 func connectionLists(conn []string, k string) bool {
 	for _, v := range conn {
 		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(textprotoTrim(f), k) {
+			if strings.EqualFold(textproto.TrimString(f), k) {
 				return true
 			}
 		}
 	}
 	return false
 }
-
-func textprotoTrim(s string) string { return strings.Trim(s, " \t") }
 
 // upgradeType is the protocol a message asks to switch to: its Upgrade
 // header, when Connection lists upgrade.
@@ -710,7 +710,7 @@ func appendHead(b []byte, r *http.Request, ex *exchange, upType string, n int64,
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	case body:
 		b = append(b, "Content-Length: "...)
-		b = appendInt(b, n)
+		b = strconv.AppendInt(b, n, 10)
 		b = append(b, "\r\n"...)
 	case r.Method == "POST" || r.Method == "PUT" || r.Method == "PATCH":
 		b = append(b, "Content-Length: 0\r\n"...)
@@ -749,20 +749,6 @@ func appendValue(b []byte, v string) []byte {
 		b = append(b, c)
 	}
 	return b
-}
-
-func appendInt(b []byte, n int64) []byte {
-	var d [20]byte
-	i := len(d)
-	for {
-		i--
-		d[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, d[i:]...)
 }
 
 // hostPort is the client address of r without its port, for
