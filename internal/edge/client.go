@@ -74,6 +74,7 @@ func dialInstance(ctx context.Context, addr string, timeout time.Duration) (*upC
 	if err != nil {
 		return nil, &dialError{err}
 	}
+	c = fastConn(c)
 	uc := &upConn{conn: c}
 	uc.rd = connReader{c: c, left: unbounded}
 	uc.br = bufio.NewReaderSize(&uc.rd, 4<<10)

@@ -90,6 +90,7 @@ func (a *acceptor) loop() {
 			return
 		}
 		delay = 0
+		c = fastConn(c)
 		cfg := a.tls.Load()
 		if cfg == nil {
 			a.deliver(newFramingConn(c, nil, int(a.maxHead.Load()), a.onBad))
