@@ -7,7 +7,9 @@
 //
 // One file per concern, as Caddy's reverse proxy has it: front.go is the
 // front and its lifecycle, listener.go the listener shared by the servers
-// of successive settings, options.go and settings.go the settings,
+// of successive settings, http1.go and http1response.go the server of
+// HTTP/1 connections (net/http serves HTTP/2), rawconn_linux.go the
+// connections' system calls, options.go and settings.go the settings,
 // response.go the writer every response goes through, pool.go the
 // instances and their counters, selection.go the balancing policies,
 // upstream.go the proxy and its retries, client.go its HTTP/1.1
@@ -120,13 +122,30 @@ type Front struct {
 	handlers sync.WaitGroup // running handlers; upgraded ones outlive Shutdown
 }
 
-// generation is one http.Server of the front, serving a view of the
-// listener; an Update of server settings starts the next and retires it.
+// generation is one server of the front, serving a view of the listener;
+// an Update of server settings starts the next and retires it. Its
+// HTTP/1 connections (plain, or TLS that chose http/1.1) go to the
+// front's own server (http1.go), its HTTP/2 ones to net/http's.
 type generation struct {
-	srv     *http.Server
+	h1      *http1Server
+	h2      *http.Server
+	h2ln    *connListener
 	view    *view
-	served  chan struct{} // closed when Serve has returned
+	idle    time.Duration
+	served  chan struct{} // closed when both servers stopped serving
 	retired atomic.Bool   // its connections close after their next response
+}
+
+// shutdown stops both servers taking requests and waits for those in
+// flight, until ctx ends.
+func (g *generation) shutdown(ctx context.Context) error {
+	return errors.Join(g.h1.Shutdown(ctx), g.h2.Shutdown(ctx))
+}
+
+// close cuts both servers' connections off.
+func (g *generation) close() {
+	g.h1.Close()
+	g.h2.Close()
 }
 
 // Listen binds cfg.Addr at once, so that a port in use is reported to the
@@ -195,30 +214,49 @@ func (f *Front) env() compileEnv {
 	return compileEnv{stateDir: f.stateDir, now: f.now, log: f.log, next: f.handler}
 }
 
-// serveGeneration starts an http.Server with the server settings of s on
-// a new view of the listener.
+// serveGeneration starts the servers of a generation with the server
+// settings of s on a new view of the listener.
 func (f *Front) serveGeneration(s *settings) *generation {
-	g := &generation{served: make(chan struct{}), view: f.acc.view()}
-	g.srv = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if g.retired.Load() {
-				// Over HTTP/1 the server closes the connection after this
-				// response; over HTTP/2 it sends GOAWAY.
-				w.Header().Set("Connection", "close")
-			}
-			f.serve(w, r)
-		}),
+	g := &generation{served: make(chan struct{}), view: f.acc.view(), idle: s.o.IdleTimeout.D()}
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		if g.retired.Load() {
+			// Over HTTP/1 the connection closes after this response;
+			// over HTTP/2 the server sends GOAWAY.
+			w.Header().Set("Connection", "close")
+		}
+		f.serve(w, r)
+	}
+	g.h1 = newHTTP1Server(f.base, s.server(), handler, f.log)
+	g.h2ln = newConnListener(g.view.Addr())
+	g.h2 = &http.Server{
+		Handler:           http.HandlerFunc(handler),
 		ReadHeaderTimeout: s.o.ReadHeaderTimeout.D(),
 		IdleTimeout:       s.o.IdleTimeout.D(),
 		MaxHeaderBytes:    serverHeaderBytes(s.o.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(f.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return f.base },
-		ConnContext:       connContext,
 	}
+	h2served := make(chan struct{})
+	go func() {
+		defer close(h2served)
+		if err := g.h2.Serve(g.h2ln); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			f.log.Error("edge stopped serving HTTP/2", "addr", g.view.Addr(), "err", err)
+		}
+	}()
 	go func() {
 		defer close(g.served)
-		if err := g.srv.Serve(g.view); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			f.log.Error("edge stopped serving", "addr", g.view.Addr(), "err", err)
+		defer func() { <-h2served }()
+		defer g.h2ln.Close()
+		for {
+			c, err := g.view.Accept()
+			if err != nil {
+				return
+			}
+			if fc, ok := c.(*framingConn); ok {
+				g.h1.serve(fc)
+			} else {
+				g.h2ln.deliver(c)
+			}
 		}
 	}()
 	return g
@@ -236,15 +274,15 @@ func (f *Front) retire(g *generation) {
 	f.retiring.Add(1)
 	go func() {
 		defer f.retiring.Done()
-		t := time.NewTimer(g.srv.IdleTimeout)
+		t := time.NewTimer(g.idle)
 		select {
 		case <-t.C:
 		case <-f.base.Done():
 			t.Stop()
 		}
 		// Until Close cancels f.base: then what is left is cut off.
-		if err := g.srv.Shutdown(f.base); err != nil {
-			g.srv.Close()
+		if err := g.shutdown(f.base); err != nil {
+			g.close()
 		}
 		<-g.served
 	}()
@@ -470,7 +508,7 @@ func (f *Front) close(ctx context.Context) error {
 	rd.close()
 	// Shutdown waits for requests but not for upgraded connections, which
 	// it no longer tracks; the handlers WaitGroup covers both.
-	err := g.srv.Shutdown(ctx)
+	err := g.shutdown(ctx)
 	f.gate.Lock()
 	f.closed = true
 	f.gate.Unlock()
@@ -485,7 +523,7 @@ func (f *Front) close(ctx context.Context) error {
 	// upstream requests and closes upgraded connections; srv.Close closes
 	// the client connections.
 	f.cancel()
-	g.srv.Close()
+	g.close()
 	<-done
 	<-g.served
 	f.retiring.Wait()

@@ -13,17 +13,17 @@ import (
 )
 
 // Limits: the header read timeout, idle timeout and header size are the
-// http.Server's (Go answers 431 itself past MaxHeaderBytes); the body
-// limit is checked here per request; the timeouts to the instances are
-// the edge client's (upstream.go, client.go).
+// servers' (http1.go answers 431 past max_header_bytes, as net/http does
+// for HTTP/2); the body limit is checked here per request; the timeouts
+// to the instances are the edge client's (upstream.go, client.go).
 //
 // Requests that carry both Content-Length and Transfer-Encoding are how
 // request smuggling starts. Go's server keeps Transfer-Encoding, drops
 // Content-Length, and tells its handler nothing, so the check happens on
 // the connection, in framingConn, before the server parses the head.
 
-// serverHeaderBytes is the http.Server.MaxHeaderBytes that makes the
-// limit max: the server allows 4 KiB more than it is told.
+// serverHeaderBytes is the http.Server.MaxHeaderBytes (HTTP/2) that
+// makes the limit max: net/http allows 4 KiB more than it is told.
 func serverHeaderBytes(limit Size) int {
 	return int(max(int64(limit)-4096, 1024))
 }
@@ -83,11 +83,12 @@ type framingConn struct {
 	n    int64
 	err  error // a read error to return once buf[r:v] is handed out
 
-	// The server reads on between requests (and under a handler whose
-	// request has no more body), so a failed read means the client has
-	// left: it closes the connection to the instance of the request in
-	// flight, as a context.AfterFunc on the request's context would, at
-	// no cost per request. upstream is that connection, or nil.
+	// The server reads on between requests, and under a handler that
+	// has run for a while and whose request has no more body (its
+	// watch), so a failed read means the client has left: it closes the
+	// connection to the instance of the request in flight, as a
+	// context.AfterFunc on the request's context would, at no cost per
+	// request. upstream is that connection, or nil.
 	upstream atomic.Pointer[upConn]
 	gone     atomic.Bool // a read failed for good
 }
@@ -302,7 +303,9 @@ func (c *framingConn) checkHead(h []byte) {
 	connect := bytes.HasPrefix(line, []byte("CONNECT "))
 	var cl, te, upgrade bool
 	var clValue, teValue []byte
-	teAt := -1 // offset in h of the colon of the Transfer-Encoding line
+	teAt := -1   // offset in h of the colon of the Transfer-Encoding line
+	hostAt := -1 // offset in h of the colon of a second Host line
+	hosts := 0
 	for off := len(line) + 1; len(rest) > 0; {
 		line, rest, _ = bytes.Cut(rest, []byte("\n"))
 		name, value, ok := bytes.Cut(line, []byte(":"))
@@ -317,9 +320,21 @@ func (c *framingConn) checkHead(h []byte) {
 				}
 			case bytes.EqualFold(name, []byte("Upgrade")):
 				upgrade = true
+			case bytes.EqualFold(name, []byte("Host")):
+				if hosts++; hosts == 2 {
+					hostAt = off + len(name)
+				}
 			}
 		}
 		off += len(line) + 1
+	}
+	if hostAt >= 0 {
+		// Two Hosts: which one names the site? A head that does not
+		// parse gets 400 from the server, and the connection closes.
+		// (http.ReadRequest keeps only the first, and tells nobody.)
+		h[hostAt] = ' '
+		c.st = stPass
+		return
 	}
 	switch {
 	case cl && te:

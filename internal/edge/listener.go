@@ -222,16 +222,9 @@ func (v *view) Close() error {
 func (v *view) Addr() net.Addr { return v.a.ln.Addr() }
 
 // framingKey carries the framingConn of an HTTP/1 connection into its
-// requests' context (http.Server.ConnContext): its TLS state, when the
-// server thinks it plain, and its watch on the client (watch).
+// requests' context (http1Server): its TLS state and its watch on the
+// client (framingConn.watch).
 type framingKey struct{}
-
-func connContext(ctx context.Context, c net.Conn) context.Context {
-	if fc, ok := c.(*framingConn); ok {
-		return context.WithValue(ctx, framingKey{}, fc)
-	}
-	return ctx
-}
 
 // framingOf is the framingConn a request came on, or nil (HTTP/2).
 func framingOf(ctx context.Context) *framingConn {
@@ -247,3 +240,41 @@ func tlsOf(ctx context.Context) *tls.ConnectionState {
 	}
 	return nil
 }
+
+// connListener is the net.Listener of a generation's HTTP/2 server: the
+// connections that chose h2, handed over by the generation.
+type connListener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newConnListener(addr net.Addr) *connListener {
+	return &connListener{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// deliver hands c to the server, or closes it once the listener is closed.
+func (l *connListener) deliver(c net.Conn) {
+	select {
+	case l.conns <- c:
+	case <-l.done:
+		c.Close()
+	}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return l.addr }

@@ -155,11 +155,10 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	n := r.ContentLength
 	cl.body = r.Body != nil && r.Body != http.NoBody && n != 0
 	if !cl.body {
+		// The server reads the client's connection (its watch) only
+		// once a body was read to its end: until then a client that
+		// leaves fails the body's copy.
 		n = 0
-	} else {
-		// The server reads the client's connection again only once the
-		// body was read to its end: until then only the context tells.
-		cl.fc = nil
 	}
 	cl.head = appendHead(cl.head, r, ex, upType, n, cl.body)
 

@@ -1,0 +1,530 @@
+package edge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// http1Server serves the HTTP/1 connections of one generation of the
+// front (HTTP/2 stays with net/http). It exists for what a proxy pays per
+// request in net/http's server, measured under load: the per-request
+// background read of the client's connection and the deadline that ends
+// it, a cancelable context, and headers sorted on the way out. Here a
+// connection is one goroutine and one buffered reader and writer, the
+// request is parsed by http.ReadRequest, and the client's connection is
+// read during a handler only once the handler has run for watchAfter
+// (watch), which is when noticing a client that left starts to matter.
+type http1Server struct {
+	handler    http.HandlerFunc
+	ctx        context.Context // every request's, with the connection's framingConn
+	readHeader time.Duration
+	idle       time.Duration
+	maxHeader  int64
+	log        *slog.Logger
+
+	shutting atomic.Bool // Shutdown or Close began
+	mu       sync.Mutex
+	conns    map[*http1Conn]struct{} // guarded by mu
+	wg       sync.WaitGroup          // connection goroutines
+}
+
+// watchAfter is how long a handler runs before its client's connection is
+// read, so that a client that leaves closes the connection to the
+// instance (framingConn.watch). A request shorter than that costs nothing.
+const watchAfter = 50 * time.Millisecond
+
+// drainLimit is how much of an unread request body is read and discarded
+// to keep the connection, as net/http does.
+const drainLimit = 256 << 10
+
+// Connection states, for Shutdown.
+const (
+	connIdle   int32 = iota // waiting for a request
+	connActive              // reading, handling or answering a request
+)
+
+func newHTTP1Server(base context.Context, s serverSettings, handler http.HandlerFunc, log *slog.Logger) *http1Server {
+	return &http1Server{
+		handler: handler, ctx: base, readHeader: s.readHeader, idle: s.idle,
+		maxHeader: int64(s.maxHeader), log: log,
+		conns: map[*http1Conn]struct{}{},
+	}
+}
+
+// http1Conn is one client connection of an http1Server.
+type http1Conn struct {
+	srv    *http1Server
+	fc     *framingConn
+	ctx    context.Context
+	remote string
+	post   bool // the last request was a POST: CRLFs may trail its body
+	linger bool // the client may still be sending a body nobody read
+	rd     connInput
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	state  atomic.Int32
+	res    http1Response
+
+	// The watch: a read of the client's connection while a handler runs
+	// (see watchAfter). mu guards the fields below it.
+	timer    *time.Timer
+	mu       sync.Mutex
+	cond     sync.Cond
+	watching bool // a handler runs and wants the watch
+	reading  bool // the watch's read is in progress
+}
+
+// connInput is what the buffered reader of a connection reads: the
+// client's bytes, after a byte the watch read, within a limit while a
+// head is read.
+type connInput struct {
+	c      net.Conn
+	stash  []byte // 0 or 1 byte read by the watch
+	err    error  // a read error of the watch, for the next read
+	left   int64  // bytes allowed before a head ends
+	hitMax bool
+}
+
+func (in *connInput) Read(p []byte) (int, error) {
+	if len(in.stash) > 0 && len(p) > 0 {
+		p[0] = in.stash[0]
+		in.stash = in.stash[:0]
+		in.left--
+		return 1, nil
+	}
+	if in.err != nil {
+		err := in.err
+		in.err = nil
+		return 0, err
+	}
+	if in.left <= 0 {
+		in.hitMax = true
+		return 0, io.EOF
+	}
+	if int64(len(p)) > in.left {
+		p = p[:in.left]
+	}
+	n, err := in.c.Read(p)
+	in.left -= int64(n)
+	return n, err
+}
+
+var http1Bufs = sync.Pool{New: func() any {
+	return &struct {
+		r *bufio.Reader
+		w *bufio.Writer
+	}{bufio.NewReaderSize(nil, 4<<10), bufio.NewWriterSize(nil, 4<<10)}
+}}
+
+// serve runs the connection fc in a goroutine of its own, unless the
+// server is shutting down.
+func (s *http1Server) serve(fc *framingConn) {
+	c := &http1Conn{srv: s, fc: fc, remote: fc.RemoteAddr().String()}
+	c.ctx = context.WithValue(s.ctx, framingKey{}, fc)
+	c.rd.c = fc
+	c.cond.L = &c.mu
+	c.state.Store(connActive)
+	s.mu.Lock()
+	if s.shutting.Load() {
+		s.mu.Unlock()
+		fc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go c.serve()
+}
+
+func (c *http1Conn) serve() {
+	s := c.srv
+	bufs := http1Bufs.Get().(*struct {
+		r *bufio.Reader
+		w *bufio.Writer
+	})
+	bufs.r.Reset(&c.rd)
+	bufs.w.Reset(c.fc)
+	c.br, c.bw = bufs.r, bufs.w
+	hijacked := false
+	defer func() {
+		c.stopWatch()
+		if !hijacked {
+			if c.linger {
+				c.lingerClose()
+			}
+			c.fc.Close()
+			bufs.r.Reset(nil)
+			bufs.w.Reset(nil)
+			http1Bufs.Put(bufs)
+		}
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	c.timer = time.AfterFunc(time.Hour, c.watch)
+	c.timer.Stop()
+
+	for first := true; ; first = false {
+		if !first {
+			c.state.Store(connIdle)
+			if s.shutting.Load() {
+				return
+			}
+			if c.br.Buffered() == 0 {
+				c.fc.SetReadDeadline(time.Now().Add(s.idle))
+				if _, err := c.br.Peek(1); err != nil {
+					return
+				}
+			}
+			c.state.Store(connActive)
+			if c.post {
+				// Old clients end a POST with a CRLF the body did not
+				// count (RFC 9112, section 2.2), which net/http skips too.
+				peek, _ := c.br.Peek(4)
+				c.br.Discard(leadingCRLF(peek))
+			}
+		}
+		c.fc.SetReadDeadline(time.Now().Add(s.readHeader))
+		c.rd.left, c.rd.hitMax = s.maxHeader, false
+		req, err := http.ReadRequest(c.br)
+		if err != nil {
+			c.refuse(err)
+			return
+		}
+		c.fc.SetReadDeadline(time.Time{})
+		c.rd.left = unbounded
+		c.post = req.Method == http.MethodPost
+		if code, why := checkRequest(req); code != 0 {
+			c.fail(code, why)
+			return
+		}
+		var done bool
+		if done, hijacked = c.exchange(req); done {
+			return
+		}
+	}
+}
+
+// refuse answers a head that did not parse, as net/http does; a client
+// that left or went quiet gets nothing.
+func (c *http1Conn) refuse(err error) {
+	switch {
+	case c.rd.hitMax:
+		c.fail(http.StatusRequestHeaderFieldsTooLarge, "")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isTimeout(err), errors.Is(err, net.ErrClosed):
+	case strings.Contains(err.Error(), "unsupported protocol version"):
+		c.fail(http.StatusHTTPVersionNotSupported, "")
+	case strings.Contains(err.Error(), "unsupported transfer encoding"):
+		c.fail(http.StatusNotImplemented, "unsupported transfer encoding")
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) {
+			return // the connection failed
+		}
+		c.fail(http.StatusBadRequest, err.Error())
+	}
+}
+
+// fail answers a request the server refuses, and the connection closes.
+func (c *http1Conn) fail(code int, why string) {
+	text := http.StatusText(code)
+	body := strconv.Itoa(code) + " " + text
+	if why != "" {
+		body += ": " + why
+	}
+	body += "\n"
+	c.fc.SetWriteDeadline(time.Now().Add(time.Second))
+	fmt.Fprintf(c.bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", code, text, len(body), body)
+	c.bw.Flush()
+}
+
+// checkRequest applies the checks of net/http's server that
+// http.ReadRequest leaves to it: 0 when r may be served. (A second Host
+// line never gets here: framingConn spoils the head.) ReadRequest drops
+// the Host header for r.Host, so an empty Host reads as a missing one.
+func checkRequest(r *http.Request) (int, string) {
+	switch {
+	case r.ProtoMajor != 1: // HTTP/2 comes over TLS, by ALPN, to net/http
+		return http.StatusHTTPVersionNotSupported, "unsupported protocol version"
+	case r.ProtoAtLeast(1, 1) && r.Host == "" && r.Method != http.MethodConnect:
+		return http.StatusBadRequest, "missing required Host header"
+	case !validHost(r.Host):
+		return http.StatusBadRequest, "malformed Host header"
+	}
+	for k, vv := range r.Header {
+		if !isToken(k) {
+			return http.StatusBadRequest, "invalid header name"
+		}
+		for _, v := range vv {
+			if !validFieldValue(v) {
+				return http.StatusBadRequest, "invalid header value"
+			}
+		}
+	}
+	if e := r.Header["Expect"]; len(e) > 0 && !(r.ProtoAtLeast(1, 1) && len(e) == 1 && strings.EqualFold(e[0], "100-continue")) {
+		return http.StatusExpectationFailed, ""
+	}
+	return 0, ""
+}
+
+// validHost is httpguts.ValidHostHeader's test: the bytes a Host may hold.
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"<>\^`+"`{|}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue refuses control characters other than tab in a header
+// value (RFC 9110, section 5.5).
+func validFieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// exchange serves one request: done when the connection is to close (or
+// was hijacked) after it.
+func (c *http1Conn) exchange(req *http.Request) (done, hijacked bool) {
+	s := c.srv
+	req = req.WithContext(c.ctx)
+	req.RemoteAddr = c.remote
+	req.TLS = c.fc.tls
+	body := req.Body
+	w := &c.res
+	w.reset(c, req)
+	// The client's connection is read during the handler only once the
+	// request's body is all read: before that the bytes are the body's.
+	var br *bodyReader
+	if body == http.NoBody {
+		c.startWatch()
+	} else {
+		br = &bodyReader{c: c, body: body, expect: req.Header.Get("Expect") != ""}
+		req.Body = br
+	}
+	if !c.run(w, req) {
+		c.stopWatch()
+		return true, false
+	}
+	c.stopWatch()
+	if w.hijacked {
+		return true, true
+	}
+	if err := w.finish(); err != nil {
+		return true, false
+	}
+	keep := !w.closeAfter && !req.Close && !s.shutting.Load()
+	if br != nil && !br.ended {
+		// What the handler left of the body is read and dropped, up to
+		// a limit, for the next request's sake.
+		if !keep || br.unasked() {
+			c.linger = true
+			return true, false
+		}
+		if n, err := io.CopyN(io.Discard, body, drainLimit+1); n > drainLimit || err != io.EOF {
+			c.linger = true
+			return true, false
+		}
+	}
+	return !keep, false
+}
+
+// lingerTime bounds lingerClose.
+const lingerTime = time.Second
+
+// lingerClose ends a connection whose client may still be sending a body
+// the server did not read: closing at once would answer the data that
+// comes with a reset, which can destroy the response before the client
+// reads it. So the server shuts its side, and reads and drops what comes
+// until the client closes, for lingerTime at most (nginx's lingering
+// close; net/http waits 500 ms).
+func (c *http1Conn) lingerClose() {
+	if c.fc.CloseWrite() != nil {
+		return
+	}
+	c.fc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.Copy(io.Discard, c.fc)
+}
+
+// leadingCRLF counts the CR and LF bytes at the start of b.
+func leadingCRLF(b []byte) int {
+	n := 0
+	for n < len(b) && (b[n] == '\r' || b[n] == '\n') {
+		n++
+	}
+	return n
+}
+
+// run calls the handler; false if it panicked, which ends the
+// connection, as net/http does.
+func (c *http1Conn) run(w *http1Response, req *http.Request) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				c.srv.log.Error("edge handler panicked", "client", c.remote, "method", req.Method, "path", req.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			}
+			// Whatever went out is a broken response: stop here.
+			c.bw.Flush()
+			ok = false
+		}
+	}()
+	c.srv.handler(w, req)
+	return true
+}
+
+// startWatch arms the watch of the client's connection for the handler
+// that starts.
+func (c *http1Conn) startWatch() {
+	c.mu.Lock()
+	c.watching = true
+	c.mu.Unlock()
+	c.timer.Reset(watchAfter)
+}
+
+// watch reads the client's connection while a handler runs: a failed read
+// means the client left, and framingConn.Read closes the connection to
+// the instance it watches. A byte that comes (the next request,
+// pipelined) waits in the stash for the next read.
+func (c *http1Conn) watch() {
+	c.mu.Lock()
+	if !c.watching || c.reading {
+		c.mu.Unlock()
+		return
+	}
+	c.reading = true
+	c.mu.Unlock()
+	var b [1]byte
+	n, err := c.fc.Read(b[:])
+	c.mu.Lock()
+	if n == 1 {
+		c.rd.stash = append(c.rd.stash[:0], b[0])
+	}
+	if err != nil && !isTimeout(err) {
+		c.rd.err = err
+	}
+	c.reading = false
+	c.cond.Broadcast()
+	c.mu.Unlock()
+}
+
+// stopWatch ends the watch, interrupting its read, so that the
+// connection's reader is the serving goroutine's alone again.
+func (c *http1Conn) stopWatch() {
+	if c.timer == nil {
+		return
+	}
+	c.timer.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.watching {
+		return
+	}
+	c.watching = false
+	if c.reading {
+		c.fc.SetReadDeadline(aLongTimeAgo)
+		for c.reading {
+			c.cond.Wait()
+		}
+		c.fc.SetReadDeadline(time.Time{})
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// bodyReader is a request body as the handler reads it: it sends
+// "100 Continue" before the first read when the client waits for it, and
+// starts the watch once the body has been read to its end.
+type bodyReader struct {
+	c      *http1Conn
+	body   io.ReadCloser
+	expect bool // the client waits for "100 Continue"
+	asked  bool // "100 Continue" went out
+	ended  bool // the body was read to its end
+}
+
+// unasked says whether the client waits for a "100 Continue" it was not
+// sent: its body may never come, and waiting for it to drop it would
+// hang.
+func (b *bodyReader) unasked() bool { return b.expect && !b.asked }
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.expect && !b.asked {
+		b.asked = true
+		if !b.c.res.wroteHead {
+			b.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if err := b.c.bw.Flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	n, err := b.body.Read(p)
+	if err == io.EOF && !b.ended {
+		b.ended = true
+		b.c.startWatch()
+	}
+	return n, err
+}
+
+func (b *bodyReader) Close() error { return b.body.Close() }
+
+// Shutdown stops the server's connections taking new requests: idle ones
+// close now, busy ones after their response. It returns when all are
+// closed, or with ctx's error when ctx ends first.
+func (s *http1Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting.Store(true)
+	s.mu.Unlock()
+	wait := time.Millisecond
+	for {
+		s.mu.Lock()
+		n := len(s.conns)
+		for c := range s.conns {
+			if c.state.Load() == connIdle {
+				c.fc.Close()
+			}
+		}
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// Close closes every connection at once and waits for their goroutines;
+// handlers still running end with their writes failing.
+func (s *http1Server) Close() {
+	s.mu.Lock()
+	s.shutting.Store(true)
+	for c := range s.conns {
+		c.fc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}

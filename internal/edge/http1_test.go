@@ -1,0 +1,182 @@
+package edge
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// frontWith is a front whose requests are served by h, as a Layer that
+// does not call the proxy.
+func frontWith(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	f, _ := startFront(t, Config{Layers: []func(http.Handler) http.Handler{
+		func(http.Handler) http.Handler { return h },
+	}})
+	return f.Addr().String()
+}
+
+// The checks net/http's server makes and http.ReadRequest does not: each
+// head is refused with its status, reaches no handler, and the
+// connection closes.
+func TestHTTP1RefusesBadHeads(t *testing.T) {
+	var reached atomic.Int32
+	addr := frontWith(t, func(w http.ResponseWriter, r *http.Request) { reached.Add(1) })
+	for _, tc := range []struct {
+		name, head string
+		status     int
+	}{
+		{"no Host in HTTP/1.1", "GET / HTTP/1.1\r\n\r\n", 400},
+		{"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+		{"bad Host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+		{"unknown expectation", "POST / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx", 417},
+		{"unknown transfer coding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+		{"h2 without TLS", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
+		{"not HTTP", "hello\r\n\r\n", 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := readResponses(t, rawExchange(t, addr, tc.head), 1)[0]
+			if res.StatusCode != tc.status || !res.Close {
+				t.Fatalf("status %d, close %v; want %d and the connection closed", res.StatusCode, res.Close, tc.status)
+			}
+		})
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("%d refused requests reached the handler", n)
+	}
+}
+
+// A client that waits for "100 Continue" gets it when the body is read,
+// not before, and then its answer.
+func TestHTTP1ExpectContinue(t *testing.T) {
+	read := make(chan struct{})
+	addr := frontWith(t, func(w http.ResponseWriter, r *http.Request) {
+		<-read
+		b, _ := io.ReadAll(r.Body)
+		io.WriteString(w, "got "+string(b))
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	close(read)
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("first line %q, %v; want 100 Continue", line, err)
+	}
+	if blank, _ := br.ReadString('\n'); blank != "\r\n" {
+		t.Fatalf("after 100 Continue: %q", blank)
+	}
+	io.WriteString(c, "hello")
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || string(b) != "got hello" {
+		t.Fatalf("%d %q", res.StatusCode, b)
+	}
+}
+
+// How a body goes out: with its length when the handler ends within
+// holdLimit, in chunks past it or at a flush, until the connection closes
+// for an HTTP/1.0 client; Date always; 204 without a body.
+func TestHTTP1ResponseFraming(t *testing.T) {
+	addr := frontWith(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/small":
+			io.WriteString(w, "small")
+		case "/large":
+			io.WriteString(w, strings.Repeat("x", holdLimit+1))
+		case "/flushed":
+			io.WriteString(w, "a")
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "b")
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	for _, tc := range []struct {
+		path, proto    string
+		length         int64
+		chunked, close bool
+		body           string
+	}{
+		{"/small", "HTTP/1.1", 5, false, false, "small"},
+		{"/large", "HTTP/1.1", -1, true, false, strings.Repeat("x", holdLimit+1)},
+		{"/flushed", "HTTP/1.1", -1, true, false, "ab"},
+		{"/flushed", "HTTP/1.0", -1, false, true, "ab"},
+		{"/small", "HTTP/1.0", 5, false, true, "small"},
+		{"/empty", "HTTP/1.1", 0, false, false, ""},
+	} {
+		head := "GET " + tc.path + " " + tc.proto + "\r\nHost: a\r\n\r\n"
+		if tc.proto == "HTTP/1.1" {
+			// The second request shows the connection was kept.
+			head += "GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+		}
+		raw := rawExchange(t, addr, head)
+		n := 1
+		if tc.proto == "HTTP/1.1" {
+			n = 2
+		}
+		res := readResponses(t, raw, n)
+		r := res[0]
+		b, _ := io.ReadAll(r.Body)
+		chunked := len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
+		if string(b) != tc.body || r.ContentLength != tc.length || chunked != tc.chunked || r.Close != tc.close || r.Header.Get("Date") == "" {
+			t.Errorf("%s %s: body %q, length %d, chunked %v, close %v, date %q; want %q, %d, %v, %v\n%s",
+				tc.proto, tc.path, b, r.ContentLength, chunked, r.Close, r.Header.Get("Date"), tc.body, tc.length, tc.chunked, tc.close, raw)
+		}
+	}
+}
+
+// An HTTP/1.0 client that asks to keep the connection gets it kept.
+func TestHTTP1KeepAliveForHTTP10(t *testing.T) {
+	addr := frontWith(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) })
+	raw := rawExchange(t, addr, "GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /2 HTTP/1.0\r\n\r\n")
+	res := readResponses(t, raw, 2)
+	if res[0].Close || res[0].Header.Get("Connection") != "keep-alive" || !res[1].Close {
+		t.Fatalf("close %v (Connection %q), then %v; want kept, then closed\n%s", res[0].Close, res[0].Header.Get("Connection"), res[1].Close, raw)
+	}
+}
+
+// Header values cannot split the response: line breaks become spaces, and
+// a name that is not a token is left out.
+func TestHTTP1HeaderInjection(t *testing.T) {
+	addr := frontWith(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Evil"] = []string{"a\r\nSet-Cookie: stolen=1"}
+		w.Header()["Bad Name"] = []string{"x"}
+		io.WriteString(w, "ok")
+	})
+	raw := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	res := readResponses(t, raw, 1)[0]
+	if res.Header.Get("Set-Cookie") != "" || res.Header.Get("X-Evil") != "a  Set-Cookie: stolen=1" || strings.Contains(raw, "Bad Name") {
+		t.Fatalf("%q", raw)
+	}
+}
+
+// A handler that panics loses its connection, not the server.
+func TestHTTP1HandlerPanic(t *testing.T) {
+	addr := frontWith(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic("boom")
+		}
+		io.WriteString(w, "fine")
+	})
+	if raw := rawExchange(t, addr, "GET /panic HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"); raw != "" {
+		t.Fatalf("after a panic the connection sent %q, want it closed with nothing", raw)
+	}
+	res := readResponses(t, rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), 1)[0]
+	if b, _ := io.ReadAll(res.Body); string(b) != "fine" {
+		t.Fatalf("the next connection got %q", b)
+	}
+}

@@ -1,0 +1,382 @@
+package edge
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// http1Response is the http.ResponseWriter of http1Server, reused by the
+// requests of one connection. It writes the head into the connection's
+// buffered writer as the headers are, with no sorting: at WriteHeader when
+// the length is known, else once the body passes holdLimit, at a flush,
+// or when the handler returns (then with the length, as net/http does).
+type http1Response struct {
+	c      *http1Conn
+	req    *http.Request
+	header http.Header
+
+	status     int
+	wroteFinal bool  // the final status is set
+	wroteHead  bool  // the head is in the writer
+	hijacked   bool  // the handler took the connection
+	closeAfter bool  // the connection closes after this response
+	chunked    bool  // the body goes in chunks
+	noBody     bool  // HEAD, 1xx, 204 or 304: no body goes out
+	length     int64 // the declared Content-Length, or -1
+	written    int64 // body bytes written
+	hold       []byte
+}
+
+// holdLimit is how much body is held back, before the head goes, to
+// answer with a length rather than chunks.
+const holdLimit = 2048
+
+func (w *http1Response) reset(c *http1Conn, req *http.Request) {
+	h := w.header
+	if h == nil {
+		h = make(http.Header, 16)
+	} else {
+		clear(h)
+	}
+	*w = http1Response{c: c, req: req, header: h, length: -1, hold: w.hold[:0], closeAfter: req.Close}
+}
+
+func (w *http1Response) Header() http.Header { return w.header }
+
+func (w *http1Response) WriteHeader(code int) {
+	if w.hijacked || w.wroteFinal {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		// Interim: it goes now, with the headers set so far (103's Link).
+		w.writeStatusLine(code)
+		w.writeFields(false)
+		w.c.bw.WriteString("\r\n")
+		w.c.bw.Flush()
+		return
+	}
+	w.wroteFinal = true
+	w.status = code
+	w.noBody = w.req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified || code < 200
+	if cl := w.header.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			w.length = n
+			w.writeHead(nil)
+		} else {
+			w.header.Del("Content-Length")
+		}
+	} else if w.noBody {
+		w.writeHead(nil)
+	}
+}
+
+// writeHead puts the head in the writer, with the framing of the body:
+// the length when it is known, else chunks (HTTP/1.1) or the end of the
+// connection (HTTP/1.0). first is the start of the body, for sniffing a
+// missing Content-Type.
+func (w *http1Response) writeHead(first []byte) {
+	w.wroteHead = true
+	h := w.header
+	if v := h["Connection"]; len(v) > 0 && hasToken(v, "close") {
+		w.closeAfter = true
+	}
+	h.Del("Transfer-Encoding")
+	if w.length < 0 && !w.noBody {
+		if w.req.ProtoAtLeast(1, 1) {
+			w.chunked = true
+		} else {
+			w.closeAfter = true
+		}
+	}
+	if w.status == http.StatusNoContent || w.status == http.StatusNotModified {
+		h.Del("Content-Length")
+	}
+	if _, ok := h["Content-Type"]; !ok && len(first) > 0 && !w.noBody && h.Get("Content-Encoding") == "" {
+		h["Content-Type"] = []string{http.DetectContentType(first)}
+	}
+	if w.c.srv.shutting.Load() {
+		w.closeAfter = true
+	}
+	w.writeStatusLine(w.status)
+	w.writeFields(true)
+	bw := w.c.bw
+	if _, ok := h["Date"]; !ok {
+		bw.WriteString("Date: ")
+		bw.Write(httpDate())
+		bw.WriteString("\r\n")
+	}
+	switch {
+	case w.closeAfter:
+		if !hasToken(h["Connection"], "close") {
+			bw.WriteString("Connection: close\r\n")
+		}
+	case !w.req.ProtoAtLeast(1, 1):
+		bw.WriteString("Connection: keep-alive\r\n")
+	}
+	if w.chunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	bw.WriteString("\r\n")
+}
+
+func (w *http1Response) writeStatusLine(code int) {
+	bw := w.c.bw
+	if code == http.StatusOK {
+		bw.WriteString("HTTP/1.1 200 OK\r\n")
+		return
+	}
+	var b [3]byte
+	bw.WriteString("HTTP/1.1 ")
+	bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
+	bw.WriteByte(' ')
+	if text := http.StatusText(code); text != "" {
+		bw.WriteString(text)
+	} else {
+		bw.WriteString("status code ")
+		bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
+	}
+	bw.WriteString("\r\n")
+}
+
+// writeFields writes the header fields, as net/http does: names that are
+// not tokens are left out, line breaks in values become spaces, and
+// trailer keys (http.TrailerPrefix) wait for the end.
+func (w *http1Response) writeFields(final bool) {
+	bw := w.c.bw
+	for k, vv := range w.header {
+		if final && (k == "Connection" && w.closeAfter && !hasToken(vv, "close")) {
+			continue // a keep-alive the connection will not keep
+		}
+		if strings.HasPrefix(k, http.TrailerPrefix) || !isToken(k) {
+			continue
+		}
+		for _, v := range vv {
+			if strings.ContainsAny(v, "\r\n") {
+				v = newlineToSpace.Replace(v)
+			}
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(trimField(v))
+			bw.WriteString("\r\n")
+		}
+	}
+}
+
+var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
+
+func trimField(v string) string {
+	if v != "" && (v[0] == ' ' || v[0] == '\t' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		return strings.Trim(v, " \t")
+	}
+	return v
+}
+
+// hasToken says whether the comma-separated values vv hold token.
+func hasToken(vv []string, token string) bool {
+	for _, v := range vv {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (w *http1Response) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteFinal {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.noBody {
+		if w.req.Method == http.MethodHead {
+			return len(p), nil
+		}
+		return 0, http.ErrBodyNotAllowed
+	}
+	if !w.wroteHead {
+		if len(w.hold)+len(p) <= holdLimit {
+			w.hold = append(w.hold, p...)
+			return len(p), nil
+		}
+		if err := w.release(p); err != nil {
+			return 0, err
+		}
+	}
+	if w.length >= 0 && w.written+int64(len(p)) > w.length {
+		return 0, http.ErrContentLength
+	}
+	if err := w.body(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// release writes the head, framed for a body of unknown length, and the
+// body held so far; first is what comes after it, for sniffing.
+func (w *http1Response) release(first []byte) error {
+	sniff := w.hold
+	if len(sniff) == 0 {
+		sniff = first
+	}
+	w.writeHead(sniff)
+	if len(w.hold) > 0 {
+		hold := w.hold
+		w.hold = w.hold[:0]
+		return w.body(hold)
+	}
+	return nil
+}
+
+// body writes p, in a chunk when the body is chunked.
+func (w *http1Response) body(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	bw := w.c.bw
+	if w.chunked {
+		var b [16]byte
+		bw.Write(strconv.AppendInt(b[:0], int64(len(p)), 16))
+		bw.WriteString("\r\n")
+	}
+	_, err := bw.Write(p)
+	if w.chunked {
+		bw.WriteString("\r\n")
+	}
+	w.written += int64(len(p))
+	return err
+}
+
+func (w *http1Response) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteFinal {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.wroteHead {
+		if err := w.release(nil); err != nil {
+			return err
+		}
+	}
+	return w.c.bw.Flush()
+}
+
+func (w *http1Response) Flush() { w.FlushError() }
+
+// EnableFullDuplex lets a handler write while it still reads the body;
+// this server always does.
+func (w *http1Response) EnableFullDuplex() error { return nil }
+
+// Hijack hands the connection over (for an upgrade): the server forgets
+// it and leaves it open.
+func (w *http1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	c := w.c
+	if w.wroteHead {
+		if err := c.bw.Flush(); err != nil {
+			return nil, nil, err
+		}
+	}
+	c.stopWatch()
+	w.hijacked = true
+	c.srv.forget(c)
+	return c.fc, bufio.NewReadWriter(c.br, c.bw), nil
+}
+
+// finish completes the response once the handler has returned.
+func (w *http1Response) finish() error {
+	if !w.wroteFinal {
+		w.WriteHeader(http.StatusOK)
+	}
+	bw := w.c.bw
+	if !w.wroteHead {
+		if !w.noBody {
+			w.length = int64(len(w.hold))
+			w.header["Content-Length"] = []string{strconv.Itoa(len(w.hold))}
+		}
+		if err := w.release(nil); err != nil {
+			return err
+		}
+	}
+	if w.chunked {
+		bw.WriteString("0\r\n")
+		w.writeTrailers()
+		bw.WriteString("\r\n")
+	}
+	if w.length >= 0 && !w.noBody && w.written < w.length {
+		// Short of its announced length: the client learns it from the
+		// connection closing.
+		w.closeAfter = true
+	}
+	return bw.Flush()
+}
+
+// writeTrailers writes the trailers: the keys the Trailer header announced
+// and those set with http.TrailerPrefix.
+func (w *http1Response) writeTrailers() {
+	bw := w.c.bw
+	field := func(k string, vv []string) {
+		if !isToken(k) {
+			return
+		}
+		for _, v := range vv {
+			if !strings.ContainsAny(v, "\r\n") {
+				bw.WriteString(k)
+				bw.WriteString(": ")
+				bw.WriteString(trimField(v))
+				bw.WriteString("\r\n")
+			}
+		}
+	}
+	for _, list := range w.header["Trailer"] {
+		for k := range strings.SplitSeq(list, ",") {
+			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+			field(k, w.header[k])
+		}
+	}
+	for k, vv := range w.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			field(name, vv)
+		}
+	}
+}
+
+// forget takes a hijacked connection out of the server's count.
+func (s *http1Server) forget(c *http1Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// httpDate is the Date header's value now, made once a second.
+func httpDate() []byte {
+	now := time.Now()
+	sec := now.Unix()
+	if d := dateNow.Load(); d != nil && d.sec == sec {
+		return d.text
+	}
+	d := &date{sec: sec, text: now.UTC().AppendFormat(make([]byte, 0, len(http.TimeFormat)), http.TimeFormat)}
+	dateNow.Store(d)
+	return d.text
+}
+
+type date struct {
+	sec  int64
+	text []byte
+}
+
+var dateNow atomic.Pointer[date]
