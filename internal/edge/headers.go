@@ -47,6 +47,13 @@ type headerRule struct {
 type headerPolicy struct {
 	rules  []headerRule
 	remove []string // canonical
+
+	// The rules that add a header the app did not set, written out
+	// once as header lines, over plain HTTP and over TLS: a server that
+	// writes heads itself (http1Response) takes them as they are when
+	// the app set none of them, instead of a dozen map entries per
+	// response.
+	lines [2][]byte
 }
 
 func newHeaderPolicy(o *Options) *headerPolicy {
@@ -90,6 +97,17 @@ func newHeaderPolicy(o *Options) *headerPolicy {
 	for _, name := range o.HeadersRemove {
 		p.remove = append(p.remove, canonical(name))
 	}
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.off || r.override {
+			continue
+		}
+		line := r.name + ": " + r.value[0] + "\r\n" // checked by Options.Validate
+		p.lines[1] = append(p.lines[1], line...)
+		if !r.tlsOnly {
+			p.lines[0] = append(p.lines[0], line...)
+		}
+	}
 	return p
 }
 
@@ -103,6 +121,26 @@ func disabled(name, v string) bool {
 // apply edits the headers of a response as it goes out; secure says the
 // client's connection is HTTPS.
 func (p *headerPolicy) apply(h http.Header, secure bool) {
+	p.applyTo(h, secure, true)
+}
+
+// applyLines edits h as apply does, except that when the app set none of
+// the headers the edge adds, it returns them as header lines to write
+// after h's, and h does not get them.
+func (p *headerPolicy) applyLines(h http.Header, secure bool) []byte {
+	if p.applyTo(h, secure, false) {
+		return nil
+	}
+	if secure {
+		return p.lines[1]
+	}
+	return p.lines[0]
+}
+
+// applyTo removes, overrides and turns off what the rules say; it adds
+// the headers the app did not set to h when add is set or when the app
+// set one of them, and says whether it did.
+func (p *headerPolicy) applyTo(h http.Header, secure, add bool) bool {
 	for _, name := range p.remove {
 		delete(h, name)
 	}
@@ -114,10 +152,23 @@ func (p *headerPolicy) apply(h http.Header, secure bool) {
 			delete(h, r.name)
 		case r.override:
 			h[r.name] = r.value
-		default:
-			if _, set := h[r.name]; !set {
-				h[r.name] = r.value
+		case !add:
+			if _, set := h[r.name]; set {
+				add = true
 			}
 		}
 	}
+	if !add {
+		return false
+	}
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.off || r.override || r.tlsOnly && !secure {
+			continue
+		}
+		if _, set := h[r.name]; !set {
+			h[r.name] = r.value
+		}
+	}
+	return true
 }

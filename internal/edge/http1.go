@@ -269,7 +269,7 @@ func checkRequest(r *http.Request) (int, string) {
 			return http.StatusBadRequest, "invalid header name"
 		}
 		for _, v := range vv {
-			if !validFieldValue(v) {
+			if !validHeaderValue(v) {
 				return http.StatusBadRequest, "invalid header value"
 			}
 		}
@@ -285,17 +285,6 @@ func validHost(h string) bool {
 	for i := 0; i < len(h); i++ {
 		c := h[i]
 		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"<>\^`+"`{|}", c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// validFieldValue refuses control characters other than tab in a header
-// value (RFC 9110, section 5.5).
-func validFieldValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return false
 		}
 	}

@@ -22,15 +22,16 @@ type http1Response struct {
 	header http.Header
 
 	status     int
-	wroteFinal bool  // the final status is set
-	wroteHead  bool  // the head is in the writer
-	hijacked   bool  // the handler took the connection
-	closeAfter bool  // the connection closes after this response
-	chunked    bool  // the body goes in chunks
-	noBody     bool  // HEAD, 1xx, 204 or 304: no body goes out
-	length     int64 // the declared Content-Length, or -1
-	written    int64 // body bytes written
-	hold       []byte
+	wroteFinal bool   // the final status is set
+	wroteHead  bool   // the head is in the writer
+	hijacked   bool   // the handler took the connection
+	closeAfter bool   // the connection closes after this response
+	chunked    bool   // the body goes in chunks
+	noBody     bool   // HEAD, 1xx, 204 or 304: no body goes out
+	length     int64  // the declared Content-Length, or -1
+	written    int64  // body bytes written
+	hold       []byte // body held back (holdLimit)
+	lines      []byte // header lines to write after the header's (headerPolicy.applyLines)
 }
 
 // holdLimit is how much body is held back, before the head goes, to
@@ -109,6 +110,7 @@ func (w *http1Response) writeHead(first []byte) {
 	w.writeStatusLine(w.status)
 	w.writeFields(true)
 	bw := w.c.bw
+	bw.Write(w.lines)
 	if _, ok := h["Date"]; !ok {
 		bw.WriteString("Date: ")
 		bw.Write(httpDate())

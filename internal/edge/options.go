@@ -626,16 +626,16 @@ func (o *Options) Validate(baseDir string) []FieldError {
 			bad("cookies.samesite", "%q: want lax, strict, none or off", c.SameSite)
 		}
 		for i, name := range c.HTTPOnlyAllow {
-			if !validToken(name) {
+			if !isToken(name) {
 				bad(fmt.Sprintf("cookies.httponly_allow[%d]", i), "%q is not a valid cookie name", name)
 			}
 		}
 		if r := c.Rename; r != nil {
 			from := cmpOr(r.From, defaultSessionCookie)
 			switch {
-			case !validToken(from):
+			case !isToken(from):
 				bad("cookies.rename.from", "%q is not a valid cookie name", r.From)
-			case !validToken(r.To):
+			case !isToken(r.To):
 				bad("cookies.rename.to", "%q is not a valid cookie name", r.To)
 			case r.To == from:
 				bad("cookies.rename.to", "%q is the name it renames: pick another", r.To)
@@ -679,7 +679,7 @@ func (o *Options) Validate(baseDir string) []FieldError {
 			bad(at+".burst", "must not be negative")
 		}
 		for j, m := range rl.Methods {
-			if !validToken(m) {
+			if !isToken(m) {
 				bad(fmt.Sprintf("%s.methods[%d]", at, j), "%q is not an HTTP method", m)
 			}
 		}
@@ -729,25 +729,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// validToken says whether s is an RFC 9110 token: header names, cookie
-// names and methods are.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func validHeaderName(s string) bool { return validToken(s) }
+func validHeaderName(s string) bool { return isToken(s) }
 
 // validHeaderValue refuses control characters other than tab: CR and LF
 // would split the header.

@@ -136,7 +136,11 @@ func (rw *response) commit(mode uint8) {
 	if s.compress {
 		addVary(h)
 	}
-	s.headers.apply(h, rw.ex.secure)
+	if w, ok := rw.w.(*http1Response); ok {
+		w.lines = s.headers.applyLines(h, rw.ex.secure)
+	} else {
+		s.headers.apply(h, rw.ex.secure)
+	}
 	s.cookies.apply(h, rw.ex.secure)
 	rw.w.WriteHeader(rw.status)
 }

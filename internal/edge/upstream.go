@@ -615,6 +615,8 @@ func upgradeType(h http.Header) string {
 	return h.Get("Upgrade")
 }
 
+// isToken says whether s is an RFC 9110 token: header names, cookie
+// names and methods are.
 func isToken(s string) bool {
 	if s == "" {
 		return false
