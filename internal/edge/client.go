@@ -465,10 +465,23 @@ func scanHead(b []byte, fields *[maxFastFields]field) (end, n int) {
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // isTokenByte says whether c may appear in a header name (RFC 9110 token).
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+func isTokenByte(c byte) bool { return tokenBytes[c] }
+
+// tokenBytes are the bytes of RFC 9110 tokens: a table, since every
+// header name of every response is checked on its way out.
+var tokenBytes = func() (t [256]bool) {
+	for c := range 256 {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			t[c] = true
+		default:
+			t[c] = strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
+		}
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	return t
+}()
+
+// hasLineBreak says whether v holds a CR or LF, which would split a head.
+func hasLineBreak(v string) bool {
+	return strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0
 }

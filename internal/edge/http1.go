@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -178,6 +179,10 @@ func (c *http1Conn) serve() {
 	c.timer.Stop()
 
 	for first := true; ; first = false {
+		// A deadline is set only while a read may wait: for the next
+		// request (idle), and for the rest of a head that is not all
+		// in yet (read_header_timeout).
+		deadline := false
 		if !first {
 			c.state.Store(connIdle)
 			if s.shutting.Load() {
@@ -185,6 +190,7 @@ func (c *http1Conn) serve() {
 			}
 			if c.br.Buffered() == 0 {
 				c.fc.SetReadDeadline(time.Now().Add(s.idle))
+				deadline = true
 				if _, err := c.br.Peek(1); err != nil {
 					return
 				}
@@ -197,14 +203,19 @@ func (c *http1Conn) serve() {
 				c.br.Discard(leadingCRLF(peek))
 			}
 		}
-		c.fc.SetReadDeadline(time.Now().Add(s.readHeader))
+		if !headBuffered(c.br) {
+			c.fc.SetReadDeadline(time.Now().Add(s.readHeader))
+			deadline = true
+		}
 		c.rd.left, c.rd.hitMax = s.maxHeader, false
 		req, err := http.ReadRequest(c.br)
 		if err != nil {
 			c.refuse(err)
 			return
 		}
-		c.fc.SetReadDeadline(time.Time{})
+		if deadline {
+			c.fc.SetReadDeadline(time.Time{})
+		}
 		c.rd.left = unbounded
 		c.post = req.Method == http.MethodPost
 		if code, why := checkRequest(req); code != 0 {
@@ -234,7 +245,8 @@ func (c *http1Conn) refuse(err error) {
 		if errors.As(err, &ne) {
 			return // the connection failed
 		}
-		c.fail(http.StatusBadRequest, err.Error())
+		// Not err's text: it quotes what the client sent.
+		c.fail(http.StatusBadRequest, "malformed request")
 	}
 }
 
@@ -329,7 +341,11 @@ func (c *http1Conn) exchange(req *http.Request) (done, hijacked bool) {
 			c.linger = true
 			return true, false
 		}
-		if n, err := io.CopyN(io.Discard, body, drainLimit+1); n > drainLimit || err != io.EOF {
+		// A client that stops sending has the header timeout to go on.
+		c.fc.SetReadDeadline(time.Now().Add(s.readHeader))
+		n, err := io.CopyN(io.Discard, body, drainLimit+1)
+		c.fc.SetReadDeadline(time.Time{})
+		if n > drainLimit || err != io.EOF {
 			c.linger = true
 			return true, false
 		}
@@ -352,6 +368,13 @@ func (c *http1Conn) lingerClose() {
 	}
 	c.fc.SetReadDeadline(time.Now().Add(lingerTime))
 	io.Copy(io.Discard, c.fc)
+}
+
+// headBuffered says whether a whole request head is in br's buffer, so
+// that reading it cannot wait on the client.
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, []byte("\r\n\r\n"))
 }
 
 // leadingCRLF counts the CR and LF bytes at the start of b.

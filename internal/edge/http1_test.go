@@ -180,3 +180,18 @@ func TestHTTP1HandlerPanic(t *testing.T) {
 		t.Fatalf("the next connection got %q", b)
 	}
 }
+
+// A body the handler did not read is read past, and the connection kept
+// for the next request.
+func TestHTTP1UnreadBodyKeepsConnection(t *testing.T) {
+	addr := frontWith(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) })
+	raw := rawExchange(t, addr, "POST /1 HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789"+
+		"POST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+
+		"GET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	res := readResponses(t, raw, 3)
+	for i, r := range res {
+		if b, _ := io.ReadAll(r.Body); string(b) != "/"+itoa(i+1) {
+			t.Fatalf("response %d: %q\n%s", i+1, b, raw)
+		}
+	}
+}

@@ -162,7 +162,7 @@ func (w *http1Response) writeFields(final bool) {
 			continue
 		}
 		for _, v := range vv {
-			if strings.ContainsAny(v, "\r\n") {
+			if hasLineBreak(v) {
 				v = newlineToSpace.Replace(v)
 			}
 			bw.WriteString(k)
@@ -336,7 +336,7 @@ func (w *http1Response) writeTrailers() {
 			return
 		}
 		for _, v := range vv {
-			if !strings.ContainsAny(v, "\r\n") {
+			if !hasLineBreak(v) {
 				bw.WriteString(k)
 				bw.WriteString(": ")
 				bw.WriteString(trimField(v))

@@ -739,7 +739,7 @@ func appendField(b []byte, k, v string) []byte {
 // http.Header.Write does: the server has refused such values from
 // clients already, this keeps the edge's own from splitting a head.
 func appendValue(b []byte, v string) []byte {
-	if !strings.ContainsAny(v, "\r\n") {
+	if !hasLineBreak(v) {
 		return append(b, v...)
 	}
 	for i := 0; i < len(v); i++ {
