@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -258,6 +259,24 @@ func (w *http1Response) body(p []byte) error {
 	}
 	w.written += int64(len(p))
 	return err
+}
+
+// ReadFrom sends src as the body; when the length is known the head goes
+// first and src goes to the connection itself, which uses sendfile for a
+// file over plain TCP (static files).
+func (w *http1Response) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wroteFinal {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.hijacked || w.noBody || w.length < 0 || !w.wroteHead {
+		return io.Copy(writerOnly{w}, src)
+	}
+	if err := w.c.bw.Flush(); err != nil {
+		return 0, err
+	}
+	n, err := w.c.fc.ReadFrom(src)
+	w.written += n
+	return n, err
 }
 
 func (w *http1Response) FlushError() error {

@@ -183,3 +183,26 @@ func TestStaticUnderFront(t *testing.T) {
 		t.Errorf("traversal under the edge: %q", r)
 	}
 }
+
+// A file larger than the server's buffers goes out whole, as a plain body
+// (sendfile over plain TCP) and as a range.
+func TestStaticLargeFileUnderFront(t *testing.T) {
+	dir := t.TempDir()
+	big := make([]byte, 3<<20+17)
+	for i := range big {
+		big[i] = byte(i*7 + i>>10)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, url := startFront(t, Config{Options: Options{Static: &StaticOptions{Prefix: "/", Dir: dir}}})
+	c := plainClient(t)
+	if r := get(t, c, url+"/big.bin"); r.status != 200 || r.body != string(big) || r.header.Get("Content-Length") != itoa(len(big)) {
+		t.Fatalf("big.bin: %d, %d bytes (Content-Length %q), want %d", r.status, len(r.body), r.header.Get("Content-Length"), len(big))
+	}
+	req, _ := http.NewRequest("GET", url+"/big.bin", nil)
+	req.Header.Set("Range", "bytes=1048570-2097160")
+	if r := do(t, c, req); r.status != 206 || r.body != string(big[1048570:2097161]) {
+		t.Fatalf("range: %d, %d bytes", r.status, len(r.body))
+	}
+}
