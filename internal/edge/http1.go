@@ -27,6 +27,10 @@ import (
 // request is parsed by http.ReadRequest, and the client's connection is
 // read during a handler only once the handler has run for watchAfter
 // (watch), which is when noticing a client that left starts to matter.
+//
+// A request's context is the front's: it ends when the front is closed,
+// not when the client leaves. The proxy learns that from the watch
+// (framingConn.watch); Layers get the same context.
 type http1Server struct {
 	handler    http.HandlerFunc
 	ctx        context.Context // every request's, with the connection's framingConn
@@ -122,11 +126,14 @@ func (in *connInput) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// connBufs are a connection's buffered reader and writer, pooled.
+type connBufs struct {
+	r *bufio.Reader
+	w *bufio.Writer
+}
+
 var http1Bufs = sync.Pool{New: func() any {
-	return &struct {
-		r *bufio.Reader
-		w *bufio.Writer
-	}{bufio.NewReaderSize(nil, 4<<10), bufio.NewWriterSize(nil, 4<<10)}
+	return &connBufs{bufio.NewReaderSize(nil, 4<<10), bufio.NewWriterSize(nil, 4<<10)}
 }}
 
 // serve runs the connection fc in a goroutine of its own, unless the
@@ -151,10 +158,7 @@ func (s *http1Server) serve(fc *framingConn) {
 
 func (c *http1Conn) serve() {
 	s := c.srv
-	bufs := http1Bufs.Get().(*struct {
-		r *bufio.Reader
-		w *bufio.Writer
-	})
+	bufs := http1Bufs.Get().(*connBufs)
 	bufs.r.Reset(&c.rd)
 	bufs.w.Reset(c.fc)
 	c.br, c.bw = bufs.r, bufs.w
