@@ -195,3 +195,67 @@ func TestHTTP1UnreadBodyKeepsConnection(t *testing.T) {
 		}
 	}
 }
+
+// A keep-alive connection left idle is closed at idle_timeout, and one
+// that is used is not.
+func TestHTTP1IdleTimeout(t *testing.T) {
+	f, _ := startFront(t, Config{Options: Options{IdleTimeout: Duration(150 * time.Millisecond)}, Layers: []func(http.Handler) http.Handler{
+		func(http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+		},
+	}})
+	c, err := net.Dial("tcp", f.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	start := time.Now()
+	for range 3 {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(res.Body)
+	}
+	// Now idle: the server closes, the read ends.
+	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("idle connection: read %d, %v; want EOF", n, err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Fatalf("closed after %v, before the idle timeout", d)
+	}
+}
+
+// A handler that runs long enough for the watch to read the client's
+// connection does not lose the first byte of a request the client sent
+// meanwhile (pipelined).
+func TestHTTP1WatchKeepsPipelinedBytes(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	addr := frontWith(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			entered <- struct{}{}
+			time.Sleep(3 * watchAfter) // a handler that takes long: the watch reads meanwhile
+		}
+		io.WriteString(w, r.Method+" "+r.URL.Path)
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-entered
+	// Sent while the first is handled: in the socket, not the server's buffer.
+	io.WriteString(c, "PUT /next HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	raw, _ := io.ReadAll(c)
+	res := readResponses(t, string(raw), 2)
+	for i, want := range []string{"GET /slow", "PUT /next"} {
+		if b, _ := io.ReadAll(res[i].Body); string(b) != want {
+			t.Fatalf("response %d: %q, want %q\n%s", i+1, b, want, raw)
+		}
+	}
+}
