@@ -91,6 +91,8 @@ func Start(c Config) (*Process, error) {
 }
 
 func (p *Process) wait() {
+	// Wait reaps at once when awaitExit saw the exit; else it blocks.
+	awaitExit(p.pid)
 	err := p.cmd.Wait()
 	ended := time.Now()
 	reaper.mu.Lock()

@@ -271,3 +271,27 @@ func TestKillStaleGroup(t *testing.T) {
 		t.Fatal("stale process still running")
 	}
 }
+
+// A running child holds no thread of the supervisor: its exit is awaited
+// in Go's poller (a pidfd), not by a thread blocked in wait4.
+func TestRunningChildrenHoldNoThread(t *testing.T) {
+	for range 20 {
+		_, out := start(t, "sleep")
+		if line := readLine(t, out); line != "ready" {
+			t.Fatalf("child said %q", line)
+		}
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := 0
+	for _, task := range tasks {
+		if b, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/wchan"); string(b) == "do_wait" {
+			waiting++
+		}
+	}
+	if waiting > 0 {
+		t.Fatalf("%d of %d threads blocked in wait with 20 children running", waiting, len(tasks))
+	}
+}
