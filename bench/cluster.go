@@ -30,6 +30,10 @@ type system struct {
 	port int
 	m    manager // reloads it; nil for bare node and nginx
 	app  string  // its name under m
+	// pids are the processes of the proxy in front of the app, whose CPU
+	// per request is measured: tend's daemon, nginx's master and
+	// workers; nil for the others.
+	pids func() ([]int, error)
 }
 
 // Names of the systems, as the tables show them.
@@ -92,7 +96,15 @@ func (b *bench) clusterSection(ctx context.Context) (res result, err error) {
 		if err := b.tend.start(ctx, app{name: s.app, script: expressScript, port: port, instances: clusterInstances, mode: s.mode}); err != nil {
 			return result{}, err
 		}
-		systems = append(systems, &system{name: s.name, port: port, m: b.tend, app: s.app})
+		sys := &system{name: s.name, port: port, m: b.tend, app: s.app}
+		if s.mode == "proxy" {
+			pid, err := b.tend.daemonPID(ctx)
+			if err != nil {
+				return result{}, err
+			}
+			sys.pids = func() ([]int, error) { return []int{pid}, nil }
+		}
+		systems = append(systems, sys)
 	}
 
 	if b.nginx != "" {
@@ -120,7 +132,7 @@ func (b *bench) clusterSection(ctx context.Context) (res result, err error) {
 		if _, _, err := waitServing(ctx, port, func(int) bool { return true }, c.exited); err != nil {
 			return result{}, fmt.Errorf("nginx: %w: %s", err, c.output())
 		}
-		systems = append(systems, &system{name: sysNginx, port: port})
+		systems = append(systems, &system{name: sysNginx, port: port, pids: withChildren(c.cmd.Process.Pid)})
 	} else {
 		logf("cluster: nginx skipped, it is missing (%s)", installHint)
 	}
@@ -152,7 +164,7 @@ func (b *bench) clusterSection(ctx context.Context) (res result, err error) {
 	load := map[string][]wrkResult{}
 	err = b.interleave(len(systems), func(round, i int, d time.Duration) error {
 		s := systems[i]
-		r, err := runWrk(ctx, b.wrk, url(s.port), b.env, d)
+		r, err := withCPU(s.pids, func() (wrkResult, error) { return runWrk(ctx, b.wrk, url(s.port), b.env, d) })
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -301,7 +313,7 @@ func alive(pid int) bool {
 
 // clusterResult renders the cluster's own table and its summary rows.
 func clusterResult(systems []*system, load map[string][]wrkResult, reload map[string]reloadResult) result {
-	rps, p99s := loadSamples("cluster", load)
+	rps, p99s, cpus := loadSamples("cluster", load)
 
 	failedCell := func(name string) string {
 		rr, ok := reload[name]
@@ -343,6 +355,11 @@ func clusterResult(systems []*system, load map[string][]wrkResult, reload map[st
 		r.add(row{"cluster: proxy ÷ nginx requests/s, paired median", times(v), "–", "–", "–", "≥ 1.0×", met(v >= 1.0)})
 	} else {
 		r.add(skipped("cluster: proxy ÷ nginx requests/s", "nginx"))
+	}
+	if len(cpus[sysNginx]) > 0 && len(cpus[sysProxy]) > 0 {
+		r.add(row{"cluster: proxy's CPU per request (tend's daemon; nginx's workers), median", us(stat(cpus, sysProxy, median)), "–", us(stat(cpus, sysNginx, median)) + " (nginx)", "–", "", ""})
+		v := pairedRatio(cpus[sysProxy], cpus[sysNginx])
+		r.add(row{"cluster: proxy's CPU per request, tend ÷ nginx, paired median", times(v), "–", "–", "–", "", ""})
 	}
 	if len(rps[sysPM2]) > 0 {
 		v := pairedRatio(rps[sysSocket], rps[sysPM2])

@@ -167,7 +167,14 @@ func (b *bench) edgeSection(ctx context.Context) (result, error) {
 	if err := waitOnline(ctx, b.tend, map[string]int{edgeApp: clusterInstances}, onlineTimeout); err != nil {
 		return result{}, err
 	}
-	systems := []*system{{name: sysEdgeTend, port: tendPort}, {name: sysEdgeNginx, port: nginxPort}}
+	pid, err := b.tend.daemonPID(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	systems := []*system{
+		{name: sysEdgeTend, port: tendPort, pids: func() ([]int, error) { return []int{pid}, nil }},
+		{name: sysEdgeNginx, port: nginxPort, pids: withChildren(nc.cmd.Process.Pid)},
+	}
 	for _, s := range systems {
 		if err := checkEdge(ctx, s.port); err != nil {
 			return result{}, fmt.Errorf("%s: %w", s.name, err)
@@ -178,7 +185,9 @@ func (b *bench) edgeSection(ctx context.Context) (result, error) {
 	load := map[string][]wrkResult{}
 	err = b.interleave(len(systems), func(round, i int, d time.Duration) error {
 		s := systems[i]
-		r, err := runWrk(ctx, b.wrk, fmt.Sprintf("https://127.0.0.1:%d%s", s.port, edgePath), b.env, d, "-H", "Accept-Encoding: gzip")
+		r, err := withCPU(s.pids, func() (wrkResult, error) {
+			return runWrk(ctx, b.wrk, fmt.Sprintf("https://127.0.0.1:%d%s", s.port, edgePath), b.env, d, "-H", "Accept-Encoding: gzip")
+		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -287,7 +296,7 @@ func selfSigned(certPath, keyPath string) error {
 
 // edgeResult renders the section's table and its summary rows.
 func edgeResult(load map[string][]wrkResult) result {
-	rps, p99s := loadSamples("edge", load)
+	rps, p99s, cpus := loadSamples("edge", load)
 	failed := func(name string) string {
 		n, all := 0, 0
 		for _, r := range load[name] {
@@ -310,5 +319,10 @@ func edgeResult(load map[string][]wrkResult) result {
 	r.add(row{"edge: tend ÷ nginx requests/s, paired median", times(v), "–", "–", "–", "≥ 1.0×", met(v >= 1.0)})
 	pv := pairedRatio(p99s[sysEdgeTend], p99s[sysEdgeNginx])
 	r.add(row{"edge: tend ÷ nginx p99, paired median", times(pv), "–", "–", "–", "", ""})
+	if len(cpus[sysEdgeTend]) > 0 && len(cpus[sysEdgeNginx]) > 0 {
+		r.add(row{"edge: proxy's CPU per request (tend's daemon; nginx's workers), median", us(stat(cpus, sysEdgeTend, median)), "–", us(stat(cpus, sysEdgeNginx, median)) + " (nginx)", "–", "", ""})
+		cv := pairedRatio(cpus[sysEdgeTend], cpus[sysEdgeNginx])
+		r.add(row{"edge: proxy's CPU per request, tend ÷ nginx, paired median", times(cv), "–", "–", "–", "", ""})
+	}
 	return r
 }

@@ -90,6 +90,7 @@ func cell(v float64, format string) string {
 func ms1(v float64) string   { return cell(v, "%.1f ms") }
 func mib(v float64) string   { return cell(v, "%.1f MiB") }
 func times(v float64) string { return cell(v, "%.2f×") }
+func us(v float64) string    { return cell(v, "%.0f µs") }
 
 // perSec formats a rate with thousands separators: 512,345/s.
 func perSec(v float64) string {

@@ -45,17 +45,79 @@ func (b *bench) interleave(n int, run func(round, i int, d time.Duration) error)
 
 // loadSamples splits the wrk runs of each system into its requests/s and
 // its p99s (ms), and logs both under the section's name.
-func loadSamples(section string, load map[string][]wrkResult) (rps, p99s map[string][]float64) {
-	rps, p99s = map[string][]float64{}, map[string][]float64{}
+func loadSamples(section string, load map[string][]wrkResult) (rps, p99s, cpus map[string][]float64) {
+	rps, p99s, cpus = map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	for name, rs := range load {
 		for _, r := range rs {
 			rps[name] = append(rps[name], r.rps)
 			p99s[name] = append(p99s[name], r.p99)
+			if r.cpu > 0 && r.requests > 0 {
+				cpus[name] = append(cpus[name], float64(r.cpu)*1e6/userHZ/float64(r.requests))
+			}
 		}
 	}
 	logSamples(section+": requests/s", rps)
 	logSamples(section+": p99 (ms)", p99s)
-	return rps, p99s
+	logSamples(section+": proxy CPU per request (µs)", cpus)
+	return rps, p99s, cpus
+}
+
+// withCPU runs run, a wrk run, and sets its result's cpu to the CPU time
+// the processes pids names used meanwhile: the proxy's (tend's daemon,
+// nginx's master and workers). pids nil measures nothing.
+func withCPU(pids func() ([]int, error), run func() (wrkResult, error)) (wrkResult, error) {
+	if pids == nil {
+		return run()
+	}
+	ticks := func() (int64, error) {
+		ps, err := pids()
+		if err != nil {
+			return 0, err
+		}
+		var sum int64
+		for _, pid := range ps {
+			t, err := cpuTicks(pid)
+			if err != nil {
+				return 0, err
+			}
+			sum += t
+		}
+		return sum, nil
+	}
+	before, err := ticks()
+	if err != nil {
+		return wrkResult{}, err
+	}
+	r, err := run()
+	if err != nil {
+		return r, err
+	}
+	after, err := ticks()
+	if err != nil {
+		return r, err
+	}
+	r.cpu = after - before
+	return r, nil
+}
+
+// withChildren is pid and the children of its main thread: nginx's master
+// (one thread) and its workers.
+func withChildren(pid int) func() ([]int, error) {
+	return func() ([]int, error) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if err != nil {
+			return nil, err
+		}
+		pids := []int{pid}
+		for _, f := range strings.Fields(string(b)) {
+			child, err := strconv.Atoi(f)
+			if err != nil {
+				return nil, fmt.Errorf("/proc/%d/task/%d/children: %q", pid, pid, f)
+			}
+			pids = append(pids, child)
+		}
+		return pids, nil
+	}
 }
 
 // wrkResult is what one wrk run reports.
@@ -67,6 +129,7 @@ type wrkResult struct {
 	// Socket errors by kind, and responses with a status of 400 or more
 	// ("Non-2xx or 3xx responses").
 	connect, read, write, timeout, non2xx int
+	cpu                                   int64 // USER_HZ ticks the proxy used during the run; 0: not measured
 }
 
 // failed is every request that did not get a 2xx or 3xx: wrk counts a

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -91,3 +94,27 @@ func TestCountBytes(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
+
+func TestWithChildrenListsTheChildren(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 30 & echo $!; wait")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var child int
+	if _, err := fmt.Fscan(out, &child); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(child, syscall.SIGKILL)
+	pids, err := withChildren(cmd.Process.Pid)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pids) != 2 || pids[0] != cmd.Process.Pid || pids[1] != child {
+		t.Fatalf("withChildren(%d) = %v, want [%d %d]", cmd.Process.Pid, pids, cmd.Process.Pid, child)
+	}
+}
