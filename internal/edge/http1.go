@@ -240,8 +240,6 @@ func (c *http1Conn) refuse(err error) {
 	case c.rd.hitMax:
 		c.fail(http.StatusRequestHeaderFieldsTooLarge, "")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isTimeout(err), errors.Is(err, net.ErrClosed):
-	case strings.Contains(err.Error(), "unsupported protocol version"):
-		c.fail(http.StatusHTTPVersionNotSupported, "")
 	case strings.Contains(err.Error(), "unsupported transfer encoding"):
 		c.fail(http.StatusNotImplemented, "unsupported transfer encoding")
 	default:

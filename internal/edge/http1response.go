@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -88,7 +89,7 @@ func (w *http1Response) WriteHeader(code int) {
 func (w *http1Response) writeHead(first []byte) {
 	w.wroteHead = true
 	h := w.header
-	if v := h["Connection"]; len(v) > 0 && hasToken(v, "close") {
+	if connectionLists(h["Connection"], "close") {
 		w.closeAfter = true
 	}
 	h.Del("Transfer-Encoding")
@@ -119,7 +120,7 @@ func (w *http1Response) writeHead(first []byte) {
 	}
 	switch {
 	case w.closeAfter:
-		if !hasToken(h["Connection"], "close") {
+		if !connectionLists(h["Connection"], "close") {
 			bw.WriteString("Connection: close\r\n")
 		}
 	case !w.req.ProtoAtLeast(1, 1):
@@ -154,9 +155,8 @@ func (w *http1Response) writeStatusLine(code int) {
 // not tokens are left out, line breaks in values become spaces, and
 // trailer keys (http.TrailerPrefix) wait for the end.
 func (w *http1Response) writeFields(final bool) {
-	bw := w.c.bw
 	for k, vv := range w.header {
-		if final && (k == "Connection" && w.closeAfter && !hasToken(vv, "close")) {
+		if final && (k == "Connection" && w.closeAfter && !connectionLists(vv, "close")) {
 			continue // a keep-alive the connection will not keep
 		}
 		if strings.HasPrefix(k, http.TrailerPrefix) || !isToken(k) {
@@ -166,33 +166,20 @@ func (w *http1Response) writeFields(final bool) {
 			if hasLineBreak(v) {
 				v = newlineToSpace.Replace(v)
 			}
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(trimField(v))
-			bw.WriteString("\r\n")
+			w.writeField(k, v)
 		}
 	}
 }
 
 var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
 
-func trimField(v string) string {
-	if v != "" && (v[0] == ' ' || v[0] == '\t' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
-		return strings.Trim(v, " \t")
-	}
-	return v
-}
-
-// hasToken says whether the comma-separated values vv hold token.
-func hasToken(vv []string, token string) bool {
-	for _, v := range vv {
-		for part := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), token) {
-				return true
-			}
-		}
-	}
-	return false
+// writeField writes one header or trailer line, its value trimmed.
+func (w *http1Response) writeField(k, v string) {
+	bw := w.c.bw
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	bw.WriteString(textproto.TrimString(v))
+	bw.WriteString("\r\n")
 }
 
 func (w *http1Response) Write(p []byte) (int, error) {
@@ -349,17 +336,13 @@ func (w *http1Response) finish() error {
 // writeTrailers writes the trailers: the keys the Trailer header announced
 // and those set with http.TrailerPrefix.
 func (w *http1Response) writeTrailers() {
-	bw := w.c.bw
 	field := func(k string, vv []string) {
 		if !isToken(k) {
 			return
 		}
 		for _, v := range vv {
 			if !hasLineBreak(v) {
-				bw.WriteString(k)
-				bw.WriteString(": ")
-				bw.WriteString(trimField(v))
-				bw.WriteString("\r\n")
+				w.writeField(k, v)
 			}
 		}
 	}
