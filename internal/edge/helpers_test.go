@@ -30,17 +30,27 @@ func freePort(t testing.TB) int {
 // a wait the test relies on).
 func rawExchange(t testing.TB, addr, req string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialBounded(t, addr)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := io.ReadAll(c)
 	return string(got)
+}
+
+// dialBounded connects to addr for the rest of the test, with a 10 s
+// deadline on everything done on the connection: a bound, not a wait the
+// test relies on.
+func dialBounded(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
 }
 
 // readResponses parses n responses from a raw connection's bytes.

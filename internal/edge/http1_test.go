@@ -3,7 +3,6 @@ package edge
 import (
 	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -60,12 +59,7 @@ func TestHTTP1ExpectContinue(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		io.WriteString(w, "got "+string(b))
 	})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialBounded(t, addr)
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
 	close(read)
 	br := bufio.NewReader(c)
@@ -204,12 +198,7 @@ func TestHTTP1IdleTimeout(t *testing.T) {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 		},
 	}})
-	c, err := net.Dial("tcp", f.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialBounded(t, f.Addr().String())
 	br := bufio.NewReader(c)
 	start := time.Now()
 	for range 3 {
@@ -241,12 +230,7 @@ func TestHTTP1WatchKeepsPipelinedBytes(t *testing.T) {
 		}
 		io.WriteString(w, r.Method+" "+r.URL.Path)
 	})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialBounded(t, addr)
 	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-entered
 	// Sent while the first is handled: in the socket, not the server's buffer.
