@@ -70,13 +70,7 @@ const nginxEdgeConf = nginxPrologue + `    gzip on;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:SSL:10m;
 %[7]s        location / {
-            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_hide_header X-Powered-By;
+` + nginxProxy + `            proxy_hide_header X-Powered-By;
         }
     }
 }

@@ -40,15 +40,19 @@ const nginxConf = nginxPrologue + `    upstream app {
     server {
         listen 127.0.0.1:%[2]d;
         location / {
-            proxy_pass http://app;
+` + nginxProxy + `        }
+    }
+}
+`
+
+// nginxProxy is how every configuration here passes a request to the
+// upstreams: HTTP/1.1 keep-alive, the Host, the forwarding headers.
+const nginxProxy = `            proxy_pass http://app;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
-        }
-    }
-}
 `
 
 // startNginx writes the configuration into dir and runs nginx in the
