@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tendhq/tend/internal/client"
 	"github.com/tendhq/tend/internal/daemon"
+	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/version"
@@ -122,7 +123,7 @@ override.`,
 				// Started in the background: the daemon's log is a file it
 				// rotates itself (10M, 5 kept, unless daemon.yaml says).
 				fc := defaults
-				fc.Path = filepath.Join(e.home, daemon.LogName)
+				fc.Path = filepath.Join(e.home, home.LogName)
 				if fc.MaxSize == 0 {
 					fc.MaxSize = 10 << 20
 				}
@@ -163,7 +164,7 @@ override.`,
 				MetricsAddr: conf.MetricsAddr, MetricsToken: conf.MetricsToken, MetricsInterval: every,
 				LogDefaults: defaults, OwnLog: own, Procs: conf.Procs,
 			})
-			if errors.Is(err, daemon.ErrRunning) {
+			if errors.Is(err, home.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)
 			}
 			return err

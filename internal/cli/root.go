@@ -18,6 +18,7 @@ import (
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/client"
+	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/version"
 )
@@ -71,7 +72,7 @@ func newRoot(e *env) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			h, err := client.DefaultHome()
+			h, err := home.Default()
 			e.home = h
 			return err
 		},

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/api"
-	"github.com/tendhq/tend/internal/daemon"
+	"github.com/tendhq/tend/internal/home"
 )
 
 // Client talks to the daemon of one TEND_HOME.
@@ -32,8 +32,8 @@ type Client struct {
 }
 
 // New returns a client for the daemon in home. It does not connect.
-func New(home string) *Client {
-	sock := filepath.Join(home, daemon.SocketName)
+func New(dir string) *Client {
+	sock := filepath.Join(dir, home.SocketName)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -41,19 +41,7 @@ func New(home string) *Client {
 		},
 		MaxIdleConns: 1,
 	}
-	return &Client{Home: home, hc: &http.Client{Transport: tr}}
-}
-
-// DefaultHome is $TEND_HOME, or ~/.tend.
-func DefaultHome() (string, error) {
-	if h := os.Getenv("TEND_HOME"); h != "" {
-		return filepath.Abs(h)
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no home directory: set TEND_HOME: %w", err)
-	}
-	return filepath.Join(home, ".tend"), nil
+	return &Client{Home: dir, hc: &http.Client{Transport: tr}}
 }
 
 // Error is an answer of the daemon other than 2xx.
@@ -148,10 +136,10 @@ func (c *Client) Ensure(ctx context.Context, exe string) (api.Ping, error) {
 // exits. Another client starting one at the same moment is fine: the
 // loser's daemon finds the lock taken and exits, and we wait for the winner.
 func (c *Client) spawn(ctx context.Context, exe string) error {
-	if err := daemon.EnsureHome(c.Home); err != nil {
+	if err := home.Ensure(c.Home); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(c.Home, daemon.LogName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(filepath.Join(c.Home, home.LogName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open daemon log: %w", err)
 	}
@@ -191,37 +179,27 @@ func (c *Client) spawn(ctx context.Context, exe string) error {
 		// The pipe closed without a word: the daemon exited. If another
 		// daemon won the lock, it is the one to talk to.
 		err := <-exited
-		if c.lockFree() {
+		if home.Unlocked(c.Home) {
 			// Nobody else holds $TEND_HOME: our daemon failed on its own.
 			return fmt.Errorf("daemon exited at start (%v):\n%s", err, c.logTail(5))
 		}
 		if _, perr := c.waitForOther(ctx); perr == nil {
 			return nil
 		}
-		return fmt.Errorf("daemon exited at start (%v); see %s", err, filepath.Join(c.Home, daemon.LogName))
+		return fmt.Errorf("daemon exited at start (%v); see %s", err, filepath.Join(c.Home, home.LogName))
 	case <-deadline.C:
-		return fmt.Errorf("daemon did not become ready in 30s; see %s", filepath.Join(c.Home, daemon.LogName))
+		return fmt.Errorf("daemon did not become ready in 30s; see %s", filepath.Join(c.Home, home.LogName))
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// lockFree reports whether no daemon holds $TEND_HOME's lock.
-func (c *Client) lockFree() bool {
-	f, err := os.OpenFile(filepath.Join(c.Home, daemon.LockName), os.O_RDONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	return syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == nil
-}
-
 // logTail returns the last lines of the daemon's log, where it says why it
 // could not start.
 func (c *Client) logTail(n int) string {
-	b, err := os.ReadFile(filepath.Join(c.Home, daemon.LogName))
+	b, err := os.ReadFile(filepath.Join(c.Home, home.LogName))
 	if err != nil {
-		return "(no " + daemon.LogName + ")"
+		return "(no " + home.LogName + ")"
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > n {
@@ -249,7 +227,7 @@ func (c *Client) waitForOther(ctx context.Context) (api.Ping, error) {
 
 // WaitGone blocks until the daemon has released its lock, i.e. has exited.
 func (c *Client) WaitGone(ctx context.Context) error {
-	f, err := os.OpenFile(filepath.Join(c.Home, daemon.LockName), os.O_RDONLY|os.O_CREATE, 0o600)
+	f, err := home.OpenLock(c.Home)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,14 +25,12 @@ import (
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
+	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
 )
-
-// ErrRunning means another daemon holds $TEND_HOME.
-var ErrRunning = errors.New("another tend daemon is running in this TEND_HOME")
 
 // Options configure a daemon.
 type Options struct {
@@ -69,17 +66,6 @@ type Options struct {
 	// half of them (see defaultProcs).
 	Procs int
 }
-
-// Paths inside $TEND_HOME.
-const (
-	SocketName = "tend.sock"
-	StateName  = "state.json"
-	DumpName   = "dump.json"
-	LockName   = "daemon.lock"
-	LogName    = "tend.log"
-	LogsDir    = "logs"
-	RunDir     = "run"
-)
 
 // Daemon is one running daemon.
 type Daemon struct {
@@ -132,16 +118,16 @@ func Run(ctx context.Context, o Options) error {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if err := EnsureHome(o.Home); err != nil {
+	if err := home.Ensure(o.Home); err != nil {
 		return err
 	}
-	unlock, err := lock(filepath.Join(o.Home, LockName))
+	unlock, err := home.Lock(o.Home)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 
-	sock := filepath.Join(o.Home, SocketName)
+	sock := filepath.Join(o.Home, home.SocketName)
 	_ = os.Remove(sock) // left by a daemon that died; we hold the lock
 	old := syscall.Umask(0o077)
 	ln, err := net.Listen("unix", sock)
@@ -172,7 +158,7 @@ func Run(ctx context.Context, o Options) error {
 		ln.Close()
 		return fmt.Errorf("find the tend binary: %w", err)
 	}
-	runDir := filepath.Join(o.Home, RunDir)
+	runDir := filepath.Join(o.Home, home.RunDir)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		ln.Close()
 		return err
@@ -280,38 +266,11 @@ func background(loop func(ctx context.Context)) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-// EnsureHome creates $TEND_HOME with mode 0700, or tightens it to that.
-func EnsureHome(home string) error {
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return fmt.Errorf("create TEND_HOME: %w", err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		return fmt.Errorf("TEND_HOME: %w", err)
-	}
-	return nil
-}
-
-// lock takes the daemon lock, which a daemon holds for its whole life.
-func lock(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, ErrRunning
-		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
-}
-
 // restore registers the apps of state.json and starts those the user had
 // not stopped. Leftovers of a daemon that died (processes it could not stop)
 // are killed first, so nothing runs twice.
 func (d *Daemon) restore() error {
-	st, err := loadState(filepath.Join(d.home, StateName))
+	st, err := loadState(filepath.Join(d.home, home.StateName))
 	if err != nil {
 		return err
 	}
@@ -424,7 +383,7 @@ func (d *Daemon) persist() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(d.home, StateName), b, 0o600)
+	return writeFileAtomic(filepath.Join(d.home, home.StateName), b, 0o600)
 }
 
 // freeze makes the current state.json final: the daemon is going away and
@@ -459,8 +418,8 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		ID:        id,
 		Spec:      s,
 		CallerEnv: env,
-		LogDir:    filepath.Join(d.home, LogsDir),
-		RunDir:    filepath.Join(d.home, RunDir),
+		LogDir:    filepath.Join(d.home, home.LogsDir),
+		RunDir:    filepath.Join(d.home, home.RunDir),
 		CreatedAt: created,
 		OnChange:  d.markDirty,
 		Self:      d.self,
@@ -578,7 +537,7 @@ type accessLog struct {
 
 func (d *Daemon) accessLog(s spec.App) *accessLog {
 	cfg := d.logDefaults
-	cfg.Path = filepath.Join(d.home, LogsDir, app.LogName(s.Namespace, s.Name)+"-access.log")
+	cfg.Path = filepath.Join(d.home, home.LogsDir, app.LogName(s.Namespace, s.Name)+"-access.log")
 	return &accessLog{files: d.files, cfg: cfg, app: s.Name, log: d.log}
 }
 

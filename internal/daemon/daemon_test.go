@@ -15,13 +15,14 @@ import (
 	"testing"
 
 	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/home"
 )
 
 // startDaemon runs a daemon in this process on a temporary home and returns
 // an HTTP client dialing its socket.
 func startDaemon(t *testing.T) (*http.Client, string) {
 	t.Helper()
-	home, err := os.MkdirTemp("", "tdd")
+	dir, err := os.MkdirTemp("", "tdd")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func startDaemon(t *testing.T) (*http.Client, string) {
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Home: home, Version: "test", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func() { close(ready) }})
+		done <- Run(ctx, Options{Home: dir, Version: "test", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func() { close(ready) }})
 	}()
 	select {
 	case <-ready:
@@ -41,13 +42,13 @@ func startDaemon(t *testing.T) (*http.Client, string) {
 		if err := <-done; err != nil {
 			t.Errorf("daemon: %v", err)
 		}
-		os.RemoveAll(home)
+		os.RemoveAll(dir)
 	})
-	sock := filepath.Join(home, SocketName)
+	sock := filepath.Join(dir, home.SocketName)
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}}
-	return c, home
+	return c, dir
 }
 
 func call(t *testing.T, c *http.Client, method, path, body string) (int, string) {
@@ -113,16 +114,16 @@ func TestPanicInHandlerIsA500(t *testing.T) {
 }
 
 func TestSecondDaemonRefused(t *testing.T) {
-	_, home := startDaemon(t)
-	err := Run(context.Background(), Options{Home: home})
-	if !errors.Is(err, ErrRunning) {
+	_, dir := startDaemon(t)
+	err := Run(context.Background(), Options{Home: dir})
+	if !errors.Is(err, home.ErrRunning) {
 		t.Fatalf("second daemon: %v, want ErrRunning", err)
 	}
 }
 
 func TestStateWriteIsAtomicAndPrivate(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, StateName)
+	p := filepath.Join(dir, home.StateName)
 	if err := writeFileAtomic(p, []byte(`{"version":1}`), 0o600); err != nil {
 		t.Fatal(err)
 	}

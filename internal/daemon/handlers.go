@@ -16,6 +16,7 @@ import (
 
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
+	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/spec"
 	"golang.org/x/sys/unix"
 )
@@ -68,7 +69,7 @@ func (d *Daemon) handle(h func(*http.Request) (any, error)) http.Handler {
 		defer func() {
 			if v := recover(); v != nil {
 				d.log.Error("panic in handler", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-				writeJSON(w, http.StatusInternalServerError, api.Error{Error: fmt.Sprintf("internal error: %v (see %s)", v, LogName)})
+				writeJSON(w, http.StatusInternalServerError, api.Error{Error: fmt.Sprintf("internal error: %v (see %s)", v, home.LogName)})
 			}
 		}()
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -450,7 +451,7 @@ func (d *Daemon) save(*http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	file := filepath.Join(d.home, DumpName)
+	file := filepath.Join(d.home, home.DumpName)
 	if err := writeFileAtomic(file, b, 0o600); err != nil {
 		return nil, fmt.Errorf("save: %w", err)
 	}
@@ -460,7 +461,7 @@ func (d *Daemon) save(*http.Request) (any, error) {
 // resurrect starts the apps of dump.json that are not registered; an app
 // already registered is left as it is, so resurrect never duplicates.
 func (d *Daemon) resurrect(r *http.Request) (any, error) {
-	file := filepath.Join(d.home, DumpName)
+	file := filepath.Join(d.home, home.DumpName)
 	st, err := loadState(file)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,83 @@
+// Package home owns TEND_HOME: where it is, the names of the files inside it,
+// its permissions, and the daemon lock. Both the client and the daemon use it,
+// so it imports nothing of tend's.
+package home
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// Names inside TEND_HOME.
+const (
+	SocketName = "tend.sock"
+	StateName  = "state.json"
+	DumpName   = "dump.json"
+	LockName   = "daemon.lock"
+	LogName    = "tend.log"
+	LogsDir    = "logs"
+	RunDir     = "run"
+)
+
+// ErrRunning means another daemon holds TEND_HOME's lock.
+var ErrRunning = errors.New("another tend daemon is running in this TEND_HOME")
+
+// Default is $TEND_HOME, or ~/.tend, as an absolute path.
+func Default() (string, error) {
+	if h := os.Getenv("TEND_HOME"); h != "" {
+		return filepath.Abs(h)
+	}
+	dir, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory: set TEND_HOME: %w", err)
+	}
+	return filepath.Join(dir, ".tend"), nil
+}
+
+// Ensure creates home with mode 0700, or tightens it to that.
+func Ensure(home string) error {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("create TEND_HOME: %w", err)
+	}
+	if err := os.Chmod(home, 0o700); err != nil {
+		return fmt.Errorf("TEND_HOME: %w", err)
+	}
+	return nil
+}
+
+// Lock takes the daemon lock of home, which a daemon holds for its whole
+// life; ErrRunning when another process holds it.
+func Lock(home string) (unlock func(), err error) {
+	path := filepath.Join(home, LockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrRunning
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// Unlocked reports whether no daemon holds home's lock.
+func Unlocked(home string) bool {
+	f, err := os.OpenFile(filepath.Join(home, LockName), os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == nil
+}
+
+// OpenLock opens home's lock file for a caller that waits on it (a shared
+// flock blocks until the daemon that holds it has exited).
+func OpenLock(home string) (*os.File, error) {
+	return os.OpenFile(filepath.Join(home, LockName), os.O_RDONLY|os.O_CREATE, 0o600)
+}
