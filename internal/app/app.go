@@ -18,12 +18,12 @@ import (
 
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/autoscale"
+	"github.com/tendhq/tend/internal/conf"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/restart"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
 	"github.com/tendhq/tend/internal/watch"
-	"golang.org/x/sys/unix"
 )
 
 // ErrDeleted is returned by every method once the app has been deleted.
@@ -743,8 +743,10 @@ func apiExit(e supervise.Exit, expected bool, reason string) *api.Exit {
 	}
 }
 
+// signalNum is the kill signal the spec names (validated when it was
+// decoded), or SIGINT.
 func signalNum(name string) syscall.Signal {
-	if n := unix.SignalNum(name); n != 0 {
+	if n, err := conf.ParseSignal(name); err == nil {
 		return n
 	}
 	return syscall.SIGINT

@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,75 +15,8 @@ import (
 	"github.com/tendhq/tend/internal/daemon"
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/logs"
-	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/version"
-	"go.yaml.in/yaml/v3"
 )
-
-// daemonConfig is $TEND_HOME/daemon.yaml: the daemon's own settings.
-type daemonConfig struct {
-	MetricsAddr     string `yaml:"metrics_addr"`
-	MetricsToken    string `yaml:"metrics_token"`
-	MetricsInterval string `yaml:"metrics_interval"`
-	// Log rotation for apps that set none, and for tend.log.
-	LogMaxSize        string `yaml:"log_max_size"`
-	LogRotateInterval string `yaml:"log_rotate_interval"`
-	LogRetain         int    `yaml:"log_retain"`
-	LogCompress       bool   `yaml:"log_compress"`
-	// Procs is how many CPUs the daemon (and its edge) runs on at once;
-	// default half of them.
-	Procs int `yaml:"procs"`
-}
-
-// logDefaults turns the config's rotation settings into a FileConfig.
-func (c daemonConfig) logDefaults(path string) (logs.FileConfig, error) {
-	var fc logs.FileConfig
-	if c.LogMaxSize != "" {
-		n, err := logs.ParseSize(c.LogMaxSize)
-		if err != nil {
-			return fc, fmt.Errorf("%s: log_max_size: %w", path, err)
-		}
-		fc.MaxSize = n
-	}
-	if _, err := logs.ParseInterval(c.LogRotateInterval); err != nil {
-		return fc, fmt.Errorf("%s: log_rotate_interval: %w", path, err)
-	}
-	if c.LogRetain < 0 {
-		return fc, fmt.Errorf("%s: log_retain: must not be negative", path)
-	}
-	fc.Interval, fc.Retain, fc.Compress = c.LogRotateInterval, c.LogRetain, c.LogCompress
-	return fc, nil
-}
-
-// loadDaemonConfig reads daemon.yaml; a missing file is the defaults.
-func loadDaemonConfig(home string) (daemonConfig, time.Duration, error) {
-	var c daemonConfig
-	path := filepath.Join(home, "daemon.yaml")
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return c, 0, nil
-	}
-	if err != nil {
-		return c, 0, err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, 0, fmt.Errorf("%s: %w (keys: metrics_addr, metrics_token, metrics_interval, log_max_size, log_rotate_interval, log_retain, log_compress, procs)", path, err)
-	}
-	if c.Procs < 0 {
-		return c, 0, fmt.Errorf("%s: procs: want a number of CPUs (1 or more; 0 for half of them), got %d", path, c.Procs)
-	}
-	var every time.Duration
-	if c.MetricsInterval != "" {
-		d, err := spec.ParseDuration(c.MetricsInterval)
-		if err != nil || d < 100*time.Millisecond {
-			return c, 0, fmt.Errorf("%s: metrics_interval: want a duration of at least 100ms, got %q", path, c.MetricsInterval)
-		}
-		every = d
-	}
-	return c, every, nil
-}
 
 func newDaemon(e *env) *cobra.Command {
 	var metricsAddr, metricsToken string
@@ -100,23 +31,21 @@ rotation: log_max_size, log_rotate_interval, log_retain, log_compress), which th
 override.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			conf, every, err := loadDaemonConfig(e.home)
+			cfg, err := loadDaemonConfig(e.home)
 			if err != nil {
 				return err
 			}
+			every := cfg.MetricsInterval.D()
 			if cmd.Flags().Changed("metrics-addr") {
-				conf.MetricsAddr = metricsAddr
+				cfg.MetricsAddr = metricsAddr
 			}
 			if cmd.Flags().Changed("metrics-token") {
-				conf.MetricsToken = metricsToken
+				cfg.MetricsToken = metricsToken
 			}
 			if cmd.Flags().Changed("metrics-interval") {
 				every = metricsInterval
 			}
-			defaults, err := conf.logDefaults(filepath.Join(e.home, "daemon.yaml"))
-			if err != nil {
-				return err
-			}
+			defaults := cfg.logDefaults()
 			var out io.Writer = e.stderr
 			var own *logs.File
 			if os.Getenv("TEND_READY_FD") != "" {
@@ -161,8 +90,8 @@ override.`,
 			}
 			err = daemon.Run(cmd.Context(), daemon.Options{
 				Home: e.home, Version: version.String(), Log: log, Ready: ready,
-				MetricsAddr: conf.MetricsAddr, MetricsToken: conf.MetricsToken, MetricsInterval: every,
-				LogDefaults: defaults, OwnLog: own, Procs: conf.Procs,
+				MetricsAddr: cfg.MetricsAddr, MetricsToken: cfg.MetricsToken, MetricsInterval: every,
+				LogDefaults: defaults, OwnLog: own, Procs: cfg.Procs,
 			})
 			if errors.Is(err, home.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)

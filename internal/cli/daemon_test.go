@@ -18,13 +18,17 @@ func TestLoadDaemonConfig(t *testing.T) {
 		{yaml: "procs: 3\nmetrics_interval: 2s\n", procs: 3, every: 2 * time.Second},
 		{yaml: "procs: -1\n", err: "daemon.yaml: procs: want a number of CPUs"},
 		{yaml: "metrics_interval: 10ms\n", err: "daemon.yaml: metrics_interval: want a duration of at least 100ms"},
-		{yaml: "proc: 2\n", err: "field proc not found"},
+		{yaml: "proc: 2\n", err: "daemon.yaml: proc: unknown key (did you mean procs?)"},
+		{yaml: "log_max_size: lots\n", err: `daemon.yaml: log_max_size: "lots": want a size`},
+		{yaml: "log_retain: -1\n", err: "daemon.yaml: log_retain: must be between 0 and 1000, got -1"},
+		{yaml: "procs: [\n", err: "daemon.yaml: yaml:"},
 	} {
 		home := t.TempDir()
 		if err := os.WriteFile(filepath.Join(home, "daemon.yaml"), []byte(tc.yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c, every, err := loadDaemonConfig(home)
+		c, err := loadDaemonConfig(home)
+		every := c.MetricsInterval.D()
 		switch {
 		case tc.err != "":
 			if err == nil || !strings.Contains(err.Error(), tc.err) {

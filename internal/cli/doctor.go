@@ -151,6 +151,6 @@ func startupConfigured() bool {
 
 // daemonRotates says whether daemon.yaml sets a default log rotation.
 func daemonRotates(e *env) bool {
-	conf, _, err := loadDaemonConfig(e.home)
-	return err == nil && (conf.LogMaxSize != "" || conf.LogRotateInterval != "")
+	cfg, err := loadDaemonConfig(e.home)
+	return err == nil && (cfg.LogMaxSize != 0 || cfg.LogRotateInterval != "")
 }

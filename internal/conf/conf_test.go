@@ -20,6 +20,8 @@ func TestParseSize(t *testing.T) {
 		{"10 M", 10 << 20, ""}, {"1b", 1, ""},
 		{"", 0, "want a size"}, {"lots", 0, "want a size"}, {"-1K", 0, "want a size"}, {"1X", 0, "want a size"},
 		{"NaN", 0, "want a size"}, {"1e30T", 0, "too large"}, {"K", 0, "want a size"},
+		{"10 M B", 0, "want a size"}, {"1KK", 0, "want a size"}, {"ten", 0, "want a size"}, {"1e300G", 0, "too large"},
+		{" 3k ", 3072, ""}, {"100B", 100, ""},
 	} {
 		got, err := ParseSize(tt.in)
 		if tt.err != "" {

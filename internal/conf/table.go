@@ -73,6 +73,15 @@ type Field[T any] struct {
 	Key     string
 	Aliases []string
 	Set     func(d *Decoder, key string, v any, dst *T)
+	// Absent, when set, runs in Set's place when the key is not given:
+	// a default that depends on other keys, or "required".
+	Absent func(d *Decoder, dst *T)
+}
+
+// Else returns f with absent run when the key is not given.
+func (f Field[T]) Else(absent func(d *Decoder, dst *T)) Field[T] {
+	f.Absent = absent
+	return f
 }
 
 // Or returns f also known by aliases.
@@ -140,8 +149,11 @@ func (t *Table[T]) Decode(d *Decoder, dst *T) {
 			}
 			key, v, ok = name, w, true
 		}
-		if ok {
+		switch {
+		case ok:
 			f.Set(d, key, v, dst)
+		case f.Absent != nil:
+			f.Absent(d, dst)
 		}
 	}
 }

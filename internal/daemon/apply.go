@@ -27,7 +27,8 @@ func (d *Daemon) apply(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, badRequest("apps: %v", err)
 	}
-	desired, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{})
+	// As in start: the CLI checked the files of the file it loaded.
+	desired, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: true})
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}

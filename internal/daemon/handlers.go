@@ -16,9 +16,9 @@ import (
 
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
+	"github.com/tendhq/tend/internal/conf"
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/spec"
-	"golang.org/x/sys/unix"
 )
 
 // maxBody bounds every request body; an ecosystem of hundreds of apps is
@@ -168,7 +168,9 @@ func (d *Daemon) start(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, badRequest("apps: %v", err)
 	}
-	specs, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{})
+	// The CLI checked the files when it resolved the apps' paths; a file
+	// gone since then is reported by the start itself.
+	specs, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: true})
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
@@ -374,7 +376,7 @@ func (d *Daemon) action(r *http.Request) (any, error) {
 	case "reset":
 		f = func(_ context.Context, e *entry) error { return e.app.Reset() }
 	case "signal":
-		sig, err := ParseSignal(req.Signal)
+		sig, err := conf.ParseSignal(req.Signal)
 		if err != nil {
 			return nil, badRequest("%v", err)
 		}
@@ -412,24 +414,6 @@ func parseScale(s string) (delta, abs int, err error) {
 		return 0, 0, fmt.Errorf("instances %d: an app needs at least 1 (stop it instead)", n)
 	}
 	return 0, n, nil
-}
-
-// ParseSignal reads a signal name (SIGUSR2, USR2, usr2) or number.
-func ParseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("signal %d out of range", n)
-		}
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(strings.TrimSpace(s))
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if n := unix.SignalNum(name); n != 0 {
-		return n, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q (use a name such as SIGUSR2, or a number)", s)
 }
 
 func (d *Daemon) save(*http.Request) (any, error) {

@@ -149,27 +149,6 @@ func TestFormatValidate(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-	}{
-		{"1048576", 1048576}, {"0", 0}, {"10M", 10 << 20}, {"512K", 512 << 10}, {"1G", 1 << 30},
-		{"10mb", 10 << 20}, {"1.5G", 3 << 29}, {"2KiB", 2048}, {" 3k ", 3072}, {"1T", 1 << 40}, {"100B", 100},
-	}
-	for _, tt := range tests {
-		got, err := ParseSize(tt.in)
-		if err != nil || got != tt.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-		}
-	}
-	for _, bad := range []string{"", "M", "-1", "10X", "ten", "1e300G", "NaN", "10 M B", "1KK"} {
-		if _, err := ParseSize(bad); err == nil {
-			t.Errorf("ParseSize(%q) accepted a bad size", bad)
-		}
-	}
-}
-
 func TestIntervalNext(t *testing.T) {
 	paris, err := time.LoadLocation("Europe/Paris") // time/tzdata is linked in: never missing
 	if err != nil {

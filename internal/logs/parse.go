@@ -2,39 +2,8 @@ package logs
 
 import (
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
 	"time"
 )
-
-// ParseSize parses a size as pm2-logrotate's max_size takes it: a number of
-// bytes ("1048576"), or a number with a binary unit K, M, G or T, optionally
-// followed by B or iB and in any case ("512K", "10M", "1.5G", "10mb").
-func ParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := len(t)
-	for i > 0 && isLetter(t[i-1]) {
-		i--
-	}
-	mult, ok := sizeUnits[strings.ToUpper(t[i:])]
-	v, err := strconv.ParseFloat(t[:i], 64)
-	if !ok || err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("size %q: want a number of bytes or a number with K, M, G or T, e.g. 10M", s)
-	}
-	if v*mult >= math.MaxInt64 {
-		return 0, fmt.Errorf("size %q: too large", s)
-	}
-	return int64(v * mult), nil
-}
-
-var sizeUnits = map[string]float64{
-	"": 1, "B": 1,
-	"K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10,
-	"M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
-	"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30,
-	"T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40,
-}
 
 // Interval is a rotation schedule: boundaries in local time (the location of
 // the times it is given) at which a log file starts afresh.

@@ -88,23 +88,26 @@ func TestSplitArgs(t *testing.T) {
 	}
 }
 
-func TestCanonicalSignal(t *testing.T) {
+// kill_signal takes conf's one signal grammar: names in any case, with or
+// without SIG, and numbers.
+func TestKillSignal(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "app.js", "")
 	tests := []struct{ in, want, wantErr string }{
 		{"SIGTERM", "SIGTERM", ""},
 		{"TERM", "SIGTERM", ""},
 		{"sigterm", "SIGTERM", ""},
 		{" int ", "SIGINT", ""},
-		{"SIGQUIT", "SIGQUIT", ""},
 		{"hup", "SIGHUP", ""},
 		{"SIGUSR2", "SIGUSR2", ""},
-		{"SIGFOO", "", `unknown signal "SIGFOO"; use a name such as SIGINT or SIGTERM`},
-		{"15", "", `unknown signal "15"; use a name such as SIGINT or SIGTERM`},
-		{"", "", `unknown signal ""; use a name such as SIGINT or SIGTERM`},
+		{"15", "SIGTERM", ""},
+		{"SIGFOO", "", `kill_signal: unknown signal "SIGFOO"; use a name such as SIGINT or SIGTERM`},
+		{"", "", `kill_signal: unknown signal ""; use a name such as SIGINT or SIGTERM`},
 	}
 	for _, tt := range tests {
-		got, err := canonicalSignal(tt.in)
-		if msg := errString(err); got != tt.want || msg != tt.wantErr {
-			t.Errorf("canonicalSignal(%q) = %q, %q; want %q, %q", tt.in, got, msg, tt.want, tt.wantErr)
+		a, _, err := Decode(map[string]any{"script": "app.js", "kill_signal": tt.in}, DecodeOptions{BaseDir: dir})
+		if msg := errString(err); a.KillSignal != tt.want || msg != tt.wantErr {
+			t.Errorf("kill_signal %q = %q, %q; want %q, %q", tt.in, a.KillSignal, msg, tt.want, tt.wantErr)
 		}
 	}
 }
@@ -255,7 +258,7 @@ func TestDecode(t *testing.T) {
 		{name: "warnings", raw: map[string]any{"script": "app.js", "watch_options": map[string]any{}, "exec_mode": "cluster", "vizion": []any{}, "scirpt": "x", "env_dev": map[string]any{}},
 			o: inFile, want: defaults,
 			wantWarn: []string{
-				"tend.yaml: apps[1].scirpt: unknown key; ignored",
+				"tend.yaml: apps[1].scirpt: unknown key (did you mean script?); ignored",
 				"tend.yaml: apps[1].vizion: not supported by this version of tend; ignored",
 				"tend.yaml: apps[1].watch_options: not supported by this version of tend; ignored",
 				"tend.yaml: apps[1].exec_mode: cluster mode needs a port in tend (set port: the edge balances over the instances); running in fork mode",
@@ -292,4 +295,23 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// The checks that touch the file system run where paths are resolved (the
+// CLI); the daemon decodes the absolute paths it gets without them.
+func TestSkipFileChecks(t *testing.T) {
+	dir := t.TempDir()
+	gone := filepath.Join(dir, "gone")
+	raw := map[string]any{"script": filepath.Join(gone, "app.js"), "cwd": gone, "interpreter": filepath.Join(gone, "node")}
+	_, _, err := Decode(raw, DecodeOptions{})
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("with checks: %v, want the missing files named", err)
+	}
+	a, _, err := Decode(raw, DecodeOptions{SkipFileChecks: true})
+	if err != nil {
+		t.Fatalf("without checks: %v", err)
+	}
+	if a.Script != filepath.Join(gone, "app.js") || a.Cwd != gone || a.Interpreter != filepath.Join(gone, "node") {
+		t.Errorf("paths: script %s, cwd %s, interpreter %s", a.Script, a.Cwd, a.Interpreter)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/tendhq/tend/internal/conf"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -97,7 +98,7 @@ func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
 	}
 	m, ok := top.(map[string]any)
 	if !ok {
-		return fail("want a mapping with an \"apps\" list at the top level, got %s", describe(top))
+		return fail("want a mapping with an \"apps\" list at the top level, got %s", conf.Describe(top))
 	}
 	var warns []Warning
 	keys := make([]string, 0, len(m))
@@ -128,7 +129,7 @@ func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
 			paths = append(paths, fmt.Sprintf("apps[%d]", i))
 		}
 	default:
-		return nil, warns, Errors{{File: path, Path: "apps", Reason: "want a list of apps, got " + describe(x)}}
+		return nil, warns, Errors{{File: path, Path: "apps", Reason: "want a list of apps, got " + conf.Describe(x)}}
 	}
 	do := DecodeOptions{File: path, BaseDir: filepath.Dir(abs), EnvName: o.EnvName, NumCPU: o.NumCPU}
 	apps, w, err := decodeAll(items, paths, do, o.Only)
@@ -146,7 +147,7 @@ func DecodeJSON(b []byte, o DecodeOptions) ([]App, []Warning, error) {
 	}
 	items, ok := top.([]any)
 	if !ok {
-		return nil, nil, Errors{{File: o.File, Reason: "want a JSON array of apps, got " + describe(top)}}
+		return nil, nil, Errors{{File: o.File, Reason: "want a JSON array of apps, got " + conf.Describe(top)}}
 	}
 	paths := make([]string, len(items))
 	for i := range items {
@@ -174,7 +175,7 @@ func decodeAll(items []any, paths []string, o DecodeOptions, only []string) ([]A
 	for i, item := range items {
 		raw, ok := item.(map[string]any)
 		if !ok {
-			errs = append(errs, &FieldError{File: o.File, Path: paths[i], Reason: "want a mapping (one app), got " + describe(item)})
+			errs = append(errs, &FieldError{File: o.File, Path: paths[i], Reason: "want a mapping (one app), got " + conf.Describe(item)})
 			continue
 		}
 		ao := o

@@ -1,0 +1,387 @@
+package spec
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/tendhq/tend/internal/conf"
+	"github.com/tendhq/tend/internal/edge"
+	"github.com/tendhq/tend/internal/logs"
+	"github.com/tendhq/tend/internal/schedule"
+)
+
+const (
+	msgUnsupported = "not supported by this version of tend; ignored"
+	msgUnknown     = "unknown key; ignored"
+)
+
+// appKeys are the keys of one app object, in the order they are decoded:
+// a setter may read what an earlier one stored (script reads cwd, name
+// reads script, mode reads port and instances, listen_timeout reads
+// wait_ready).
+var appKeys = conf.Table[target]{
+	Lenient: true,
+	Other:   otherKey,
+	Fields: []conf.Field[target]{
+		conf.Custom("cwd", setCwd).Else(defaultCwd),
+		conf.Custom("script", setScript).Else(func(d *conf.Decoder, _ *target) {
+			d.Errorf("script", "required: the file or command to run")
+		}),
+		conf.Custom("name", setName).Else(defaultName),
+		conf.StringField("namespace", checkName, func(t *target) *string { return &t.Namespace }),
+		conf.Custom("args", func(d *conf.Decoder, key string, v any, t *target) { t.Args = args(d, key, v) }),
+		conf.Custom("interpreter", setInterpreter).Or("exec_interpreter").Else(defaultInterpreter),
+		conf.Custom("interpreter_args", func(d *conf.Decoder, key string, v any, t *target) {
+			t.InterpreterArgs = args(d, key, v)
+		}).Or("node_args"),
+		conf.Custom("env", func(d *conf.Decoder, _ string, _ any, t *target) { t.Env = env(d, t.o.EnvName) }).
+			Else(func(d *conf.Decoder, t *target) { t.Env = env(d, t.o.EnvName) }),
+		conf.Custom("instances", setInstances),
+		conf.IntField("port", 1, 65535, func(t *target) *int { return &t.Port }),
+		conf.BoolField("autorestart", func(t *target) *bool { return &t.Autorestart }),
+		conf.IntField("max_restarts", 0, conf.Unbounded, func(t *target) *int { return &t.MaxRestarts }),
+		conf.DurationField("min_uptime", func(t *target) *Duration { return &t.MinUptime }),
+		conf.DurationField("restart_delay", func(t *target) *Duration { return &t.RestartDelay }),
+		conf.DurationField("exp_backoff_restart_delay", func(t *target) *Duration { return &t.ExpBackoffRestartDelay }),
+		conf.DurationField("kill_timeout", func(t *target) *Duration { return &t.KillTimeout }),
+		conf.Custom("kill_signal", setKillSignal),
+		conf.Custom("stop_exit_codes", func(d *conf.Decoder, key string, v any, t *target) { t.StopExitCodes = exitCodes(d, key, v) }),
+
+		// Traffic: how the app is reached and when an instance is ready.
+		conf.Custom("mode", setMode).Or("exec_mode").Else(func(d *conf.Decoder, t *target) { checkMode(d, t) }),
+		conf.Custom("balance", setBalance),
+		conf.StringField("sticky_cookie", checkCookieName, func(t *target) *string { return &t.StickyCookie }),
+		conf.BoolField("wait_ready", func(t *target) *bool { return &t.WaitReady }),
+		conf.Custom("health_path", setHealthPath),
+		conf.Custom("listen_timeout", func(d *conf.Decoder, key string, v any, t *target) {
+			defaultListenTimeout(d, t)
+			conf.DurationField(key, func(t *target) *Duration { return &t.ListenTimeout }).Set(d, key, v, t)
+		}).Else(defaultListenTimeout),
+		conf.IntField("reload_batch", 1, conf.Unbounded, func(t *target) *int { return &t.ReloadBatch }),
+		conf.Custom("max_memory_restart", setMaxMemory),
+
+		// Runtime: what acts while the app runs.
+		conf.Custom("watch", setWatch),
+		conf.StringsField("ignore_watch", conf.Unbounded, nil, func(t *target) *[]string { return &t.IgnoreWatch }),
+		conf.DurationField("watch_delay", func(t *target) *Duration { return &t.WatchDelay }),
+		conf.StringField("cron_restart", checkCron, func(t *target) *string { return &t.CronRestart }).Or("cron"),
+		conf.Custom("autoscale", setAutoscale),
+
+		// Logs: where and how the app's output is written.
+		conf.Custom("out_file", logPath(func(t *target) *string { return &t.OutFile })).Or("output", "out", "out_log"),
+		conf.Custom("error_file", logPath(func(t *target) *string { return &t.ErrorFile })).Or("error", "err", "err_file", "err_log"),
+		conf.Custom("log_file", logPath(func(t *target) *string { return &t.LogFile })).Or("log"),
+		conf.BoolField("merge_logs", func(t *target) *bool { return &t.MergeLogs }).Or("combine_logs"),
+		conf.BoolField("time", func(t *target) *bool { return &t.Time }),
+		conf.BoolField("compress", func(t *target) *bool { return &t.Compress }),
+		conf.StringField("log_date_format", checkMoment, func(t *target) *string { return &t.LogDateFormat }),
+		conf.Custom("log_type", setLogType),
+		conf.Custom("max_size", setMaxSize),
+		conf.StringField("rotate_interval", checkInterval, func(t *target) *string { return &t.RotateInterval }),
+		conf.IntField("retain", 0, conf.Unbounded, func(t *target) *int { return &t.Retain }),
+
+		conf.Custom("edge", setEdge),
+	},
+}
+
+// unsupported are PM2's other app keys (lib/API/schema.json, with aliases).
+// They get a warning of their own so that a PM2 user knows the key was
+// understood and deliberately ignored, rather than misspelt.
+var unsupported = keySet(`watch_options shutdown_with_message
+	pid_file pid disable_logs
+	source_map_support disable_source_map_support vizion increment_var instance_var
+	filter_env name_prefix install_url force post_update treekill pmx automation
+	trace disable_trace v8 event_loop_inspector deep_monitoring io append_env_to_name
+	execute_command kill_retry_time write windowsHide uid gid user username autostart`)
+
+func keySet(keys string) map[string]bool {
+	set := map[string]bool{}
+	for _, k := range strings.Fields(keys) {
+		set[k] = true
+	}
+	return set
+}
+
+// asTendDoes are values of unsupported keys that ask for what tend does
+// anyway. Many PM2 files spell out such defaults; warning about them would
+// only teach users to ignore warnings.
+var asTendDoes = map[string][]any{
+	"autostart":  {true},
+	"force":      {false},
+	"vizion":     {false},
+	"pmx":        {false},
+	"automation": {false},
+}
+
+// otherKey deals with the keys the table does not declare that are not
+// misspellings: env_<name> blocks, and PM2's keys tend ignores.
+func otherKey(d *conf.Decoder, key string, v any) bool {
+	switch {
+	case strings.HasPrefix(key, "env_"):
+	case unsupported[key]:
+		if !slices.Contains(asTendDoes[key], v) {
+			d.Warnf(key, "%s", msgUnsupported)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func setKillSignal(d *conf.Decoder, key string, v any, t *target) {
+	s, ok := v.(string)
+	if !ok {
+		d.Errorf(key, "want a signal name such as \"SIGTERM\", got %s", conf.Describe(v))
+		return
+	}
+	sig, err := conf.SignalName(s)
+	if err != nil {
+		d.Errorf(key, "%v", err)
+		return
+	}
+	t.KillSignal = sig
+}
+
+func setMaxMemory(d *conf.Decoder, key string, v any, t *target) {
+	n, err := conf.SizeValue(v)
+	switch {
+	case err != nil:
+		d.Errorf(key, "%v", err)
+	case n < 1<<20:
+		d.Errorf(key, "%d bytes is less than 1M: no app fits", n)
+	default:
+		t.MaxMemoryRestart = n
+	}
+}
+
+func setMode(d *conf.Decoder, key string, v any, t *target) {
+	s, err := conf.String(v)
+	if err != nil {
+		d.Errorf(key, "%v", err)
+		checkMode(d, t)
+		return
+	}
+	switch s {
+	case ModeFork, "fork_mode":
+		t.Mode = ModeFork
+	case ModeProxy, "cluster", "cluster_mode":
+		// PM2's cluster mode is tend's proxy mode: N instances behind one
+		// port. PM2 files often say cluster without naming the port
+		// (node's cluster module shares whatever the app binds); run
+		// those in fork mode rather than refuse a file that worked under
+		// PM2.
+		if t.Port == 0 && key == "exec_mode" {
+			d.Warnf(key, "cluster mode needs a port in tend (set port: the edge balances over the instances); running in fork mode")
+			t.Mode = ModeFork
+		} else {
+			t.Mode = ModeProxy
+		}
+	case ModeSocket:
+		t.Mode = ModeSocket
+	default:
+		d.Errorf(key, "want fork, proxy or socket, got %q", s)
+	}
+	checkMode(d, t)
+}
+
+// checkMode picks the mode the port implies when none was given, and
+// refuses a mode that does not fit the port and instances.
+func checkMode(d *conf.Decoder, t *target) {
+	switch {
+	case t.Mode == "" && t.Port > 0:
+		t.Mode = ModeProxy
+	case t.Mode == "":
+		t.Mode = ModeFork
+	case t.Mode != ModeFork && t.Port == 0:
+		d.Errorf("port", "%s mode needs a port (set port, or use fork mode)", t.Mode)
+	case t.Mode == ModeFork && t.Port > 0 && t.Instances > 1:
+		d.Errorf("instances", "%d instances in fork mode would all bind port %d; use proxy or socket mode", t.Instances, t.Port)
+	}
+}
+
+func setBalance(d *conf.Decoder, key string, v any, t *target) {
+	s, err := conf.String(v)
+	if err != nil {
+		d.Errorf(key, "%v", err)
+		return
+	}
+	switch s {
+	case BalanceLeastConn, BalanceRoundRobin, BalanceSticky:
+		t.Balance = s
+	default:
+		d.Errorf(key, "want least_conn, round_robin or sticky, got %q", s)
+	}
+}
+
+func checkCookieName(s string) string {
+	if s == "" || strings.ContainsAny(s, " ;,=\t\"") {
+		return fmt.Sprintf("%q is not a valid cookie name", s)
+	}
+	return ""
+}
+
+func setHealthPath(d *conf.Decoder, key string, v any, t *target) {
+	s, err := conf.String(v)
+	if err != nil {
+		d.Errorf(key, "%v", err)
+		return
+	}
+	if !strings.HasPrefix(s, "/") {
+		d.Errorf(key, "must start with /, got %q", s)
+	} else if t.Port == 0 {
+		d.Errorf(key, "needs a port to probe")
+	}
+	t.HealthPath = s
+}
+
+func defaultListenTimeout(_ *conf.Decoder, t *target) {
+	t.ListenTimeout = Duration(DefaultListenTimeout)
+	if t.WaitReady {
+		t.ListenTimeout = Duration(DefaultWaitReadyTimeout)
+	}
+}
+
+func setWatch(d *conf.Decoder, key string, v any, t *target) {
+	if on, ok := v.(bool); ok {
+		if on {
+			t.Watch = []string{"."}
+		}
+		return
+	}
+	t.Watch = d.Strings(key, v, conf.Unbounded, nil)
+}
+
+func checkCron(s string) string {
+	if _, err := schedule.Parse(s); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// autoscaleKeys are the keys of an app's autoscale block.
+var autoscaleKeys = conf.Table[Autoscale]{Fields: []conf.Field[Autoscale]{
+	conf.Custom("min", func(d *conf.Decoder, key string, v any, as *Autoscale) { as.Min, _ = intOf(d, key, v) }),
+	conf.Custom("max", func(d *conf.Decoder, key string, v any, as *Autoscale) { as.Max, _ = intOf(d, key, v) }),
+	conf.Custom("target_cpu", floatOf(func(as *Autoscale) *float64 { return &as.TargetCPU })),
+	conf.Custom("target_in_flight", floatOf(func(as *Autoscale) *float64 { return &as.TargetInFlight })),
+	conf.DurationField("target_p95", func(as *Autoscale) *Duration { return &as.TargetP95 }),
+	conf.DurationField("up_window", func(as *Autoscale) *Duration { return &as.UpWindow }),
+	conf.DurationField("down_window", func(as *Autoscale) *Duration { return &as.DownWindow }),
+}}
+
+func intOf(d *conf.Decoder, key string, v any) (int, bool) {
+	n, err := conf.Int(v)
+	if err != nil {
+		d.Errorf(key, "%v", err)
+		return 0, false
+	}
+	return n, true
+}
+
+func floatOf(field func(*Autoscale) *float64) func(d *conf.Decoder, key string, v any, as *Autoscale) {
+	return func(d *conf.Decoder, key string, v any, as *Autoscale) {
+		if f, err := conf.Float(v); err != nil {
+			d.Errorf(key, "%v", err)
+		} else {
+			*field(as) = f
+		}
+	}
+}
+
+func setAutoscale(d *conf.Decoder, key string, v any, t *target) {
+	m, ok := d.Map(key, v, "{min: 2, max: 8, target_cpu: 70}")
+	if !ok {
+		return
+	}
+	as := &Autoscale{}
+	sub := d.Sub(key, m)
+	before := len(d.Errs())
+	autoscaleKeys.Decode(sub, as)
+	if len(d.Errs()) == before {
+		if err := as.Policy().Validate(); err != nil {
+			// Validate names its keys autoscale.x; give them the app's
+			// path.
+			for _, line := range strings.Split(err.Error(), "\n") {
+				d.Errorf("", "%s", line)
+			}
+		}
+	}
+	t.Autoscale = as
+	if t.Instances < as.Min || t.Instances > as.Max {
+		t.Instances = min(max(t.Instances, as.Min), as.Max)
+	}
+}
+
+// logPath reads a log file's path: absolute, /dev/null, or relative to
+// the app's cwd.
+func logPath(field func(*target) *string) func(d *conf.Decoder, key string, v any, t *target) {
+	return func(d *conf.Decoder, key string, v any, t *target) {
+		s, err := conf.String(v)
+		switch {
+		case err != nil:
+			d.Errorf(key, "%v", err)
+		case s == "":
+			d.Errorf(key, "must not be empty (use /dev/null to discard)")
+		case s == os.DevNull || filepath.IsAbs(s):
+			*field(t) = filepath.Clean(s)
+		case t.Cwd != "":
+			*field(t) = filepath.Join(t.Cwd, s)
+		default:
+			d.Errorf(key, "%q must be an absolute path", s)
+		}
+	}
+}
+
+func checkMoment(s string) string {
+	if _, err := logs.ParseMomentLayout(s); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func setLogType(d *conf.Decoder, key string, v any, t *target) {
+	s, err := conf.String(v)
+	if err != nil {
+		d.Errorf(key, "%v", err)
+		return
+	}
+	switch s {
+	case "json":
+		t.LogType = s
+	case "", "raw", "text":
+	default:
+		d.Errorf(key, "want json (or leave it out for plain lines), got %q", s)
+	}
+}
+
+func setMaxSize(d *conf.Decoder, key string, v any, t *target) {
+	n, err := conf.SizeValue(v)
+	switch {
+	case err != nil:
+		d.Errorf(key, "%v", err)
+	case n > 0 && n < 1024:
+		d.Errorf(key, "%d bytes is too small to hold lines (at least 1K)", n)
+	default:
+		t.MaxSize = n
+	}
+}
+
+func checkInterval(s string) string {
+	if _, err := logs.ParseInterval(s); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func setEdge(d *conf.Decoder, key string, v any, t *target) {
+	o, errs := edge.DecodeOptions(v, t.Cwd)
+	for _, e := range errs {
+		d.Errorf(conf.Join(key, e.Path), "%s", e.Reason)
+	}
+	if len(errs) == 0 {
+		t.Edge = &o
+	}
+}
