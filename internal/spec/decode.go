@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tendhq/tend/internal/edge"
-	"github.com/tendhq/tend/internal/logs"
-	"github.com/tendhq/tend/internal/schedule"
 	"io/fs"
 	"math"
 	"os"
@@ -17,6 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/logs"
+	"github.com/tendhq/tend/internal/schedule"
 
 	"golang.org/x/sys/unix"
 )
@@ -221,7 +222,7 @@ func decode(raw map[string]any, o DecodeOptions) (App, []Warning, Errors) {
 	d.runtime(&a)
 	d.logs(&a)
 	if v, ok := d.get("edge"); ok {
-		o, errs := edge.DecodeOptions(v, a.Cwd)
+		o, errs := edgeconf.DecodeOptions(v, a.Cwd)
 		for _, e := range errs {
 			path := "edge"
 			if e.Path != "" {
