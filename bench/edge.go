@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tendhq/tend/internal/edge"
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 const (
@@ -42,7 +42,7 @@ const (
 // stable order for nginx's configuration: taken from the edge itself, so the
 // two sides can never drift apart.
 var edgeHeaders = func() [][2]string {
-	h := edge.SecurityHeaders()
+	h := edgeconf.SecurityHeaders()
 	out := make([][2]string, 0, len(h))
 	for _, name := range slices.Sorted(maps.Keys(h)) {
 		out = append(out, [2]string{name, h[name]})

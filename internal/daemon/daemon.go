@@ -22,9 +22,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
@@ -511,11 +513,11 @@ func (f *front) Stats(id string) *api.HTTPStats {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // edgeOptions are the app's edge settings, or the defaults.
-func edgeOptions(s spec.App) edge.Options {
+func edgeOptions(s spec.App) edgeconf.Options {
 	if s.Edge != nil {
 		return *s.Edge
 	}
-	return edge.DefaultOptions()
+	return edgeconf.DefaultOptions()
 }
 
 // accessLog writes an app's access log, <name>-access.log next to its

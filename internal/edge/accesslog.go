@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // An access log line is made once the response is complete and handed to
@@ -18,7 +20,7 @@ import (
 //            203.0.113.9 - - [02/Jan/2026:15:04:05 +0000] "GET /a?b=1 HTTP/2.0" 200 512 "-" "curl/8.5" 0.001 api#1.g2
 
 // accessLine formats the line of one exchange.
-func accessLine(f AccessLogFormat, ex *exchange, r *http.Request, status int, bytes int64, end time.Time) []byte {
+func accessLine(f edgeconf.AccessLogFormat, ex *exchange, r *http.Request, status int, bytes int64, end time.Time) []byte {
 	client := "-"
 	if ex.client.IsValid() {
 		client = ex.client.String()
@@ -30,7 +32,7 @@ func accessLine(f AccessLogFormat, ex *exchange, r *http.Request, status int, by
 	}
 	dur := end.Sub(ex.start)
 	b := make([]byte, 0, 256)
-	if f == AccessLogCombined {
+	if f == edgeconf.AccessLogCombined {
 		b = append(b, client...)
 		b = append(b, " - "...)
 		b = appendQuotedUser(b, r)

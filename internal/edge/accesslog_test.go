@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // lines collects access log lines.
@@ -36,7 +38,7 @@ func (l *lines) all() []string {
 func TestAccessLogJSON(t *testing.T) {
 	got := newLines()
 	clock := newFakeClock()
-	f, url := startFront(t, Config{now: clock.Now, AccessLog: got.add, Options: Options{AccessLog: AccessLogJSON}})
+	f, url := startFront(t, Config{now: clock.Now, AccessLog: got.add, Options: edgeconf.Options{AccessLog: edgeconf.AccessLogJSON}})
 	b, _ := startApp(t, "api#1.g2", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, strings.Repeat("x", 100))
 	})
@@ -80,7 +82,7 @@ func TestAccessLogJSON(t *testing.T) {
 
 func TestAccessLogCombined(t *testing.T) {
 	got := newLines()
-	f, url := startFront(t, Config{AccessLog: got.add, Options: Options{AccessLog: AccessLogCombined, Compression: new(false)}})
+	f, url := startFront(t, Config{AccessLog: got.add, Options: edgeconf.Options{AccessLog: edgeconf.AccessLogCombined, Compression: new(false)}})
 	b, _ := startApp(t, "a", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(201)
 		io.WriteString(w, "created")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // BenchmarkProxy measures requests per second through the front to two
@@ -63,7 +65,7 @@ func BenchmarkChecklist(b *testing.B) {
 			name = "h2"
 		}
 		b.Run(name, func(b *testing.B) {
-			f, _ := startFront(b, Config{Options: Options{TLS: &TLSOptions{SelfSigned: true}}})
+			f, _ := startFront(b, Config{Options: edgeconf.Options{TLS: &edgeconf.TLSOptions{SelfSigned: true}}})
 			addPageApps(b, f)
 			c := tlsClient(b, true, nil)
 			if !h2 {
@@ -78,8 +80,8 @@ func BenchmarkChecklist(b *testing.B) {
 }
 
 func BenchmarkChecklistOff(b *testing.B) {
-	f, url := startFront(b, Config{Options: Options{
-		Compression: new(false), HeadersOverride: nil, Cookies: &CookieOptions{Secure: new(false), HTTPOnly: new(false), SameSite: "off"},
+	f, url := startFront(b, Config{Options: edgeconf.Options{
+		Compression: new(false), HeadersOverride: nil, Cookies: &edgeconf.CookieOptions{Secure: new(false), HTTPOnly: new(false), SameSite: "off"},
 		Headers: offHeaders(),
 	}})
 	addPageApps(b, f)
@@ -88,9 +90,9 @@ func BenchmarkChecklistOff(b *testing.B) {
 	benchPage(b, c, url, "", false)
 }
 
-func offHeaders() Headers {
-	h := Headers{}
-	for name := range SecurityHeaders() {
+func offHeaders() edgeconf.Headers {
+	h := edgeconf.Headers{}
+	for name := range edgeconf.SecurityHeaders() {
 		h[name] = ""
 	}
 	return h

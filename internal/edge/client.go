@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/httpsyntax"
 )
 
 // The hop to an instance is HTTP/1.1 over loopback, with keep-alive. It
@@ -440,7 +442,7 @@ func scanHead(b []byte, fields *[maxFastFields]field) (end, n int) {
 			return -1, 0 // obs-fold, no name, or too many
 		}
 		for _, ch := range line[:colon] {
-			if !isTokenByte(ch) {
+			if !httpsyntax.IsTokenByte(ch) {
 				return -1, 0
 			}
 		}
@@ -463,23 +465,6 @@ func scanHead(b []byte, fields *[maxFastFields]field) (end, n int) {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// isTokenByte says whether c may appear in a header name (RFC 9110 token).
-func isTokenByte(c byte) bool { return tokenBytes[c] }
-
-// tokenBytes are the bytes of RFC 9110 tokens: a table, since every
-// header name of every response is checked on its way out.
-var tokenBytes = func() (t [256]bool) {
-	for c := range 256 {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-			t[c] = true
-		default:
-			t[c] = strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
-		}
-	}
-	return t
-}()
 
 // hasLineBreak says whether v holds a CR or LF, which would split a head.
 func hasLineBreak(v string) bool {

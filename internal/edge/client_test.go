@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // oneShotApp answers each connection's first request and closes it without
@@ -269,7 +271,7 @@ func TestRemoveClosesIdleConnections(t *testing.T) {
 
 func TestIdleConnectionsTimeOut(t *testing.T) {
 	b, cc := startCounted(t, nil)
-	f, url := startFront(t, Config{Options: Options{UpstreamIdleTimeout: Duration(50 * time.Millisecond)}})
+	f, url := startFront(t, Config{Options: edgeconf.Options{UpstreamIdleTimeout: edgeconf.Duration(50 * time.Millisecond)}})
 	f.Add(b)
 	get(t, newClient(t), url)
 	select {
@@ -486,7 +488,7 @@ func TestResponseHeads(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, conns := rawApp(t, tc.raw, tc.closeAfter)
-			f, url := startFront(t, Config{Options: Options{Compression: new(false)}})
+			f, url := startFront(t, Config{Options: edgeconf.Options{Compression: new(false)}})
 			f.Add(b)
 			c := newClient(t)
 			for i := range 2 {
@@ -572,7 +574,7 @@ func TestClientLeavingEndsRequest(t *testing.T) {
 			})
 			cfg := Config{}
 			if tc.tls {
-				cfg.Options.TLS = &TLSOptions{SelfSigned: true}
+				cfg.Options.TLS = &edgeconf.TLSOptions{SelfSigned: true}
 			}
 			f, url := startFront(t, cfg)
 			f.Add(b)

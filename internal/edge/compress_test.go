@@ -13,6 +13,8 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // page is a text body well over the compression threshold.
@@ -255,7 +257,7 @@ func TestCompressionNegotiation(t *testing.T) {
 }
 
 func TestCompressionOff(t *testing.T) {
-	c, url := compressFront(t, Config{Options: Options{Compression: new(false)}})
+	c, url := compressFront(t, Config{Options: edgeconf.Options{Compression: new(false)}})
 	res, body := fetch(t, c, "GET", url+"/page", "gzip")
 	if res.Header.Get("Content-Encoding") != "" || string(body) != page || res.Header.Get("Vary") != "" || res.Header.Get("ETag") != `"v1"` {
 		t.Fatalf("compression: false still compresses: %v", res.Header)

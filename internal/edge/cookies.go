@@ -1,8 +1,11 @@
 package edge
 
 import (
+	"cmp"
 	"net/http"
 	"strings"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // cookiePolicy adds flags to the app's cookies. Each Set-Cookie is edited
@@ -17,10 +20,10 @@ type cookiePolicy struct {
 	from, to string          // rename from → to for clients; "" for none
 }
 
-func newCookiePolicy(o *Options) *cookiePolicy {
+func newCookiePolicy(o *edgeconf.Options) *cookiePolicy {
 	c := o.Cookies
 	if c == nil {
-		c = &CookieOptions{}
+		c = &edgeconf.CookieOptions{}
 	}
 	p := &cookiePolicy{
 		secure:   c.Secure == nil || *c.Secure,
@@ -37,13 +40,13 @@ func newCookiePolicy(o *Options) *cookiePolicy {
 	}
 	allow := c.HTTPOnlyAllow
 	if allow == nil {
-		allow = defaultHTTPOnlyAllow
+		allow = edgeconf.DefaultHTTPOnlyAllow()
 	}
 	for _, name := range allow {
 		p.allow[name] = true
 	}
 	if c.Rename != nil {
-		p.from, p.to = cmpOr(c.Rename.From, defaultSessionCookie), c.Rename.To
+		p.from, p.to = cmp.Or(c.Rename.From, edgeconf.DefaultSessionCookie), c.Rename.To
 	}
 	return p
 }

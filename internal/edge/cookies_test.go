@@ -5,15 +5,17 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 func TestCookieEdit(t *testing.T) {
-	def := newCookiePolicy(&Options{})
-	rename := newCookiePolicy(&Options{Cookies: &CookieOptions{Rename: &CookieRename{To: "sid"}}})
-	var none CookieOptions
+	def := newCookiePolicy(&edgeconf.Options{})
+	rename := newCookiePolicy(&edgeconf.Options{Cookies: &edgeconf.CookieOptions{Rename: &edgeconf.CookieRename{To: "sid"}}})
+	var none edgeconf.CookieOptions
 	none.UnmarshalJSON([]byte("false"))
-	noFlags := newCookiePolicy(&Options{Cookies: &none})
-	strict := newCookiePolicy(&Options{Cookies: &CookieOptions{SameSite: "strict", HTTPOnlyAllow: []string{"ui"}}})
+	noFlags := newCookiePolicy(&edgeconf.Options{Cookies: &none})
+	strict := newCookiePolicy(&edgeconf.Options{Cookies: &edgeconf.CookieOptions{SameSite: "strict", HTTPOnlyAllow: []string{"ui"}}})
 	for _, tc := range []struct {
 		p      *cookiePolicy
 		secure bool
@@ -42,7 +44,7 @@ func TestCookieEdit(t *testing.T) {
 }
 
 func TestCookieRenameRequest(t *testing.T) {
-	p := newCookiePolicy(&Options{Cookies: &CookieOptions{Rename: &CookieRename{To: "sid"}}})
+	p := newCookiePolicy(&edgeconf.Options{Cookies: &edgeconf.CookieOptions{Rename: &edgeconf.CookieRename{To: "sid"}}})
 	for _, tc := range []struct{ in, want []string }{
 		{[]string{"sid=abc"}, []string{"connect.sid=abc"}},
 		{[]string{"a=1; sid=abc; b=2"}, []string{"a=1; connect.sid=abc; b=2"}},
@@ -64,9 +66,9 @@ func TestCookieRenameRequest(t *testing.T) {
 // is kept, and connect.sid is sid to the client and connect.sid to the app.
 func TestSecureCookiesThroughFront(t *testing.T) {
 	seen := make(chan string, 1)
-	f, _ := startFront(t, Config{Options: Options{
-		TLS:     &TLSOptions{SelfSigned: true},
-		Cookies: &CookieOptions{Rename: &CookieRename{To: "sid"}},
+	f, _ := startFront(t, Config{Options: edgeconf.Options{
+		TLS:     &edgeconf.TLSOptions{SelfSigned: true},
+		Cookies: &edgeconf.CookieOptions{Rename: &edgeconf.CookieRename{To: "sid"}},
 	}})
 	b, _ := startApp(t, "a", func(w http.ResponseWriter, r *http.Request) {
 		seen <- r.Header.Get("Cookie")

@@ -9,8 +9,8 @@
 // front and its lifecycle, listener.go the listener shared by the servers
 // of successive settings, http1.go and http1response.go the server of
 // HTTP/1 connections (net/http serves HTTP/2), rawconn_linux.go the
-// connections' system calls, options.go and settings.go the settings,
-// response.go the writer every response goes through, pool.go the
+// connections' system calls, settings.go the Options (of
+// internal/edge/edgeconf) compiled for serving, response.go the writer every response goes through, pool.go the
 // instances and their counters, selection.go the balancing policies,
 // upstream.go the proxy and its retries, client.go its HTTP/1.1
 // connections to the instances, tls.go, compress.go, headers.go,
@@ -34,6 +34,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // Config is one app's front.
@@ -45,7 +47,7 @@ type Config struct {
 
 	// Options are the app's edge settings; their relative paths must have
 	// been resolved (Options.Validate with the ecosystem file's directory).
-	Options Options
+	Options edgeconf.Options
 	// StateDir keeps what the front makes once and reuses: the
 	// self-signed certificate (e.g. $TEND_HOME/tls). "" keeps it in
 	// memory only.
@@ -154,9 +156,9 @@ func (g *generation) close() {
 // before anything is bound.
 func Listen(cfg Config) (*Front, error) {
 	cfg = cfg.withDefaults()
-	o := cfg.Options.clone()
+	o := cfg.Options.Clone()
 	if errs := o.Validate(""); len(errs) > 0 {
-		return nil, fmt.Errorf("edge of %s: %w", cfg.App, fieldErrors(errs))
+		return nil, fmt.Errorf("edge of %s: %w", cfg.App, edgeconf.JoinFieldErrors(errs))
 	}
 	bal, err := newBalancer(cfg.Balance, cfg.StickyCookie)
 	if err != nil {
@@ -353,7 +355,7 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
 		if b := ex.answered; b != nil && (s.o.Metrics == nil || *s.o.Metrics) {
 			b.traffic.observe(rw.status, r.ContentLength, rw.bytes, now.Sub(ex.start), ex.retries, now)
 		}
-		if s.o.AccessLog != AccessLogOff && f.accessLog != nil {
+		if s.o.AccessLog != edgeconf.AccessLogOff && f.accessLog != nil {
 			f.accessLog(accessLine(s.o.AccessLog, ex, r, rw.status, rw.bytes, now))
 		}
 		rw.release()
@@ -398,10 +400,10 @@ func (f *Front) proxy(w http.ResponseWriter, r *http.Request) {
 // server on the same listener for new connections (see retire for the
 // old ones); a change of the instance timeouts applies to the requests
 // that start after it, and idle connections to the instances are closed.
-func (f *Front) Update(o Options) error {
-	o = o.clone()
+func (f *Front) Update(o edgeconf.Options) error {
+	o = o.Clone()
 	if errs := o.Validate(""); len(errs) > 0 {
-		return fmt.Errorf("edge of %s: %w", f.app, fieldErrors(errs))
+		return fmt.Errorf("edge of %s: %w", f.app, edgeconf.JoinFieldErrors(errs))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -441,7 +443,7 @@ func (f *Front) Update(o Options) error {
 }
 
 // Options are the settings the front serves with now, defaults filled in.
-func (f *Front) Options() Options { return f.live.Load().o.clone() }
+func (f *Front) Options() edgeconf.Options { return f.live.Load().o.Clone() }
 
 // TLSError is why the certificate files on disk are not the certificate
 // served (they changed but do not load as a pair), or nil.

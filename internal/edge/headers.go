@@ -2,37 +2,14 @@ package edge
 
 import (
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strings"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
-// helmet is the set of headers Helmet 8 sends by default, with its
-// default values, in its order. HSTS goes only over TLS.
-var helmet = []struct{ name, value string }{
-	{"Content-Security-Policy", "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests"},
-	{"Cross-Origin-Opener-Policy", "same-origin"},
-	{"Cross-Origin-Resource-Policy", "same-origin"},
-	{"Origin-Agent-Cluster", "?1"},
-	{"Referrer-Policy", "no-referrer"},
-	{"Strict-Transport-Security", "max-age=31536000; includeSubDomains"},
-	{"X-Content-Type-Options", "nosniff"},
-	{"X-DNS-Prefetch-Control", "off"},
-	{"X-Download-Options", "noopen"},
-	{"X-Frame-Options", "SAMEORIGIN"},
-	{"X-Permitted-Cross-Domain-Policies", "none"},
-	{"X-XSS-Protection", "0"},
-}
-
 const hsts = "Strict-Transport-Security"
-
-// SecurityHeaders returns the headers the edge adds by default: Helmet 8's.
-func SecurityHeaders() Headers {
-	h := make(Headers, len(helmet))
-	for _, e := range helmet {
-		h[e.name] = e.value
-	}
-	return h
-}
 
 // headerRule is one header the edge sets.
 type headerRule struct {
@@ -56,10 +33,10 @@ type headerPolicy struct {
 	lines [2][]byte
 }
 
-func newHeaderPolicy(o *Options) *headerPolicy {
+func newHeaderPolicy(o *edgeconf.Options) *headerPolicy {
 	values := map[string]string{}
-	for _, e := range helmet {
-		values[canonical(e.name)] = e.value
+	for name, v := range edgeconf.SecurityHeaders() {
+		values[canonical(name)] = v
 	}
 	for name, v := range o.Headers {
 		values[canonical(name)] = v
@@ -73,8 +50,8 @@ func newHeaderPolicy(o *Options) *headerPolicy {
 	// Helmet's first, in its order, then the app's own in name order, so
 	// that responses are the same from one request to the next.
 	names := make([]string, 0, len(values))
-	for _, e := range helmet {
-		names = append(names, canonical(e.name))
+	for _, name := range edgeconf.SecurityHeaderNames() {
+		names = append(names, canonical(name))
 	}
 	var extra []string
 	for name := range values {
@@ -102,7 +79,7 @@ func newHeaderPolicy(o *Options) *headerPolicy {
 		if r.off || r.override {
 			continue
 		}
-		line := r.name + ": " + r.value[0] + "\r\n" // checked by Options.Validate
+		line := r.name + ": " + r.value[0] + "\r\n" // checked by edgeconf.Options.Validate
 		p.lines[1] = append(p.lines[1], line...)
 		if !r.tlsOnly {
 			p.lines[0] = append(p.lines[0], line...)
@@ -172,3 +149,6 @@ func (p *headerPolicy) applyTo(h http.Header, secure, add bool) bool {
 	}
 	return true
 }
+
+// canonical is the header name as net/http keys it.
+func canonical(name string) string { return textproto.CanonicalMIMEHeaderKey(name) }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // headerApp sets the headers named in the request's X-Set header list
@@ -18,7 +20,7 @@ func headerApp(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok")
 }
 
-func headerFront(t testing.TB, o Options) (*http.Client, string) {
+func headerFront(t testing.TB, o edgeconf.Options) (*http.Client, string) {
 	t.Helper()
 	f, url := startFront(t, Config{Options: o})
 	b, _ := startApp(t, "a", headerApp)
@@ -36,7 +38,7 @@ func getWith(t testing.TB, c *http.Client, url string, set ...string) reply {
 }
 
 func TestSecurityHeadersDefaults(t *testing.T) {
-	c, url := headerFront(t, Options{})
+	c, url := headerFront(t, edgeconf.Options{})
 	r := getWith(t, c, url)
 	want := map[string]string{
 		"Content-Security-Policy":           "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests",
@@ -62,8 +64,8 @@ func TestSecurityHeadersDefaults(t *testing.T) {
 	if v := r.header.Get("X-Powered-By"); v != "" {
 		t.Errorf("X-Powered-By kept: %q", v)
 	}
-	if len(SecurityHeaders()) != 12 {
-		t.Errorf("Helmet 8 sends 12 headers (HSTS over TLS): %v", SecurityHeaders())
+	if len(edgeconf.SecurityHeaders()) != 12 {
+		t.Errorf("Helmet 8 sends 12 headers (HSTS over TLS): %v", edgeconf.SecurityHeaders())
 	}
 	// The edge's own answers get them too.
 	_, url2 := startFront(t, Config{})
@@ -73,8 +75,8 @@ func TestSecurityHeadersDefaults(t *testing.T) {
 }
 
 func TestSecurityHeadersConfigured(t *testing.T) {
-	c, url := headerFront(t, Options{
-		Headers: Headers{
+	c, url := headerFront(t, edgeconf.Options{
+		Headers: edgeconf.Headers{
 			"x-frame-options":         "DENY",
 			"Content-Security-Policy": "off",
 			"Referrer-Policy":         "strict-origin-when-cross-origin",
@@ -113,7 +115,7 @@ func TestSecurityHeadersConfigured(t *testing.T) {
 }
 
 func TestSecurityHeadersOverrideAll(t *testing.T) {
-	c, url := headerFront(t, Options{HeadersOverride: []string{"*"}})
+	c, url := headerFront(t, edgeconf.Options{HeadersOverride: []string{"*"}})
 	r := getWith(t, c, url, "X-Frame-Options: ALLOWALL", "Referrer-Policy: unsafe-url", "X-Other: kept")
 	if r.header.Get("X-Frame-Options") != "SAMEORIGIN" || r.header.Get("Referrer-Policy") != "no-referrer" || r.header.Get("X-Other") != "kept" {
 		t.Fatalf("override *: %v", r.header)
@@ -129,7 +131,7 @@ func TestHeadersChangeInPlace(t *testing.T) {
 		t.Fatalf("before: %q", got)
 	}
 	o := f.Options()
-	o.Headers = Headers{"X-Frame-Options": "DENY"}
+	o.Headers = edgeconf.Headers{"X-Frame-Options": "DENY"}
 	if err := f.Update(o); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/httpsyntax"
 )
 
 // http1Server serves the HTTP/1 connections of one generation of the
@@ -279,11 +281,11 @@ func checkRequest(r *http.Request) (int, string) {
 		return http.StatusBadRequest, "malformed Host header"
 	}
 	for k, vv := range r.Header {
-		if !isToken(k) {
+		if !httpsyntax.IsToken(k) {
 			return http.StatusBadRequest, "invalid header name"
 		}
 		for _, v := range vv {
-			if !validHeaderValue(v) {
+			if !httpsyntax.ValidFieldValue(v) {
 				return http.StatusBadRequest, "invalid header value"
 			}
 		}

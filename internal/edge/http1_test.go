@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // frontWith is a front whose requests are served by h, as a Layer that
@@ -193,7 +195,7 @@ func TestHTTP1UnreadBodyKeepsConnection(t *testing.T) {
 // A keep-alive connection left idle is closed at idle_timeout, and one
 // that is used is not.
 func TestHTTP1IdleTimeout(t *testing.T) {
-	f, _ := startFront(t, Config{Options: Options{IdleTimeout: Duration(150 * time.Millisecond)}, Layers: []func(http.Handler) http.Handler{
+	f, _ := startFront(t, Config{Options: edgeconf.Options{IdleTimeout: edgeconf.Duration(150 * time.Millisecond)}, Layers: []func(http.Handler) http.Handler{
 		func(http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 		},

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/httpsyntax"
 )
 
 // http1Response is the http.ResponseWriter of http1Server, reused by the
@@ -159,7 +161,7 @@ func (w *http1Response) writeFields(final bool) {
 		if final && (k == "Connection" && w.closeAfter && !connectionLists(vv, "close")) {
 			continue // a keep-alive the connection will not keep
 		}
-		if strings.HasPrefix(k, http.TrailerPrefix) || !isToken(k) {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !httpsyntax.IsToken(k) {
 			continue
 		}
 		for _, v := range vv {
@@ -337,7 +339,7 @@ func (w *http1Response) finish() error {
 // and those set with http.TrailerPrefix.
 func (w *http1Response) writeTrailers() {
 	field := func(k string, vv []string) {
-		if !isToken(k) {
+		if !httpsyntax.IsToken(k) {
 			return
 		}
 		for _, v := range vv {

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"slices"
 	"sync/atomic"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // Limits: the header read timeout, idle timeout and header size are the
@@ -24,7 +26,7 @@ import (
 
 // serverHeaderBytes is the http.Server.MaxHeaderBytes (HTTP/2) that
 // makes the limit max: net/http allows 4 KiB more than it is told.
-func serverHeaderBytes(limit Size) int {
+func serverHeaderBytes(limit edgeconf.Size) int {
 	return int(max(int64(limit)-4096, 1024))
 }
 
@@ -46,7 +48,7 @@ func limitBody(w, rw http.ResponseWriter, r *http.Request, limit int64) bool {
 }
 
 func tooLarge(w http.ResponseWriter, limit int64) {
-	http.Error(w, fmt.Sprintf("413 Content Too Large: the body is over the limit of %s bytes (max_body)", Size(limit)), http.StatusRequestEntityTooLarge)
+	http.Error(w, fmt.Sprintf("413 Content Too Large: the body is over the limit of %s bytes (max_body)", edgeconf.Size(limit)), http.StatusRequestEntityTooLarge)
 }
 
 // framing states of the request stream of one connection.

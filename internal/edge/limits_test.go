@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // echoApp answers with the request's method, path and body.
@@ -162,7 +164,7 @@ func TestHeaderTooLarge431(t *testing.T) {
 }
 
 func TestBodyTooLarge413(t *testing.T) {
-	f, url := startFront(t, Config{Options: Options{MaxBody: 1 << 10}})
+	f, url := startFront(t, Config{Options: edgeconf.Options{MaxBody: 1 << 10}})
 	b, _ := startApp(t, "a", echoApp)
 	f.Add(b)
 	c := newClient(t)
@@ -197,7 +199,7 @@ func TestBodyTooLarge413(t *testing.T) {
 // worker hostage; the timeout closes them.
 func TestStalledHeadersDoNotBlock(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	f, url := startFront(t, Config{Options: Options{ReadHeaderTimeout: Duration(timeout)}})
+	f, url := startFront(t, Config{Options: edgeconf.Options{ReadHeaderTimeout: edgeconf.Duration(timeout)}})
 	b, _ := startApp(t, "a", nil)
 	f.Add(b)
 	addr := f.Addr().String()
@@ -251,7 +253,7 @@ func TestForwardedHeadersTrust(t *testing.T) {
 		})
 	})
 	send := func(t *testing.T, trusted []string) map[string]string {
-		f, url := startFront(t, Config{Options: Options{TrustedProxies: trusted}})
+		f, url := startFront(t, Config{Options: edgeconf.Options{TrustedProxies: trusted}})
 		f.Add(b)
 		req, _ := http.NewRequest("GET", url, nil)
 		req.Host = "example.test"
@@ -289,7 +291,7 @@ func TestForwardedHeadersTrust(t *testing.T) {
 func TestClientBehindTrustedProxies(t *testing.T) {
 	var pf []netip.Prefix
 	for _, p := range []string{"10.0.0.0/8", "127.0.0.1"} {
-		pp, err := parsePrefix(p)
+		pp, err := edgeconf.ParsePrefix(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,8 +318,8 @@ func TestClientBehindTrustedProxies(t *testing.T) {
 
 func TestRateLimit429(t *testing.T) {
 	clock := newFakeClock()
-	f, url := startFront(t, Config{now: clock.Now, Options: Options{
-		RateLimits: []RateLimit{{Path: "/login", PerMinute: 6, Burst: 2, Methods: []string{"POST"}}},
+	f, url := startFront(t, Config{now: clock.Now, Options: edgeconf.Options{
+		RateLimits: []edgeconf.RateLimit{{Path: "/login", PerMinute: 6, Burst: 2, Methods: []string{"POST"}}},
 	}})
 	b, _ := startApp(t, "a", nil)
 	f.Add(b)
@@ -352,7 +354,7 @@ func TestRateLimit429(t *testing.T) {
 
 func TestRateLimiterBoundsMemory(t *testing.T) {
 	clock := newFakeClock()
-	l := newRateLimiter([]RateLimit{{Path: "/", PerMinute: 60}})
+	l := newRateLimiter([]edgeconf.RateLimit{{Path: "/", PerMinute: 60}})
 	r, _ := http.NewRequest("GET", "/", nil)
 	rule := l.rules[0]
 	for i := range 5000 {

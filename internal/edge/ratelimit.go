@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // maxBuckets bounds the clients one rule remembers. Past it, buckets
@@ -24,7 +26,7 @@ type rateLimiter struct {
 }
 
 type rateRule struct {
-	RateLimit
+	edgeconf.RateLimit
 	prefix  string  // cleaned, lower case, without a trailing slash
 	rate    float64 // tokens a second
 	burst   float64
@@ -40,7 +42,7 @@ type bucket struct {
 	at     time.Time
 }
 
-func newRateLimiter(limits []RateLimit) *rateLimiter {
+func newRateLimiter(limits []edgeconf.RateLimit) *rateLimiter {
 	if len(limits) == 0 {
 		return nil
 	}
@@ -67,11 +69,11 @@ func newRateLimiter(limits []RateLimit) *rateLimiter {
 
 // sameRules says whether the limiter already enforces limits, so that an
 // Update that leaves them alone keeps the buckets.
-func (l *rateLimiter) sameRules(limits []RateLimit) bool {
+func (l *rateLimiter) sameRules(limits []edgeconf.RateLimit) bool {
 	if l == nil {
 		return len(limits) == 0
 	}
-	return slices.EqualFunc(l.rules, limits, func(r *rateRule, rl RateLimit) bool {
+	return slices.EqualFunc(l.rules, limits, func(r *rateRule, rl edgeconf.RateLimit) bool {
 		return r.Path == rl.Path && r.PerMinute == rl.PerMinute && r.Burst == rl.Burst && slices.Equal(r.Methods, rl.Methods)
 	})
 }

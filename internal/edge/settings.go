@@ -3,18 +3,18 @@ package edge
 import (
 	"crypto/tls"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/netip"
-	"slices"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // settings are Options compiled for serving. They are immutable once
 // built: Update swaps them whole, and a request keeps the settings it
 // started with.
 type settings struct {
-	o        Options // with the defaults filled in
+	o        edgeconf.Options // with the defaults filled in
 	headers  *headerPolicy
 	cookies  *cookiePolicy
 	compress bool
@@ -36,16 +36,16 @@ type compileEnv struct {
 // compile builds settings from validated options. What has not changed
 // since prev (the certificate, the rate limits' buckets) is kept. It
 // fails only when a certificate cannot be loaded or made.
-func compile(o Options, prev *settings, env compileEnv) (*settings, error) {
-	o = o.clone().withDefaults()
+func compile(o edgeconf.Options, prev *settings, env compileEnv) (*settings, error) {
+	o = o.Clone().WithDefaults()
 	s := &settings{
 		o:        o,
 		headers:  newHeaderPolicy(&o),
 		cookies:  newCookiePolicy(&o),
-		compress: o.compressionOn(),
+		compress: o.CompressionOn(),
 	}
 	for _, p := range o.TrustedProxies {
-		if pf, err := parsePrefix(p); err == nil {
+		if pf, err := edgeconf.ParsePrefix(p); err == nil {
 			s.trusted = append(s.trusted, pf)
 		}
 	}
@@ -57,7 +57,7 @@ func compile(o Options, prev *settings, env compileEnv) (*settings, error) {
 	if o.Static != nil {
 		s.static = newFileServer(*o.Static, env.next)
 	}
-	if !o.tlsOn() {
+	if !o.TLSOn() {
 		return s, nil
 	}
 	if prev != nil && prev.certs != nil && *prev.o.TLS == *o.TLS {
@@ -77,52 +77,11 @@ func compile(o Options, prev *settings, env compileEnv) (*settings, error) {
 	return s, nil
 }
 
-// clone copies o deeply, so that the caller's later changes to what it
-// points to do not reach a running front.
-func (o Options) clone() Options {
-	if o.TLS != nil {
-		t := *o.TLS
-		o.TLS = &t
-	}
-	if o.Compression != nil {
-		c := *o.Compression
-		o.Compression = &c
-	}
-	o.Headers = maps.Clone(o.Headers)
-	o.HeadersOverride = slices.Clone(o.HeadersOverride)
-	o.HeadersRemove = slices.Clone(o.HeadersRemove)
-	if o.Cookies != nil {
-		c := *o.Cookies
-		if c.Secure != nil {
-			c.Secure = new(*c.Secure)
-		}
-		if c.HTTPOnly != nil {
-			c.HTTPOnly = new(*c.HTTPOnly)
-		}
-		c.HTTPOnlyAllow = slices.Clone(c.HTTPOnlyAllow)
-		if c.Rename != nil {
-			r := *c.Rename
-			c.Rename = &r
-		}
-		o.Cookies = &c
-	}
-	o.TrustedProxies = slices.Clone(o.TrustedProxies)
-	o.RateLimits = slices.Clone(o.RateLimits)
-	for i := range o.RateLimits {
-		o.RateLimits[i].Methods = slices.Clone(o.RateLimits[i].Methods)
-	}
-	if o.Static != nil {
-		st := *o.Static
-		o.Static = &st
-	}
-	return o
-}
-
 // serverSettings are the settings an http.Server holds: changing them
 // takes a new server (on the same listener).
 type serverSettings struct {
 	readHeader, idle time.Duration
-	maxHeader        Size
+	maxHeader        edgeconf.Size
 }
 
 func (s *settings) server() serverSettings {

@@ -8,27 +8,20 @@ import (
 	"path"
 	"strconv"
 	"strings"
-)
 
-// StaticOptions serve the files of Dir under the URL path Prefix.
-type StaticOptions struct {
-	Prefix string `json:"prefix,omitempty"` // default "/"; stripped before looking in Dir
-	Dir    string `json:"dir"`
-	// SPA answers a page request for a path that is no file with
-	// index.html, so that a single-page app's client-side routes load.
-	SPA bool `json:"spa,omitempty"`
-}
+	"github.com/tendhq/tend/internal/edge/edgeconf"
+)
 
 // Static serves files on its own (`tend serve <dir>`): what is not a file
 // under the prefix is 404, or index.html with SPA. Files are served with
 // ETag, Last-Modified and ranges; dot files (but .well-known) are hidden;
 // a path with a ".." segment, an encoded slash or a backslash is refused
 // with 400, and symbolic links that lead out of Dir are not followed.
-func Static(o StaticOptions) http.Handler { return newFileServer(o, nil) }
+func Static(o edgeconf.StaticOptions) http.Handler { return newFileServer(o, nil) }
 
 // ServeDir is Static for a whole directory, for `tend serve <dir>`.
 func ServeDir(dir string, spa bool) http.Handler {
-	return Static(StaticOptions{Dir: dir, SPA: spa})
+	return Static(edgeconf.StaticOptions{Dir: dir, SPA: spa})
 }
 
 // fileServer serves Dir under prefix. Under the edge, next is the app: a
@@ -41,7 +34,7 @@ type fileServer struct {
 	next   http.Handler // nil: 404
 }
 
-func newFileServer(o StaticOptions, next http.Handler) *fileServer {
+func newFileServer(o edgeconf.StaticOptions, next http.Handler) *fileServer {
 	return &fileServer{prefix: strings.TrimSuffix(o.Prefix, "/"), dir: o.Dir, spa: o.SPA, next: next}
 }
 

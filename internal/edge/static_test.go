@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 var appJS = strings.Repeat("console.log('hello from a static file');\n", 64)
@@ -145,7 +147,7 @@ func TestServeDirSPA(t *testing.T) {
 // get index.html and the app keeps its API.
 func TestStaticUnderFront(t *testing.T) {
 	dir := site(t)
-	f, url := startFront(t, Config{Options: Options{Static: &StaticOptions{Prefix: "/", Dir: dir, SPA: true}}})
+	f, url := startFront(t, Config{Options: edgeconf.Options{Static: &edgeconf.StaticOptions{Prefix: "/", Dir: dir, SPA: true}}})
 	b, _ := startApp(t, "app", echoApp)
 	f.Add(b)
 	c := plainClient(t)
@@ -172,7 +174,7 @@ func TestStaticUnderFront(t *testing.T) {
 		t.Fatalf("static file through compression: %v", res.Header)
 	}
 	// Under a prefix: stripped before looking in the directory.
-	f2, url2 := startFront(t, Config{Options: Options{Static: &StaticOptions{Prefix: "/assets", Dir: dir}}})
+	f2, url2 := startFront(t, Config{Options: edgeconf.Options{Static: &edgeconf.StaticOptions{Prefix: "/assets", Dir: dir}}})
 	f2.Add(b)
 	for path, want := range map[string]string{"/assets/app.js": appJS, "/app.js": "GET /app.js ", "/assetsx": "GET /assetsx ", "/assets/nope": "GET /assets/nope "} {
 		if r := get(t, c, url2+path); r.body != want {
@@ -195,7 +197,7 @@ func TestStaticLargeFileUnderFront(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, url := startFront(t, Config{Options: Options{Static: &StaticOptions{Prefix: "/", Dir: dir}}})
+	_, url := startFront(t, Config{Options: edgeconf.Options{Static: &edgeconf.StaticOptions{Prefix: "/", Dir: dir}}})
 	c := plainClient(t)
 	if r := get(t, c, url+"/big.bin"); r.status != 200 || r.body != string(big) || r.header.Get("Content-Length") != itoa(len(big)) {
 		t.Fatalf("big.bin: %d, %d bytes (Content-Length %q), want %d", r.status, len(r.body), r.header.Get("Content-Length"), len(big))

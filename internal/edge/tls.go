@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // tls12Suites are Mozilla's intermediate profile for TLS 1.2: ECDHE key
@@ -271,7 +273,7 @@ type redirector struct {
 
 // listenRedirect binds port on host (the host of the front's address) and
 // redirects to httpsPort.
-func listenRedirect(host string, port int, httpsPort string, o *Options, log *slog.Logger) (*redirector, error) {
+func listenRedirect(host string, port int, httpsPort string, o *edgeconf.Options, log *slog.Logger) (*redirector, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

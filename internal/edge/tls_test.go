@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // writePair writes a new self-signed certificate and its key to
@@ -82,7 +84,7 @@ func tlsFront(t testing.TB, cfg Config) (f *Front, url, certFile, keyFile, seria
 	t.Helper()
 	dir := t.TempDir()
 	certFile, keyFile, serial = writePair(t, dir, "site")
-	cfg.Options.TLS = &TLSOptions{Cert: certFile, Key: keyFile}
+	cfg.Options.TLS = &edgeconf.TLSOptions{Cert: certFile, Key: keyFile}
 	f, _ = startFront(t, cfg)
 	b, _ := startApp(t, "a", nil)
 	f.Add(b)
@@ -155,7 +157,7 @@ func TestTLSVersionsAndSuites(t *testing.T) {
 
 func TestTLSServesHTTP2AndHTTP1(t *testing.T) {
 	proto := make(chan string, 2)
-	f, _ := startFront(t, Config{Options: Options{TLS: &TLSOptions{SelfSigned: true}}})
+	f, _ := startFront(t, Config{Options: edgeconf.Options{TLS: &edgeconf.TLSOptions{SelfSigned: true}}})
 	b, _ := startApp(t, "a", func(w http.ResponseWriter, r *http.Request) {
 		proto <- r.Header.Get("X-Forwarded-Proto")
 		io.WriteString(w, "ok")
@@ -272,7 +274,7 @@ func TestCertificateReloadedWhenFilesChange(t *testing.T) {
 
 func TestSelfSignedKeptInStateDir(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{StateDir: dir, Options: Options{TLS: &TLSOptions{SelfSigned: true}}}
+	cfg := Config{StateDir: dir, Options: edgeconf.Options{TLS: &edgeconf.TLSOptions{SelfSigned: true}}}
 	f1, _ := startFront(t, cfg)
 	first, err := handshake(f1.Addr().String(), &tls.Config{})
 	if err != nil {
@@ -299,7 +301,7 @@ func TestSelfSignedKeptInStateDir(t *testing.T) {
 
 func TestRedirectHTTPToHTTPS(t *testing.T) {
 	port := freePort(t)
-	f, _, _, _, _ := tlsFront(t, Config{Options: Options{RedirectHTTP: port}})
+	f, _, _, _, _ := tlsFront(t, Config{Options: edgeconf.Options{RedirectHTTP: port}})
 	_, tlsPort, _ := net.SplitHostPort(f.Addr().String())
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer c.CloseIdleConnections()
@@ -323,7 +325,7 @@ func TestTLSUpdateNeedsNoRestart(t *testing.T) {
 		t.Fatalf("plain: %d", r.status)
 	}
 	o := f.Options()
-	o.TLS = &TLSOptions{SelfSigned: true}
+	o.TLS = &edgeconf.TLSOptions{SelfSigned: true}
 	if err := f.Update(o); err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +340,7 @@ func TestTLSUpdateNeedsNoRestart(t *testing.T) {
 	}
 	// A new server for the HTTP/2 connection: it gets GOAWAY after its
 	// next answer, and the client moves on without an error.
-	o.IdleTimeout = Duration(time.Minute + time.Second)
+	o.IdleTimeout = edgeconf.Duration(time.Minute + time.Second)
 	if err := f.Update(o); err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +360,7 @@ func TestTLSUpdateNeedsNoRestart(t *testing.T) {
 // handed over whole, and frames pass both ways.
 func TestWebSocketOverTLS(t *testing.T) {
 	b, _ := startApp(t, "ws", wsEcho)
-	f, _ := startFront(t, Config{Options: Options{TLS: &TLSOptions{SelfSigned: true}}})
+	f, _ := startFront(t, Config{Options: edgeconf.Options{TLS: &edgeconf.TLSOptions{SelfSigned: true}}})
 	f.Add(b)
 	conn, err := tls.Dial("tcp", f.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
 	if err != nil {

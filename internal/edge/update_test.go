@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // Server settings change by a new server on the same listener: requests
@@ -42,7 +44,7 @@ func TestUpdateServerSettingsInPlace(t *testing.T) {
 
 	o := f.Options()
 	o.MaxHeaderBytes = 8 << 10
-	o.ReadHeaderTimeout = Duration(5 * time.Second)
+	o.ReadHeaderTimeout = edgeconf.Duration(5 * time.Second)
 	if err := f.Update(o); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func TestUpdateUpstreamTimeouts(t *testing.T) {
 	})
 	f.Add(b)
 	o := f.Options()
-	o.ResponseHeaderTimeout = Duration(50 * time.Millisecond)
+	o.ResponseHeaderTimeout = edgeconf.Duration(50 * time.Millisecond)
 	if err := f.Update(o); err != nil {
 		t.Fatal(err)
 	}
@@ -102,13 +104,13 @@ func TestUpdateUpstreamTimeouts(t *testing.T) {
 
 func TestUpdateKeepsRateLimitBuckets(t *testing.T) {
 	clock := newFakeClock()
-	f, url := startFront(t, Config{now: clock.Now, Options: Options{RateLimits: []RateLimit{{Path: "/", PerMinute: 1, Burst: 1}}}})
+	f, url := startFront(t, Config{now: clock.Now, Options: edgeconf.Options{RateLimits: []edgeconf.RateLimit{{Path: "/", PerMinute: 1, Burst: 1}}}})
 	b, _ := startApp(t, "a", nil)
 	f.Add(b)
 	c := newClient(t)
 	get(t, c, url)
 	o := f.Options()
-	o.Headers = Headers{"X-Frame-Options": "DENY"}
+	o.Headers = edgeconf.Headers{"X-Frame-Options": "DENY"}
 	if err := f.Update(o); err != nil {
 		t.Fatal(err)
 	}
@@ -128,14 +130,14 @@ func TestUpdateRefusedChangesNothing(t *testing.T) {
 	f.Add(b)
 	before := f.Options()
 	bad := before
-	bad.TLS = &TLSOptions{Cert: "/nonexistent/cert.pem", Key: "/nonexistent/key.pem"}
+	bad.TLS = &edgeconf.TLSOptions{Cert: "/nonexistent/cert.pem", Key: "/nonexistent/key.pem"}
 	bad.Compression = new(false)
 	if err := f.Update(bad); err == nil || !strings.Contains(err.Error(), "tls.cert") {
 		t.Fatalf("bad certificate: %v", err)
 	}
 	// A redirect port in use.
 	o := before
-	o.TLS = &TLSOptions{SelfSigned: true}
+	o.TLS = &edgeconf.TLSOptions{SelfSigned: true}
 	o.RedirectHTTP = portOf(t, f)
 	if err := f.Update(o); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("redirect port in use: %v", err)
@@ -143,7 +145,7 @@ func TestUpdateRefusedChangesNothing(t *testing.T) {
 	if r := get(t, newClient(t), url); r.status != 200 {
 		t.Fatalf("still plain HTTP after refused updates: %d", r.status)
 	}
-	if after := f.Options(); after.TLS != nil || !after.compressionOn() {
+	if after := f.Options(); after.TLS != nil || !after.CompressionOn() {
 		t.Fatalf("options changed: %+v", after)
 	}
 	f.Close(context.Background())
@@ -196,10 +198,10 @@ func TestUpdateUnderLoad(t *testing.T) {
 	l.wait(200)
 	for i := range 6 {
 		o := f.Options()
-		o.Headers = Headers{"X-Round": itoa(i)}                     // in place
-		o.IdleTimeout = Duration(time.Duration(30+i) * time.Second) // a new server
-		o.MaxHeaderBytes = Size(16+i) << 10
-		o.DialTimeout = Duration(time.Duration(1+i) * time.Second) // a new Transport
+		o.Headers = edgeconf.Headers{"X-Round": itoa(i)}                     // in place
+		o.IdleTimeout = edgeconf.Duration(time.Duration(30+i) * time.Second) // a new server
+		o.MaxHeaderBytes = edgeconf.Size(16+i) << 10
+		o.DialTimeout = edgeconf.Duration(time.Duration(1+i) * time.Second) // a new Transport
 		o.Compression = new(i%2 == 0)
 		if err := f.Update(o); err != nil {
 			t.Fatal(err)

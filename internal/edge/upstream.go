@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/httpsyntax"
 )
 
 // errNoBackend means no instance could take the request: none is up, or
@@ -134,7 +136,7 @@ var calls = sync.Pool{New: func() any { return &call{head: make([]byte, 0, 1024)
 
 // serve proxies r, of the exchange ex, to an instance.
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
-	if !isToken(r.Method) {
+	if !httpsyntax.IsToken(r.Method) {
 		u.fail(w, r, fmt.Errorf("invalid method %q", r.Method))
 		return
 	}
@@ -613,20 +615,6 @@ func upgradeType(h http.Header) string {
 		return ""
 	}
 	return h.Get("Upgrade")
-}
-
-// isToken says whether s is an RFC 9110 token: header names, cookie
-// names and methods are.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenByte(s[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 func isPrint(s string) bool {

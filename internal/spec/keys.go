@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/tendhq/tend/internal/conf"
-	"github.com/tendhq/tend/internal/edge"
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/schedule"
 )
@@ -377,7 +377,7 @@ func checkInterval(s string) string {
 }
 
 func setEdge(d *conf.Decoder, key string, v any, t *target) {
-	o, errs := edge.DecodeOptions(v, t.Cwd)
+	o, errs := edgeconf.DecodeOptions(v, t.Cwd)
 	for _, e := range errs {
 		d.Errorf(conf.Join(key, e.Path), "%s", e.Reason)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tendhq/tend/internal/autoscale"
 	"github.com/tendhq/tend/internal/conf"
-	"github.com/tendhq/tend/internal/edge"
+	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // Defaults, as PM2 has them.
@@ -97,7 +97,7 @@ type App struct {
 	// Edge is the production checklist the edge applies in front of the
 	// app (TLS, compression, headers, cookies, limits, access log, static
 	// files); nil means the defaults.
-	Edge *edge.Options `json:"edge,omitempty"`
+	Edge *edgeconf.Options `json:"edge,omitempty"`
 
 	// Log files: absolute paths, or /dev/null; "" means the default under
 	// $TEND_HOME/logs. LogFile, when set, gets both streams combined.
