@@ -3,136 +3,44 @@ package edgeconf
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
-	"reflect"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
+
+	"github.com/tendhq/tend/internal/conf"
 )
 
-// Duration is a time.Duration that reads "10s" or a number of
-// milliseconds, as PM2's settings are.
-type Duration time.Duration
+// Durations and sizes read conf's one grammar of each.
+type (
+	Duration = conf.Duration
+	Size     = conf.Size
+)
 
-// D returns the duration as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// MarshalJSON writes the duration as a string such as "10s".
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads a number of milliseconds or a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var ms float64
-	if json.Unmarshal(b, &ms) == nil {
-		if ms < 0 || ms > math.MaxInt64/float64(time.Millisecond) || math.IsNaN(ms) {
-			return fmt.Errorf("%v ms is out of range", ms)
-		}
-		*d = Duration(ms * float64(time.Millisecond))
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return errors.New(`want a duration such as "10s" or a number of milliseconds`)
-	}
-	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		return d.UnmarshalJSON([]byte(strconv.FormatFloat(n, 'f', -1, 64)))
-	}
-	p, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf(`%q: want a duration such as "10s", "1m30s" or a number of milliseconds`, s)
-	}
-	*d = Duration(p)
-	return nil
-}
-
-// Size is a number of bytes that reads "32K", "10M", "1G" (powers of
-// 1024, with an optional B or iB) or a plain number.
-type Size int64
-
-// MarshalJSON writes the size in the largest unit that divides it.
-func (s Size) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
-
-func (s Size) String() string {
-	for _, u := range []struct {
-		suffix string
-		n      int64
-	}{{"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
-		if s != 0 && int64(s)%u.n == 0 {
-			return strconv.FormatInt(int64(s)/u.n, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(int64(s), 10)
-}
-
-// UnmarshalJSON reads a number of bytes or a size string.
-func (s *Size) UnmarshalJSON(b []byte) error {
-	var n float64
-	if json.Unmarshal(b, &n) == nil {
-		if n < 0 || n > math.MaxInt64 || n != math.Trunc(n) {
-			return fmt.Errorf("%v is not a size in bytes", n)
-		}
-		*s = Size(n)
-		return nil
-	}
-	var str string
-	if err := json.Unmarshal(b, &str); err != nil {
-		return errors.New(`want a size such as "32K", "10M" or a number of bytes`)
-	}
-	v, err := ParseSize(str)
-	if err != nil {
-		return err
-	}
-	*s = Size(v)
-	return nil
-}
-
-// ParseSize reads "512", "32K", "32KB", "32KiB", "10M", "1.5G" (units are
-// powers of 1024, case-insensitive).
-func ParseSize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	mult := 1.0
-	if t != "" {
-		switch t[len(t)-1] {
-		case 'K':
-			mult = 1 << 10
-		case 'M':
-			mult = 1 << 20
-		case 'G':
-			mult = 1 << 30
-		case 'T':
-			mult = 1 << 40
-		}
-		if mult != 1 {
-			t = t[:len(t)-1]
-		}
-	}
-	n, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
-	if err != nil || n < 0 || math.IsInf(n, 0) || n*mult > math.MaxInt64 {
-		return 0, fmt.Errorf(`%q: want a size such as "32K", "10M" or a number of bytes`, s)
-	}
-	return int64(n * mult), nil
-}
-
-// FieldError is one reason Options were refused. Path is the key path
+// FieldError is one reason Options were refused; its Path is the key path
 // inside the edge block, such as "tls.cert" or "rate_limits[1].path".
-type FieldError struct{ Path, Reason string }
+type FieldError = conf.FieldError
 
-func (e FieldError) Error() string {
-	if e.Path == "" {
-		return e.Reason
-	}
-	return e.Path + ": " + e.Reason
-}
+// Ceilings of the lists and maps an edge block may hold: each is far
+// beyond what a real front uses, and keeps a careless or hostile file from
+// costing the daemon memory and time per request.
+const (
+	maxHeaders      = 256
+	maxRateLimits   = 256
+	maxMethods      = 32
+	maxProxies      = 1024
+	maxCookieNames  = 256
+	maxHeaderLength = 8 << 10
+)
 
-// JoinFieldErrors joins errors into one, each path under "edge.", for
-// the front's Listen and Update.
-func JoinFieldErrors(es []FieldError) error {
+// JoinFieldErrors joins errors into one, each path under "edge.", for the
+// front's Listen and Update.
+func JoinFieldErrors(es conf.Errors) error {
 	lines := make([]string, len(es))
 	for i, e := range es {
-		lines[i] = "edge." + e.Error()
+		lines[i] = "edge: " + e.Reason
+		if e.Path != "" {
+			lines[i] = "edge." + e.Path + ": " + e.Reason
+		}
 	}
 	return errors.New(strings.Join(lines, "; "))
 }
@@ -141,151 +49,231 @@ func JoinFieldErrors(es []FieldError) error {
 // with string keys, slices and scalars) into Options, and validates them
 // (see Validate). Every unknown key and every value of the wrong type is
 // reported, by key path, not only the first.
-func DecodeOptions(raw any, baseDir string) (Options, []FieldError) {
+func DecodeOptions(raw any, baseDir string) (Options, conf.Errors) {
 	var o Options
 	if raw == nil {
 		return o, nil
 	}
-	errs := unknownKeys(raw, reflect.TypeFor[Options](), "")
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return o, append(errs, FieldError{Reason: fmt.Sprintf("not a map of settings: %v", err)})
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return o, conf.Errors{{Reason: "want a map of settings, such as {tls: {cert: a.pem, key: b.pem}}, got " + conf.Describe(raw)}}
 	}
-	errs = append(errs, decodeFields(b, &o)...)
+	d := conf.NewDecoder("", "", m)
+	optionKeys.Decode(d, &o)
+	errs := d.Errs()
 	// Validate what did decode: a key that did not is left at its
 	// default, and only its decoding error is reported.
 	for _, e := range o.Validate(baseDir) {
-		if !slices.ContainsFunc(errs, func(d FieldError) bool { return d.Path == e.Path || strings.HasPrefix(e.Path, d.Path+".") }) {
+		if !slices.ContainsFunc(errs, func(d *FieldError) bool { return d.Path == e.Path || strings.HasPrefix(e.Path, d.Path+".") }) {
 			errs = append(errs, e)
 		}
 	}
 	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Path, b.Path) })
+		slices.SortStableFunc(errs, func(a, b *FieldError) int { return strings.Compare(a.Path, b.Path) })
 		return Options{}, errs
 	}
 	return o, nil
 }
 
-// decodeFields decodes b into o field by field, so that one bad value
-// does not hide the next.
-func decodeFields(b []byte, o *Options) []FieldError {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(b, &fields); err != nil {
-		return []FieldError{{Reason: "want a map of settings, such as {tls: {cert: a.pem, key: b.pem}}"}}
+// optionKeys are the keys of an edge block. Ranges and the checks that
+// read files are Validate's, which also runs on Options made in code.
+var optionKeys = conf.Table[Options]{Fields: []conf.Field[Options]{
+	conf.Custom("tls", func(d *conf.Decoder, key string, v any, o *Options) {
+		o.TLS = &TLSOptions{}
+		decodeTLS(d, key, v, o.TLS)
+	}),
+	conf.IntField("redirect_http", math.MinInt32, math.MaxInt32, func(o *Options) *int { return &o.RedirectHTTP }),
+	conf.OptBoolField("compression", func(o *Options) **bool { return &o.Compression }),
+	conf.OptBoolField("metrics", func(o *Options) **bool { return &o.Metrics }),
+	conf.Custom("headers", func(d *conf.Decoder, key string, v any, o *Options) { decodeHeaders(d, key, v, &o.Headers) }),
+	conf.StringsField("headers_override", maxHeaders, nil, func(o *Options) *[]string { return &o.HeadersOverride }),
+	conf.StringsField("headers_remove", maxHeaders, nil, func(o *Options) *[]string { return &o.HeadersRemove }),
+	conf.Custom("cookies", func(d *conf.Decoder, key string, v any, o *Options) {
+		o.Cookies = &CookieOptions{}
+		decodeCookies(d, key, v, o.Cookies)
+	}),
+	conf.DurationField("read_header_timeout", func(o *Options) *Duration { return &o.ReadHeaderTimeout }),
+	conf.DurationField("idle_timeout", func(o *Options) *Duration { return &o.IdleTimeout }),
+	conf.SizeField("max_header_bytes", 0, math.MaxInt64, func(o *Options) *Size { return &o.MaxHeaderBytes }),
+	conf.SizeField("max_body", 0, math.MaxInt64, func(o *Options) *Size { return &o.MaxBody }),
+	conf.DurationField("dial_timeout", func(o *Options) *Duration { return &o.DialTimeout }),
+	conf.DurationField("response_header_timeout", func(o *Options) *Duration { return &o.ResponseHeaderTimeout }),
+	conf.DurationField("upstream_idle_timeout", func(o *Options) *Duration { return &o.UpstreamIdleTimeout }),
+	conf.StringsField("trusted_proxies", maxProxies, nil, func(o *Options) *[]string { return &o.TrustedProxies }),
+	conf.Custom("rate_limits", decodeRateLimits),
+	conf.Custom("access_log", func(d *conf.Decoder, key string, v any, o *Options) { decodeAccessLog(d, key, v, &o.AccessLog) }),
+	conf.Custom("static", func(d *conf.Decoder, key string, v any, o *Options) {
+		if m, ok := d.Map(key, v, "{dir: public, prefix: /assets}"); ok {
+			o.Static = &StaticOptions{}
+			staticKeys.Decode(d.Sub(key, m), o.Static)
+		}
+	}),
+}}
+
+var tlsKeys = conf.Table[TLSOptions]{Fields: []conf.Field[TLSOptions]{
+	conf.StringField("cert", nil, func(t *TLSOptions) *string { return &t.Cert }),
+	conf.StringField("key", nil, func(t *TLSOptions) *string { return &t.Key }),
+	conf.BoolField("self_signed", func(t *TLSOptions) *bool { return &t.SelfSigned }),
+}}
+
+// decodeTLS reads a {cert, key} or {self_signed} mapping, or the
+// shorthand "self-signed".
+func decodeTLS(d *conf.Decoder, key string, v any, t *TLSOptions) {
+	switch x := v.(type) {
+	case string:
+		if x == "self-signed" || x == "self_signed" {
+			*t = TLSOptions{SelfSigned: true}
+			return
+		}
+		d.Errorf(key, "want {cert: FILE, key: FILE}, {self_signed: true} or \"self-signed\", not %q", x)
+	case map[string]any:
+		tlsKeys.Decode(d.Sub(key, x), t)
+	default:
+		d.Errorf(key, "want {cert: FILE, key: FILE}, {self_signed: true} or \"self-signed\", got %s", conf.Describe(v))
 	}
-	var errs []FieldError
-	v := reflect.ValueOf(o).Elem()
-	t := v.Type()
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
+}
+
+// decodeHeaders reads header values by name: strings, and false (or "off"
+// spelt as a string, which Validate and the edge read) for none.
+func decodeHeaders(d *conf.Decoder, key string, v any, h *Headers) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.Errorf(key, "want a map of header names to values (or off), got %s", conf.Describe(v))
+		return
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for i := range t.NumField() {
-			if jsonName(t.Field(i)) != k {
+	if len(m) > maxHeaders {
+		d.Errorf(key, "%d headers; at most %d are allowed", len(m), maxHeaders)
+		return
+	}
+	out := make(Headers, len(m))
+	for name, e := range m {
+		switch x := e.(type) {
+		case string:
+			if len(x) > maxHeaderLength {
+				d.Errorf(conf.Join(key, name), "the value is longer than %d bytes", maxHeaderLength)
 				continue
 			}
-			if err := json.Unmarshal(fields[k], v.Field(i).Addr().Interface()); err != nil {
-				errs = append(errs, FieldError{k, decodeReason(k, err)})
-			}
-		}
-	}
-	return errs
-}
-
-// decodeReason turns a json error into a reason a user can act on.
-func decodeReason(key string, err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		where := ""
-		if te.Field != "" {
-			where = " at " + te.Field
-		}
-		return fmt.Sprintf("%s%s is %s, want %s", key, where, te.Value, kindName(te.Type))
-	}
-	return err.Error()
-}
-
-func kindName(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int64, reflect.Float64:
-		return "a number"
-	case reflect.String:
-		return "a string"
-	case reflect.Slice:
-		return "a list"
-	case reflect.Map, reflect.Struct, reflect.Pointer:
-		return "a map"
-	}
-	return t.String()
-}
-
-func jsonName(f reflect.StructField) string {
-	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-	return name
-}
-
-// unknownKeys walks raw along t and reports keys t has no field for.
-// Maps of free names (Headers) are not walked.
-func unknownKeys(raw any, t reflect.Type, path string) []FieldError {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	var errs []FieldError
-	switch t.Kind() {
-	case reflect.Struct:
-		m, ok := raw.(map[string]any)
-		if !ok {
-			return nil // a type error, or a shorthand; decoding says which
-		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			f, ok := fieldByJSON(t, k)
-			if !ok {
-				errs = append(errs, FieldError{join(path, k), "unknown key; " + knownKeys(t)})
+			out[name] = x
+		case bool:
+			if x {
+				d.Errorf(conf.Join(key, name), "want a string value or off")
 				continue
 			}
-			errs = append(errs, unknownKeys(m[k], f.Type, join(path, k))...)
-		}
-	case reflect.Slice:
-		if l, ok := raw.([]any); ok {
-			for i, e := range l {
-				errs = append(errs, unknownKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
-			}
+			out[name] = ""
+		default:
+			d.Errorf(conf.Join(key, name), "want a string value or off, got %s", conf.Describe(e))
 		}
 	}
-	return errs
+	*h = out
 }
 
-func fieldByJSON(t reflect.Type, name string) (reflect.StructField, bool) {
-	for i := range t.NumField() {
-		if f := t.Field(i); jsonName(f) == name {
-			return f, true
+var cookieKeys = conf.Table[CookieOptions]{Fields: []conf.Field[CookieOptions]{
+	conf.OptBoolField("secure", func(c *CookieOptions) **bool { return &c.Secure }),
+	conf.OptBoolField("httponly", func(c *CookieOptions) **bool { return &c.HTTPOnly }),
+	conf.StringField("samesite", nil, func(c *CookieOptions) *string { return &c.SameSite }),
+	conf.StringsField("httponly_allow", maxCookieNames, nil, func(c *CookieOptions) *[]string { return &c.HTTPOnlyAllow }),
+	conf.Custom("rename", func(d *conf.Decoder, key string, v any, c *CookieOptions) {
+		if m, ok := d.Map(key, v, "{from: connect.sid, to: sid}"); ok {
+			c.Rename = &CookieRename{}
+			renameKeys.Decode(d.Sub(key, m), c.Rename)
 		}
+	}),
+}}
+
+var renameKeys = conf.Table[CookieRename]{Fields: []conf.Field[CookieRename]{
+	conf.StringField("from", nil, func(r *CookieRename) *string { return &r.From }),
+	conf.StringField("to", nil, func(r *CookieRename) *string { return &r.To }),
+}}
+
+// decodeCookies reads a mapping of flags, true for the defaults, or false
+// for no flags at all.
+func decodeCookies(d *conf.Decoder, key string, v any, c *CookieOptions) {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			*c = CookieOptions{}
+		} else {
+			*c = CookieOptions{Secure: new(false), HTTPOnly: new(false), SameSite: "off"}
+		}
+	case map[string]any:
+		cookieKeys.Decode(d.Sub(key, x), c)
+	default:
+		d.Errorf(key, "want a mapping such as {samesite: strict}, or false, got %s", conf.Describe(v))
 	}
-	return reflect.StructField{}, false
 }
 
-func knownKeys(t reflect.Type) string {
-	var names []string
-	for i := range t.NumField() {
-		if n := jsonName(t.Field(i)); n != "" && n != "-" {
-			names = append(names, n)
+var rateLimitKeys = conf.Table[RateLimit]{Fields: []conf.Field[RateLimit]{
+	conf.StringField("path", nil, func(r *RateLimit) *string { return &r.Path }),
+	conf.FloatField("per_minute", math.Inf(-1), math.Inf(1), func(r *RateLimit) *float64 { return &r.PerMinute }),
+	conf.IntField("burst", math.MinInt32, math.MaxInt32, func(r *RateLimit) *int { return &r.Burst }),
+	conf.StringsField("methods", maxMethods, nil, func(r *RateLimit) *[]string { return &r.Methods }),
+}}
+
+func decodeRateLimits(d *conf.Decoder, key string, v any, o *Options) {
+	list, ok := v.([]any)
+	switch {
+	case !ok:
+		d.Errorf(key, "want a list such as [{path: /login, per_minute: 10}], got %s", conf.Describe(v))
+		return
+	case len(list) > maxRateLimits:
+		d.Errorf(key, "%d rules; at most %d are allowed", len(list), maxRateLimits)
+		return
+	}
+	o.RateLimits = make([]RateLimit, len(list))
+	for i, e := range list {
+		at := conf.Index(key, i)
+		if m, ok := d.Map(at, e, "{path: /login, per_minute: 10}"); ok {
+			rateLimitKeys.Decode(d.Sub(at, m), &o.RateLimits[i])
 		}
 	}
-	return "known keys: " + strings.Join(names, ", ")
 }
 
-func join(path, key string) string {
-	if path == "" {
-		return key
+// decodeAccessLog reads a format name, or false for off.
+func decodeAccessLog(d *conf.Decoder, key string, v any, f *AccessLogFormat) {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			d.Errorf(key, "want off, json or combined")
+			return
+		}
+		*f = AccessLogOff
+	case string:
+		*f = AccessLogFormat(strings.ToLower(x))
+	default:
+		d.Errorf(key, "want off, json or combined, got %s", conf.Describe(v))
 	}
-	return path + "." + key
 }
+
+var staticKeys = conf.Table[StaticOptions]{Fields: []conf.Field[StaticOptions]{
+	conf.StringField("prefix", nil, func(s *StaticOptions) *string { return &s.Prefix }),
+	conf.StringField("dir", nil, func(s *StaticOptions) *string { return &s.Dir }),
+	conf.BoolField("spa", func(s *StaticOptions) *bool { return &s.SPA }),
+}}
+
+// unmarshal reads JSON with the setter a key table uses, so that the wire
+// form of Options (what describe prints, read back by the client) takes
+// the grammar of the file.
+func unmarshal[T any](b []byte, set func(d *conf.Decoder, key string, v any, dst *T), dst *T) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	d := conf.NewDecoder("", "", nil)
+	set(d, "", v, dst)
+	if errs := d.Errs(); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// UnmarshalJSON reads an object, or the shorthand "self-signed".
+func (t *TLSOptions) UnmarshalJSON(b []byte) error { return unmarshal(b, decodeTLS, t) }
+
+// UnmarshalJSON reads an object, or true or false.
+func (c *CookieOptions) UnmarshalJSON(b []byte) error { return unmarshal(b, decodeCookies, c) }
+
+// UnmarshalJSON reads a format name, or false for off.
+func (f *AccessLogFormat) UnmarshalJSON(b []byte) error { return unmarshal(b, decodeAccessLog, f) }
+
+// UnmarshalJSON reads strings, and false as "".
+func (h *Headers) UnmarshalJSON(b []byte) error { return unmarshal(b, decodeHeaders, h) }

@@ -11,12 +11,8 @@
 package edgeconf
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -91,21 +87,6 @@ type TLSOptions struct {
 	SelfSigned bool `json:"self_signed,omitempty"`
 }
 
-// UnmarshalJSON reads an object, or the shorthand "self-signed".
-func (t *TLSOptions) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		switch s {
-		case "self-signed", "self_signed":
-			*t = TLSOptions{SelfSigned: true}
-			return nil
-		}
-		return fmt.Errorf("want {cert: FILE, key: FILE}, {self_signed: true} or \"self-signed\", not %q", s)
-	}
-	type plain TLSOptions
-	return json.Unmarshal(b, (*plain)(t))
-}
-
 // CookieOptions are the flags added to each Set-Cookie of the app.
 // `cookies: false` turns all of them off.
 type CookieOptions struct {
@@ -119,21 +100,6 @@ type CookieOptions struct {
 	HTTPOnlyAllow []string `json:"httponly_allow,omitempty"`
 	// Rename hides the framework's session cookie name from clients.
 	Rename *CookieRename `json:"rename,omitempty"`
-}
-
-// UnmarshalJSON reads an object, or false for no flags at all.
-func (c *CookieOptions) UnmarshalJSON(b []byte) error {
-	var on bool
-	if json.Unmarshal(b, &on) == nil {
-		if on {
-			*c = CookieOptions{}
-		} else {
-			*c = CookieOptions{Secure: new(false), HTTPOnly: new(false), SameSite: "off"}
-		}
-		return nil
-	}
-	type plain CookieOptions
-	return json.Unmarshal(b, (*plain)(c))
 }
 
 // CookieRename renames the cookie From (default connect.sid, Express's
@@ -165,51 +131,10 @@ const (
 	AccessLogCombined AccessLogFormat = "combined"
 )
 
-// UnmarshalJSON reads a format name, or false for off.
-func (f *AccessLogFormat) UnmarshalJSON(b []byte) error {
-	var on bool
-	if json.Unmarshal(b, &on) == nil {
-		if on {
-			return errors.New("want off, json or combined")
-		}
-		*f = AccessLogOff
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return errors.New("want off, json or combined")
-	}
-	*f = AccessLogFormat(strings.ToLower(s))
-	return nil
-}
-
 // Headers are response header values by name; "off", false or "" means
 // none (for X-DNS-Prefetch-Control, whose values are on and off, only
 // false or "").
 type Headers map[string]string
-
-// UnmarshalJSON reads strings, and false as "".
-func (h *Headers) UnmarshalJSON(b []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return errors.New("want a map of header names to values (or off)")
-	}
-	out := make(Headers, len(raw))
-	for k, v := range raw {
-		var s string
-		var on bool
-		switch {
-		case json.Unmarshal(v, &s) == nil:
-			out[k] = s
-		case json.Unmarshal(v, &on) == nil && !on:
-			out[k] = ""
-		default:
-			return fmt.Errorf("header %s: want a string value or off", k)
-		}
-	}
-	*h = out
-	return nil
-}
 
 // StaticOptions serve the files of Dir under the URL path Prefix.
 type StaticOptions struct {

@@ -3,6 +3,7 @@ package edgeconf
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,20 +85,7 @@ func TestDefaultOptions(t *testing.T) {
 	}
 }
 
-func TestParseSizeAndDuration(t *testing.T) {
-	for in, want := range map[string]int64{
-		"512": 512, "32K": 32 << 10, "32k": 32 << 10, "32KB": 32 << 10, "32KiB": 32 << 10,
-		"10M": 10 << 20, "1.5M": 3 << 19, "1G": 1 << 30, " 2 M ": 2 << 20,
-	} {
-		if got, err := ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "M", "-1K", "ten", "1X", "1e400"} {
-		if _, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) took it", in)
-		}
-	}
+func TestSizeAndDuration(t *testing.T) {
 	for in, want := range map[string]time.Duration{`"10s"`: 10 * time.Second, `1500`: 1500 * time.Millisecond, `"250"`: 250 * time.Millisecond, `"1m30s"`: 90 * time.Second} {
 		var d Duration
 		if err := json.Unmarshal([]byte(in), &d); err != nil || d.D() != want {
@@ -113,6 +101,39 @@ func TestParseSizeAndDuration(t *testing.T) {
 	for s, want := range map[Size]string{32 << 10: "32K", 10 << 20: "10M", 1 << 30: "1G", 1000: "1000", 0: "0"} {
 		if s.String() != want {
 			t.Errorf("Size(%d) = %s, want %s", int64(s), s, want)
+		}
+	}
+}
+
+// Lists and maps from a file have ceilings, and a value of the wrong shape
+// is named by its path, through the same key tables as the spec.
+func TestDecodeCeilingsAndShapes(t *testing.T) {
+	many := func(n int, e any) []any {
+		l := make([]any, n)
+		for i := range l {
+			l[i] = e
+		}
+		return l
+	}
+	headers := map[string]any{}
+	for i := range maxHeaders + 1 {
+		headers[fmt.Sprintf("X-H%d", i)] = "v"
+	}
+	for _, tt := range []struct {
+		raw  map[string]any
+		want string
+	}{
+		{map[string]any{"rate_limits": many(maxRateLimits+1, map[string]any{"path": "/", "per_minute": 1})}, "rate_limits: 257 rules; at most 256 are allowed"},
+		{map[string]any{"headers": headers}, "headers: 257 headers; at most 256 are allowed"},
+		{map[string]any{"trusted_proxies": many(maxProxies+1, "10.0.0.1")}, "trusted_proxies: 1025 entries; at most 1024 are allowed"},
+		{map[string]any{"rate_limits": []any{"x"}}, `rate_limits[0]: want a mapping such as {path: /login, per_minute: 10}, got string "x"`},
+		{map[string]any{"headers": map[string]any{"X-A": 3}}, "headers.X-A: want a string value or off, got number 3"},
+		{map[string]any{"tls": 3}, `tls: want {cert: FILE, key: FILE}, {self_signed: true} or "self-signed", got number 3`},
+		{map[string]any{"compression": "yes"}, `compression: want true or false, got string "yes"`},
+	} {
+		_, errs := DecodeOptions(tt.raw, "")
+		if len(errs) != 1 || errs[0].Error() != tt.want {
+			t.Errorf("got %v\nwant %s", errs, tt.want)
 		}
 	}
 }

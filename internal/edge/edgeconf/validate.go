@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tendhq/tend/internal/conf"
 	"github.com/tendhq/tend/internal/edge/httpsyntax"
 )
 
@@ -18,10 +19,10 @@ import (
 // path. Relative file paths (tls.cert, tls.key, static.dir) are resolved
 // against baseDir in place; with baseDir "" they must be absolute. A
 // certificate and key must load as a pair.
-func (o *Options) Validate(baseDir string) []FieldError {
-	var errs []FieldError
+func (o *Options) Validate(baseDir string) conf.Errors {
+	var errs conf.Errors
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, FieldError{path, fmt.Sprintf(format, args...)})
+		errs = append(errs, &FieldError{Path: path, Reason: fmt.Sprintf(format, args...)})
 	}
 	resolve := func(path string, p *string) bool {
 		if *p == "" || filepath.IsAbs(*p) {
@@ -165,7 +166,7 @@ func (o *Options) Validate(baseDir string) []FieldError {
 			}
 		}
 	}
-	slices.SortStableFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortStableFunc(errs, func(a, b *FieldError) int { return strings.Compare(a.Path, b.Path) })
 	return errs
 }
 
