@@ -43,7 +43,7 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 	}),
 	conf.SizeField("log_max_size", 1<<10, 1<<40, func(c *daemonConfig) *int64 { return &c.LogMaxSize }),
 	conf.StringField("log_rotate_interval", func(s string) string {
-		if _, err := logs.ParseInterval(s); err != nil {
+		if _, err := conf.ParseInterval(s); err != nil {
 			return err.Error()
 		}
 		return ""

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tendhq/tend/internal/conf"
 )
 
 // DefaultQueueBytes is the default bound of a File's queue. At 4 MiB it holds
@@ -53,7 +55,7 @@ type FileConfig struct {
 	// bytes (a single longer line still gets a file of its own); 0 = never.
 	MaxSize int64
 	// Interval rotates the file at the boundaries of a schedule in local
-	// time (ParseInterval): "", "hourly", "daily", "weekly", or a duration
+	// time (conf.ParseInterval): "", "hourly", "daily", "weekly", or a duration
 	// such as "6h". Rotation is checked when lines arrive: a file that gets
 	// no line after a boundary is rotated by the first line that comes.
 	Interval string
@@ -114,7 +116,7 @@ type FileStats struct {
 type File struct {
 	cfg      FileConfig
 	clock    func() time.Time
-	interval Interval
+	interval conf.Interval
 	limit    int
 	discard  bool
 
@@ -183,7 +185,7 @@ func OpenFile(cfg FileConfig) (*File, error) {
 	if err := cfg.Format.Validate(); err != nil {
 		return nil, fmt.Errorf("open log %s: %w", cfg.Path, err)
 	}
-	iv, err := ParseInterval(cfg.Interval)
+	iv, err := conf.ParseInterval(cfg.Interval)
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", cfg.Path, err)
 	}

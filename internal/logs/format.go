@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tendhq/tend/internal/conf"
 )
 
 // SplitSuffix ends the file form of a Line whose Split is true: the app's
@@ -28,7 +30,7 @@ const DefaultTimeLayout = "2006-01-02T15:04:05.000Z07:00"
 // captured lines).
 type Format struct {
 	Time       bool   // prefix each line with a timestamp (PM2's time: true)
-	DateLayout string // moment-style layout (ParseMomentLayout); "" = DefaultTimeLayout
+	DateLayout string // moment-style layout (conf.ParseMomentLayout); "" = DefaultTimeLayout
 	JSON       bool   // one JSON object per line (PM2's log_type: json)
 }
 
@@ -38,7 +40,7 @@ func (f Format) Validate() error {
 	if f.DateLayout == "" {
 		return nil
 	}
-	_, err := ParseMomentLayout(f.DateLayout)
+	_, err := conf.ParseMomentLayout(f.DateLayout)
 	return err
 }
 
@@ -56,17 +58,17 @@ func (f Format) Append(dst []byte, l Line) []byte {
 
 // layouts caches parsed DateLayouts so that Format.Render, used per line by
 // callers such as the CLI, parses each layout once.
-var layouts sync.Map // string → *MomentLayout (nil when the layout is invalid)
+var layouts sync.Map // string → *conf.MomentLayout (nil when the layout is invalid)
 
-func cachedLayout(s string) *MomentLayout {
+func cachedLayout(s string) *conf.MomentLayout {
 	if s == "" {
 		return nil
 	}
 	if v, ok := layouts.Load(s); ok {
-		return v.(*MomentLayout)
+		return v.(*conf.MomentLayout)
 	}
-	var p *MomentLayout
-	if ml, err := ParseMomentLayout(s); err == nil {
+	var p *conf.MomentLayout
+	if ml, err := conf.ParseMomentLayout(s); err == nil {
 		p = &ml
 	}
 	layouts.Store(s, p)
@@ -78,7 +80,7 @@ func cachedLayout(s string) *MomentLayout {
 // most lines reuse it. A renderer is owned by one goroutine.
 type renderer struct {
 	f      Format
-	layout *MomentLayout // nil: DefaultTimeLayout
+	layout *conf.MomentLayout // nil: DefaultTimeLayout
 	last   time.Time
 	stamp  []byte
 }

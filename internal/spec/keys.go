@@ -9,7 +9,6 @@ import (
 
 	"github.com/tendhq/tend/internal/conf"
 	"github.com/tendhq/tend/internal/edge/edgeconf"
-	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/schedule"
 )
 
@@ -336,7 +335,7 @@ func logPath(field func(*target) *string) func(d *conf.Decoder, key string, v an
 }
 
 func checkMoment(s string) string {
-	if _, err := logs.ParseMomentLayout(s); err != nil {
+	if _, err := conf.ParseMomentLayout(s); err != nil {
 		return err.Error()
 	}
 	return ""
@@ -370,7 +369,7 @@ func setMaxSize(d *conf.Decoder, key string, v any, t *target) {
 }
 
 func checkInterval(s string) string {
-	if _, err := logs.ParseInterval(s); err != nil {
+	if _, err := conf.ParseInterval(s); err != nil {
 		return err.Error()
 	}
 	return ""

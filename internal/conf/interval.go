@@ -1,4 +1,4 @@
-package logs
+package conf
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package logs
+package conf
 
 import (
 	"fmt"
@@ -140,8 +140,6 @@ func ParseMomentLayout(s string) (MomentLayout, error) {
 	}
 	return ml, nil
 }
-
-func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // Format returns t formatted by the layout, in t's location.
 func (ml MomentLayout) Format(t time.Time) string {
