@@ -220,9 +220,19 @@ func edit(s spec.App, set map[string]string, unset []string) (spec.App, error) {
 	if err != nil {
 		return s, err
 	}
-	apps, _, err := spec.DecodeJSON(out, spec.DecodeOptions{})
+	apps, warns, err := spec.DecodeJSON(out, spec.DecodeOptions{})
 	if err != nil {
 		return s, errors.New(strings.ReplaceAll(err.Error(), "apps[0].", ""))
+	}
+	// A key a file may carry for PM2's sake is only a warning there; typed
+	// in a command, it is a mistake to say, not to ignore.
+	for _, w := range warns {
+		key := strings.TrimPrefix(w.Path, "apps[0].")
+		for k := range set {
+			if k == key || strings.HasPrefix(k, key+".") {
+				return s, fmt.Errorf("%s: %s", key, strings.TrimSuffix(w.Message, "; ignored"))
+			}
+		}
 	}
 	if apps[0].Name != s.Name || apps[0].Namespace != s.Namespace {
 		return s, errors.New("name and namespace cannot be changed with set: start the app under the new name")
