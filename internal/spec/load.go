@@ -237,7 +237,62 @@ func parseJSON(b []byte) (any, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%s: unexpected data after the JSON value", lineCol(b, dec.InputOffset()))
 	}
+	if err := duplicateKeys(b); err != nil {
+		return nil, err
+	}
 	return v, nil
+}
+
+// duplicateKeys refuses an object that names a key twice, as the YAML and
+// TOML decoders do: encoding/json would keep the last one without a word,
+// so a file with "apps" twice would start only the second list. b is
+// known to be one valid JSON value.
+func duplicateKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	type frame struct {
+		object  bool
+		keyNext bool           // the next string is a key
+		keys    map[string]int // key -> line of its first use
+	}
+	var stack []*frame
+	line := func() int { return bytes.Count(b[:dec.InputOffset()], []byte("\n")) + 1 }
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if _, isDelim := tok.(json.Delim); !isDelim && top != nil && top.object && top.keyNext {
+			key, _ := tok.(string)
+			if first, ok := top.keys[key]; ok {
+				return fmt.Errorf("line %d: mapping key %q already defined at line %d", line(), key, first)
+			}
+			top.keys[key] = line()
+			top.keyNext = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keyNext: true, keys: map[string]int{}})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: in an object, a key comes next.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].keyNext = true
+		}
+	}
 }
 
 // lineCol describes a byte offset of b as "line L, column C", both from 1.
