@@ -458,3 +458,20 @@ func TestVersionAndPing(t *testing.T) {
 		t.Errorf("state.json mode %v, want 0600", st.Mode().Perm())
 	}
 }
+
+// A TEND_HOME too deep for a unix socket's path is named as the problem,
+// with what to do, instead of the kernel's "invalid argument"; and nothing
+// is left behind.
+func TestLongTendHomeIsExplained(t *testing.T) {
+	h := newHome(t)
+	long := filepath.Join(h.dir, strings.Repeat("d", 110))
+	for _, args := range [][]string{{"ls"}, {"daemon"}} {
+		r := h.runEnv([]string{"TEND_HOME=" + long}, args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "is too long") || !strings.Contains(r.stderr, "set TEND_HOME to a shorter directory") {
+			t.Errorf("tend %v with a long TEND_HOME: exit %d, %q", args, r.code, r.stderr)
+		}
+	}
+	if _, err := os.Stat(long); err == nil {
+		t.Errorf("tend created %s although it cannot use it", long)
+	}
+}

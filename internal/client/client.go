@@ -27,13 +27,14 @@ import (
 
 // Client talks to the daemon of one TEND_HOME.
 type Client struct {
-	Home string
-	hc   *http.Client
+	Home    string
+	hc      *http.Client
+	sockErr error // the socket's path cannot be used (too long)
 }
 
 // New returns a client for the daemon in home. It does not connect.
 func New(dir string) *Client {
-	sock := filepath.Join(dir, home.SocketName)
+	sock, sockErr := home.Socket(dir)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -41,7 +42,7 @@ func New(dir string) *Client {
 		},
 		MaxIdleConns: 1,
 	}
-	return &Client{Home: dir, hc: &http.Client{Transport: tr}}
+	return &Client{Home: dir, hc: &http.Client{Transport: tr}, sockErr: sockErr}
 }
 
 // Error is an answer of the daemon other than 2xx.
@@ -80,6 +81,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 			return nil, err
 		}
 		body = bytes.NewReader(b)
+	}
+	if c.sockErr != nil {
+		return nil, c.sockErr
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://tend"+api.Prefix+path, body)
 	if err != nil {

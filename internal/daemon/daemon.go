@@ -120,6 +120,10 @@ func Run(ctx context.Context, o Options) error {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	sock, err := home.Socket(o.Home)
+	if err != nil {
+		return err
+	}
 	if err := home.Ensure(o.Home); err != nil {
 		return err
 	}
@@ -129,7 +133,6 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer unlock()
 
-	sock := filepath.Join(o.Home, home.SocketName)
 	_ = os.Remove(sock) // left by a daemon that died; we hold the lock
 	old := syscall.Umask(0o077)
 	ln, err := net.Listen("unix", sock)

@@ -25,6 +25,21 @@ const (
 // ErrRunning means another daemon holds TEND_HOME's lock.
 var ErrRunning = errors.New("another tend daemon is running in this TEND_HOME")
 
+// maxSocketPath is the longest path a unix socket can have on Linux: its
+// address holds 108 bytes, the last of them a NUL.
+const maxSocketPath = 107
+
+// Socket is the path of home's control socket, or an error saying what to
+// do when the path is too long to bind or dial (the kernel's own answer
+// would be "invalid argument").
+func Socket(home string) (string, error) {
+	p := filepath.Join(home, SocketName)
+	if len(p) > maxSocketPath {
+		return p, fmt.Errorf("TEND_HOME %s is too long: its control socket %s would be %d bytes, and a unix socket's path can have at most %d; set TEND_HOME to a shorter directory", home, SocketName, len(p), maxSocketPath)
+	}
+	return p, nil
+}
+
 // Default is $TEND_HOME, or ~/.tend, as an absolute path.
 func Default() (string, error) {
 	if h := os.Getenv("TEND_HOME"); h != "" {
