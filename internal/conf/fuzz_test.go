@@ -72,7 +72,7 @@ func FuzzMomentLayout(f *testing.F) {
 	for _, s := range []string{"YYYY-MM-DD HH:mm:ss Z", "[at] h:mm a", "x X SSS", "[unclosed", "Do MMMM gggg", ""} {
 		f.Add(s)
 	}
-	tm := time.Date(2024, 2, 14, 15, 4, 5, 123456789, time.FixedZone("X", -(3*3600 + 30*60)))
+	tm := time.Date(2024, 2, 14, 15, 4, 5, 123456789, time.FixedZone("X", -(3*3600+30*60)))
 	f.Fuzz(func(t *testing.T, s string) {
 		ml, err := ParseMomentLayout(s)
 		if err != nil {
