@@ -88,22 +88,33 @@ func envBlock(d *conf.Decoder, key string, env map[string]string) {
 	}
 }
 
-// setInstances reads PM2's forms: a count, or "max" or 0 for one per CPU.
+// setInstances reads PM2's forms: a count; "max" or 0 for one per CPU; -1
+// for one per CPU but one. A count beyond the daemon's ceiling is refused
+// (it would cost memory before a single process starts); one above four
+// per CPU is allowed with a warning.
 func setInstances(d *conf.Decoder, key string, v any, t *target) {
 	if s, ok := v.(string); ok && strings.TrimSpace(s) == "max" {
 		t.Instances = t.o.NumCPU
 		return
 	}
+	ceiling := t.o.maxInstances()
 	n, err := conf.Int(v)
 	switch {
 	case err != nil:
 		d.Errorf(key, "want a number or \"max\", got %s", conf.Describe(v))
-	case n < 0:
-		d.Errorf(key, "must be at least 1 or \"max\", got %d", n)
+	case n < -1:
+		d.Errorf(key, "must be at least 1, or \"max\" or 0 (one per CPU), or -1 (one per CPU but one), got %d", n)
 	case n == 0:
 		t.Instances = t.o.NumCPU
+	case n == -1:
+		t.Instances = max(1, t.o.NumCPU-1)
+	case n > ceiling:
+		d.Errorf(key, "%d is more than the %d instances an app may have (max_instances in daemon.yaml)", n, ceiling)
 	default:
 		t.Instances = n
+		if n > 4*t.o.NumCPU {
+			d.Warnf(key, "%d instances on %d CPUs: more than 4 per CPU mostly adds memory and context switches", n, t.o.NumCPU)
+		}
 	}
 }
 

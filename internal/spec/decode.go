@@ -14,11 +14,26 @@ type DecodeOptions struct {
 	BaseDir string // absolute dir that relative script/cwd are resolved against; "" means paths must be absolute (API)
 	EnvName string // selects an `env_<EnvName>` block, merged over `env` (PM2's --env production)
 	NumCPU  int    // for instances "max"; 0 means runtime.NumCPU()
+	// MaxInstances is the most instances an app may have (autoscale.max
+	// included); 0 means DefaultMaxInstances.
+	MaxInstances int
 	// SkipFileChecks leaves out the checks that touch the file system
 	// (cwd is a directory, script a file, the interpreter exists; see
 	// files.go). The CLI makes them where it resolves the paths, so the
 	// daemon, which gets absolute paths from it, does not make them again.
 	SkipFileChecks bool
+}
+
+// DefaultMaxInstances is the ceiling on an app's instances unless
+// daemon.yaml's max_instances says otherwise: far above what one machine
+// runs, far below what would exhaust the daemon's memory.
+const DefaultMaxInstances = 4096
+
+func (o DecodeOptions) maxInstances() int {
+	if o.MaxInstances > 0 {
+		return o.MaxInstances
+	}
+	return DefaultMaxInstances
 }
 
 // The problems of a definition, by file and key path (see package conf).

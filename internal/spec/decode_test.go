@@ -129,8 +129,12 @@ func TestInstances(t *testing.T) {
 		{"max", 4, ""},
 		{0, 4, ""},
 		{"0", 4, ""},
-		{-2, 0, `instances: must be at least 1 or "max", got -2`},
-		{"-1", 0, `instances: must be at least 1 or "max", got -1`},
+		{-2, 0, `instances: must be at least 1, or "max" or 0 (one per CPU), or -1 (one per CPU but one), got -2`},
+		{"-1", 3, ""},
+		{-1, 3, ""},
+		{1_000_000_000, 0, `instances: 1000000000 is more than the 4096 instances an app may have (max_instances in daemon.yaml)`},
+		{4096, 4096, ""},
+		{4097, 0, `instances: 4097 is more than the 4096 instances an app may have (max_instances in daemon.yaml)`},
 		{1.5, 0, `instances: want a number or "max", got number 1.5`},
 		{"many", 0, `instances: want a number or "max", got string "many"`},
 		{"MAX", 0, `instances: want a number or "max", got string "MAX"`},
@@ -313,5 +317,25 @@ func TestSkipFileChecks(t *testing.T) {
 	}
 	if a.Script != filepath.Join(gone, "app.js") || a.Cwd != gone || a.Interpreter != filepath.Join(gone, "node") {
 		t.Errorf("paths: script %s, cwd %s, interpreter %s", a.Script, a.Cwd, a.Interpreter)
+	}
+}
+
+// Far more instances than CPUs is allowed, with a warning; the ceiling
+// follows the daemon's max_instances, autoscale.max included.
+func TestInstancesWarningAndCeiling(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "app.js", "")
+	_, warns, err := Decode(map[string]any{"script": "app.js", "instances": 9}, DecodeOptions{BaseDir: dir, NumCPU: 2})
+	if err != nil || len(warns) != 1 || warns[0].String() != "instances: 9 instances on 2 CPUs: more than 4 per CPU mostly adds memory and context switches" {
+		t.Errorf("9 instances on 2 CPUs: %v, %v", warns, err)
+	}
+	o := DecodeOptions{BaseDir: dir, NumCPU: 2, MaxInstances: 8}
+	_, _, err = Decode(map[string]any{"script": "app.js", "instances": 9}, o)
+	if msg := errString(err); msg != "instances: 9 is more than the 8 instances an app may have (max_instances in daemon.yaml)" {
+		t.Errorf("9 instances, ceiling 8: %q", msg)
+	}
+	_, _, err = Decode(map[string]any{"script": "app.js", "autoscale": map[string]any{"min": 1, "max": 9, "target_cpu": 50}}, o)
+	if msg := errString(err); msg != "autoscale.max: 9 is more than the 8 instances an app may have (max_instances in daemon.yaml)" {
+		t.Errorf("autoscale.max 9, ceiling 8: %q", msg)
 	}
 }

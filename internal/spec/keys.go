@@ -299,6 +299,9 @@ func setAutoscale(d *conf.Decoder, key string, v any, t *target) {
 	sub := d.Sub(key, m)
 	before := len(d.Errs())
 	autoscaleKeys.Decode(sub, as)
+	if ceiling := t.o.maxInstances(); as.Max > ceiling {
+		sub.Errorf("max", "%d is more than the %d instances an app may have (max_instances in daemon.yaml)", as.Max, ceiling)
+	}
 	if len(d.Errs()) == before {
 		if err := as.Policy().Validate(); err != nil {
 			// Validate names its keys autoscale.x; give them the app's
