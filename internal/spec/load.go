@@ -167,6 +167,7 @@ func decodeAll(items []any, paths []string, o DecodeOptions, only []string) ([]A
 		names  []string // of all apps, for messages
 		found  = map[string]bool{}
 		seen   = map[string]string{} // app key -> path
+		ports  = map[int]string{}    // port -> path and name of its app
 		hasEnv bool
 	)
 	if len(items) == 0 {
@@ -200,6 +201,13 @@ func decodeAll(items []any, paths []string, o DecodeOptions, only []string) ([]A
 				Reason: fmt.Sprintf("%q is also the name of %s in namespace %q; names must be unique within a namespace", a.Name, prev, a.Namespace)})
 		}
 		seen[a.Key()] = paths[i]
+		if a.Port > 0 {
+			if prev, ok := ports[a.Port]; ok {
+				errs = append(errs, &FieldError{File: o.File, Path: paths[i] + ".port",
+					Reason: fmt.Sprintf("%d is also the port of %s; two apps cannot listen on one port", a.Port, prev)})
+			}
+			ports[a.Port] = fmt.Sprintf("%s (%s)", paths[i], a.Name)
+		}
 		apps = append(apps, a)
 	}
 	for _, n := range only {
