@@ -73,7 +73,7 @@ func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
 		if errors.As(err, &te) { // such as a key given twice
 			err = errors.New(strings.Join(te.Errors, "; "))
 		} else if err != nil {
-			err = errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+			err = yamlError(b, err)
 		}
 		top = normalize(top)
 	case ".toml":
@@ -135,6 +135,36 @@ func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
 	apps, w, err := decodeAll(items, paths, do, o.Only)
 	return apps, append(warns, w...), err
 }
+
+// yamlError places a YAML syntax error on the line where it is. The
+// decoder reports some errors at the line where the enclosing block began
+// ("line 1: did not find expected '-' indicator" for a bad indentation on
+// line 4); the real line is the first that no longer parses: the line after
+// the longest prefix of the file that does.
+func yamlError(b []byte, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	if len(lines) > maxYAMLScan {
+		return errors.New(msg)
+	}
+	if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "line ") {
+		msg = rest
+	}
+	bad := len(lines)
+	for bad > 1 {
+		var v any
+		if yaml.Unmarshal(bytes.Join(lines[:bad-1], nil), &v) == nil {
+			break
+		}
+		bad--
+	}
+	text := strings.TrimRight(string(lines[bad-1]), "\r\n")
+	return fmt.Errorf("line %d: %s: %q", bad, msg, text)
+}
+
+// maxYAMLScan bounds yamlError's search, which parses the file once per
+// line in the worst case.
+const maxYAMLScan = 2000
 
 // DecodeJSON decodes an API request body: a JSON array of app objects (paths
 // "apps[i]"). Each app needs an absolute cwd, as a request has no directory
