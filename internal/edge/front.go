@@ -375,7 +375,7 @@ func (f *Front) handle(w, rw http.ResponseWriter, r *http.Request, s *settings, 
 	if !limitBody(w, rw, r, int64(s.o.MaxBody)) {
 		return
 	}
-	if s.static != nil && s.static.match(r) {
+	if s.static != nil && s.static.Match(r) {
 		s.static.ServeHTTP(rw, r)
 		return
 	}

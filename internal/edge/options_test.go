@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
 // testdata is the absolute fixture directory of the edge blocks, whose
@@ -45,7 +46,7 @@ func TestDecodedOptionsCompile(t *testing.T) {
 			if len(errs) > 0 {
 				return // the refusals are edgeconf's goldens
 			}
-			if _, err := compile(o, nil, compileEnv{stateDir: t.TempDir(), now: time.Now, log: discard()}); err != nil {
+			if _, err := compile(o, nil, compileEnv{stateDir: t.TempDir(), now: time.Now, log: edgetest.Discard()}); err != nil {
 				t.Fatalf("compile: %v", err)
 			}
 		})
@@ -63,7 +64,7 @@ func TestDefaultOptions(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	env := compileEnv{now: time.Now, log: discard()}
+	env := compileEnv{now: time.Now, log: edgetest.Discard()}
 	zero, _ := compile(edgeconf.Options{}, nil, env)
 	def, _ := compile(o, nil, env)
 	zb, _ := json.Marshal(zero.o)

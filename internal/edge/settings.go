@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/static"
 )
 
 // settings are Options compiled for serving. They are immutable once
@@ -19,10 +20,10 @@ type settings struct {
 	cookies  *cookiePolicy
 	compress bool
 	trusted  []netip.Prefix
-	limiter  *rateLimiter // nil: no rate limits
-	static   *fileServer  // nil: no static files
-	certs    *certStore   // nil: plain HTTP
-	tls      *tls.Config  // nil: plain HTTP
+	limiter  *rateLimiter   // nil: no rate limits
+	static   *static.Server // nil: no static files
+	certs    *certStore     // nil: plain HTTP
+	tls      *tls.Config    // nil: plain HTTP
 }
 
 // compileEnv is what compiling needs from the front.
@@ -55,7 +56,7 @@ func compile(o edgeconf.Options, prev *settings, env compileEnv) (*settings, err
 		s.limiter = newRateLimiter(o.RateLimits)
 	}
 	if o.Static != nil {
-		s.static = newFileServer(*o.Static, env.next)
+		s.static = static.New(*o.Static, env.next, markStatic)
 	}
 	if !o.TLSOn() {
 		return s, nil
@@ -95,4 +96,12 @@ type upstreamSettings struct {
 
 func (s *settings) upstream() upstreamSettings {
 	return upstreamSettings{s.o.DialTimeout.D(), s.o.ResponseHeaderTimeout.D(), s.o.UpstreamIdleTimeout.D()}
+}
+
+// markStatic records a response of the static files as theirs, for the
+// access log and the counters.
+func markStatic(w http.ResponseWriter, r *http.Request) {
+	if ex := exchangeFor(w, r); ex != nil {
+		ex.instance = "static"
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
 // writePair writes a new self-signed certificate and its key to
@@ -193,7 +194,7 @@ func TestTLSServesHTTP2AndHTTP1(t *testing.T) {
 // A plain request to the TLS port gets told, as net/http's own TLS does.
 func TestTLSPortAnswersPlainHTTP(t *testing.T) {
 	f, _, _, _, _ := tlsFront(t, Config{})
-	got := rawExchange(t, f.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	got := edgetest.RawExchange(t, f.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if !strings.HasPrefix(got, "HTTP/1.0 400 Bad Request") || !strings.Contains(got, "HTTPS server") {
 		t.Fatalf("plain HTTP to the TLS port: %q", got)
 	}
@@ -300,7 +301,7 @@ func TestSelfSignedKeptInStateDir(t *testing.T) {
 }
 
 func TestRedirectHTTPToHTTPS(t *testing.T) {
-	port := freePort(t)
+	port := edgetest.FreePort(t)
 	f, _, _, _, _ := tlsFront(t, Config{Options: edgeconf.Options{RedirectHTTP: port}})
 	_, tlsPort, _ := net.SplitHostPort(f.Addr().String())
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -321,7 +322,7 @@ func TestTLSUpdateNeedsNoRestart(t *testing.T) {
 	f, url := startFront(t, Config{})
 	b, _ := startApp(t, "a", nil)
 	f.Add(b)
-	if r := get(t, newClient(t), url); r.status != 200 {
+	if r := get(t, edgetest.NewClient(t), url); r.status != 200 {
 		t.Fatalf("plain: %d", r.status)
 	}
 	o := f.Options()
