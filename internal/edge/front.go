@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/ratelimit"
 )
 
 // Config is one app's front.
@@ -367,8 +368,8 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
 // handle applies the request side of the edge, then serves r from static
 // files or the app. w is the server's writer, rw the edge's around it.
 func (f *Front) handle(w, rw http.ResponseWriter, r *http.Request, s *settings, ex *exchange) {
-	if ok, wait := s.limiter.allow(r, ex.client, ex.start); !ok {
-		rw.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+	if ok, wait := s.limiter.Allow(r, ex.client, ex.start); !ok {
+		rw.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
 		http.Error(rw, "429 Too Many Requests: slow down, and try again after Retry-After seconds", http.StatusTooManyRequests)
 		return
 	}

@@ -352,23 +352,3 @@ func TestRateLimit429(t *testing.T) {
 		t.Fatalf("one token per 10s: %d", r.status)
 	}
 }
-
-func TestRateLimiterBoundsMemory(t *testing.T) {
-	clock := newFakeClock()
-	l := newRateLimiter([]edgeconf.RateLimit{{Path: "/", PerMinute: 60}})
-	r, _ := http.NewRequest("GET", "/", nil)
-	rule := l.rules[0]
-	for i := range 5000 {
-		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		l.allow(r, a, clock.Now())
-		clock.Add(100 * time.Millisecond)
-	}
-	// A bucket refills in 60s, i.e. 600 clients of this loop: older ones
-	// are swept as new ones come.
-	rule.mu.Lock()
-	n := len(rule.buckets)
-	rule.mu.Unlock()
-	if n > 2048 {
-		t.Fatalf("%d buckets kept for 600 active clients", n)
-	}
-}

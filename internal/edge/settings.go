@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/ratelimit"
 	"github.com/tendhq/tend/internal/edge/static"
+	"github.com/tendhq/tend/internal/edge/tlsstore"
 )
 
 // settings are Options compiled for serving. They are immutable once
@@ -20,10 +22,10 @@ type settings struct {
 	cookies  *cookiePolicy
 	compress bool
 	trusted  []netip.Prefix
-	limiter  *rateLimiter   // nil: no rate limits
-	static   *static.Server // nil: no static files
-	certs    *certStore     // nil: plain HTTP
-	tls      *tls.Config    // nil: plain HTTP
+	limiter  *ratelimit.Limiter // nil: no rate limits
+	static   *static.Server     // nil: no static files
+	certs    *tlsstore.Store    // nil: plain HTTP
+	tls      *tls.Config        // nil: plain HTTP
 }
 
 // compileEnv is what compiling needs from the front.
@@ -50,10 +52,10 @@ func compile(o edgeconf.Options, prev *settings, env compileEnv) (*settings, err
 			s.trusted = append(s.trusted, pf)
 		}
 	}
-	if prev != nil && prev.limiter.sameRules(o.RateLimits) {
+	if prev != nil && prev.limiter.SameRules(o.RateLimits) {
 		s.limiter = prev.limiter
 	} else {
-		s.limiter = newRateLimiter(o.RateLimits)
+		s.limiter = ratelimit.New(o.RateLimits)
 	}
 	if o.Static != nil {
 		s.static = static.New(*o.Static, env.next, markStatic)
@@ -67,14 +69,14 @@ func compile(o edgeconf.Options, prev *settings, env compileEnv) (*settings, err
 	}
 	var err error
 	if o.TLS.SelfSigned {
-		s.certs, err = selfSigned(env.stateDir, env.now, env.log)
+		s.certs, err = tlsstore.SelfSigned(env.stateDir, env.now, env.log)
 	} else {
-		s.certs, err = loadCertStore(o.TLS.Cert, o.TLS.Key, env.now, env.log)
+		s.certs, err = tlsstore.Load(o.TLS.Cert, o.TLS.Key, env.now, env.log)
 	}
 	if err != nil {
 		return nil, err
 	}
-	s.tls = newTLSConfig(s.certs)
+	s.tls = tlsstore.NewConfig(s.certs)
 	return s, nil
 }
 
