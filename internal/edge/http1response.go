@@ -35,7 +35,7 @@ type http1Response struct {
 	length     int64  // the declared Content-Length, or -1
 	written    int64  // body bytes written
 	hold       []byte // body held back (holdLimit)
-	lines      []byte // header lines to write after the header's (headerPolicy.applyLines)
+	lines      []byte // header lines to write after the header's (transform.HeaderPolicy.applyLines)
 }
 
 // holdLimit is how much body is held back, before the head goes, to

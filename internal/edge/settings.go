@@ -11,6 +11,7 @@ import (
 	"github.com/tendhq/tend/internal/edge/ratelimit"
 	"github.com/tendhq/tend/internal/edge/static"
 	"github.com/tendhq/tend/internal/edge/tlsstore"
+	"github.com/tendhq/tend/internal/edge/transform"
 )
 
 // settings are Options compiled for serving. They are immutable once
@@ -18,8 +19,8 @@ import (
 // started with.
 type settings struct {
 	o        edgeconf.Options // with the defaults filled in
-	headers  *headerPolicy
-	cookies  *cookiePolicy
+	headers  *transform.HeaderPolicy
+	cookies  *transform.CookiePolicy
 	compress bool
 	trusted  []netip.Prefix
 	limiter  *ratelimit.Limiter // nil: no rate limits
@@ -43,8 +44,8 @@ func compile(o edgeconf.Options, prev *settings, env compileEnv) (*settings, err
 	o = o.Clone().WithDefaults()
 	s := &settings{
 		o:        o,
-		headers:  newHeaderPolicy(&o),
-		cookies:  newCookiePolicy(&o),
+		headers:  transform.NewHeaderPolicy(&o),
+		cookies:  transform.NewCookiePolicy(&o),
 		compress: o.CompressionOn(),
 	}
 	for _, p := range o.TrustedProxies {

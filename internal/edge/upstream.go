@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/httpsyntax"
+	"github.com/tendhq/tend/internal/edge/transform"
 )
 
 // errNoBackend means no instance could take the request: none is up, or
@@ -205,7 +206,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	w.WriteHeader(up.status)
 	// A stream (server-sent events, or a body of unknown length) goes out
 	// as it comes, as ReverseProxy flushed it.
-	if err := copyBody(w, up.body, up.length == -1 || isEventStream(h)); err != nil {
+	if err := copyBody(w, up.body, up.length == -1 || transform.IsEventStream(h)); err != nil {
 		if !errors.As(err, new(*clientWriteError)) && !cl.clientGone() {
 			u.log.Warn("instance failed mid-response", "instance", b.ID, "method", r.Method, "path", r.URL.Path, "err", err)
 		}
@@ -663,7 +664,7 @@ func appendHead(b []byte, r *http.Request, ex *exchange, upType string, n int64,
 			continue
 		case "Te":
 			for _, v := range vv {
-				te = te || containsToken(v, "trailers")
+				te = te || transform.ContainsToken(v, "trailers")
 			}
 			continue
 		case "User-Agent":
@@ -673,9 +674,9 @@ func appendHead(b []byte, r *http.Request, ex *exchange, upType string, n int64,
 			}
 			continue
 		case "Cookie":
-			if ex != nil && ex.s.cookies.from != "" {
+			if ex != nil && ex.s.cookies.Renames() {
 				h := http.Header{"Cookie": append([]string(nil), vv...)}
-				ex.s.cookies.request(h)
+				ex.s.cookies.Request(h)
 				vv = h["Cookie"]
 			}
 		}
