@@ -8,12 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/httpsyntax"
+	"github.com/tendhq/tend/internal/edge/rawconn"
 )
 
 // The hop to an instance is HTTP/1.1 over loopback, with keep-alive. It
@@ -76,7 +76,7 @@ func dialInstance(ctx context.Context, addr string, timeout time.Duration) (*upC
 	if err != nil {
 		return nil, &dialError{err}
 	}
-	c = fastConn(c)
+	c = rawconn.Fast(c)
 	uc := &upConn{conn: c}
 	uc.rd = connReader{c: c, left: unbounded}
 	uc.br = bufio.NewReaderSize(&uc.rd, 4<<10)
@@ -360,7 +360,7 @@ func (c *upConn) readHead(r *http.Request, h http.Header, out *upResponse) (ok b
 		k, v := buf[f.k0:f.k1], buf[f.v0:f.v1]
 		switch {
 		case bytes.EqualFold(k, []byte("Content-Length")):
-			n, ok := parseLength(v)
+			n, ok := httpsyntax.ParseLength(v)
 			if !ok || length >= 0 {
 				return false
 			}
@@ -390,7 +390,7 @@ func (c *upConn) readHead(r *http.Request, h http.Header, out *upResponse) (ok b
 	vals := make([]string, nf)
 	for i, f := range fields[:nf] {
 		k := http.CanonicalHeaderKey(head[f.k0:f.k1])
-		if isHop(k) {
+		if httpsyntax.IsHop(k) {
 			continue
 		}
 		vals[i] = head[f.v0:f.v1]
@@ -465,8 +465,3 @@ func scanHead(b []byte, fields *[maxFastFields]field) (end, n int) {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// hasLineBreak says whether v holds a CR or LF, which would split a head.
-func hasLineBreak(v string) bool {
-	return strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0
-}

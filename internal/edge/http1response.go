@@ -91,7 +91,7 @@ func (w *http1Response) WriteHeader(code int) {
 func (w *http1Response) writeHead(first []byte) {
 	w.wroteHead = true
 	h := w.header
-	if connectionLists(h["Connection"], "close") {
+	if httpsyntax.ConnectionLists(h["Connection"], "close") {
 		w.closeAfter = true
 	}
 	h.Del("Transfer-Encoding")
@@ -122,7 +122,7 @@ func (w *http1Response) writeHead(first []byte) {
 	}
 	switch {
 	case w.closeAfter:
-		if !connectionLists(h["Connection"], "close") {
+		if !httpsyntax.ConnectionLists(h["Connection"], "close") {
 			bw.WriteString("Connection: close\r\n")
 		}
 	case !w.req.ProtoAtLeast(1, 1):
@@ -158,14 +158,14 @@ func (w *http1Response) writeStatusLine(code int) {
 // trailer keys (http.TrailerPrefix) wait for the end.
 func (w *http1Response) writeFields(final bool) {
 	for k, vv := range w.header {
-		if final && (k == "Connection" && w.closeAfter && !connectionLists(vv, "close")) {
+		if final && (k == "Connection" && w.closeAfter && !httpsyntax.ConnectionLists(vv, "close")) {
 			continue // a keep-alive the connection will not keep
 		}
 		if strings.HasPrefix(k, http.TrailerPrefix) || !httpsyntax.IsToken(k) {
 			continue
 		}
 		for _, v := range vv {
-			if hasLineBreak(v) {
+			if httpsyntax.HasLineBreak(v) {
 				v = newlineToSpace.Replace(v)
 			}
 			w.writeField(k, v)
@@ -343,7 +343,7 @@ func (w *http1Response) writeTrailers() {
 			return
 		}
 		for _, v := range vv {
-			if !hasLineBreak(v) {
+			if !httpsyntax.HasLineBreak(v) {
 				w.writeField(k, v)
 			}
 		}

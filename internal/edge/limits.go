@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/httpsyntax"
 )
 
 // Limits: the header read timeout, idle timeout and header size are the
@@ -354,7 +355,7 @@ func (c *framingConn) checkHead(h []byte) {
 			c.st = stPass // 501 from the server
 		}
 	case cl:
-		n, ok := parseLength(clValue)
+		n, ok := httpsyntax.ParseLength(clValue)
 		switch {
 		case !ok:
 			c.st = stPass // 400 from the server
@@ -362,25 +363,6 @@ func (c *framingConn) checkHead(h []byte) {
 			c.st, c.n = stBody, n
 		}
 	}
-}
-
-// parseLength parses a Content-Length value as strconv.ParseInt would
-// accept it and the server then does: decimal digits, at most 2^63-1.
-func parseLength(b []byte) (int64, bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
-	if b[0] == '+' { // ParseInt takes a sign; the server refuses it
-		return 0, false
-	}
-	var n int64
-	for _, ch := range b {
-		if ch < '0' || ch > '9' || n > (1<<63-1-int64(ch-'0'))/10 {
-			return 0, false
-		}
-		n = n*10 + int64(ch-'0')
-	}
-	return n, true
 }
 
 // CloseWrite and ReadFrom reach the connection underneath, for the

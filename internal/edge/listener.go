@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/rawconn"
 )
 
 // acceptor owns the front's public listener for the front's whole life.
@@ -90,7 +92,7 @@ func (a *acceptor) loop() {
 			return
 		}
 		delay = 0
-		c = fastConn(c)
+		c = rawconn.Fast(c)
 		cfg := a.tls.Load()
 		if cfg == nil {
 			a.deliver(newFramingConn(c, nil, int(a.maxHead.Load()), a.onBad))

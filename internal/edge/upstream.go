@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/textproto"
 	"os"
 	"strconv"
 	"strings"
@@ -186,7 +185,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 			u.upgrade(cl, b, upType)
 			return
 		}
-		removeHopByHop(res.Header)
+		httpsyntax.RemoveHopByHop(res.Header)
 		for k, vv := range res.Header {
 			if prev, ok := h[k]; ok {
 				h[k] = append(prev, vv...)
@@ -559,60 +558,10 @@ func replayable(req *http.Request) bool {
 	return key || xkey
 }
 
-// hopHeaders are the hop-by-hop headers (RFC 9110, 7.6.1), which the
-// proxy does not pass on, in either direction.
-var hopHeaders = [...]string{
-	"Connection",
-	"Proxy-Connection", // non-standard but still sent by some clients
-	"Keep-Alive",
-	"Proxy-Authenticate",
-	"Proxy-Authorization",
-	"Te",      // canonicalized version of "TE"
-	"Trailer", // not Trailers (plural), as per RFC 9110
-	"Transfer-Encoding",
-	"Upgrade",
-}
-
-func isHop(k string) bool {
-	for _, h := range hopHeaders {
-		if h == k {
-			return true
-		}
-	}
-	return false
-}
-
-// removeHopByHop deletes the hop-by-hop headers of a response, and those
-// its Connection header names.
-func removeHopByHop(h http.Header) {
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				delete(h, http.CanonicalHeaderKey(f))
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-}
-
-// connectionLists says whether the Connection header values name k.
-func connectionLists(conn []string, k string) bool {
-	for _, v := range conn {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(textproto.TrimString(f), k) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // upgradeType is the protocol a message asks to switch to: its Upgrade
 // header, when Connection lists upgrade.
 func upgradeType(h http.Header) string {
-	if !connectionLists(h["Connection"], "upgrade") {
+	if !httpsyntax.ConnectionLists(h["Connection"], "upgrade") {
 		return ""
 	}
 	return h.Get("Upgrade")
@@ -680,7 +629,7 @@ func appendHead(b []byte, r *http.Request, ex *exchange, upType string, n int64,
 				vv = h["Cookie"]
 			}
 		}
-		if isHop(k) || len(conn) > 0 && connectionLists(conn, k) {
+		if httpsyntax.IsHop(k) || len(conn) > 0 && httpsyntax.ConnectionLists(conn, k) {
 			continue
 		}
 		for _, v := range vv {
@@ -728,7 +677,7 @@ func appendField(b []byte, k, v string) []byte {
 // http.Header.Write does: the server has refused such values from
 // clients already, this keeps the edge's own from splitting a head.
 func appendValue(b []byte, v string) []byte {
-	if !hasLineBreak(v) {
+	if !httpsyntax.HasLineBreak(v) {
 		return append(b, v...)
 	}
 	for i := 0; i < len(v); i++ {
