@@ -93,7 +93,7 @@ type Front struct {
 	log       *slog.Logger
 	acc       *acceptor
 	pool      *pool
-	up        *upstream
+	up        *proxy
 	handler   http.Handler // Layers around the proxy
 	layered   bool         // there are Layers: requests carry their exchange in the context
 	cookie    string
@@ -176,7 +176,7 @@ func Listen(cfg Config) (*Front, error) {
 		now:       cfg.now,
 		closing:   make(chan struct{}),
 	}
-	f.up = &upstream{pool: f.pool, onDown: cfg.OnDown, log: log, app: cfg.App}
+	f.up = &proxy{pool: f.pool, onDown: cfg.OnDown, log: log, app: cfg.App}
 	f.up.balance.Store(bal)
 	f.handler = http.HandlerFunc(f.proxy)
 	f.layered = len(cfg.Layers) > 0

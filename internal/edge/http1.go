@@ -47,6 +47,9 @@ type http1Server struct {
 	wg       sync.WaitGroup          // connection goroutines
 }
 
+// unbounded lifts the bound of a reader between heads.
+const unbounded = 1<<63 - 1
+
 // watchAfter is how long a handler runs before its client's connection is
 // read, so that a client that leaves closes the connection to the
 // instance (framingConn.watch). A request shorter than that costs nothing.

@@ -13,12 +13,13 @@ import (
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
 	"github.com/tendhq/tend/internal/edge/httpsyntax"
+	"github.com/tendhq/tend/internal/edge/upstream"
 )
 
 // Limits: the header read timeout, idle timeout and header size are the
 // servers' (http1.go answers 431 past max_header_bytes, as net/http does
 // for HTTP/2); the body limit is checked here per request; the timeouts
-// to the instances are the edge client's (upstream.go, client.go).
+// to the instances are the edge client's (proxy.go, internal/edge/upstream).
 //
 // Requests that carry both Content-Length and Transfer-Encoding are how
 // request smuggling starts. Go's server keeps Transfer-Encoding, drops
@@ -92,12 +93,12 @@ type framingConn struct {
 	// connection to the instance of the request in flight, as a
 	// context.AfterFunc on the request's context would, at no cost per
 	// request. upstream is that connection, or nil.
-	upstream atomic.Pointer[upConn]
+	upstream atomic.Pointer[upstream.Conn]
 	gone     atomic.Bool // a read failed for good
 }
 
 // watch has the client's leaving close c; false if it has left already.
-func (c *framingConn) watch(u *upConn) bool {
+func (c *framingConn) watch(u *upstream.Conn) bool {
 	c.upstream.Store(u)
 	if c.gone.Load() {
 		c.upstream.CompareAndSwap(u, nil)
@@ -107,7 +108,7 @@ func (c *framingConn) watch(u *upConn) bool {
 }
 
 // unwatch ends watch; false if the client's leaving closed u.
-func (c *framingConn) unwatch(u *upConn) bool {
+func (c *framingConn) unwatch(u *upstream.Conn) bool {
 	return c.upstream.CompareAndSwap(u, nil)
 }
 
@@ -119,7 +120,7 @@ func (c *framingConn) readFailed(err error) {
 	}
 	c.gone.Store(true)
 	if u := c.upstream.Swap(nil); u != nil {
-		u.close()
+		u.Close()
 	}
 }
 
