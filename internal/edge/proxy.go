@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tendhq/tend/internal/edge/h1"
 	"github.com/tendhq/tend/internal/edge/httpsyntax"
 	"github.com/tendhq/tend/internal/edge/transform"
 	"github.com/tendhq/tend/internal/edge/upstream"
@@ -76,15 +77,15 @@ type call struct {
 
 	// What closes c if the client leaves (or Close cuts the request
 	// off): the client's connection, read on by the server, when the
-	// request came over HTTP/1 (framingConn.watch); else an AfterFunc
+	// request came over HTTP/1 (h1.Conn.Watch); else an AfterFunc
 	// on the request's context, which stop ends.
-	fc   *framingConn
+	fc   *h1.Conn
 	stop func() bool
 }
 
 // clientGone says whether the client left, or the front cut it off.
 func (cl *call) clientGone() bool {
-	return cl.r.Context().Err() != nil || cl.fc != nil && cl.fc.gone.Load()
+	return cl.r.Context().Err() != nil || cl.fc != nil && cl.fc.Gone()
 }
 
 // errClientGone fails a request whose client left before it was sent.
@@ -99,7 +100,7 @@ func (cl *call) release(b *backend, reuse bool) {
 		return
 	}
 	cl.c = nil
-	if cl.fc != nil && !cl.fc.unwatch(c) {
+	if cl.fc != nil && !cl.fc.Unwatch(c) {
 		reuse = false // the client left: its connection closed c
 	}
 	if cl.stop != nil && !cl.stop() {
@@ -359,7 +360,7 @@ func (u *proxy) send(cl *call, b *backend, replay bool) error {
 		cl.c = c
 		if cl.fc == nil {
 			cl.stop = context.AfterFunc(ctx, c.Close)
-		} else if !cl.fc.watch(c) {
+		} else if !cl.fc.Watch(c) {
 			cl.c = nil
 			c.Close()
 			return errClientGone
@@ -452,7 +453,7 @@ func (u *proxy) upgrade(cl *call, b *backend, reqType string) {
 	// is a half-close to pass on, and only the request's context (Close)
 	// cuts the two off.
 	if cl.fc != nil {
-		if !cl.fc.unwatch(back) {
+		if !cl.fc.Unwatch(back) {
 			return // the client left
 		}
 		cl.fc = nil

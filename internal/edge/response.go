@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tendhq/tend/internal/edge/h1"
 	"github.com/tendhq/tend/internal/edge/transform"
 )
 
@@ -19,14 +20,14 @@ import (
 // has Layers.
 type exchange struct {
 	start    time.Time
-	s        *settings    // the settings the request started with
-	client   netip.Addr   // the client: the peer, or from X-Forwarded-For behind a trusted proxy
-	trusted  bool         // the peer is a trusted proxy
-	secure   bool         // the client's connection is HTTPS
-	instance string       // the backend that answered, or "static"
-	answered *backend     // the backend that answered, kept for its metrics
-	retries  int          // other backends tried first
-	fc       *framingConn // the client's HTTP/1 connection, watched while an instance answers; nil: none or not to be used
+	s        *settings  // the settings the request started with
+	client   netip.Addr // the client: the peer, or from X-Forwarded-For behind a trusted proxy
+	trusted  bool       // the peer is a trusted proxy
+	secure   bool       // the client's connection is HTTPS
+	instance string     // the backend that answered, or "static"
+	answered *backend   // the backend that answered, kept for its metrics
+	retries  int        // other backends tried first
+	fc       *h1.Conn   // the client's HTTP/1 connection, watched while an instance answers; nil: none or not to be used
 }
 
 type exchangeKey struct{}
@@ -138,8 +139,8 @@ func (rw *response) commit(mode uint8) {
 	if s.compress {
 		transform.AddVary(h)
 	}
-	if w, ok := rw.w.(*http1Response); ok {
-		w.lines = s.headers.ApplyLines(h, rw.ex.secure)
+	if w, ok := rw.w.(*h1.Response); ok {
+		w.SetLines(s.headers.ApplyLines(h, rw.ex.secure))
 	} else {
 		s.headers.Apply(h, rw.ex.secure)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/h1"
 	"github.com/tendhq/tend/internal/edge/ratelimit"
 	"github.com/tendhq/tend/internal/edge/static"
 	"github.com/tendhq/tend/internal/edge/tlsstore"
@@ -81,15 +82,10 @@ func compile(o edgeconf.Options, prev *settings, env compileEnv) (*settings, err
 	return s, nil
 }
 
-// serverSettings are the settings an http.Server holds: changing them
-// takes a new server (on the same listener).
-type serverSettings struct {
-	readHeader, idle time.Duration
-	maxHeader        edgeconf.Size
-}
-
-func (s *settings) server() serverSettings {
-	return serverSettings{s.o.ReadHeaderTimeout.D(), s.o.IdleTimeout.D(), s.o.MaxHeaderBytes}
+// server is the settings an HTTP/1 server holds: changing them takes a
+// new server (on the same listener).
+func (s *settings) server() h1.Settings {
+	return h1.Settings{ReadHeader: s.o.ReadHeaderTimeout.D(), Idle: s.o.IdleTimeout.D(), MaxHeader: int64(s.o.MaxHeaderBytes)}
 }
 
 // upstreamSettings are the settings of the client to the instances.

@@ -1,26 +1,54 @@
-package edge
+package h1
 
 import (
 	"bufio"
+	"context"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/tendhq/tend/internal/edge/edgeconf"
 	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
-// frontWith is a front whose requests are served by h, as a Layer that
-// does not call the proxy.
+// frontWith is a server, with the front's default settings, whose
+// requests are served by h.
 func frontWith(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
-	f, _ := startFront(t, Config{Layers: []func(http.Handler) http.Handler{
-		func(http.Handler) http.Handler { return h },
-	}})
-	return f.Addr().String()
+	return serveWith(t, Settings{ReadHeader: 10 * time.Second, Idle: 60 * time.Second, MaxHeader: 32 << 10}, h)
+}
+
+// serveWith serves a loopback listener with a Server of settings s, as
+// the front does: each connection is a Conn handed to Serve. Cleanup
+// stops accepting and closes the server.
+func serveWith(t *testing.T, s Settings, h http.HandlerFunc) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(context.Background(), s, h, edgetest.Discard())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			srv.Serve(NewConn(c, nil, int(s.MaxHeader)+8192, func(net.Conn) {}))
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		srv.Close()
+	})
+	return ln.Addr().String()
 }
 
 // The checks net/http's server makes and http.ReadRequest does not: each
@@ -187,7 +215,7 @@ func TestHTTP1UnreadBodyKeepsConnection(t *testing.T) {
 		"GET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 	res := edgetest.ReadResponses(t, raw, 3)
 	for i, r := range res {
-		if b, _ := io.ReadAll(r.Body); string(b) != "/"+itoa(i+1) {
+		if b, _ := io.ReadAll(r.Body); string(b) != "/"+strconv.Itoa(i+1) {
 			t.Fatalf("response %d: %q\n%s", i+1, b, raw)
 		}
 	}
@@ -196,12 +224,8 @@ func TestHTTP1UnreadBodyKeepsConnection(t *testing.T) {
 // A keep-alive connection left idle is closed at idle_timeout, and one
 // that is used is not.
 func TestHTTP1IdleTimeout(t *testing.T) {
-	f, _ := startFront(t, Config{Options: edgeconf.Options{IdleTimeout: edgeconf.Duration(150 * time.Millisecond)}, Layers: []func(http.Handler) http.Handler{
-		func(http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-		},
-	}})
-	c := edgetest.DialBounded(t, f.Addr().String())
+	addr := serveWith(t, Settings{ReadHeader: 10 * time.Second, Idle: 150 * time.Millisecond, MaxHeader: 32 << 10}, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	c := edgetest.DialBounded(t, addr)
 	br := bufio.NewReader(c)
 	start := time.Now()
 	for range 3 {
