@@ -29,7 +29,7 @@ const (
 	// edgePath answers 10,000 bytes of text: compressible, over the 1 KiB
 	// both sides compress from.
 	edgePath = "/big"
-	// edgeGzipLevel is tend's gzip level (internal/edge/compress.go), given
+	// edgeGzipLevel is tend's gzip level (internal/edge/transform/compress.go), given
 	// to nginx too so that both do the same compression work; nginx's
 	// default is 1.
 	edgeGzipLevel = 5

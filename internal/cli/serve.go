@@ -15,8 +15,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/tendhq/tend/internal/api"
-	"github.com/tendhq/tend/internal/edge"
+	"github.com/tendhq/tend/internal/edge/static"
 	"github.com/tendhq/tend/internal/spec"
 )
 
@@ -109,7 +110,7 @@ func serveFiles(args []string) int {
 		fmt.Fprintf(os.Stderr, "tend serve: %v\n", err)
 		return 1
 	}
-	srv := &http.Server{Handler: edge.ServeDir(args[0], spa), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: static.ServeDir(args[0], spa), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go func() {

@@ -27,6 +27,7 @@ import (
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/socket"
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
@@ -169,7 +170,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	preload := filepath.Join(runDir, "listen-preload.js")
-	if err := writeFileAtomic(preload, edge.PreloadJS, 0o644); err != nil {
+	if err := writeFileAtomic(preload, socket.PreloadJS, 0o644); err != nil {
 		ln.Close()
 		return fmt.Errorf("write node preload: %w", err)
 	}
@@ -448,7 +449,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 			return &front{Front: f, access: access}, nil
 		},
 		ListenSocket: func(port int) (*os.File, error) {
-			f, ln, err := edge.ListenSocket(":" + strconv.Itoa(port))
+			f, ln, err := socket.Listen(":" + strconv.Itoa(port))
 			if err != nil {
 				return nil, err
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
 // lines collects access log lines.
@@ -47,7 +48,7 @@ func TestAccessLogJSON(t *testing.T) {
 	req.Header.Set("User-Agent", "tester \"q\" \xff")
 	req.Header.Set("Referer", "https://ref.example/")
 	req.Host = "example.test"
-	do(t, newClient(t), req)
+	do(t, edgetest.NewClient(t), req)
 	// Logged once the response is complete: by the time the client has
 	// read it, the line may still be on its way.
 	l := waitLines(t, got, 1)
@@ -88,7 +89,7 @@ func TestAccessLogCombined(t *testing.T) {
 		io.WriteString(w, "created")
 	})
 	f.Add(b)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	req, _ := http.NewRequest("POST", url+"/items?x=1", strings.NewReader("{}"))
 	req.Header.Set("User-Agent", `evil" 200 0 "-`)
 	do(t, c, req)
@@ -117,7 +118,7 @@ func TestAccessLogOffByDefault(t *testing.T) {
 	f, url := startFront(t, Config{AccessLog: got.add})
 	b, _ := startApp(t, "a", nil)
 	f.Add(b)
-	get(t, newClient(t), url)
+	get(t, edgetest.NewClient(t), url)
 	f.Close(t.Context())
 	if l := got.all(); len(l) != 0 {
 		t.Fatalf("logged with access_log off: %q", l)

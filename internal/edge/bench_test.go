@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
 // BenchmarkProxy measures requests per second through the front to two
@@ -30,7 +31,7 @@ func BenchmarkDirect(b *testing.B) {
 
 func benchGet(b *testing.B, url string) {
 	req, _ := http.NewRequest("GET", url, nil)
-	measure(b, newClient(b), req)
+	measure(b, edgetest.NewClient(b), req)
 }
 
 // measure sends req from 4 × GOMAXPROCS clients at once, b.N times in
@@ -85,7 +86,7 @@ func BenchmarkChecklistOff(b *testing.B) {
 		Headers: offHeaders(),
 	}})
 	addPageApps(b, f)
-	c := newClient(b)
+	c := edgetest.NewClient(b)
 	c.Transport.(*http.Transport).DisableCompression = true
 	benchPage(b, c, url, "", false)
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
 // oneShotApp answers each connection's first request and closes it without
@@ -74,7 +75,7 @@ func TestDeadPooledConnection(t *testing.T) {
 	app := startOneShot(t)
 	f, url := startFront(t, Config{})
 	f.Add(Backend{ID: "a", Addr: app.ln.Addr().String()})
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	for i := range 6 {
 		var r reply
 		if i%2 == 0 {
@@ -115,7 +116,7 @@ func TestPostNotResentOnPooledConnection(t *testing.T) {
 	})
 	f, url := startFront(t, Config{})
 	f.Add(crash)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	if r := get(t, c, url); r.status != 200 {
 		t.Fatalf("GET: %d", r.status)
 	}
@@ -186,7 +187,7 @@ func TestConnectionReusedAcrossBodylessResponses(t *testing.T) {
 	})
 	f, url := startFront(t, Config{})
 	f.Add(b)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	for _, p := range []string{"/", "/204", "/304", "/chunked", "/"} {
 		if r := get(t, c, url+p); r.status >= 400 {
 			t.Fatalf("%s: %d", p, r.status)
@@ -235,7 +236,7 @@ func TestUnfinishedBodyClosesConnection(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the connection to the instance stayed open")
 	}
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	if r := get(t, c, url); r.status != 200 || r.body != "ok" {
 		t.Fatalf("next request: %d %q", r.status, r.body)
 	}
@@ -260,7 +261,7 @@ func TestRemoveClosesIdleConnections(t *testing.T) {
 	b, cc := startCounted(t, nil)
 	f, url := startFront(t, Config{})
 	f.Add(b)
-	get(t, newClient(t), url)
+	get(t, edgetest.NewClient(t), url)
 	f.Remove("a")
 	select {
 	case <-cc.closedCh:
@@ -273,7 +274,7 @@ func TestIdleConnectionsTimeOut(t *testing.T) {
 	b, cc := startCounted(t, nil)
 	f, url := startFront(t, Config{Options: edgeconf.Options{UpstreamIdleTimeout: edgeconf.Duration(50 * time.Millisecond)}})
 	f.Add(b)
-	get(t, newClient(t), url)
+	get(t, edgetest.NewClient(t), url)
 	select {
 	case <-cc.closedCh:
 	case <-time.After(10 * time.Second):
@@ -296,9 +297,9 @@ func TestHopByHopHeaders(t *testing.T) {
 	})
 	f, _ := startFront(t, Config{})
 	f.Add(b)
-	raw := rawExchange(t, f.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close, X-Private\r\n"+
+	raw := edgetest.RawExchange(t, f.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close, X-Private\r\n"+
 		"Keep-Alive: 300\r\nX-Private: secret\r\nProxy-Authorization: Basic eA==\r\nTE: trailers, deflate\r\nX-Kept: yes\r\n\r\n")
-	res := readResponses(t, raw, 1)[0]
+	res := edgetest.ReadResponses(t, raw, 1)[0]
 	body, _ := io.ReadAll(res.Body)
 	want := "Connection= Keep-Alive= X-Private= Proxy-Authorization= Te=trailers Upgrade= X-Kept=yes"
 	if string(body) != want {
@@ -331,7 +332,7 @@ func TestInterimResponsesAndTrailers(t *testing.T) {
 	}}
 	req, _ := http.NewRequest("GET", url, nil)
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-	res, err := newClient(t).Do(req)
+	res, err := edgetest.NewClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,24 +394,11 @@ func TestUnrequestedUpgradeRefused(t *testing.T) {
 	})
 	f, url := startFront(t, Config{})
 	f.Add(b)
-	if r := get(t, newClient(t), url); r.status != 502 {
+	if r := get(t, edgetest.NewClient(t), url); r.status != 502 {
 		t.Fatalf("status %d", r.status)
 	}
 	if s := stat(f, "a"); s.InFlight != 0 {
 		t.Fatalf("backend: %+v", s)
-	}
-}
-
-func TestChunkWriter(t *testing.T) {
-	var buf bytes.Buffer
-	bw := bufio.NewWriter(&buf)
-	for _, p := range []string{"a", strings.Repeat("b", 17), strings.Repeat("c", 4096)} {
-		writeChunk(bw, []byte(p))
-	}
-	bw.Flush()
-	want := "1\r\na\r\n11\r\n" + strings.Repeat("b", 17) + "\r\n1000\r\n" + strings.Repeat("c", 4096) + "\r\n"
-	if buf.String() != want {
-		t.Fatalf("chunks: %q", buf.String()[:40])
 	}
 }
 
@@ -490,7 +478,7 @@ func TestResponseHeads(t *testing.T) {
 			b, conns := rawApp(t, tc.raw, tc.closeAfter)
 			f, url := startFront(t, Config{Options: edgeconf.Options{Compression: new(false)}})
 			f.Add(b)
-			c := newClient(t)
+			c := edgetest.NewClient(t)
 			for i := range 2 {
 				r := get(t, c, url)
 				if r.status != tc.status || r.body != tc.body {
@@ -529,7 +517,7 @@ func TestLayerWrappingTheWriter(t *testing.T) {
 	}})
 	b, _ := startApp(t, "a", nil)
 	f.Add(b)
-	if r := get(t, newClient(t), url); r.status != 200 || r.body != "ok" {
+	if r := get(t, edgetest.NewClient(t), url); r.status != 200 || r.body != "ok" {
 		t.Fatalf("%d %q", r.status, r.body)
 	}
 	if s, _ := f.Stats("a"); s.Count != 1 || layered.Load() != 1 {
@@ -547,7 +535,7 @@ func TestEarlyAnswerToLargeBody(t *testing.T) {
 	f, url := startFront(t, Config{})
 	f.Add(b)
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(make([]byte, 32<<20)))
-	r := do(t, newClient(t), req)
+	r := do(t, edgetest.NewClient(t), req)
 	if r.status != 413 || r.body != "too big for me\n" {
 		t.Fatalf("%d %q", r.status, r.body)
 	}
@@ -579,7 +567,7 @@ func TestClientLeavingEndsRequest(t *testing.T) {
 			f, url := startFront(t, cfg)
 			f.Add(b)
 			scheme := "http://"
-			c := newClient(t)
+			c := edgetest.NewClient(t)
 			if tc.tls {
 				scheme = "https://"
 				c = tlsClient(t, tc.h2, nil)

@@ -229,33 +229,6 @@ func TestCompressionLeavesAlone(t *testing.T) {
 	}
 }
 
-func TestCompressionNegotiation(t *testing.T) {
-	for _, tc := range []struct {
-		accept string
-		want   coding
-	}{
-		{"", identity},
-		{"identity", identity},
-		{"gzip", codingGzip},
-		{"x-gzip", codingGzip},
-		{"gzip, deflate, br, zstd", codingBr}, // browsers: a tie, br first
-		{"gzip, zstd", codingGzip},            // zstd only when preferred
-		{"zstd, gzip;q=0.9", codingZstd},
-		{"gzip;q=0.5, br;q=0.8", codingBr},
-		{"br;q=0, gzip", codingGzip},
-		{"gzip;q=0", identity},
-		{"*", codingBr},
-		{"*;q=0.5, br;q=0", codingGzip},
-		{"GZIP; Q=0.3, deflate", codingGzip},
-		{"gzip;q=nonsense", identity},
-		{"deflate, compress", identity},
-	} {
-		if got := negotiate([]string{tc.accept}); got != tc.want {
-			t.Errorf("%q: got %q, want %q", tc.accept, got, tc.want)
-		}
-	}
-}
-
 func TestCompressionOff(t *testing.T) {
 	c, url := compressFront(t, Config{Options: edgeconf.Options{Compression: new(false)}})
 	res, body := fetch(t, c, "GET", url+"/page", "gzip")

@@ -5,18 +5,26 @@
 // headers, secure cookies, limits, access logs and static files, all set
 // per app by Options and changeable while it runs (Front.Update).
 //
-// One file per concern, as Caddy's reverse proxy has it: front.go is the
-// front and its lifecycle, listener.go the listener shared by the servers
-// of successive settings, http1.go and http1response.go the server of
-// HTTP/1 connections (net/http serves HTTP/2), rawconn_linux.go the
-// connections' system calls, settings.go the Options (of
-// internal/edge/edgeconf) compiled for serving, response.go the writer every response goes through, pool.go the
-// instances and their counters, selection.go the balancing policies,
-// upstream.go the proxy and its retries, client.go its HTTP/1.1
-// connections to the instances, tls.go, compress.go, headers.go,
-// cookies.go, limits.go, forwarded.go, ratelimit.go, accesslog.go and
-// static.go one concern each, socket.go socket mode (where tend is not in
-// the data path).
+// The front and its pool are here, one file per concern, as Caddy's
+// reverse proxy has it: front.go is the front and its generations,
+// listener.go the listener shared by the servers of successive settings,
+// settings.go the Options compiled for serving, response.go the writer
+// every response goes through, pool.go the instances and their counters,
+// selection.go the balancing policies, proxy.go the proxy and its
+// retries, limits.go, forwarded.go, accesslog.go, stats.go and
+// redirect.go one concern each. The rest are rooms of their own, which
+// import nothing of the front (the arrows point from here to them):
+//
+//	edgeconf    the Options: types, defaults, decoding, validation (no runtime code)
+//	h1          the HTTP/1 server and the framing guard of its connections
+//	upstream    the HTTP/1.1 client to the instances
+//	transform   compression, security headers, cookie flags
+//	tlsstore    certificates, reloaded from disk or self-signed
+//	ratelimit   rate_limits' token buckets
+//	static      static files, under the front or alone (tend serve)
+//	socket      socket mode, where tend is not in the data path, and its Node preload
+//	rawconn     raw system calls on TCP connections, both sides
+//	httpsyntax  the RFC 9110 grammar they share
 package edge
 
 import (
@@ -36,6 +44,8 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/h1"
+	"github.com/tendhq/tend/internal/edge/ratelimit"
 )
 
 // Config is one app's front.
@@ -92,7 +102,7 @@ type Front struct {
 	log       *slog.Logger
 	acc       *acceptor
 	pool      *pool
-	up        *upstream
+	up        *proxy
 	handler   http.Handler // Layers around the proxy
 	layered   bool         // there are Layers: requests carry their exchange in the context
 	cookie    string
@@ -127,9 +137,9 @@ type Front struct {
 // generation is one server of the front, serving a view of the listener;
 // an Update of server settings starts the next and retires it. Its
 // HTTP/1 connections (plain, or TLS that chose http/1.1) go to the
-// front's own server (http1.go), its HTTP/2 ones to net/http's.
+// front's own server (internal/edge/h1), its HTTP/2 ones to net/http's.
 type generation struct {
-	h1      *http1Server
+	h1      *h1.Server
 	h2      *http.Server
 	h2ln    *connListener
 	view    *view
@@ -175,7 +185,7 @@ func Listen(cfg Config) (*Front, error) {
 		now:       cfg.now,
 		closing:   make(chan struct{}),
 	}
-	f.up = &upstream{pool: f.pool, onDown: cfg.OnDown, log: log, app: cfg.App}
+	f.up = &proxy{pool: f.pool, onDown: cfg.OnDown, log: log, app: cfg.App}
 	f.up.balance.Store(bal)
 	f.handler = http.HandlerFunc(f.proxy)
 	f.layered = len(cfg.Layers) > 0
@@ -228,7 +238,7 @@ func (f *Front) serveGeneration(s *settings) *generation {
 		}
 		f.serve(w, r)
 	}
-	g.h1 = newHTTP1Server(f.base, s.server(), handler, f.log)
+	g.h1 = h1.NewServer(f.base, s.server(), handler, f.log)
 	g.h2ln = newConnListener(g.view.Addr())
 	g.h2 = &http.Server{
 		Handler:           http.HandlerFunc(handler),
@@ -254,8 +264,8 @@ func (f *Front) serveGeneration(s *settings) *generation {
 			if err != nil {
 				return
 			}
-			if fc, ok := c.(*framingConn); ok {
-				g.h1.serve(fc)
+			if fc, ok := c.(*h1.Conn); ok {
+				g.h1.Serve(fc)
 			} else {
 				g.h2ln.deliver(c)
 			}
@@ -321,9 +331,9 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
 	// Layers, which may wrap it, they find it in the context. A copy of
 	// r, as WithContext makes, costs an allocation: only when needed.
 	var st *tls.ConnectionState
-	if fc := framingOf(r.Context()); fc != nil {
+	if fc := h1.ConnOf(r.Context()); fc != nil {
 		if r.TLS == nil {
-			st = fc.tls // HTTP/1 over TLS: the server saw a framingConn
+			st = fc.TLS() // HTTP/1 over TLS: the server saw a h1.Conn
 		}
 		if !f.layered {
 			// A Layer may give the request a context of its own, with a
@@ -367,15 +377,15 @@ func (f *Front) serve(w http.ResponseWriter, r *http.Request) {
 // handle applies the request side of the edge, then serves r from static
 // files or the app. w is the server's writer, rw the edge's around it.
 func (f *Front) handle(w, rw http.ResponseWriter, r *http.Request, s *settings, ex *exchange) {
-	if ok, wait := s.limiter.allow(r, ex.client, ex.start); !ok {
-		rw.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+	if ok, wait := s.limiter.Allow(r, ex.client, ex.start); !ok {
+		rw.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
 		http.Error(rw, "429 Too Many Requests: slow down, and try again after Retry-After seconds", http.StatusTooManyRequests)
 		return
 	}
 	if !limitBody(w, rw, r, int64(s.o.MaxBody)) {
 		return
 	}
-	if s.static != nil && s.static.match(r) {
+	if s.static != nil && s.static.Match(r) {
 		s.static.ServeHTTP(rw, r)
 		return
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
 // Every test closes what it started; a goroutine left over fails the run.
@@ -74,14 +76,6 @@ func startFront(t testing.TB, cfg Config) (*Front, string) {
 	return f, "http://" + f.Addr().String()
 }
 
-// newClient is a keep-alive client of its own, so no idle connection of
-// the default transport outlives the test.
-func newClient(t testing.TB) *http.Client {
-	tr := &http.Transport{MaxIdleConnsPerHost: 256}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
-
 type reply struct {
 	status  int
 	backend string
@@ -137,7 +131,7 @@ func TestLeastConnAvoidsBusyBackend(t *testing.T) {
 	f, url := startFront(t, Config{})
 	f.Add(a)
 	f.Add(b)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 
 	slow := make(chan reply, 1)
 	go func() {
@@ -170,7 +164,7 @@ func TestLeastConnSpreadsIdleLoad(t *testing.T) {
 		b, _ := startApp(t, id, nil)
 		f.Add(b)
 	}
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	counts := map[string]int{}
 	for range 30 {
 		counts[get(t, c, url).backend]++
@@ -186,7 +180,7 @@ func TestRoundRobinOrder(t *testing.T) {
 		b, _ := startApp(t, id, nil)
 		f.Add(b)
 	}
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	var seq []string
 	for range 9 {
 		seq = append(seq, get(t, c, url).backend)
@@ -207,7 +201,7 @@ func TestStickyKeepsClientOnOneBackend(t *testing.T) {
 		b, _ := startApp(t, id, nil)
 		f.Add(b)
 	}
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	var cookie *http.Cookie
 	send := func() reply {
 		req, _ := http.NewRequest("GET", url, nil)
@@ -281,7 +275,7 @@ func TestForwardedHeaders(t *testing.T) {
 	req.Header.Set("X-Forwarded-Proto", "https")
 	req.Header.Set("Forwarded", "for=6.6.6.6")
 	req.Header.Set("User-Agent", "tester")
-	r := do(t, newClient(t), req)
+	r := do(t, edgetest.NewClient(t), req)
 	var got map[string]string
 	if err := json.Unmarshal([]byte(r.body), &got); err != nil {
 		t.Fatal(err, r.body)
@@ -296,7 +290,7 @@ func TestForwardedHeaders(t *testing.T) {
 
 func TestNoBackend503(t *testing.T) {
 	_, url := startFront(t, Config{})
-	r := get(t, newClient(t), url)
+	r := get(t, edgetest.NewClient(t), url)
 	if r.status != 503 || r.header.Get("Retry-After") != "1" || !strings.Contains(r.body, "no instance of api") {
 		t.Fatalf("empty pool: %d %q Retry-After %q", r.status, r.body, r.header.Get("Retry-After"))
 	}
@@ -329,7 +323,7 @@ func TestCloseLetsInFlightFinish(t *testing.T) {
 	})
 	f, url := startFront(t, Config{})
 	f.Add(b)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	got := make(chan string, 1)
 	go func() {
 		res, err := c.Get(url)
@@ -370,7 +364,7 @@ func TestCloseCutsOffAtDeadline(t *testing.T) {
 	})
 	f, url := startFront(t, Config{})
 	f.Add(b)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
 // headerApp sets the headers named in the request's X-Set header list
@@ -25,7 +26,7 @@ func headerFront(t testing.TB, o edgeconf.Options) (*http.Client, string) {
 	f, url := startFront(t, Config{Options: o})
 	b, _ := startApp(t, "a", headerApp)
 	f.Add(b)
-	return newClient(t), url
+	return edgetest.NewClient(t), url
 }
 
 func getWith(t testing.TB, c *http.Client, url string, set ...string) reply {
@@ -126,7 +127,7 @@ func TestHeadersChangeInPlace(t *testing.T) {
 	f, url := startFront(t, Config{})
 	b, _ := startApp(t, "a", headerApp)
 	f.Add(b)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	if got := getWith(t, c, url).header.Get("X-Frame-Options"); got != "SAMEORIGIN" {
 		t.Fatalf("before: %q", got)
 	}

@@ -1,13 +1,11 @@
 package edge
 
 import (
-	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
 // echoApp answers with the request's method, path and body.
@@ -48,9 +47,9 @@ func TestBothLengthHeadersRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := reached.Load()
-			got := rawExchange(t, addr, tc.req)
+			got := edgetest.RawExchange(t, addr, tc.req)
 			n := strings.Count(got, "HTTP/1.1 ")
-			res := readResponses(t, got, n)
+			res := edgetest.ReadResponses(t, got, n)
 			last := res[len(res)-1]
 			if last.StatusCode != 400 || !last.Close {
 				t.Fatalf("last response: %d close=%v in %q", last.StatusCode, last.Close, got)
@@ -77,7 +76,7 @@ func TestBothLengthHeadersRefused(t *testing.T) {
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, smuggle)
 	got, _ := io.ReadAll(c)
-	if res := readResponses(t, string(got), 1); res[0].StatusCode != 400 {
+	if res := edgetest.ReadResponses(t, string(got), 1); res[0].StatusCode != 400 {
 		t.Fatalf("over TLS: %q", got)
 	}
 }
@@ -97,7 +96,7 @@ func TestPipelinedFramingPassesThrough(t *testing.T) {
 		"GET /three HTTP/1.1\r\nHost: x\r\n\r\n" +
 		"POST /four HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n" +
 		"GET /five HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-	res := readResponses(t, rawExchange(t, f.Addr().String(), req), 5)
+	res := edgetest.ReadResponses(t, edgetest.RawExchange(t, f.Addr().String(), req), 5)
 	want := []string{"POST /one hello world", "POST /two abc", "GET /three ", "POST /four xyz", "GET /five "}
 	for i, r := range res {
 		body, _ := io.ReadAll(r.Body)
@@ -107,49 +106,11 @@ func TestPipelinedFramingPassesThrough(t *testing.T) {
 	}
 }
 
-// The framing follower hands the server exactly the bytes the client
-// sent, however they are cut.
-func TestFramingConnPassesBytes(t *testing.T) {
-	stream := "GET / HTTP/1.1\r\nHost: x\r\n\r\n" +
-		"POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789" +
-		"POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\na;x=y\r\n0123456789\r\n0\r\nT: 1\r\n\r\n" +
-		"\r\nGET /c HTTP/1.0\r\n\n" +
-		"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n\x81\x05hello\r\n\r\n arbitrary"
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range 200 {
-		client, server := net.Pipe()
-		wrng := rand.New(rand.NewPCG(3, uint64(i)))
-		fc := newFramingConn(server, nil, 1<<16, func(net.Conn) { t.Error("refused a good request") })
-		go func() {
-			rest := stream
-			for rest != "" {
-				n := min(len(rest), 1+wrng.IntN(40))
-				client.Write([]byte(rest[:n]))
-				rest = rest[n:]
-			}
-			client.Close()
-		}()
-		var got bytes.Buffer
-		buf := make([]byte, 1+rng.IntN(64))
-		for {
-			n, err := fc.Read(buf)
-			got.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		fc.Close()
-		if got.String() != stream {
-			t.Fatalf("got %q\nwant %q", got.String(), stream)
-		}
-	}
-}
-
 func TestHeaderTooLarge431(t *testing.T) {
 	f, url := startFront(t, Config{})
 	b, _ := startApp(t, "a", nil)
 	f.Add(b)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
 	if r := do(t, c, req); r.status != 431 {
@@ -167,7 +128,7 @@ func TestBodyTooLarge413(t *testing.T) {
 	f, url := startFront(t, Config{Options: edgeconf.Options{MaxBody: 1 << 10}})
 	b, _ := startApp(t, "a", echoApp)
 	f.Add(b)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	small := strings.Repeat("x", 1<<10)
 	big := small + "x"
 	for _, tc := range []struct {
@@ -220,7 +181,7 @@ func TestStalledHeadersDoNotBlock(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r := get(t, newClient(t), url); r.status != 200 || r.body != "ok" {
+	if r := get(t, edgetest.NewClient(t), url); r.status != 200 || r.body != "ok" {
 		t.Fatalf("a normal request among %d stalled ones: %d %q", n, r.status, r.body)
 	}
 	// Every stalled connection is closed by the front (EOF, or a reset,
@@ -261,7 +222,7 @@ func TestForwardedHeadersTrust(t *testing.T) {
 		req.Header.Set("X-Forwarded-Host", "public.example")
 		req.Header.Set("X-Forwarded-Proto", "https")
 		req.Header.Set("X-Real-Ip", "6.6.6.6")
-		r := do(t, newClient(t), req)
+		r := do(t, edgetest.NewClient(t), req)
 		var got map[string]string
 		if err := json.Unmarshal([]byte(r.body), &got); err != nil {
 			t.Fatal(err, r.body)
@@ -323,7 +284,7 @@ func TestRateLimit429(t *testing.T) {
 	}})
 	b, _ := startApp(t, "a", nil)
 	f.Add(b)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	post := func(path string) reply {
 		req, _ := http.NewRequest("POST", url+path, nil)
 		return do(t, c, req)
@@ -349,25 +310,5 @@ func TestRateLimit429(t *testing.T) {
 	}
 	if r := post("/login"); r.status != 429 {
 		t.Fatalf("one token per 10s: %d", r.status)
-	}
-}
-
-func TestRateLimiterBoundsMemory(t *testing.T) {
-	clock := newFakeClock()
-	l := newRateLimiter([]edgeconf.RateLimit{{Path: "/", PerMinute: 60}})
-	r, _ := http.NewRequest("GET", "/", nil)
-	rule := l.rules[0]
-	for i := range 5000 {
-		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		l.allow(r, a, clock.Now())
-		clock.Add(100 * time.Millisecond)
-	}
-	// A bucket refills in 60s, i.e. 600 clients of this loop: older ones
-	// are swept as new ones come.
-	rule.mu.Lock()
-	n := len(rule.buckets)
-	rule.mu.Unlock()
-	if n > 2048 {
-		t.Fatalf("%d buckets kept for 600 active clients", n)
 	}
 }

@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/h1"
+	"github.com/tendhq/tend/internal/edge/rawconn"
 )
 
 // acceptor owns the front's public listener for the front's whole life.
@@ -21,9 +24,9 @@ import (
 //
 // A connection whose ALPN chose h2 goes to the server as the *tls.Conn
 // it is, so that net/http's HTTP/2 takes it. Every HTTP/1 connection,
-// plain or inside TLS, goes as a framingConn (limits.go); the TLS state
-// of those travels in the request context (see tlsOf), since the server
-// does not know it.
+// plain or inside TLS, goes as an h1.Conn; the TLS state of those
+// travels in the request context (see h1.ConnOf), since the server does
+// not know it.
 //
 // Listen starts the accept goroutine; Close stops it and every handshake
 // goroutine, and waits for them.
@@ -32,7 +35,7 @@ type acceptor struct {
 	log *slog.Logger
 
 	tls       atomic.Pointer[tls.Config] // nil: plain HTTP
-	maxHead   atomic.Int64               // head bytes a framingConn holds back at most
+	maxHead   atomic.Int64               // head bytes a h1.Conn holds back at most
 	handshake atomic.Int64               // TLS handshake timeout, in nanoseconds
 	onBad     func(net.Conn)
 
@@ -90,10 +93,10 @@ func (a *acceptor) loop() {
 			return
 		}
 		delay = 0
-		c = fastConn(c)
+		c = rawconn.Fast(c)
 		cfg := a.tls.Load()
 		if cfg == nil {
-			a.deliver(newFramingConn(c, nil, int(a.maxHead.Load()), a.onBad))
+			a.deliver(h1.NewConn(c, nil, int(a.maxHead.Load()), a.onBad))
 			continue
 		}
 		if !a.track(c) {
@@ -155,7 +158,7 @@ func (a *acceptor) shake(c net.Conn, cfg *tls.Config) {
 		a.deliver(tc)
 		return
 	}
-	a.deliver(newFramingConn(tc, &state, int(a.maxHead.Load()), a.onBad))
+	a.deliver(h1.NewConn(tc, &state, int(a.maxHead.Load()), a.onBad))
 }
 
 // looksLikeHTTP says whether the first bytes of a TLS record are a plain
@@ -220,26 +223,6 @@ func (v *view) Close() error {
 }
 
 func (v *view) Addr() net.Addr { return v.a.ln.Addr() }
-
-// framingKey carries the framingConn of an HTTP/1 connection into its
-// requests' context (http1Server): its TLS state and its watch on the
-// client (framingConn.watch).
-type framingKey struct{}
-
-// framingOf is the framingConn a request came on, or nil (HTTP/2).
-func framingOf(ctx context.Context) *framingConn {
-	fc, _ := ctx.Value(framingKey{}).(*framingConn)
-	return fc
-}
-
-// tlsOf is the TLS state of the connection of a request the server
-// thinks plain, or nil.
-func tlsOf(ctx context.Context) *tls.ConnectionState {
-	if fc := framingOf(ctx); fc != nil {
-		return fc.tls
-	}
-	return nil
-}
 
 // connListener is the net.Listener of a generation's HTTP/2 server: the
 // connections that chose h2, handed over by the generation.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/tendhq/tend/internal/edge/upstream"
 )
 
 // Backend is one instance the front can send requests to.
@@ -43,7 +45,7 @@ type backend struct {
 	drained   chan struct{} // closed once removed and idle
 	drainOnce sync.Once
 
-	idle idleConns // keep-alive connections to it, waiting for a request
+	idle upstream.IdleConns // keep-alive connections to it, waiting for a request
 }
 
 func newBackend(b Backend) *backend {
@@ -155,7 +157,7 @@ func (p *pool) removeAt(i int) {
 	p.members = slices.Delete(p.members, i, i+1)
 	p.rebuild()
 	b.removed.Store(true)
-	b.idle.drop(true)
+	b.idle.Drop(true)
 	if b.inflight.Load() == 0 {
 		b.drainOnce.Do(func() { close(b.drained) })
 	}
@@ -183,7 +185,7 @@ func (p *pool) setDown(b *backend, down bool) bool {
 	}
 	b.down.Store(down)
 	if down {
-		b.idle.drop(false) // a failed dial says they are dead too
+		b.idle.Drop(false) // a failed dial says they are dead too
 	}
 	p.rebuild()
 	return true

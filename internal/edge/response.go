@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/h1"
+	"github.com/tendhq/tend/internal/edge/transform"
 )
 
 // exchange is the edge's record of one request, from the moment the
@@ -17,14 +20,14 @@ import (
 // has Layers.
 type exchange struct {
 	start    time.Time
-	s        *settings    // the settings the request started with
-	client   netip.Addr   // the client: the peer, or from X-Forwarded-For behind a trusted proxy
-	trusted  bool         // the peer is a trusted proxy
-	secure   bool         // the client's connection is HTTPS
-	instance string       // the backend that answered, or "static"
-	answered *backend     // the backend that answered, kept for its metrics
-	retries  int          // other backends tried first
-	fc       *framingConn // the client's HTTP/1 connection, watched while an instance answers; nil: none or not to be used
+	s        *settings  // the settings the request started with
+	client   netip.Addr // the client: the peer, or from X-Forwarded-For behind a trusted proxy
+	trusted  bool       // the peer is a trusted proxy
+	secure   bool       // the client's connection is HTTPS
+	instance string     // the backend that answered, or "static"
+	answered *backend   // the backend that answered, kept for its metrics
+	retries  int        // other backends tried first
+	fc       *h1.Conn   // the client's HTTP/1 connection, watched while an instance answers; nil: none or not to be used
 }
 
 type exchangeKey struct{}
@@ -56,10 +59,10 @@ type response struct {
 	status   int   // the final status; 0 until the handler gives one
 	bytes    int64 // body bytes sent to the client
 	hijacked bool
-	coding   coding // what the client accepts; identity when compression is off
+	coding   transform.Coding // what the client accepts; Identity when compression is off
 	mode     uint8
-	hold     []byte  // the body so far, while mode is waiting
-	enc      encoder // while mode is compressing
+	hold     []byte            // the body so far, while mode is waiting
+	enc      transform.Encoder // while mode is compressing
 }
 
 // Modes of a response.
@@ -76,14 +79,14 @@ func newResponse(w http.ResponseWriter, r *http.Request, ex *exchange) *response
 	rw := responses.Get().(*response)
 	*rw = response{w: w, r: r, ex: ex, hold: rw.hold[:0]}
 	if ex.s.compress {
-		rw.coding = negotiate(r.Header["Accept-Encoding"])
+		rw.coding = transform.Negotiate(r.Header["Accept-Encoding"])
 	}
 	return rw
 }
 
 // release returns rw to the pool once the handler is done with it.
 func (rw *response) release() {
-	if cap(rw.hold) > 4*minCompressSize {
+	if cap(rw.hold) > 4*transform.MinCompressSize {
 		rw.hold = nil
 	}
 	*rw = response{hold: rw.hold[:0]}
@@ -109,14 +112,14 @@ func (rw *response) WriteHeader(code int) {
 	rw.status = code
 	h := rw.w.Header()
 	switch {
-	case rw.coding == identity || !compressible(rw.r, h, code):
+	case rw.coding == transform.Identity || !transform.Compressible(rw.r, h, code):
 		rw.commit(plain)
-	case isEventStream(h):
+	case transform.IsEventStream(h):
 		rw.compress()
 	default:
 		if cl := h.Get("Content-Length"); cl != "" {
 			if n, err := strconv.ParseInt(cl, 10, 64); err == nil {
-				if n >= minCompressSize {
+				if n >= transform.MinCompressSize {
 					rw.compress()
 				} else {
 					rw.commit(plain)
@@ -134,23 +137,23 @@ func (rw *response) commit(mode uint8) {
 	h := rw.w.Header()
 	s := rw.ex.s
 	if s.compress {
-		addVary(h)
+		transform.AddVary(h)
 	}
-	if w, ok := rw.w.(*http1Response); ok {
-		w.lines = s.headers.applyLines(h, rw.ex.secure)
+	if w, ok := rw.w.(*h1.Response); ok {
+		w.SetLines(s.headers.ApplyLines(h, rw.ex.secure))
 	} else {
-		s.headers.apply(h, rw.ex.secure)
+		s.headers.Apply(h, rw.ex.secure)
 	}
-	s.cookies.apply(h, rw.ex.secure)
+	s.cookies.Apply(h, rw.ex.secure)
 	rw.w.WriteHeader(rw.status)
 }
 
 // compress sends the headers of a compressed response, and the body held
 // so far through the encoder.
 func (rw *response) compress() error {
-	startCompressing(rw.w.Header(), rw.coding)
+	transform.StartCompressing(rw.w.Header(), rw.coding)
 	rw.commit(compressing)
-	rw.enc = newEncoder(rw.coding, rawWriter{rw})
+	rw.enc = transform.NewEncoder(rw.coding, rawWriter{rw})
 	if len(rw.hold) > 0 {
 		_, err := rw.enc.Write(rw.hold)
 		rw.hold = rw.hold[:0]
@@ -167,7 +170,7 @@ func (rw *response) Write(b []byte) (int, error) {
 	case compressing:
 		return rw.enc.Write(b)
 	case waiting:
-		if len(rw.hold)+len(b) < minCompressSize {
+		if len(rw.hold)+len(b) < transform.MinCompressSize {
 			rw.hold = append(rw.hold, b...)
 			return len(b), nil
 		}

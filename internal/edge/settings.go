@@ -8,6 +8,11 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/h1"
+	"github.com/tendhq/tend/internal/edge/ratelimit"
+	"github.com/tendhq/tend/internal/edge/static"
+	"github.com/tendhq/tend/internal/edge/tlsstore"
+	"github.com/tendhq/tend/internal/edge/transform"
 )
 
 // settings are Options compiled for serving. They are immutable once
@@ -15,14 +20,14 @@ import (
 // started with.
 type settings struct {
 	o        edgeconf.Options // with the defaults filled in
-	headers  *headerPolicy
-	cookies  *cookiePolicy
+	headers  *transform.HeaderPolicy
+	cookies  *transform.CookiePolicy
 	compress bool
 	trusted  []netip.Prefix
-	limiter  *rateLimiter // nil: no rate limits
-	static   *fileServer  // nil: no static files
-	certs    *certStore   // nil: plain HTTP
-	tls      *tls.Config  // nil: plain HTTP
+	limiter  *ratelimit.Limiter // nil: no rate limits
+	static   *static.Server     // nil: no static files
+	certs    *tlsstore.Store    // nil: plain HTTP
+	tls      *tls.Config        // nil: plain HTTP
 }
 
 // compileEnv is what compiling needs from the front.
@@ -40,8 +45,8 @@ func compile(o edgeconf.Options, prev *settings, env compileEnv) (*settings, err
 	o = o.Clone().WithDefaults()
 	s := &settings{
 		o:        o,
-		headers:  newHeaderPolicy(&o),
-		cookies:  newCookiePolicy(&o),
+		headers:  transform.NewHeaderPolicy(&o),
+		cookies:  transform.NewCookiePolicy(&o),
 		compress: o.CompressionOn(),
 	}
 	for _, p := range o.TrustedProxies {
@@ -49,13 +54,13 @@ func compile(o edgeconf.Options, prev *settings, env compileEnv) (*settings, err
 			s.trusted = append(s.trusted, pf)
 		}
 	}
-	if prev != nil && prev.limiter.sameRules(o.RateLimits) {
+	if prev != nil && prev.limiter.SameRules(o.RateLimits) {
 		s.limiter = prev.limiter
 	} else {
-		s.limiter = newRateLimiter(o.RateLimits)
+		s.limiter = ratelimit.New(o.RateLimits)
 	}
 	if o.Static != nil {
-		s.static = newFileServer(*o.Static, env.next)
+		s.static = static.New(*o.Static, env.next, markStatic)
 	}
 	if !o.TLSOn() {
 		return s, nil
@@ -66,26 +71,21 @@ func compile(o edgeconf.Options, prev *settings, env compileEnv) (*settings, err
 	}
 	var err error
 	if o.TLS.SelfSigned {
-		s.certs, err = selfSigned(env.stateDir, env.now, env.log)
+		s.certs, err = tlsstore.SelfSigned(env.stateDir, env.now, env.log)
 	} else {
-		s.certs, err = loadCertStore(o.TLS.Cert, o.TLS.Key, env.now, env.log)
+		s.certs, err = tlsstore.Load(o.TLS.Cert, o.TLS.Key, env.now, env.log)
 	}
 	if err != nil {
 		return nil, err
 	}
-	s.tls = newTLSConfig(s.certs)
+	s.tls = tlsstore.NewConfig(s.certs)
 	return s, nil
 }
 
-// serverSettings are the settings an http.Server holds: changing them
-// takes a new server (on the same listener).
-type serverSettings struct {
-	readHeader, idle time.Duration
-	maxHeader        edgeconf.Size
-}
-
-func (s *settings) server() serverSettings {
-	return serverSettings{s.o.ReadHeaderTimeout.D(), s.o.IdleTimeout.D(), s.o.MaxHeaderBytes}
+// server is the settings an HTTP/1 server holds: changing them takes a
+// new server (on the same listener).
+func (s *settings) server() h1.Settings {
+	return h1.Settings{ReadHeader: s.o.ReadHeaderTimeout.D(), Idle: s.o.IdleTimeout.D(), MaxHeader: int64(s.o.MaxHeaderBytes)}
 }
 
 // upstreamSettings are the settings of the client to the instances.
@@ -95,4 +95,12 @@ type upstreamSettings struct {
 
 func (s *settings) upstream() upstreamSettings {
 	return upstreamSettings{s.o.DialTimeout.D(), s.o.ResponseHeaderTimeout.D(), s.o.UpstreamIdleTimeout.D()}
+}
+
+// markStatic records a response of the static files as theirs, for the
+// access log and the counters.
+func markStatic(w http.ResponseWriter, r *http.Request) {
+	if ex := exchangeFor(w, r); ex != nil {
+		ex.instance = "static"
+	}
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
+	"github.com/tendhq/tend/internal/edge/tlsstore"
 )
 
 // writePair writes a new self-signed certificate and its key to
@@ -25,7 +27,7 @@ import (
 // certificate's serial number.
 func writePair(t testing.TB, dir, name string) (certFile, keyFile, serial string) {
 	t.Helper()
-	certPEM, keyPEM, err := newSelfSigned(time.Now())
+	certPEM, keyPEM, err := tlsstore.NewSelfSigned(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +195,7 @@ func TestTLSServesHTTP2AndHTTP1(t *testing.T) {
 // A plain request to the TLS port gets told, as net/http's own TLS does.
 func TestTLSPortAnswersPlainHTTP(t *testing.T) {
 	f, _, _, _, _ := tlsFront(t, Config{})
-	got := rawExchange(t, f.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	got := edgetest.RawExchange(t, f.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if !strings.HasPrefix(got, "HTTP/1.0 400 Bad Request") || !strings.Contains(got, "HTTPS server") {
 		t.Fatalf("plain HTTP to the TLS port: %q", got)
 	}
@@ -232,7 +234,7 @@ func TestCertificateReloadedWhenFilesChange(t *testing.T) {
 	if got, _ := handshake(addr, &tls.Config{}); got != first {
 		t.Fatalf("reloaded before the check interval: %s", got)
 	}
-	clock.Add(certCheckInterval)
+	clock.Add(tlsstore.CheckInterval)
 	if got, err := handshake(addr, &tls.Config{}); err != nil || got != second {
 		t.Fatalf("after the swap: %s %v, want %s", got, err, second)
 	}
@@ -246,7 +248,7 @@ func TestCertificateReloadedWhenFilesChange(t *testing.T) {
 	_, otherKey, _ := writePair(t, other, "other")
 	key, _ := os.ReadFile(otherKey)
 	writeFile(t, keyFile, key)
-	clock.Add(certCheckInterval)
+	clock.Add(tlsstore.CheckInterval)
 	if got, err := handshake(addr, &tls.Config{}); err != nil || got != second {
 		t.Fatalf("after a bad swap: %s %v, want the previous %s", got, err, second)
 	}
@@ -256,14 +258,14 @@ func TestCertificateReloadedWhenFilesChange(t *testing.T) {
 	if !strings.Contains(logs.String(), "tls certificate reload failed") {
 		t.Fatalf("bad swap not logged: %q", logs.String())
 	}
-	clock.Add(certCheckInterval)
+	clock.Add(tlsstore.CheckInterval)
 	handshake(addr, &tls.Config{})
 	if n := strings.Count(logs.String(), "reload failed"); n != 1 {
 		t.Fatalf("a bad pair is reported once, not at each check: %d", n)
 	}
 
 	_, _, third := writePair(t, filepath.Dir(certFile), "site")
-	clock.Add(certCheckInterval)
+	clock.Add(tlsstore.CheckInterval)
 	if got, err := handshake(addr, &tls.Config{}); err != nil || got != third {
 		t.Fatalf("after a good swap: %s %v, want %s", got, err, third)
 	}
@@ -280,7 +282,7 @@ func TestSelfSignedKeptInStateDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(filepath.Join(dir, selfSignedFile))
+	fi, err := os.Stat(filepath.Join(dir, tlsstore.SelfSignedFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("self-signed file: %v %v", fi, err)
 	}
@@ -289,7 +291,7 @@ func TestSelfSignedKeptInStateDir(t *testing.T) {
 		t.Fatalf("a second front made another certificate: %s %v, want %s", again, err, first)
 	}
 	// It verifies for localhost against itself.
-	pemData, _ := os.ReadFile(filepath.Join(dir, selfSignedFile))
+	pemData, _ := os.ReadFile(filepath.Join(dir, tlsstore.SelfSignedFile))
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pemData)
 	c, err := tls.Dial("tcp", f2.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "localhost"})
@@ -300,7 +302,7 @@ func TestSelfSignedKeptInStateDir(t *testing.T) {
 }
 
 func TestRedirectHTTPToHTTPS(t *testing.T) {
-	port := freePort(t)
+	port := edgetest.FreePort(t)
 	f, _, _, _, _ := tlsFront(t, Config{Options: edgeconf.Options{RedirectHTTP: port}})
 	_, tlsPort, _ := net.SplitHostPort(f.Addr().String())
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -321,7 +323,7 @@ func TestTLSUpdateNeedsNoRestart(t *testing.T) {
 	f, url := startFront(t, Config{})
 	b, _ := startApp(t, "a", nil)
 	f.Add(b)
-	if r := get(t, newClient(t), url); r.status != 200 {
+	if r := get(t, edgetest.NewClient(t), url); r.status != 200 {
 		t.Fatalf("plain: %d", r.status)
 	}
 	o := f.Options()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
 // Server settings change by a new server on the same listener: requests
@@ -26,13 +27,13 @@ func TestUpdateServerSettingsInPlace(t *testing.T) {
 		io.WriteString(w, "ok")
 	})
 	f.Add(b)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	if r := get(t, c, url); r.status != 200 {
 		t.Fatal(r.status)
 	}
 	slow := make(chan int, 1)
 	go func() {
-		res, err := newClient(t).Get(url + "/slow")
+		res, err := edgetest.NewClient(t).Get(url + "/slow")
 		if err != nil {
 			slow <- 0
 			return
@@ -50,7 +51,7 @@ func TestUpdateServerSettingsInPlace(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set("X-Big", strings.Repeat("a", 12<<10))
-	if r := do(t, newClient(t), req); r.status != 431 {
+	if r := do(t, edgetest.NewClient(t), req); r.status != 431 {
 		t.Fatalf("12 KiB header on a new connection after max_header_bytes 8K: %d", r.status)
 	}
 	// The keep-alive client's connection was the old server's: it gets
@@ -93,7 +94,7 @@ func TestUpdateUpstreamTimeouts(t *testing.T) {
 	if err := f.Update(o); err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	if r := get(t, c, url+"/hang"); r.status != 502 {
 		t.Fatalf("an instance that does not answer within response_header_timeout: %d", r.status)
 	}
@@ -107,7 +108,7 @@ func TestUpdateKeepsRateLimitBuckets(t *testing.T) {
 	f, url := startFront(t, Config{now: clock.Now, Options: edgeconf.Options{RateLimits: []edgeconf.RateLimit{{Path: "/", PerMinute: 1, Burst: 1}}}})
 	b, _ := startApp(t, "a", nil)
 	f.Add(b)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	get(t, c, url)
 	o := f.Options()
 	o.Headers = edgeconf.Headers{"X-Frame-Options": "DENY"}
@@ -142,7 +143,7 @@ func TestUpdateRefusedChangesNothing(t *testing.T) {
 	if err := f.Update(o); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("redirect port in use: %v", err)
 	}
-	if r := get(t, newClient(t), url); r.status != 200 {
+	if r := get(t, edgetest.NewClient(t), url); r.status != 200 {
 		t.Fatalf("still plain HTTP after refused updates: %d", r.status)
 	}
 	if after := f.Options(); after.TLS != nil || !after.CompressionOn() {
@@ -158,7 +159,7 @@ func TestUpdateRedirectListener(t *testing.T) {
 	f, _, _, _, _ := tlsFront(t, Config{})
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer noFollow.CloseIdleConnections()
-	port := freePort(t)
+	port := edgetest.FreePort(t)
 	o := f.Options()
 	o.RedirectHTTP = port
 	if err := f.Update(o); err != nil {

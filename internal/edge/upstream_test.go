@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
 func TestRefusedBackendIsRetriedAndMarkedDown(t *testing.T) {
@@ -21,7 +23,7 @@ func TestRefusedBackendIsRetriedAndMarkedDown(t *testing.T) {
 	good, _ := startApp(t, "good", nil)
 	f.Add(Backend{ID: "dead", Addr: deadAddr(t)})
 	f.Add(good)
-	c := newClient(t)
+	c := edgetest.NewClient(t)
 	for range 10 {
 		if r := get(t, c, url); r.status != 200 || r.backend != "good" {
 			t.Fatalf("got %d from %q", r.status, r.backend)
@@ -70,7 +72,7 @@ func TestPostRetriedWithBodyIntact(t *testing.T) {
 			f, url := startFront(t, Config{})
 			f.Add(Backend{ID: "dead", Addr: deadAddr(t)})
 			f.Add(good)
-			c := newClient(t)
+			c := edgetest.NewClient(t)
 			// Idle ties rotate, so the second request at the latest
 			// tries the dead backend first.
 			for i := 0; stat(f, "dead").Failures == 0; i++ {
@@ -105,7 +107,7 @@ func TestNoRetryOnceRequestWasSent(t *testing.T) {
 			f, url := startFront(t, Config{})
 			f.Add(crash)
 			f.Add(good)
-			c := newClient(t)
+			c := edgetest.NewClient(t)
 			statuses := map[int]int{}
 			for range 2 {
 				var body io.Reader
@@ -148,7 +150,7 @@ func startLoad(t *testing.T, url string, workers int, posts bool) *load {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := newClient(t)
+			c := edgetest.NewClient(t)
 			for i := range 20000 {
 				select {
 				case <-l.stop:

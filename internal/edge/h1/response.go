@@ -1,4 +1,4 @@
-package edge
+package h1
 
 import (
 	"bufio"
@@ -15,13 +15,13 @@ import (
 	"github.com/tendhq/tend/internal/edge/httpsyntax"
 )
 
-// http1Response is the http.ResponseWriter of http1Server, reused by the
+// Response is the http.ResponseWriter of Server, reused by the
 // requests of one connection. It writes the head into the connection's
 // buffered writer as the headers are, with no sorting: at WriteHeader when
 // the length is known, else once the body passes holdLimit, at a flush,
 // or when the handler returns (then with the length, as net/http does).
-type http1Response struct {
-	c      *http1Conn
+type Response struct {
+	c      *serverConn
 	req    *http.Request
 	header http.Header
 
@@ -35,26 +35,26 @@ type http1Response struct {
 	length     int64  // the declared Content-Length, or -1
 	written    int64  // body bytes written
 	hold       []byte // body held back (holdLimit)
-	lines      []byte // header lines to write after the header's (headerPolicy.applyLines)
+	lines      []byte // header lines to write after the header's (transform.HeaderPolicy.applyLines)
 }
 
 // holdLimit is how much body is held back, before the head goes, to
 // answer with a length rather than chunks.
 const holdLimit = 2048
 
-func (w *http1Response) reset(c *http1Conn, req *http.Request) {
+func (w *Response) reset(c *serverConn, req *http.Request) {
 	h := w.header
 	if h == nil {
 		h = make(http.Header, 16)
 	} else {
 		clear(h)
 	}
-	*w = http1Response{c: c, req: req, header: h, length: -1, hold: w.hold[:0], closeAfter: req.Close}
+	*w = Response{c: c, req: req, header: h, length: -1, hold: w.hold[:0], closeAfter: req.Close}
 }
 
-func (w *http1Response) Header() http.Header { return w.header }
+func (w *Response) Header() http.Header { return w.header }
 
-func (w *http1Response) WriteHeader(code int) {
+func (w *Response) WriteHeader(code int) {
 	if w.hijacked || w.wroteFinal {
 		return
 	}
@@ -88,10 +88,10 @@ func (w *http1Response) WriteHeader(code int) {
 // the length when it is known, else chunks (HTTP/1.1) or the end of the
 // connection (HTTP/1.0). first is the start of the body, for sniffing a
 // missing Content-Type.
-func (w *http1Response) writeHead(first []byte) {
+func (w *Response) writeHead(first []byte) {
 	w.wroteHead = true
 	h := w.header
-	if connectionLists(h["Connection"], "close") {
+	if httpsyntax.ConnectionLists(h["Connection"], "close") {
 		w.closeAfter = true
 	}
 	h.Del("Transfer-Encoding")
@@ -122,7 +122,7 @@ func (w *http1Response) writeHead(first []byte) {
 	}
 	switch {
 	case w.closeAfter:
-		if !connectionLists(h["Connection"], "close") {
+		if !httpsyntax.ConnectionLists(h["Connection"], "close") {
 			bw.WriteString("Connection: close\r\n")
 		}
 	case !w.req.ProtoAtLeast(1, 1):
@@ -134,7 +134,7 @@ func (w *http1Response) writeHead(first []byte) {
 	bw.WriteString("\r\n")
 }
 
-func (w *http1Response) writeStatusLine(code int) {
+func (w *Response) writeStatusLine(code int) {
 	bw := w.c.bw
 	if code == http.StatusOK {
 		bw.WriteString("HTTP/1.1 200 OK\r\n")
@@ -156,16 +156,16 @@ func (w *http1Response) writeStatusLine(code int) {
 // writeFields writes the header fields, as net/http does: names that are
 // not tokens are left out, line breaks in values become spaces, and
 // trailer keys (http.TrailerPrefix) wait for the end.
-func (w *http1Response) writeFields(final bool) {
+func (w *Response) writeFields(final bool) {
 	for k, vv := range w.header {
-		if final && (k == "Connection" && w.closeAfter && !connectionLists(vv, "close")) {
+		if final && (k == "Connection" && w.closeAfter && !httpsyntax.ConnectionLists(vv, "close")) {
 			continue // a keep-alive the connection will not keep
 		}
 		if strings.HasPrefix(k, http.TrailerPrefix) || !httpsyntax.IsToken(k) {
 			continue
 		}
 		for _, v := range vv {
-			if hasLineBreak(v) {
+			if httpsyntax.HasLineBreak(v) {
 				v = newlineToSpace.Replace(v)
 			}
 			w.writeField(k, v)
@@ -176,7 +176,7 @@ func (w *http1Response) writeFields(final bool) {
 var newlineToSpace = strings.NewReplacer("\n", " ", "\r", " ")
 
 // writeField writes one header or trailer line, its value trimmed.
-func (w *http1Response) writeField(k, v string) {
+func (w *Response) writeField(k, v string) {
 	bw := w.c.bw
 	bw.WriteString(k)
 	bw.WriteString(": ")
@@ -184,7 +184,7 @@ func (w *http1Response) writeField(k, v string) {
 	bw.WriteString("\r\n")
 }
 
-func (w *http1Response) Write(p []byte) (int, error) {
+func (w *Response) Write(p []byte) (int, error) {
 	if w.hijacked {
 		return 0, http.ErrHijacked
 	}
@@ -217,7 +217,7 @@ func (w *http1Response) Write(p []byte) (int, error) {
 
 // release writes the head, framed for a body of unknown length, and the
 // body held so far; first is what comes after it, for sniffing.
-func (w *http1Response) release(first []byte) error {
+func (w *Response) release(first []byte) error {
 	sniff := w.hold
 	if len(sniff) == 0 {
 		sniff = first
@@ -232,7 +232,7 @@ func (w *http1Response) release(first []byte) error {
 }
 
 // body writes p, in a chunk when the body is chunked.
-func (w *http1Response) body(p []byte) error {
+func (w *Response) body(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
@@ -253,7 +253,7 @@ func (w *http1Response) body(p []byte) error {
 // ReadFrom sends src as the body; when the length is known the head goes
 // first and src goes to the connection itself, which uses sendfile for a
 // file over plain TCP (static files).
-func (w *http1Response) ReadFrom(src io.Reader) (int64, error) {
+func (w *Response) ReadFrom(src io.Reader) (int64, error) {
 	if !w.wroteFinal {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -268,7 +268,7 @@ func (w *http1Response) ReadFrom(src io.Reader) (int64, error) {
 	return n, err
 }
 
-func (w *http1Response) FlushError() error {
+func (w *Response) FlushError() error {
 	if w.hijacked {
 		return http.ErrHijacked
 	}
@@ -283,15 +283,15 @@ func (w *http1Response) FlushError() error {
 	return w.c.bw.Flush()
 }
 
-func (w *http1Response) Flush() { w.FlushError() }
+func (w *Response) Flush() { w.FlushError() }
 
 // EnableFullDuplex lets a handler write while it still reads the body;
 // this server always does.
-func (w *http1Response) EnableFullDuplex() error { return nil }
+func (w *Response) EnableFullDuplex() error { return nil }
 
 // Hijack hands the connection over (for an upgrade): the server forgets
 // it and leaves it open.
-func (w *http1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.hijacked {
 		return nil, nil, http.ErrHijacked
 	}
@@ -308,7 +308,7 @@ func (w *http1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // finish completes the response once the handler has returned.
-func (w *http1Response) finish() error {
+func (w *Response) finish() error {
 	if !w.wroteFinal {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -337,13 +337,13 @@ func (w *http1Response) finish() error {
 
 // writeTrailers writes the trailers: the keys the Trailer header announced
 // and those set with http.TrailerPrefix.
-func (w *http1Response) writeTrailers() {
+func (w *Response) writeTrailers() {
 	field := func(k string, vv []string) {
 		if !httpsyntax.IsToken(k) {
 			return
 		}
 		for _, v := range vv {
-			if !hasLineBreak(v) {
+			if !httpsyntax.HasLineBreak(v) {
 				w.writeField(k, v)
 			}
 		}
@@ -362,7 +362,7 @@ func (w *http1Response) writeTrailers() {
 }
 
 // forget takes a hijacked connection out of the server's count.
-func (s *http1Server) forget(c *http1Conn) {
+func (s *Server) forget(c *serverConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -386,3 +386,10 @@ type date struct {
 }
 
 var dateNow atomic.Pointer[date]
+
+// SetLines has the head written with lines, header lines of the edge's
+// own (transform.HeaderPolicy.ApplyLines), after the handler's headers.
+func (w *Response) SetLines(lines []byte) { w.lines = lines }
+
+// writerOnly hides ReadFrom, so that io.Copy does not call it again.
+type writerOnly struct{ io.Writer }

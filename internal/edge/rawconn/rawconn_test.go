@@ -1,4 +1,4 @@
-package edge
+package rawconn
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// rawPair is a loopback TCP connection whose server end is a fastConn.
+// rawPair is a loopback TCP connection whose server end is a Fast.
 func rawPair(t *testing.T) (raw, peer net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -26,9 +26,9 @@ func rawPair(t *testing.T) (raw, peer net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw = fastConn(c)
-	if _, ok := raw.(*rawConn); !ok {
-		t.Fatalf("fastConn of a TCP connection is a %T, want *rawConn", raw)
+	raw = Fast(c)
+	if _, ok := raw.(*Conn); !ok {
+		t.Fatalf("Fast of a TCP connection is a %T, want *Conn", raw)
 	}
 	t.Cleanup(func() { raw.Close(); peer.Close() })
 	return raw, peer

@@ -1,4 +1,4 @@
-package edge
+package transform
 
 import (
 	"net/http"
@@ -20,20 +20,22 @@ type headerRule struct {
 	tlsOnly  bool
 }
 
-// headerPolicy is the compiled Headers, HeadersOverride and HeadersRemove.
-type headerPolicy struct {
+// HeaderPolicy is the compiled Headers, HeadersOverride and HeadersRemove.
+type HeaderPolicy struct {
 	rules  []headerRule
 	remove []string // canonical
 
 	// The rules that add a header the app did not set, written out
 	// once as header lines, over plain HTTP and over TLS: a server that
-	// writes heads itself (http1Response) takes them as they are when
+	// writes heads itself (the edge's HTTP/1 server) takes them as they are when
 	// the app set none of them, instead of a dozen map entries per
 	// response.
 	lines [2][]byte
 }
 
-func newHeaderPolicy(o *edgeconf.Options) *headerPolicy {
+// NewHeaderPolicy compiles o's Headers, HeadersOverride and
+// HeadersRemove over Helmet's defaults.
+func NewHeaderPolicy(o *edgeconf.Options) *HeaderPolicy {
 	values := map[string]string{}
 	for name, v := range edgeconf.SecurityHeaders() {
 		values[canonical(name)] = v
@@ -46,7 +48,7 @@ func newHeaderPolicy(o *edgeconf.Options) *headerPolicy {
 	for _, name := range o.HeadersOverride {
 		override[canonical(name)] = true
 	}
-	p := &headerPolicy{}
+	p := &HeaderPolicy{}
 	// Helmet's first, in its order, then the app's own in name order, so
 	// that responses are the same from one request to the next.
 	names := make([]string, 0, len(values))
@@ -95,16 +97,16 @@ func disabled(name, v string) bool {
 	return v == "" || strings.EqualFold(v, "off") && name != "X-Dns-Prefetch-Control"
 }
 
-// apply edits the headers of a response as it goes out; secure says the
+// Apply edits the headers of a response as it goes out; secure says the
 // client's connection is HTTPS.
-func (p *headerPolicy) apply(h http.Header, secure bool) {
+func (p *HeaderPolicy) Apply(h http.Header, secure bool) {
 	p.applyTo(h, secure, true)
 }
 
-// applyLines edits h as apply does, except that when the app set none of
+// ApplyLines edits h as Apply does, except that when the app set none of
 // the headers the edge adds, it returns them as header lines to write
 // after h's, and h does not get them.
-func (p *headerPolicy) applyLines(h http.Header, secure bool) []byte {
+func (p *HeaderPolicy) ApplyLines(h http.Header, secure bool) []byte {
 	if p.applyTo(h, secure, false) {
 		return nil
 	}
@@ -117,7 +119,7 @@ func (p *headerPolicy) applyLines(h http.Header, secure bool) []byte {
 // applyTo removes, overrides and turns off what the rules say; it adds
 // the headers the app did not set to h when add is set or when the app
 // set one of them, and says whether it did.
-func (p *headerPolicy) applyTo(h http.Header, secure, add bool) bool {
+func (p *HeaderPolicy) applyTo(h http.Header, secure, add bool) bool {
 	for _, name := range p.remove {
 		delete(h, name)
 	}

@@ -1,4 +1,10 @@
-package edge
+// Package socket is the edge's socket mode, where tend is not in the data
+// path: the daemon binds the app's public port once and every instance
+// inherits the listening socket as fd 3, so the kernel spreads
+// connections across them and a reload refuses none. It owns the
+// listener and the Node preload that makes an unmodified app.listen(PORT)
+// use the inherited socket.
+package socket
 
 import (
 	"context"
@@ -18,11 +24,11 @@ import (
 //go:embed preload/listen.js
 var PreloadJS []byte
 
-// ListenSocket binds a TCP listener on addr for socket mode and returns it
+// Listen binds a TCP listener on addr for socket mode and returns it
 // with a duplicate of its descriptor, to hand to every instance as fd 3
 // (supervise.Config.ExtraFiles). Both stay open for the app's life, so
 // reloads refuse no connection; close both when the app is deleted.
-func ListenSocket(addr string) (*os.File, net.Listener, error) {
+func Listen(addr string) (*os.File, net.Listener, error) {
 	lc := net.ListenConfig{
 		// Go sets SO_REUSEADDR already; set it here regardless, since a
 		// restarted daemon must rebind while old connections sit in TIME_WAIT.

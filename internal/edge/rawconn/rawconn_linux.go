@@ -1,4 +1,4 @@
-package edge
+package rawconn
 
 import (
 	"io"
@@ -8,7 +8,7 @@ import (
 	"unsafe"
 )
 
-// rawConn is a TCP connection whose reads and writes are raw system
+// Conn is a TCP connection whose reads and writes are raw system
 // calls on its nonblocking socket, waiting in Go's poller as net.Conn does.
 //
 // Why: a write on loopback delivers the segment to the receiver inside
@@ -19,7 +19,7 @@ import (
 // that happens. Under load that was a quarter of the edge's CPU per
 // request. A raw call keeps the P, and, the socket being nonblocking, it
 // never waits inside the kernel: EAGAIN parks the goroutine in the poller.
-type rawConn struct {
+type Conn struct {
 	*net.TCPConn
 	rc syscall.RawConn
 }
@@ -28,8 +28,8 @@ type rawConn struct {
 // the P for the time it takes to copy megabytes.
 const maxRawWrite = 256 << 10
 
-// fastConn is c with raw reads and writes when it is a TCP connection.
-func fastConn(c net.Conn) net.Conn {
+// Fast is c with raw reads and writes when it is a TCP connection.
+func Fast(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
@@ -38,10 +38,10 @@ func fastConn(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &rawConn{TCPConn: tc, rc: rc}
+	return &Conn{TCPConn: tc, rc: rc}
 }
 
-func (c *rawConn) Read(p []byte) (int, error) {
+func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -66,7 +66,7 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	return int(n), nil
 }
 
-func (c *rawConn) Write(p []byte) (int, error) {
+func (c *Conn) Write(p []byte) (int, error) {
 	done := 0
 	var errno syscall.Errno
 	err := c.rc.Write(func(fd uintptr) bool {
@@ -96,6 +96,6 @@ func (c *rawConn) Write(p []byte) (int, error) {
 }
 
 // opError is errno as net.Conn reports it.
-func (c *rawConn) opError(op string, errno syscall.Errno) error {
+func (c *Conn) opError(op string, errno syscall.Errno) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError(op, errno)}
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/textproto"
 	"os"
 	"strconv"
 	"strings"
@@ -16,7 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tendhq/tend/internal/edge/h1"
 	"github.com/tendhq/tend/internal/edge/httpsyntax"
+	"github.com/tendhq/tend/internal/edge/transform"
+	"github.com/tendhq/tend/internal/edge/upstream"
 )
 
 // errNoBackend means no instance could take the request: none is up, or
@@ -24,26 +26,19 @@ import (
 // client may simply try again: 503 with Retry-After.
 var errNoBackend = errors.New("no instance available")
 
-// dialError is a failed connection to an instance. Nothing of the request
-// reached it, so the request may go to another instance whatever its method.
-type dialError struct{ err error }
-
-func (e *dialError) Error() string { return e.err.Error() }
-func (e *dialError) Unwrap() error { return e.err }
-
-// upstream is the front's proxy: it picks the backend for each request,
-// sends the request over a connection of its own client (client.go), and
-// streams the response back. A request whose connection fails is sent to
+// proxy is the front's proxy: it picks the backend for each request,
+// sends the request over a connection of its own client
+// (internal/edge/upstream), and streams the response back. A request whose connection fails is sent to
 // another backend, whatever its method. Once a connection was made,
 // request bytes may have reached the app, and a POST must not run twice:
 // only a replayable request (a GET without body, say) is resent then.
 //
 // As http.Transport did before it, it resends a replayable request whose
 // pooled connection turns out dead on a fresh one; if that dial fails too
-// the error is a dialError, and resending on another backend is as safe
-// as that retry was. A request that is not replayable gets a pooled
+// the error is an upstream.DialError, and resending on another backend
+// is as safe as that retry was. A request that is not replayable gets a pooled
 // connection only once a peek found it still open.
-type upstream struct {
+type proxy struct {
 	pool     *pool
 	settings atomic.Pointer[upstreamSettings] // swapped by Front.Update
 	balance  atomic.Pointer[balancer]
@@ -54,16 +49,16 @@ type upstream struct {
 
 // setSettings puts s in use for the requests that start from now on. Idle
 // connections are closed, as replacing http.Transport used to.
-func (u *upstream) setSettings(s upstreamSettings) {
+func (u *proxy) setSettings(s upstreamSettings) {
 	if old := u.settings.Swap(&s); old != nil {
 		u.closeIdle()
 	}
 }
 
 // closeIdle closes the idle connections to every backend, for Close.
-func (u *upstream) closeIdle() {
+func (u *proxy) closeIdle() {
 	for _, b := range u.pool.all() {
-		b.idle.drop(false)
+		b.idle.Drop(false)
 	}
 }
 
@@ -76,21 +71,21 @@ type call struct {
 	body bool   // the request has a body to send after head
 	cfg  *upstreamSettings
 
-	c     *upConn    // the connection the response comes on
-	up    upResponse // its response
-	wrote chan error // the body writer's result, when body
+	c     *upstream.Conn    // the connection the response comes on
+	up    upstream.Response // its response
+	wrote chan error        // the body writer's result, when body
 
 	// What closes c if the client leaves (or Close cuts the request
 	// off): the client's connection, read on by the server, when the
-	// request came over HTTP/1 (framingConn.watch); else an AfterFunc
+	// request came over HTTP/1 (h1.Conn.Watch); else an AfterFunc
 	// on the request's context, which stop ends.
-	fc   *framingConn
+	fc   *h1.Conn
 	stop func() bool
 }
 
 // clientGone says whether the client left, or the front cut it off.
 func (cl *call) clientGone() bool {
-	return cl.r.Context().Err() != nil || cl.fc != nil && cl.fc.gone.Load()
+	return cl.r.Context().Err() != nil || cl.fc != nil && cl.fc.Gone()
 }
 
 // errClientGone fails a request whose client left before it was sent.
@@ -105,7 +100,7 @@ func (cl *call) release(b *backend, reuse bool) {
 		return
 	}
 	cl.c = nil
-	if cl.fc != nil && !cl.fc.unwatch(c) {
+	if cl.fc != nil && !cl.fc.Unwatch(c) {
 		reuse = false // the client left: its connection closed c
 	}
 	if cl.stop != nil && !cl.stop() {
@@ -120,22 +115,22 @@ func (cl *call) release(b *backend, reuse bool) {
 			// The instance answered before it read the whole body: the
 			// connection is no use unless the rest goes out.
 			reuse = false
-			c.close()
+			c.Close()
 			<-cl.wrote
 		}
 		cl.wrote = nil
 	}
 	if reuse {
-		b.idle.put(c, time.Now(), cl.cfg.idle)
+		b.idle.Put(c, time.Now(), cl.cfg.idle)
 		return
 	}
-	c.close()
+	c.Close()
 }
 
 var calls = sync.Pool{New: func() any { return &call{head: make([]byte, 0, 1024)} }}
 
 // serve proxies r, of the exchange ex, to an instance.
-func (u *upstream) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
+func (u *proxy) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	if !httpsyntax.IsToken(r.Method) {
 		u.fail(w, r, fmt.Errorf("invalid method %q", r.Method))
 		return
@@ -179,13 +174,13 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	up := &cl.up
 	h := w.Header()
 	announced := 0
-	if res := up.res; res != nil {
+	if res := up.Res; res != nil {
 		// Read by http.ReadResponse: a head of an unusual kind.
 		if res.StatusCode == http.StatusSwitchingProtocols {
 			u.upgrade(cl, b, upType)
 			return
 		}
-		removeHopByHop(res.Header)
+		httpsyntax.RemoveHopByHop(res.Header)
 		for k, vv := range res.Header {
 			if prev, ok := h[k]; ok {
 				h[k] = append(prev, vv...)
@@ -202,10 +197,10 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 		}
 	}
 	u.stick(h, r, b)
-	w.WriteHeader(up.status)
+	w.WriteHeader(up.Status)
 	// A stream (server-sent events, or a body of unknown length) goes out
 	// as it comes, as ReverseProxy flushed it.
-	if err := copyBody(w, up.body, up.length == -1 || isEventStream(h)); err != nil {
+	if err := copyBody(w, up.Body, up.Length == -1 || transform.IsEventStream(h)); err != nil {
 		if !errors.As(err, new(*clientWriteError)) && !cl.clientGone() {
 			u.log.Warn("instance failed mid-response", "instance", b.ID, "method", r.Method, "path", r.URL.Path, "err", err)
 		}
@@ -214,11 +209,11 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 		// handler records what was sent.
 		panic(http.ErrAbortHandler)
 	}
-	reuse = !up.close
-	if up.res == nil {
+	reuse = !up.Close
+	if up.Res == nil {
 		return
 	}
-	trailer := up.res.Trailer
+	trailer := up.Res.Trailer
 	if len(trailer) > 0 {
 		// Chunked whatever its size, so that the trailers can follow.
 		http.NewResponseController(w).Flush()
@@ -239,7 +234,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 
 // stick sets the sticky cookie that sends the client back to b, unless
 // the request carried it.
-func (u *upstream) stick(h http.Header, r *http.Request, b *backend) {
+func (u *proxy) stick(h http.Header, r *http.Request, b *backend) {
 	bal := u.balance.Load()
 	if bal.cookie == "" {
 		return
@@ -261,8 +256,8 @@ func (e *clientWriteError) Unwrap() error { return e.err }
 // after each write when flush is set. It returns nil only when the body
 // was read to its end.
 func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
-	bufp := buffers.Get().(*[32 << 10]byte)
-	defer buffers.Put(bufp)
+	bufp := upstream.Buffers.Get().(*[32 << 10]byte)
+	defer upstream.Buffers.Put(bufp)
 	buf := bufp[:]
 	var rc *http.ResponseController
 	for {
@@ -289,12 +284,10 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
 	}
 }
 
-var buffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
-
 // roundTrip sends cl's request to a backend, trying others while
 // connections fail, and returns the backend that answered, counted in
 // flight, with cl.c and cl.up set.
-func (u *upstream) roundTrip(cl *call) (*backend, error) {
+func (u *proxy) roundTrip(cl *call) (*backend, error) {
 	r := cl.r
 	bal := u.balance.Load()
 	var tried []*backend // nil until a retry: no allocation for most requests
@@ -318,13 +311,13 @@ func (u *upstream) roundTrip(cl *call) (*backend, error) {
 			// The client left or the front is closing: not the instance's fault.
 			return nil, err
 		}
-		var be *bodyError
+		var be *upstream.BodyError
 		if errors.As(err, &be) {
 			return nil, err // the client's body failed: no instance's fault either
 		}
 		b.failures.Add(1)
 		tried = append(tried, b)
-		var de *dialError
+		var de *upstream.DialError
 		switch {
 		case errors.As(err, &de):
 			if u.pool.setDown(b, true) {
@@ -349,27 +342,27 @@ func (u *upstream) roundTrip(cl *call) (*backend, error) {
 // send sends the request on a connection to b and reads the response
 // head. A pooled connection that turns out dead before a byte of the
 // response came is replaced by another, for a replayable request.
-func (u *upstream) send(cl *call, b *backend, replay bool) error {
+func (u *proxy) send(cl *call, b *backend, replay bool) error {
 	ctx := cl.r.Context()
 	for {
-		c, reused := b.idle.get(time.Now()), true
-		for c != nil && !replay && !c.alive() {
-			c.close()
-			c = b.idle.get(time.Now())
+		c, reused := b.idle.Get(time.Now()), true
+		for c != nil && !replay && !c.Alive() {
+			c.Close()
+			c = b.idle.Get(time.Now())
 		}
 		if c == nil {
 			var err error
-			if c, err = dialInstance(ctx, b.Addr, cl.cfg.dial); err != nil {
+			if c, err = upstream.Dial(ctx, b.Addr, cl.cfg.dial); err != nil {
 				return err
 			}
 			reused = false
 		}
 		cl.c = c
 		if cl.fc == nil {
-			cl.stop = context.AfterFunc(ctx, c.close)
-		} else if !cl.fc.watch(c) {
+			cl.stop = context.AfterFunc(ctx, c.Close)
+		} else if !cl.fc.Watch(c) {
 			cl.c = nil
-			c.close()
+			c.Close()
 			return errClientGone
 		}
 		fresh, err := cl.exchange(c)
@@ -387,57 +380,57 @@ func (u *upstream) send(cl *call, b *backend, replay bool) error {
 // cl.up. fresh reports, with an error, that nothing of a response had
 // come, and the error was not a timeout: the instance had closed the
 // connection.
-func (cl *call) exchange(c *upConn) (fresh bool, err error) {
+func (cl *call) exchange(c *upstream.Conn) (fresh bool, err error) {
 	if cl.body {
-		bw := c.writer()
+		bw := c.Writer()
 		bw.Write(cl.head)
 		wrote := make(chan error, 1)
 		cl.wrote = wrote
 		go func(r *http.Request, n int64) {
-			err := writeBody(c, r.Body, n)
-			if errors.As(err, new(*bodyError)) {
+			err := upstream.WriteBody(c, r.Body, n)
+			if errors.As(err, new(*upstream.BodyError)) {
 				// The instance waits for the rest of the body: stop
 				// the read of its response. A failed write needs no
 				// such help, and the instance may have answered (413).
-				c.close()
+				c.Close()
 			}
 			wrote <- err
 		}(cl.r, cl.r.ContentLength)
-	} else if _, err := c.conn.Write(cl.head); err != nil {
+	} else if _, err := c.NetConn().Write(cl.head); err != nil {
 		return true, err
 	}
 	if t := cl.cfg.responseHeader; t > 0 {
-		c.conn.SetReadDeadline(time.Now().Add(t))
-		defer c.conn.SetReadDeadline(time.Time{})
+		c.NetConn().SetReadDeadline(time.Now().Add(t))
+		defer c.NetConn().SetReadDeadline(time.Time{})
 	}
-	if _, err := c.br.Peek(1); err != nil {
+	if _, err := c.Reader().Peek(1); err != nil {
 		if cl.wrote != nil {
 			// The writer may be stuck on an instance that reads no more.
-			c.close()
+			c.Close()
 			werr := <-cl.wrote
 			cl.wrote = nil
-			if errors.As(werr, new(*bodyError)) {
+			if errors.As(werr, new(*upstream.BodyError)) {
 				return false, werr // the reason the read failed
 			}
 		}
 		return !errors.Is(err, os.ErrDeadlineExceeded), err
 	}
-	if c.readHead(cl.r, cl.w.Header(), &cl.up) {
+	if c.ReadHead(cl.r, cl.w.Header(), &cl.up) {
 		return false, nil
 	}
-	res, err := readResponse(c, cl.r, cl.w)
+	res, err := upstream.ReadResponse(c, cl.r, cl.w)
 	if err != nil {
 		return false, err
 	}
-	cl.up = upResponse{status: res.StatusCode, length: res.ContentLength, close: res.Close, body: res.Body, res: res}
+	cl.up = upstream.Response{Status: res.StatusCode, Length: res.ContentLength, Close: res.Close, Body: res.Body, Res: res}
 	return false, nil
 }
 
 // upgrade completes a 101 response: the client's connection and the
 // instance's are joined until either side ends, or the request's context
 // does (Close).
-func (u *upstream) upgrade(cl *call, b *backend, reqType string) {
-	w, r, res := cl.w, cl.r, cl.up.res
+func (u *proxy) upgrade(cl *call, b *backend, reqType string) {
+	w, r, res := cl.w, cl.r, cl.up.Res
 	resType := upgradeType(res.Header)
 	if !isPrint(resType) {
 		u.fail(w, r, fmt.Errorf("backend tried to switch to invalid protocol %q", resType))
@@ -460,11 +453,11 @@ func (u *upstream) upgrade(cl *call, b *backend, reqType string) {
 	// is a half-close to pass on, and only the request's context (Close)
 	// cuts the two off.
 	if cl.fc != nil {
-		if !cl.fc.unwatch(back) {
+		if !cl.fc.Unwatch(back) {
 			return // the client left
 		}
 		cl.fc = nil
-		cl.stop = context.AfterFunc(r.Context(), back.close)
+		cl.stop = context.AfterFunc(r.Context(), back.Close)
 	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -487,9 +480,9 @@ func (u *upstream) upgrade(cl *call, b *backend, reqType string) {
 	}
 	errc := make(chan error, 2)
 	go func() { // the client to the instance
-		_, err := io.Copy(back.conn, brw.Reader)
+		_, err := io.Copy(back.NetConn(), brw.Reader)
 		if err == nil {
-			if cw, ok := back.conn.(interface{ CloseWrite() error }); ok {
+			if cw, ok := back.NetConn().(interface{ CloseWrite() error }); ok {
 				err = cw.CloseWrite() // the client is done sending; the instance may still answer
 			} else {
 				err = errCopyDone
@@ -498,7 +491,7 @@ func (u *upstream) upgrade(cl *call, b *backend, reqType string) {
 		errc <- err
 	}()
 	go func() { // the instance to the client
-		_, err := io.Copy(conn, back.br)
+		_, err := io.Copy(conn, back.Reader())
 		if err == nil {
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 				err = cw.CloseWrite()
@@ -516,7 +509,7 @@ func (u *upstream) upgrade(cl *call, b *backend, reqType string) {
 		err = <-errc
 		waiting = 0
 	}
-	back.close()
+	back.Close()
 	conn.Close()
 	for range waiting {
 		<-errc
@@ -526,7 +519,7 @@ func (u *upstream) upgrade(cl *call, b *backend, reqType string) {
 var errCopyDone = errors.New("upgraded connection copy complete")
 
 // fail answers a request that reached no instance, or none that answered.
-func (u *upstream) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (u *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -558,60 +551,10 @@ func replayable(req *http.Request) bool {
 	return key || xkey
 }
 
-// hopHeaders are the hop-by-hop headers (RFC 9110, 7.6.1), which the
-// proxy does not pass on, in either direction.
-var hopHeaders = [...]string{
-	"Connection",
-	"Proxy-Connection", // non-standard but still sent by some clients
-	"Keep-Alive",
-	"Proxy-Authenticate",
-	"Proxy-Authorization",
-	"Te",      // canonicalized version of "TE"
-	"Trailer", // not Trailers (plural), as per RFC 9110
-	"Transfer-Encoding",
-	"Upgrade",
-}
-
-func isHop(k string) bool {
-	for _, h := range hopHeaders {
-		if h == k {
-			return true
-		}
-	}
-	return false
-}
-
-// removeHopByHop deletes the hop-by-hop headers of a response, and those
-// its Connection header names.
-func removeHopByHop(h http.Header) {
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				delete(h, http.CanonicalHeaderKey(f))
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-}
-
-// connectionLists says whether the Connection header values name k.
-func connectionLists(conn []string, k string) bool {
-	for _, v := range conn {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(textproto.TrimString(f), k) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // upgradeType is the protocol a message asks to switch to: its Upgrade
 // header, when Connection lists upgrade.
 func upgradeType(h http.Header) string {
-	if !connectionLists(h["Connection"], "upgrade") {
+	if !httpsyntax.ConnectionLists(h["Connection"], "upgrade") {
 		return ""
 	}
 	return h.Get("Upgrade")
@@ -663,7 +606,7 @@ func appendHead(b []byte, r *http.Request, ex *exchange, upType string, n int64,
 			continue
 		case "Te":
 			for _, v := range vv {
-				te = te || containsToken(v, "trailers")
+				te = te || transform.ContainsToken(v, "trailers")
 			}
 			continue
 		case "User-Agent":
@@ -673,13 +616,13 @@ func appendHead(b []byte, r *http.Request, ex *exchange, upType string, n int64,
 			}
 			continue
 		case "Cookie":
-			if ex != nil && ex.s.cookies.from != "" {
+			if ex != nil && ex.s.cookies.Renames() {
 				h := http.Header{"Cookie": append([]string(nil), vv...)}
-				ex.s.cookies.request(h)
+				ex.s.cookies.Request(h)
 				vv = h["Cookie"]
 			}
 		}
-		if isHop(k) || len(conn) > 0 && connectionLists(conn, k) {
+		if httpsyntax.IsHop(k) || len(conn) > 0 && httpsyntax.ConnectionLists(conn, k) {
 			continue
 		}
 		for _, v := range vv {
@@ -727,7 +670,7 @@ func appendField(b []byte, k, v string) []byte {
 // http.Header.Write does: the server has refused such values from
 // clients already, this keeps the edge's own from splitting a head.
 func appendValue(b []byte, v string) []byte {
-	if !hasLineBreak(v) {
+	if !httpsyntax.HasLineBreak(v) {
 		return append(b, v...)
 	}
 	for i := 0; i < len(v); i++ {

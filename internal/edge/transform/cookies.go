@@ -1,4 +1,4 @@
-package edge
+package transform
 
 import (
 	"cmp"
@@ -8,11 +8,11 @@ import (
 	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
-// cookiePolicy adds flags to the app's cookies. Each Set-Cookie is edited
+// CookiePolicy adds flags to the app's cookies. Each Set-Cookie is edited
 // as text, attributes appended: parsing and writing it again with
 // net/http would drop what it does not know, such as Priority or
 // Partitioned.
-type cookiePolicy struct {
+type CookiePolicy struct {
 	secure   bool            // add Secure over TLS
 	httpOnly bool            // add HttpOnly unless the name is in allow
 	sameSite string          // "Lax", "Strict", "None", or "" for none added
@@ -20,12 +20,13 @@ type cookiePolicy struct {
 	from, to string          // rename from → to for clients; "" for none
 }
 
-func newCookiePolicy(o *edgeconf.Options) *cookiePolicy {
+// NewCookiePolicy compiles o's Cookies.
+func NewCookiePolicy(o *edgeconf.Options) *CookiePolicy {
 	c := o.Cookies
 	if c == nil {
 		c = &edgeconf.CookieOptions{}
 	}
-	p := &cookiePolicy{
+	p := &CookiePolicy{
 		secure:   c.Secure == nil || *c.Secure,
 		httpOnly: c.HTTPOnly == nil || *c.HTTPOnly,
 		allow:    map[string]bool{},
@@ -51,9 +52,9 @@ func newCookiePolicy(o *edgeconf.Options) *cookiePolicy {
 	return p
 }
 
-// apply edits every Set-Cookie of a response; secure says the client's
+// Apply edits every Set-Cookie of a response; secure says the client's
 // connection is HTTPS.
-func (p *cookiePolicy) apply(h http.Header, secure bool) {
+func (p *CookiePolicy) Apply(h http.Header, secure bool) {
 	for i, line := range h["Set-Cookie"] {
 		if edited := p.edit(line, secure); edited != line {
 			h["Set-Cookie"][i] = edited
@@ -63,7 +64,7 @@ func (p *cookiePolicy) apply(h http.Header, secure bool) {
 
 // edit returns line with the missing flags appended, and the cookie
 // renamed; line itself when nothing changes.
-func (p *cookiePolicy) edit(line string, secure bool) string {
+func (p *CookiePolicy) edit(line string, secure bool) string {
 	pair, attrs, _ := strings.Cut(line, ";")
 	name, _, ok := strings.Cut(pair, "=")
 	if !ok {
@@ -113,10 +114,10 @@ func (p *cookiePolicy) edit(line string, secure bool) string {
 	return b.String()
 }
 
-// request renames the session cookie back to the name the app knows, in
+// Request renames the session cookie back to the name the app knows, in
 // the Cookie headers of a request to an instance. A cookie that arrives
 // under the app's own name is dropped: only the edge gives it that name.
-func (p *cookiePolicy) request(h http.Header) {
+func (p *CookiePolicy) Request(h http.Header) {
 	if p.from == "" {
 		return
 	}
@@ -161,3 +162,7 @@ func (p *cookiePolicy) request(h http.Header) {
 		}
 	}
 }
+
+// Renames says whether the policy renames a cookie, so that a request's
+// Cookie headers must go through Request.
+func (p *CookiePolicy) Renames() bool { return p.from != "" }

@@ -1,25 +1,54 @@
-package edge
+package h1
 
 import (
 	"bufio"
+	"context"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/tendhq/tend/internal/edge/edgeconf"
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 )
 
-// frontWith is a front whose requests are served by h, as a Layer that
-// does not call the proxy.
+// frontWith is a server, with the front's default settings, whose
+// requests are served by h.
 func frontWith(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
-	f, _ := startFront(t, Config{Layers: []func(http.Handler) http.Handler{
-		func(http.Handler) http.Handler { return h },
-	}})
-	return f.Addr().String()
+	return serveWith(t, Settings{ReadHeader: 10 * time.Second, Idle: 60 * time.Second, MaxHeader: 32 << 10}, h)
+}
+
+// serveWith serves a loopback listener with a Server of settings s, as
+// the front does: each connection is a Conn handed to Serve. Cleanup
+// stops accepting and closes the server.
+func serveWith(t *testing.T, s Settings, h http.HandlerFunc) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(context.Background(), s, h, edgetest.Discard())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			srv.Serve(NewConn(c, nil, int(s.MaxHeader)+8192, func(net.Conn) {}))
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		srv.Close()
+	})
+	return ln.Addr().String()
 }
 
 // The checks net/http's server makes and http.ReadRequest does not: each
@@ -41,7 +70,7 @@ func TestHTTP1RefusesBadHeads(t *testing.T) {
 		{"not HTTP", "hello\r\n\r\n", 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := readResponses(t, rawExchange(t, addr, tc.head), 1)[0]
+			res := edgetest.ReadResponses(t, edgetest.RawExchange(t, addr, tc.head), 1)[0]
 			if res.StatusCode != tc.status || !res.Close {
 				t.Fatalf("status %d, close %v; want %d and the connection closed", res.StatusCode, res.Close, tc.status)
 			}
@@ -61,7 +90,7 @@ func TestHTTP1ExpectContinue(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		io.WriteString(w, "got "+string(b))
 	})
-	c := dialBounded(t, addr)
+	c := edgetest.DialBounded(t, addr)
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
 	close(read)
 	br := bufio.NewReader(c)
@@ -119,12 +148,12 @@ func TestHTTP1ResponseFraming(t *testing.T) {
 			// The second request shows the connection was kept.
 			head += "GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
 		}
-		raw := rawExchange(t, addr, head)
+		raw := edgetest.RawExchange(t, addr, head)
 		n := 1
 		if tc.proto == "HTTP/1.1" {
 			n = 2
 		}
-		res := readResponses(t, raw, n)
+		res := edgetest.ReadResponses(t, raw, n)
 		r := res[0]
 		b, _ := io.ReadAll(r.Body)
 		chunked := len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
@@ -138,8 +167,8 @@ func TestHTTP1ResponseFraming(t *testing.T) {
 // An HTTP/1.0 client that asks to keep the connection gets it kept.
 func TestHTTP1KeepAliveForHTTP10(t *testing.T) {
 	addr := frontWith(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) })
-	raw := rawExchange(t, addr, "GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /2 HTTP/1.0\r\n\r\n")
-	res := readResponses(t, raw, 2)
+	raw := edgetest.RawExchange(t, addr, "GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /2 HTTP/1.0\r\n\r\n")
+	res := edgetest.ReadResponses(t, raw, 2)
 	if res[0].Close || res[0].Header.Get("Connection") != "keep-alive" || !res[1].Close {
 		t.Fatalf("close %v (Connection %q), then %v; want kept, then closed\n%s", res[0].Close, res[0].Header.Get("Connection"), res[1].Close, raw)
 	}
@@ -153,8 +182,8 @@ func TestHTTP1HeaderInjection(t *testing.T) {
 		w.Header()["Bad Name"] = []string{"x"}
 		io.WriteString(w, "ok")
 	})
-	raw := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-	res := readResponses(t, raw, 1)[0]
+	raw := edgetest.RawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	res := edgetest.ReadResponses(t, raw, 1)[0]
 	if res.Header.Get("Set-Cookie") != "" || res.Header.Get("X-Evil") != "a  Set-Cookie: stolen=1" || strings.Contains(raw, "Bad Name") {
 		t.Fatalf("%q", raw)
 	}
@@ -168,10 +197,10 @@ func TestHTTP1HandlerPanic(t *testing.T) {
 		}
 		io.WriteString(w, "fine")
 	})
-	if raw := rawExchange(t, addr, "GET /panic HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"); raw != "" {
+	if raw := edgetest.RawExchange(t, addr, "GET /panic HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"); raw != "" {
 		t.Fatalf("after a panic the connection sent %q, want it closed with nothing", raw)
 	}
-	res := readResponses(t, rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), 1)[0]
+	res := edgetest.ReadResponses(t, edgetest.RawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), 1)[0]
 	if b, _ := io.ReadAll(res.Body); string(b) != "fine" {
 		t.Fatalf("the next connection got %q", b)
 	}
@@ -181,12 +210,12 @@ func TestHTTP1HandlerPanic(t *testing.T) {
 // for the next request.
 func TestHTTP1UnreadBodyKeepsConnection(t *testing.T) {
 	addr := frontWith(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Path) })
-	raw := rawExchange(t, addr, "POST /1 HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789"+
+	raw := edgetest.RawExchange(t, addr, "POST /1 HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789"+
 		"POST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+
 		"GET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-	res := readResponses(t, raw, 3)
+	res := edgetest.ReadResponses(t, raw, 3)
 	for i, r := range res {
-		if b, _ := io.ReadAll(r.Body); string(b) != "/"+itoa(i+1) {
+		if b, _ := io.ReadAll(r.Body); string(b) != "/"+strconv.Itoa(i+1) {
 			t.Fatalf("response %d: %q\n%s", i+1, b, raw)
 		}
 	}
@@ -195,12 +224,8 @@ func TestHTTP1UnreadBodyKeepsConnection(t *testing.T) {
 // A keep-alive connection left idle is closed at idle_timeout, and one
 // that is used is not.
 func TestHTTP1IdleTimeout(t *testing.T) {
-	f, _ := startFront(t, Config{Options: edgeconf.Options{IdleTimeout: edgeconf.Duration(150 * time.Millisecond)}, Layers: []func(http.Handler) http.Handler{
-		func(http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-		},
-	}})
-	c := dialBounded(t, f.Addr().String())
+	addr := serveWith(t, Settings{ReadHeader: 10 * time.Second, Idle: 150 * time.Millisecond, MaxHeader: 32 << 10}, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	c := edgetest.DialBounded(t, addr)
 	br := bufio.NewReader(c)
 	start := time.Now()
 	for range 3 {
@@ -232,13 +257,13 @@ func TestHTTP1WatchKeepsPipelinedBytes(t *testing.T) {
 		}
 		io.WriteString(w, r.Method+" "+r.URL.Path)
 	})
-	c := dialBounded(t, addr)
+	c := edgetest.DialBounded(t, addr)
 	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-entered
 	// Sent while the first is handled: in the socket, not the server's buffer.
 	io.WriteString(c, "PUT /next HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	raw, _ := io.ReadAll(c)
-	res := readResponses(t, string(raw), 2)
+	res := edgetest.ReadResponses(t, string(raw), 2)
 	for i, want := range []string{"GET /slow", "PUT /next"} {
 		if b, _ := io.ReadAll(res[i].Body); string(b) != want {
 			t.Fatalf("response %d: %q, want %q\n%s", i+1, b, want, raw)

@@ -1,4 +1,4 @@
-package edge
+package socket
 
 import (
 	"bufio"
@@ -54,7 +54,7 @@ func TestNodePreloadUsesInheritedSocket(t *testing.T) {
 	if err := os.WriteFile(script, []byte(listenScript), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	file, ln, err := ListenSocket("127.0.0.1:0")
+	file, ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,13 +113,13 @@ func TestNodePreloadUsesInheritedSocket(t *testing.T) {
 	})
 }
 
-func TestListenSocketInUse(t *testing.T) {
-	_, ln, err := ListenSocket("127.0.0.1:0")
+func TestListenInUse(t *testing.T) {
+	_, ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if _, _, err := ListenSocket(ln.Addr().String()); err == nil || !strings.Contains(err.Error(), "already in use") {
+	if _, _, err := Listen(ln.Addr().String()); err == nil || !strings.Contains(err.Error(), "already in use") {
 		t.Fatalf("second bind: %v", err)
 	}
 }

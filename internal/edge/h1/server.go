@@ -1,4 +1,15 @@
-package edge
+// Package h1 is the edge's own HTTP/1 server: the codec that reads
+// requests and writes responses on a client's connection (server.go,
+// response.go), and the framing guard every HTTP/1 connection goes
+// through before the server parses a head (framing.go: request
+// smuggling, head size, the watch on a client that leaves). HTTP/2 stays
+// with net/http. It knows nothing of the front's settings, instances or
+// transforms: the front hands it connections and a handler.
+//
+// It imports internal/edge/upstream for one thing, the watch: a client
+// that leaves closes the connection to the instance serving it
+// (Conn.Watch).
+package h1
 
 import (
 	"bufio"
@@ -20,7 +31,7 @@ import (
 	"github.com/tendhq/tend/internal/edge/httpsyntax"
 )
 
-// http1Server serves the HTTP/1 connections of one generation of the
+// Server serves the HTTP/1 connections of one generation of the
 // front (HTTP/2 stays with net/http). It exists for what a proxy pays per
 // request in net/http's server, measured under load: the per-request
 // background read of the client's connection and the deadline that ends
@@ -32,10 +43,10 @@ import (
 //
 // A request's context is the front's: it ends when the front is closed,
 // not when the client leaves. The proxy learns that from the watch
-// (framingConn.watch); Layers get the same context.
-type http1Server struct {
+// (Conn.Watch); Layers get the same context.
+type Server struct {
 	handler    http.HandlerFunc
-	ctx        context.Context // every request's, with the connection's framingConn
+	ctx        context.Context // every request's, with the connection's Conn
 	readHeader time.Duration
 	idle       time.Duration
 	maxHeader  int64
@@ -43,13 +54,16 @@ type http1Server struct {
 
 	shutting atomic.Bool // Shutdown or Close began
 	mu       sync.Mutex
-	conns    map[*http1Conn]struct{} // guarded by mu
-	wg       sync.WaitGroup          // connection goroutines
+	conns    map[*serverConn]struct{} // guarded by mu
+	wg       sync.WaitGroup           // connection goroutines
 }
+
+// unbounded lifts the bound of a reader between heads.
+const unbounded = 1<<63 - 1
 
 // watchAfter is how long a handler runs before its client's connection is
 // read, so that a client that leaves closes the connection to the
-// instance (framingConn.watch). A request shorter than that costs nothing.
+// instance (Conn.Watch). A request shorter than that costs nothing.
 const watchAfter = 50 * time.Millisecond
 
 // drainLimit is how much of an unread request body is read and discarded
@@ -62,18 +76,27 @@ const (
 	connActive              // reading, handling or answering a request
 )
 
-func newHTTP1Server(base context.Context, s serverSettings, handler http.HandlerFunc, log *slog.Logger) *http1Server {
-	return &http1Server{
-		handler: handler, ctx: base, readHeader: s.readHeader, idle: s.idle,
-		maxHeader: int64(s.maxHeader), log: log,
-		conns: map[*http1Conn]struct{}{},
+// Settings are what a Server holds: changing them takes a new server.
+type Settings struct {
+	ReadHeader time.Duration // for a request head, from its first byte
+	Idle       time.Duration // between requests on a connection
+	MaxHeader  int64         // bytes of a request head: 431 past it
+}
+
+// NewServer serves connections handed to Serve with handler; base is
+// every request's context.
+func NewServer(base context.Context, s Settings, handler http.HandlerFunc, log *slog.Logger) *Server {
+	return &Server{
+		handler: handler, ctx: base, readHeader: s.ReadHeader, idle: s.Idle,
+		maxHeader: s.MaxHeader, log: log,
+		conns: map[*serverConn]struct{}{},
 	}
 }
 
-// http1Conn is one client connection of an http1Server.
-type http1Conn struct {
-	srv    *http1Server
-	fc     *framingConn
+// serverConn is one client connection of an Server.
+type serverConn struct {
+	srv    *Server
+	fc     *Conn
 	ctx    context.Context
 	remote string
 	post   bool // the last request was a POST: CRLFs may trail its body
@@ -82,7 +105,7 @@ type http1Conn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	state  atomic.Int32
-	res    http1Response
+	res    Response
 
 	// The watch: a read of the client's connection while a handler runs
 	// (see watchAfter). mu guards the fields below it.
@@ -134,15 +157,15 @@ type connBufs struct {
 	w *bufio.Writer
 }
 
-var http1Bufs = sync.Pool{New: func() any {
+var bufsPool = sync.Pool{New: func() any {
 	return &connBufs{bufio.NewReaderSize(nil, 4<<10), bufio.NewWriterSize(nil, 4<<10)}
 }}
 
 // serve runs the connection fc in a goroutine of its own, unless the
 // server is shutting down.
-func (s *http1Server) serve(fc *framingConn) {
-	c := &http1Conn{srv: s, fc: fc, remote: fc.RemoteAddr().String()}
-	c.ctx = context.WithValue(s.ctx, framingKey{}, fc)
+func (s *Server) Serve(fc *Conn) {
+	c := &serverConn{srv: s, fc: fc, remote: fc.RemoteAddr().String()}
+	c.ctx = context.WithValue(s.ctx, connKey{}, fc)
 	c.rd.c = fc
 	c.cond.L = &c.mu
 	c.state.Store(connActive)
@@ -158,9 +181,9 @@ func (s *http1Server) serve(fc *framingConn) {
 	go c.serve()
 }
 
-func (c *http1Conn) serve() {
+func (c *serverConn) serve() {
 	s := c.srv
-	bufs := http1Bufs.Get().(*connBufs)
+	bufs := bufsPool.Get().(*connBufs)
 	bufs.r.Reset(&c.rd)
 	bufs.w.Reset(c.fc)
 	c.br, c.bw = bufs.r, bufs.w
@@ -174,7 +197,7 @@ func (c *http1Conn) serve() {
 			c.fc.Close()
 			bufs.r.Reset(nil)
 			bufs.w.Reset(nil)
-			http1Bufs.Put(bufs)
+			bufsPool.Put(bufs)
 		}
 		s.mu.Lock()
 		delete(s.conns, c)
@@ -237,7 +260,7 @@ func (c *http1Conn) serve() {
 
 // refuse answers a head that did not parse, as net/http does; a client
 // that left or went quiet gets nothing.
-func (c *http1Conn) refuse(err error) {
+func (c *serverConn) refuse(err error) {
 	switch {
 	case c.rd.hitMax:
 		c.fail(http.StatusRequestHeaderFieldsTooLarge, "")
@@ -255,7 +278,7 @@ func (c *http1Conn) refuse(err error) {
 }
 
 // fail answers a request the server refuses, and the connection closes.
-func (c *http1Conn) fail(code int, why string) {
+func (c *serverConn) fail(code int, why string) {
 	text := http.StatusText(code)
 	body := strconv.Itoa(code) + " " + text
 	if why != "" {
@@ -269,7 +292,7 @@ func (c *http1Conn) fail(code int, why string) {
 
 // checkRequest applies the checks of net/http's server that
 // http.ReadRequest leaves to it: 0 when r may be served. (A second Host
-// line never gets here: framingConn spoils the head.) ReadRequest drops
+// line never gets here: Conn spoils the head.) ReadRequest drops
 // the Host header for r.Host, so an empty Host reads as a missing one.
 func checkRequest(r *http.Request) (int, string) {
 	switch {
@@ -309,7 +332,7 @@ func validHost(h string) bool {
 
 // exchange serves one request: done when the connection is to close (or
 // was hijacked) after it.
-func (c *http1Conn) exchange(req *http.Request) (done, hijacked bool) {
+func (c *serverConn) exchange(req *http.Request) (done, hijacked bool) {
 	s := c.srv
 	req = req.WithContext(c.ctx)
 	req.RemoteAddr = c.remote
@@ -366,7 +389,7 @@ const lingerTime = time.Second
 // reads it. So the server shuts its side, and reads and drops what comes
 // until the client closes, for lingerTime at most (nginx's lingering
 // close; net/http waits 500 ms).
-func (c *http1Conn) lingerClose() {
+func (c *serverConn) lingerClose() {
 	if c.fc.CloseWrite() != nil {
 		return
 	}
@@ -392,7 +415,7 @@ func leadingCRLF(b []byte) int {
 
 // run calls the handler; false if it panicked, which ends the
 // connection, as net/http does.
-func (c *http1Conn) run(w *http1Response, req *http.Request) (ok bool) {
+func (c *serverConn) run(w *Response, req *http.Request) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
@@ -409,7 +432,7 @@ func (c *http1Conn) run(w *http1Response, req *http.Request) (ok bool) {
 
 // startWatch arms the watch of the client's connection for the handler
 // that starts.
-func (c *http1Conn) startWatch() {
+func (c *serverConn) startWatch() {
 	c.mu.Lock()
 	c.watching = true
 	c.mu.Unlock()
@@ -417,10 +440,10 @@ func (c *http1Conn) startWatch() {
 }
 
 // watch reads the client's connection while a handler runs: a failed read
-// means the client left, and framingConn.Read closes the connection to
+// means the client left, and Conn.Read closes the connection to
 // the instance it watches. A byte that comes (the next request,
 // pipelined) waits in the stash for the next read.
-func (c *http1Conn) watch() {
+func (c *serverConn) watch() {
 	c.mu.Lock()
 	if !c.watching || c.reading {
 		c.mu.Unlock()
@@ -444,7 +467,7 @@ func (c *http1Conn) watch() {
 
 // stopWatch ends the watch, interrupting its read, so that the
 // connection's reader is the serving goroutine's alone again.
-func (c *http1Conn) stopWatch() {
+func (c *serverConn) stopWatch() {
 	if c.timer == nil {
 		return
 	}
@@ -470,7 +493,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // "100 Continue" before the first read when the client waits for it, and
 // starts the watch once the body has been read to its end.
 type bodyReader struct {
-	c      *http1Conn
+	c      *serverConn
 	body   io.ReadCloser
 	expect bool // the client waits for "100 Continue"
 	asked  bool // "100 Continue" went out
@@ -505,7 +528,7 @@ func (b *bodyReader) Close() error { return b.body.Close() }
 // Shutdown stops the server's connections taking new requests: idle ones
 // close now, busy ones after their response. It returns when all are
 // closed, or with ctx's error when ctx ends first.
-func (s *http1Server) Shutdown(ctx context.Context) error {
+func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutting.Store(true)
 	s.mu.Unlock()
@@ -535,7 +558,7 @@ func (s *http1Server) Shutdown(ctx context.Context) error {
 
 // Close closes every connection at once and waits for their goroutines;
 // handlers still running end with their writes failing.
-func (s *http1Server) Close() {
+func (s *Server) Close() {
 	s.mu.Lock()
 	s.shutting.Store(true)
 	for c := range s.conns {

@@ -1,4 +1,8 @@
-package edge
+// Package ratelimit enforces the edge's rate_limits: a token bucket per
+// rule and client address, with memory bounded against clients with many
+// addresses. It starts no goroutine: idle buckets are swept as new
+// clients come.
+package ratelimit
 
 import (
 	"math"
@@ -19,9 +23,9 @@ import (
 // than growing memory without end.
 const maxBuckets = 100_000
 
-// rateLimiter applies the rate_limits rules: a token bucket per rule and
+// Limiter applies the rate_limits rules: a token bucket per rule and
 // client address. No goroutine: idle buckets are swept as new clients come.
-type rateLimiter struct {
+type Limiter struct {
 	rules []*rateRule
 }
 
@@ -42,11 +46,12 @@ type bucket struct {
 	at     time.Time
 }
 
-func newRateLimiter(limits []edgeconf.RateLimit) *rateLimiter {
+// New compiles limits; nil for none.
+func New(limits []edgeconf.RateLimit) *Limiter {
 	if len(limits) == 0 {
 		return nil
 	}
-	l := &rateLimiter{}
+	l := &Limiter{}
 	for _, rl := range limits {
 		r := &rateRule{
 			RateLimit: rl,
@@ -67,9 +72,9 @@ func newRateLimiter(limits []edgeconf.RateLimit) *rateLimiter {
 	return l
 }
 
-// sameRules says whether the limiter already enforces limits, so that an
+// SameRules says whether the limiter already enforces limits, so that an
 // Update that leaves them alone keeps the buckets.
-func (l *rateLimiter) sameRules(limits []edgeconf.RateLimit) bool {
+func (l *Limiter) SameRules(limits []edgeconf.RateLimit) bool {
 	if l == nil {
 		return len(limits) == 0
 	}
@@ -78,9 +83,9 @@ func (l *rateLimiter) sameRules(limits []edgeconf.RateLimit) bool {
 	})
 }
 
-// allow takes a token for r from client's bucket of every rule that
+// Allow takes a token for r from client's bucket of every rule that
 // matches; when one is empty it says how long until the next token.
-func (l *rateLimiter) allow(r *http.Request, client netip.Addr, now time.Time) (bool, time.Duration) {
+func (l *Limiter) Allow(r *http.Request, client netip.Addr, now time.Time) (bool, time.Duration) {
 	if l == nil || !client.IsValid() {
 		return true, 0
 	}
@@ -159,8 +164,8 @@ func (r *rateRule) makeRoom(now time.Time) {
 	r.sweepAt = min(max(1024, 2*len(r.buckets)), maxBuckets)
 }
 
-// retryAfter is the Retry-After value for a wait: whole seconds, at
+// RetryAfter is the Retry-After value for a wait: whole seconds, at
 // least 1.
-func retryAfter(d time.Duration) int {
+func RetryAfter(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }

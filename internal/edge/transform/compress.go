@@ -1,4 +1,10 @@
-package edge
+// Package transform holds the edits the edge makes to what passes
+// through it, each compiled once from Options and then applied per
+// message with no allocation where the message needs none: compression
+// (negotiated per request, decided per response), security headers, and
+// cookie flags and renaming. It knows no connection, server or front:
+// internal/edge's response writer decides when each applies.
+package transform
 
 import (
 	"io"
@@ -14,27 +20,27 @@ import (
 )
 
 // Compression is negotiated per request and decided per response, in
-// response.go's writer, with the rules here. gzhttp's own handler is not
+// internal/edge's response writer, with the rules here. gzhttp's own handler is not
 // used: it knows no brotli, and it neither weakens ETags nor honours
 // no-transform; its pooled gzip and zstd writers are.
 
-// coding is a content coding the edge can apply.
-type coding uint8
+// Coding is a content coding the edge can apply.
+type Coding uint8
 
 const (
-	identity coding = iota
-	codingBr
-	codingGzip
-	codingZstd
+	Identity Coding = iota
+	CodingBr
+	CodingGzip
+	CodingZstd
 )
 
-var codingNames = [...]string{identity: "", codingBr: "br", codingGzip: "gzip", codingZstd: "zstd"}
+var codingNames = [...]string{Identity: "", CodingBr: "br", CodingGzip: "gzip", CodingZstd: "zstd"}
 
-func (c coding) String() string { return codingNames[c] }
+func (c Coding) String() string { return codingNames[c] }
 
-// minCompressSize is the smallest body worth compressing: below it the
+// MinCompressSize is the smallest body worth compressing: below it the
 // saving does not cover a packet.
-const minCompressSize = 1 << 10
+const MinCompressSize = 1 << 10
 
 // Levels: fast enough to keep up with a proxy, most of the ratio of the
 // slow ones on text.
@@ -44,12 +50,12 @@ const (
 	zstdLevel = int(zstd.SpeedDefault)
 )
 
-// negotiate picks the coding for a request's Accept-Encoding: the highest
+// Negotiate picks the coding for a request's Accept-Encoding: the highest
 // q-value wins; on a tie br, then gzip, then zstd (zstd only when the
 // client prefers it). q=0 refuses a coding; "*" stands for those not named.
-func negotiate(accept []string) coding {
+func Negotiate(accept []string) Coding {
 	if len(accept) == 0 {
-		return identity
+		return Identity
 	}
 	var q [4]float64
 	var named [4]bool
@@ -71,14 +77,14 @@ func negotiate(accept []string) coding {
 					w = f
 				}
 			}
-			var c coding
+			var c Coding
 			switch strings.ToLower(name) {
 			case "br":
-				c = codingBr
+				c = CodingBr
 			case "gzip", "x-gzip":
-				c = codingGzip
+				c = CodingGzip
 			case "zstd":
-				c = codingZstd
+				c = CodingZstd
 			case "*":
 				star = w
 				continue
@@ -88,8 +94,8 @@ func negotiate(accept []string) coding {
 			q[c], named[c] = w, true
 		}
 	}
-	best, bestQ := identity, 0.0
-	for _, c := range []coding{codingBr, codingGzip, codingZstd} {
+	best, bestQ := Identity, 0.0
+	for _, c := range []Coding{CodingBr, CodingGzip, CodingZstd} {
 		w := q[c]
 		if !named[c] && star > 0 {
 			w = star
@@ -101,10 +107,10 @@ func negotiate(accept []string) coding {
 	return best
 }
 
-// compressible says whether a response may be compressed, whatever its
+// Compressible says whether a response may be compressed, whatever its
 // size: not for HEAD, 1xx, 204, 206, 304, ranges, encoded bodies,
 // no-transform, or types outside the allow-list.
-func compressible(r *http.Request, h http.Header, status int) bool {
+func Compressible(r *http.Request, h http.Header, status int) bool {
 	if r.Method == http.MethodHead || status < 200 || status == http.StatusNoContent ||
 		status == http.StatusPartialContent || status == http.StatusNotModified {
 		return false
@@ -116,7 +122,7 @@ func compressible(r *http.Request, h http.Header, status int) bool {
 		return false
 	}
 	for _, cc := range h["Cache-Control"] {
-		if containsToken(cc, "no-transform") {
+		if ContainsToken(cc, "no-transform") {
 			return false
 		}
 	}
@@ -139,15 +145,15 @@ func compressibleType(ct string) bool {
 	return false
 }
 
-// isEventStream says whether a response is server-sent events, which are
+// IsEventStream says whether a response is server-sent events, which are
 // flushed event by event.
-func isEventStream(h http.Header) bool {
+func IsEventStream(h http.Header) bool {
 	ct := h.Get("Content-Type")
 	return strings.HasPrefix(ct, "text/event-stream") && (len(ct) == len("text/event-stream") || ct[len("text/event-stream")] == ';')
 }
 
-// containsToken says whether a comma-separated header value lists tok.
-func containsToken(v, tok string) bool {
+// ContainsToken says whether a comma-separated header value lists tok.
+func ContainsToken(v, tok string) bool {
 	for item := range strings.SplitSeq(v, ",") {
 		name, _, _ := strings.Cut(item, "=")
 		if strings.EqualFold(strings.TrimSpace(name), tok) {
@@ -157,11 +163,11 @@ func containsToken(v, tok string) bool {
 	return false
 }
 
-// startCompressing sets the headers of a response about to be compressed
+// StartCompressing sets the headers of a response about to be compressed
 // with c: the length and ranges no longer describe the bytes sent, and a
 // strong ETag promises byte-identical bodies, which a compressed one is
 // not.
-func startCompressing(h http.Header, c coding) {
+func StartCompressing(h http.Header, c Coding) {
 	h.Set("Content-Encoding", c.String())
 	delete(h, "Content-Length")
 	delete(h, "Accept-Ranges")
@@ -170,30 +176,30 @@ func startCompressing(h http.Header, c coding) {
 	}
 }
 
-// addVary adds Accept-Encoding to Vary unless it is there already: every
+// AddVary adds Accept-Encoding to Vary unless it is there already: every
 // response of a front that compresses varies with it.
-func addVary(h http.Header) {
+func AddVary(h http.Header) {
 	for _, v := range h["Vary"] {
-		if containsToken(v, "accept-encoding") || strings.TrimSpace(v) == "*" {
+		if ContainsToken(v, "accept-encoding") || strings.TrimSpace(v) == "*" {
 			return
 		}
 	}
 	h.Add("Vary", "Accept-Encoding")
 }
 
-// encoder is a compressing writer; Close finishes the stream and returns
+// Encoder is a compressing writer; Close finishes the stream and returns
 // the encoder to its pool.
-type encoder interface {
+type Encoder interface {
 	io.Writer
 	Flush() error
 	Close() error
 }
 
-func newEncoder(c coding, w io.Writer) encoder {
+func NewEncoder(c Coding, w io.Writer) Encoder {
 	switch c {
-	case codingGzip:
+	case CodingGzip:
 		return gzkp.NewWriter(w, gzipLevel)
-	case codingZstd:
+	case CodingZstd:
 		return zstdkp.NewWriter(w, zstdLevel)
 	default:
 		bw := brWriters.Get().(*brotli.Writer)

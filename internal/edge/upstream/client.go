@@ -1,4 +1,11 @@
-package edge
+// Package upstream is the edge's HTTP/1.1 client to an app's instances:
+// connections dialled to one instance, kept idle between requests and
+// pruned before the instance closes them, request bodies written as
+// their head announced, and response heads read without allocating in
+// the common case. It knows nothing of balancing or retries, which are
+// the front's (internal/edge, proxy.go): a caller takes a Conn, uses it
+// for one request at a time, and puts it back or closes it.
+package upstream
 
 import (
 	"bufio"
@@ -8,12 +15,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/httpsyntax"
+	"github.com/tendhq/tend/internal/edge/rawconn"
 )
 
 // The hop to an instance is HTTP/1.1 over loopback, with keep-alive. It
@@ -37,9 +44,9 @@ const maxResponseHead = 10 << 20
 
 var errHeadTooLarge = errors.New("edge: response head from the instance is over 10 MiB")
 
-// upConn is a connection to an instance. One request at a time has it;
+// Conn is a connection to an instance. One request at a time has it;
 // between requests it waits in its backend's idle list.
-type upConn struct {
+type Conn struct {
 	conn      net.Conn
 	rd        connReader
 	br        *bufio.Reader
@@ -70,14 +77,14 @@ func (r *connReader) Read(p []byte) (int, error) {
 
 const unbounded = 1<<63 - 1
 
-func dialInstance(ctx context.Context, addr string, timeout time.Duration) (*upConn, error) {
+func Dial(ctx context.Context, addr string, timeout time.Duration) (*Conn, error) {
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, &dialError{err}
+		return nil, &DialError{err}
 	}
-	c = fastConn(c)
-	uc := &upConn{conn: c}
+	c = rawconn.Fast(c)
+	uc := &Conn{conn: c}
 	uc.rd = connReader{c: c, left: unbounded}
 	uc.br = bufio.NewReaderSize(&uc.rd, 4<<10)
 	if sc, ok := c.(syscall.Conn); ok {
@@ -86,22 +93,22 @@ func dialInstance(ctx context.Context, addr string, timeout time.Duration) (*upC
 	return uc, nil
 }
 
-func (c *upConn) close() { c.conn.Close() }
+func (c *Conn) Close() { c.conn.Close() }
 
 // writer is the buffered writer of the request body.
-func (c *upConn) writer() *bufio.Writer {
+func (c *Conn) Writer() *bufio.Writer {
 	if c.bw == nil {
 		c.bw = bufio.NewWriterSize(c.conn, 4<<10)
 	}
 	return c.bw
 }
 
-// idleConns are the idle connections to one backend, the most recently
+// IdleConns are the idle connections to one backend, the most recently
 // used last. A timer closes those idle longer than the idle timeout, as
 // the instance may be about to (Node closes them after 5s).
-type idleConns struct {
+type IdleConns struct {
 	mu      sync.Mutex
-	conns   []*upConn   // guarded by mu
+	conns   []*Conn     // guarded by mu
 	timer   *time.Timer // armed while conns is not empty; guarded by mu
 	maxIdle time.Duration
 	closed  bool // the backend left the pool: nothing is kept; guarded by mu
@@ -109,7 +116,7 @@ type idleConns struct {
 
 // get takes the most recently used connection that has not been idle too
 // long; nil when there is none.
-func (p *idleConns) get(now time.Time) *upConn {
+func (p *IdleConns) Get(now time.Time) *Conn {
 	p.mu.Lock()
 	for n := len(p.conns); n > 0; n = len(p.conns) {
 		c := p.conns[n-1]
@@ -123,9 +130,9 @@ func (p *idleConns) get(now time.Time) *upConn {
 		old := p.conns
 		p.conns = p.conns[:0]
 		p.mu.Unlock()
-		c.close()
+		c.Close()
 		for i, o := range old {
-			o.close()
+			o.Close()
 			old[i] = nil
 		}
 		return nil
@@ -135,12 +142,12 @@ func (p *idleConns) get(now time.Time) *upConn {
 }
 
 // put keeps c for the next request, or closes it when there are enough.
-func (p *idleConns) put(c *upConn, now time.Time, maxIdle time.Duration) {
+func (p *IdleConns) Put(c *Conn, now time.Time, maxIdle time.Duration) {
 	c.idleSince = now
 	p.mu.Lock()
 	if p.closed || len(p.conns) >= maxIdlePerBackend || maxIdle <= 0 {
 		p.mu.Unlock()
-		c.close()
+		c.Close()
 		return
 	}
 	p.maxIdle = maxIdle
@@ -153,10 +160,10 @@ func (p *idleConns) put(c *upConn, now time.Time, maxIdle time.Duration) {
 
 // prune closes the connections idle for longer than maxIdle, and rearms
 // the timer for the oldest of the others. It runs on the timer.
-func (p *idleConns) prune() {
+func (p *IdleConns) prune() {
 	p.mu.Lock()
 	now := time.Now()
-	var old []*upConn
+	var old []*Conn
 	i := 0
 	for i < len(p.conns) && now.Sub(p.conns[i].idleSince) >= p.maxIdle {
 		i++
@@ -173,12 +180,12 @@ func (p *idleConns) prune() {
 	}
 	p.mu.Unlock()
 	for _, c := range old {
-		c.close()
+		c.Close()
 	}
 }
 
 // drop closes the idle connections; forever stops keeping any.
-func (p *idleConns) drop(forever bool) {
+func (p *IdleConns) Drop(forever bool) {
 	p.mu.Lock()
 	old := p.conns
 	p.conns = nil
@@ -191,17 +198,17 @@ func (p *idleConns) drop(forever bool) {
 	}
 	p.mu.Unlock()
 	for _, c := range old {
-		c.close()
+		c.Close()
 	}
 }
 
-// writeBody sends the request body on c, framed as its head announced:
+// WriteBody sends the request body on c, framed as its head announced:
 // n bytes, or chunks when n is -1. A failure to read the body is a
 // *bodyError, so that the caller can tell it from a failed connection.
-func writeBody(c *upConn, body io.Reader, n int64) error {
-	bw := c.writer()
-	bufp := buffers.Get().(*[32 << 10]byte)
-	defer buffers.Put(bufp)
+func WriteBody(c *Conn, body io.Reader, n int64) error {
+	bw := c.Writer()
+	bufp := Buffers.Get().(*[32 << 10]byte)
+	defer Buffers.Put(bufp)
 	buf := bufp[:]
 	var sent int64
 	for n < 0 || sent < n {
@@ -224,12 +231,12 @@ func writeBody(c *upConn, body io.Reader, n int64) error {
 		}
 		if rerr == io.EOF {
 			if n >= 0 && sent < n {
-				return &bodyError{io.ErrUnexpectedEOF}
+				return &BodyError{io.ErrUnexpectedEOF}
 			}
 			break
 		}
 		if rerr != nil {
-			return &bodyError{rerr}
+			return &BodyError{rerr}
 		}
 	}
 	if n < 0 {
@@ -257,17 +264,17 @@ func writeChunk(bw *bufio.Writer, p []byte) error {
 	return err
 }
 
-// bodyError is a failure to read the client's request body (the client
+// BodyError is a failure to read the client's request body (the client
 // left, or it was over max_body): not the instance's fault.
-type bodyError struct{ err error }
+type BodyError struct{ err error }
 
-func (e *bodyError) Error() string { return "read request body: " + e.err.Error() }
-func (e *bodyError) Unwrap() error { return e.err }
+func (e *BodyError) Error() string { return "read request body: " + e.err.Error() }
+func (e *BodyError) Unwrap() error { return e.err }
 
-// readResponse reads the response to r from c, passing 1xx responses
+// ReadResponse reads the response to r from c, passing 1xx responses
 // other than 101 to w as they come. The heads of those and of the final
 // response share one bound, maxResponseHead.
-func readResponse(c *upConn, r *http.Request, w http.ResponseWriter) (*http.Response, error) {
+func ReadResponse(c *Conn, r *http.Request, w http.ResponseWriter) (*http.Response, error) {
 	c.rd.left = maxResponseHead
 	defer func() { c.rd.left = unbounded }()
 	for {
@@ -289,13 +296,13 @@ func readResponse(c *upConn, r *http.Request, w http.ResponseWriter) (*http.Resp
 	}
 }
 
-// upResponse is a response from an instance, on its way to the client.
-type upResponse struct {
-	status int
-	length int64 // of the body; -1 until its end
-	close  bool  // the connection ends with this response
-	body   io.Reader
-	res    *http.Response // when http.ReadResponse read it: its Header and Trailer
+// Response is a response from an instance, on its way to the client.
+type Response struct {
+	Status int
+	Length int64 // of the body; -1 until its end
+	Close  bool  // the connection ends with this response
+	Body   io.Reader
+	Res    *http.Response // when http.ReadResponse read it: its Header and Trailer
 }
 
 // fixedBody reads a body of known length from the connection.
@@ -333,7 +340,7 @@ const maxFastFields = 64
 // hop-by-hop ones are dropped. Any other head is left unread (ok false)
 // for http.ReadResponse, which knows every case: nothing of it is
 // consumed, and h is untouched, until all of it was found plain.
-func (c *upConn) readHead(r *http.Request, h http.Header, out *upResponse) (ok bool) {
+func (c *Conn) ReadHead(r *http.Request, h http.Header, out *Response) (ok bool) {
 	var fields [maxFastFields]field
 	var buf []byte
 	var end, nf int
@@ -360,7 +367,7 @@ func (c *upConn) readHead(r *http.Request, h http.Header, out *upResponse) (ok b
 		k, v := buf[f.k0:f.k1], buf[f.v0:f.v1]
 		switch {
 		case bytes.EqualFold(k, []byte("Content-Length")):
-			n, ok := parseLength(v)
+			n, ok := httpsyntax.ParseLength(v)
 			if !ok || length >= 0 {
 				return false
 			}
@@ -390,7 +397,7 @@ func (c *upConn) readHead(r *http.Request, h http.Header, out *upResponse) (ok b
 	vals := make([]string, nf)
 	for i, f := range fields[:nf] {
 		k := http.CanonicalHeaderKey(head[f.k0:f.k1])
-		if isHop(k) {
+		if httpsyntax.IsHop(k) {
 			continue
 		}
 		vals[i] = head[f.v0:f.v1]
@@ -408,7 +415,7 @@ func (c *upConn) readHead(r *http.Request, h http.Header, out *upResponse) (ok b
 	}
 	c.br.Discard(end)
 	c.fixed = fixedBody{br: c.br, n: length}
-	*out = upResponse{status: status, length: length, close: closing, body: &c.fixed}
+	*out = Response{Status: status, Length: length, Close: closing, Body: &c.fixed}
 	return true
 }
 
@@ -466,7 +473,19 @@ func scanHead(b []byte, fields *[maxFastFields]field) (end, n int) {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// hasLineBreak says whether v holds a CR or LF, which would split a head.
-func hasLineBreak(v string) bool {
-	return strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0
-}
+// DialError is a failed connection to an instance. Nothing of the request
+// reached it, so the request may go to another instance whatever its method.
+type DialError struct{ err error }
+
+func (e *DialError) Error() string { return e.err.Error() }
+func (e *DialError) Unwrap() error { return e.err }
+
+var Buffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// NetConn is the connection underneath, for an upgraded exchange that
+// copies bytes both ways, and for deadlines.
+func (c *Conn) NetConn() net.Conn { return c.conn }
+
+// Reader is the buffered reader of the responses, which may hold bytes
+// an upgraded connection must pass on first.
+func (c *Conn) Reader() *bufio.Reader { return c.br }

@@ -1,4 +1,10 @@
-package edge
+// Package tlsstore holds the certificates of the edge's TLS: a pair of
+// PEM files reloaded when they change on disk, or a self-signed
+// certificate for development kept in a state directory, and the server
+// configuration (versions, suites, ALPN) that serves them. It starts no
+// goroutine: a handshake checks the files, at most once per
+// CheckInterval.
+package tlsstore
 
 import (
 	"crypto/ecdsa"
@@ -8,22 +14,16 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
 // tls12Suites are Mozilla's intermediate profile for TLS 1.2: ECDHE key
@@ -38,9 +38,9 @@ var tls12Suites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
-// newTLSConfig is the server side of the front's TLS: 1.2 and 1.3, HTTP/2
+// NewConfig is the server side of the front's TLS: 1.2 and 1.3, HTTP/2
 // preferred, the certificate from certs.
-func newTLSConfig(certs *certStore) *tls.Config {
+func NewConfig(certs *Store) *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		CipherSuites:   tls12Suites,
@@ -49,18 +49,18 @@ func newTLSConfig(certs *certStore) *tls.Config {
 	}
 }
 
-// certCheckInterval is how often, at most, a handshake looks at the
+// CheckInterval is how often, at most, a handshake looks at the
 // certificate files: a stat of two files, once a second, costs nothing.
-const certCheckInterval = time.Second
+const CheckInterval = time.Second
 
-// certStore holds the certificate of a front and reloads it when its
+// Store holds the certificate of a front and reloads it when its
 // files change on disk (a renewal by certbot, say), without a restart. It
-// checks on a handshake, at most once per certCheckInterval, with a stat
+// checks on a handshake, at most once per CheckInterval, with a stat
 // of both files: no goroutine, no inotify. A pair that does not load
 // (half-written, or a key of another certificate) keeps the old one in
 // use; the error is logged once and reported by Err until a good pair
 // replaces it.
-type certStore struct {
+type Store struct {
 	certFile, keyFile string // "" for a certificate held in memory only
 	now               func() time.Time
 	log               *slog.Logger
@@ -93,9 +93,9 @@ func stampOf(name string) (fileStamp, error) {
 	return s, nil
 }
 
-// loadCertStore loads the pair of files, which must be good.
-func loadCertStore(certFile, keyFile string, now func() time.Time, log *slog.Logger) (*certStore, error) {
-	s := &certStore{certFile: certFile, keyFile: keyFile, now: now, log: log}
+// Load loads the pair of files, which must be good.
+func Load(certFile, keyFile string, now func() time.Time, log *slog.Logger) (*Store, error) {
+	s := &Store{certFile: certFile, keyFile: keyFile, now: now, log: log}
 	var err error
 	if s.stamp[0], err = stampOf(certFile); err == nil {
 		s.stamp[1], err = stampOf(keyFile)
@@ -108,12 +108,12 @@ func loadCertStore(certFile, keyFile string, now func() time.Time, log *slog.Log
 		return nil, fmt.Errorf("tls: cannot use %s with %s: %w", certFile, keyFile, err)
 	}
 	s.cur.Store(&c)
-	s.nextCheck.Store(now().Add(certCheckInterval).UnixNano())
+	s.nextCheck.Store(now().Add(CheckInterval).UnixNano())
 	return s, nil
 }
 
 // get is tls.Config.GetCertificate.
-func (s *certStore) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (s *Store) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if s.certFile != "" {
 		s.check()
 	}
@@ -122,10 +122,10 @@ func (s *certStore) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 
 // check reloads the pair if its files changed. A handshake that finds
 // another one reloading goes on with the current certificate.
-func (s *certStore) check() {
+func (s *Store) check() {
 	now := s.now()
 	next := s.nextCheck.Load()
-	if now.UnixNano() < next || !s.nextCheck.CompareAndSwap(next, now.Add(certCheckInterval).UnixNano()) {
+	if now.UnixNano() < next || !s.nextCheck.CompareAndSwap(next, now.Add(CheckInterval).UnixNano()) {
 		return
 	}
 	if !s.mu.TryLock() {
@@ -157,7 +157,7 @@ func (s *certStore) check() {
 }
 
 // Err is the reason the files on disk are not the certificate served, or nil.
-func (s *certStore) Err() error {
+func (s *Store) Err() error {
 	if s == nil {
 		return nil
 	}
@@ -166,21 +166,21 @@ func (s *certStore) Err() error {
 	return s.err
 }
 
-// selfSignedFile is where a self-signed certificate is kept, with its key,
+// SelfSignedFile is where a self-signed certificate is kept, with its key,
 // in the caller's state directory.
-const selfSignedFile = "self-signed.pem"
+const SelfSignedFile = "self-signed.pem"
 
 // selfSignedMu serializes the fronts of a daemon that make the file.
 var selfSignedMu sync.Mutex
 
-// selfSigned returns the certificate store for `tls: self-signed`: the
+// SelfSigned returns the certificate store for `tls: self-signed`: the
 // certificate in dir when there is a good one, else a new one written
 // there (certificate and key in one file, so they are replaced together).
 // With dir "" the certificate lives in memory only, and browsers will
 // have to accept a new one after each start.
-func selfSigned(dir string, now func() time.Time, log *slog.Logger) (*certStore, error) {
+func SelfSigned(dir string, now func() time.Time, log *slog.Logger) (*Store, error) {
 	if dir == "" {
-		certPEM, keyPEM, err := newSelfSigned(now())
+		certPEM, keyPEM, err := NewSelfSigned(now())
 		if err != nil {
 			return nil, err
 		}
@@ -188,24 +188,24 @@ func selfSigned(dir string, now func() time.Time, log *slog.Logger) (*certStore,
 		if err != nil {
 			return nil, err
 		}
-		s := &certStore{now: now, log: log}
+		s := &Store{now: now, log: log}
 		s.cur.Store(&c)
 		return s, nil
 	}
 	selfSignedMu.Lock()
 	defer selfSignedMu.Unlock()
-	file := filepath.Join(dir, selfSignedFile)
+	file := filepath.Join(dir, SelfSignedFile)
 	if c, err := tls.LoadX509KeyPair(file, file); err == nil && now().Add(30*24*time.Hour).Before(c.Leaf.NotAfter) {
-		return loadCertStore(file, file, now, log)
+		return Load(file, file, now, log)
 	}
-	certPEM, keyPEM, err := newSelfSigned(now())
+	certPEM, keyPEM, err := NewSelfSigned(now())
 	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tls: self-signed certificate: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, selfSignedFile+".*")
+	tmp, err := os.CreateTemp(dir, SelfSignedFile+".*")
 	if err == nil {
 		_, err = tmp.Write(append(certPEM, keyPEM...))
 		if cerr := tmp.Close(); err == nil {
@@ -222,12 +222,12 @@ func selfSigned(dir string, now func() time.Time, log *slog.Logger) (*certStore,
 		return nil, fmt.Errorf("tls: self-signed certificate: %w", err)
 	}
 	log.Info("tls: made a self-signed certificate", "file", file)
-	return loadCertStore(file, file, now, log)
+	return Load(file, file, now, log)
 }
 
-// newSelfSigned makes a certificate for localhost and this host's name,
+// NewSelfSigned makes a certificate for localhost and this host's name,
 // valid for a year (browsers refuse longer ones), and its key.
-func newSelfSigned(now time.Time) (certPEM, keyPEM []byte, err error) {
+func NewSelfSigned(now time.Time) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -260,71 +260,4 @@ func newSelfSigned(now time.Time) (certPEM, keyPEM []byte, err error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
-}
-
-// redirector is the plain-HTTP listener of redirect_http: every request
-// gets a 308 to the same URL over HTTPS (308, unlike 301, keeps a POST a
-// POST). Its goroutine is started by listenRedirect and ends with close.
-type redirector struct {
-	port   int
-	srv    *http.Server
-	served chan struct{}
-}
-
-// listenRedirect binds port on host (the host of the front's address) and
-// redirects to httpsPort.
-func listenRedirect(host string, port int, httpsPort string, o *edgeconf.Options, log *slog.Logger) (*redirector, error) {
-	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("redirect_http: %s is already in use by another process: %w", addr, err)
-		}
-		return nil, fmt.Errorf("redirect_http: listen on %s: %w", addr, err)
-	}
-	suffix := ""
-	if httpsPort != "443" {
-		suffix = ":" + httpsPort
-	}
-	rd := &redirector{port: port, served: make(chan struct{})}
-	rd.srv = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			host := r.Host
-			if h, _, err := net.SplitHostPort(host); err == nil {
-				host = h
-			}
-			host = strings.Trim(host, "[]")
-			if strings.Contains(host, ":") {
-				host = "[" + host + "]" // an IPv6 address
-			}
-			if host == "" {
-				http.Error(w, "400 Bad Request: no Host to redirect to", http.StatusBadRequest)
-				return
-			}
-			w.Header().Set("Location", "https://"+host+suffix+r.URL.RequestURI())
-			w.Header().Set("Connection", "close")
-			w.WriteHeader(http.StatusPermanentRedirect)
-		}),
-		ReadHeaderTimeout: o.ReadHeaderTimeout.D(),
-		IdleTimeout:       o.IdleTimeout.D(),
-		MaxHeaderBytes:    int(o.MaxHeaderBytes),
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	go func() {
-		defer close(rd.served)
-		if err := rd.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Error("redirect listener stopped", "addr", addr, "err", err)
-		}
-	}()
-	return rd, nil
-}
-
-// close stops the redirector and waits for its goroutine. Redirects are
-// answered at once, so nothing is left to wait for.
-func (rd *redirector) close() {
-	if rd == nil {
-		return
-	}
-	rd.srv.Close()
-	<-rd.served
 }

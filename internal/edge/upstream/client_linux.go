@@ -1,4 +1,4 @@
-package edge
+package upstream
 
 import (
 	"syscall"
@@ -8,7 +8,7 @@ import (
 // alive says whether an idle connection is still open, without waiting:
 // a peek that finds nothing to read (EAGAIN) means the instance has not
 // closed it. Data or EOF mean it is of no use for another request.
-func (c *upConn) alive() bool {
+func (c *Conn) Alive() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}

@@ -1,4 +1,10 @@
-package edge
+// Package static serves the files of a directory: on its own for `tend
+// serve <dir>`, and in front of an app under the edge (edge.static in an
+// ecosystem file), where a request for no file goes on to the app. It
+// owns the path checks that keep a request inside the directory, hidden
+// dot files and a single-page app's fallback to index.html; it knows
+// nothing of the front that calls it.
+package static
 
 import (
 	"errors"
@@ -12,40 +18,46 @@ import (
 	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
-// Static serves files on its own (`tend serve <dir>`): what is not a file
-// under the prefix is 404, or index.html with SPA. Files are served with
-// ETag, Last-Modified and ranges; dot files (but .well-known) are hidden;
-// a path with a ".." segment, an encoded slash or a backslash is refused
-// with 400, and symbolic links that lead out of Dir are not followed.
-func Static(o edgeconf.StaticOptions) http.Handler { return newFileServer(o, nil) }
+// Handler serves files on its own (`tend serve <dir>`): what is not a
+// file under the prefix is 404, or index.html with SPA. Files are served
+// with ETag, Last-Modified and ranges; dot files (but .well-known) are
+// hidden; a path with a ".." segment, an encoded slash or a backslash is
+// refused with 400, and symbolic links that lead out of Dir are not
+// followed.
+func Handler(o edgeconf.StaticOptions) http.Handler { return New(o, nil, nil) }
 
-// ServeDir is Static for a whole directory, for `tend serve <dir>`.
+// ServeDir is Handler for a whole directory, for `tend serve <dir>`.
 func ServeDir(dir string, spa bool) http.Handler {
-	return Static(edgeconf.StaticOptions{Dir: dir, SPA: spa})
+	return Handler(edgeconf.StaticOptions{Dir: dir, SPA: spa})
 }
 
-// fileServer serves Dir under prefix. Under the edge, next is the app: a
+// Server serves Dir under prefix. Under the edge, next is the app: a
 // request for no file goes on to it, unless SPA has index.html answer
 // page requests.
-type fileServer struct {
+type Server struct {
 	prefix string // without a trailing slash; "" for the root
 	dir    string
 	spa    bool
 	next   http.Handler // nil: 404
+	// served, if not nil, is told of each response that is a file, before
+	// it is written (the edge records the instance as "static").
+	served func(http.ResponseWriter, *http.Request)
 }
 
-func newFileServer(o edgeconf.StaticOptions, next http.Handler) *fileServer {
-	return &fileServer{prefix: strings.TrimSuffix(o.Prefix, "/"), dir: o.Dir, spa: o.SPA, next: next}
+// New serves o's files, passing what is no file on to next (nil: 404).
+// served, if not nil, is called before each file is written.
+func New(o edgeconf.StaticOptions, next http.Handler, served func(http.ResponseWriter, *http.Request)) *Server {
+	return &Server{prefix: strings.TrimSuffix(o.Prefix, "/"), dir: o.Dir, spa: o.SPA, next: next, served: served}
 }
 
-// match says whether r's path is under the prefix.
-func (fsrv *fileServer) match(r *http.Request) bool {
+// Match says whether r's path is under the prefix.
+func (fsrv *Server) Match(r *http.Request) bool {
 	p := r.URL.Path
 	return fsrv.prefix == "" || strings.HasPrefix(p, fsrv.prefix) && (len(p) == len(fsrv.prefix) || p[len(fsrv.prefix)] == '/')
 }
 
-func (fsrv *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !fsrv.match(r) {
+func (fsrv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !fsrv.Match(r) {
 		fsrv.miss(w, r, false)
 		return
 	}
@@ -91,17 +103,17 @@ func (fsrv *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	serveFile(w, r, f, fi)
+	fsrv.serveFile(w, r, f, fi)
 }
 
 // miss answers a request that is no file: the app's, index.html for a
 // page of a single-page app, or 404.
-func (fsrv *fileServer) miss(w http.ResponseWriter, r *http.Request, under bool) {
+func (fsrv *Server) miss(w http.ResponseWriter, r *http.Request, under bool) {
 	if under && fsrv.spa && fsrv.page(r) {
 		if f, fi, err := open(fsrv.dir, "index.html"); err == nil {
 			defer f.Close()
 			w.Header().Set("Cache-Control", "no-cache")
-			serveFile(w, r, f, fi)
+			fsrv.serveFile(w, r, f, fi)
 			return
 		}
 	}
@@ -115,7 +127,7 @@ func (fsrv *fileServer) miss(w http.ResponseWriter, r *http.Request, under bool)
 // page says whether r asks for a page of a single-page app: a GET or HEAD
 // whose last segment has no extension; under the edge, only a browser's
 // navigation (Accept: text/html), so the app's API stays the app's.
-func (fsrv *fileServer) page(r *http.Request) bool {
+func (fsrv *Server) page(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
@@ -178,9 +190,9 @@ func open(dir, name string) (*os.File, fs.FileInfo, error) {
 // serveFile answers with f: conditional requests and ranges by
 // http.ServeContent, with an ETag of size and modification time, as
 // nginx makes it.
-func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
-	if ex := exchangeFor(w, r); ex != nil {
-		ex.instance = "static"
+func (fsrv *Server) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo) {
+	if fsrv.served != nil {
+		fsrv.served(w, r)
 	}
 	w.Header().Set("Etag", `"`+strconv.FormatInt(fi.ModTime().UnixNano(), 36)+"-"+strconv.FormatInt(fi.Size(), 36)+`"`)
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
