@@ -12,6 +12,7 @@ import (
 var allowedDeps = map[string]bool{
 	"github.com/tendhq/tend/internal/edge/edgeconf":   true,
 	"github.com/tendhq/tend/internal/edge/httpsyntax": true,
+	"github.com/tendhq/tend/internal/conf":            true,
 }
 
 func TestImportsNoRuntime(t *testing.T) {
