@@ -374,7 +374,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	badYAML := filepath.Join(dir, "tend.yaml")
 	os.WriteFile(badYAML, []byte("apps:\n  - name: x\n    script: [unclosed\n"), 0o600)
 	twoBad := filepath.Join(dir, "two.yaml")
-	os.WriteFile(twoBad, []byte(fmt.Sprintf("apps:\n  - name: good\n    script: %s/idle.js\n  - name: bad\n    script: %s/idle.js\n    instances: -1\n", fixtures, fixtures)), 0o600)
+	os.WriteFile(twoBad, []byte(fmt.Sprintf("apps:\n  - name: good\n    script: %s/idle.js\n  - name: bad\n    script: %s/idle.js\n    instances: -2\n", fixtures, fixtures)), 0o600)
 
 	cases := []struct {
 		args []string
