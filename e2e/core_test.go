@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -473,5 +474,43 @@ func TestLongTendHomeIsExplained(t *testing.T) {
 	}
 	if _, err := os.Stat(long); err == nil {
 		t.Errorf("tend created %s although it cannot use it", long)
+	}
+}
+
+// What a file or flag means is checked as PM2 users write it: -1 is one
+// instance per CPU but one (0 one per CPU), two apps of one file cannot
+// share a port, a YAML error is placed on its own line, and far more
+// instances than CPUs start with a warning.
+func TestValidationSpeaksPM2(t *testing.T) {
+	h := newHome(t)
+	cpus := runtime.NumCPU()
+	h.ok("start", "idle.js", "--name", "most", "-i", "-1")
+	if n := len(h.app("most").Instances); n != max(1, cpus-1) {
+		t.Errorf("-i -1 on %d CPUs started %d instances, want %d", cpus, n, max(1, cpus-1))
+	}
+	h.ok("delete", "most")
+
+	dir := t.TempDir()
+	ports := filepath.Join(dir, "ports.yaml")
+	os.WriteFile(ports, []byte(fmt.Sprintf("apps:\n  - name: api\n    script: %s/idle.js\n    port: 41999\n  - name: admin\n    script: %s/idle.js\n    port: 41999\n", fixtures, fixtures)), 0o600)
+	if msg := h.fails("start", ports); !strings.Contains(msg, "apps[1].port: 41999 is also the port of apps[0] (api)") {
+		t.Errorf("two apps on one port: %q", msg)
+	}
+	indent := filepath.Join(dir, "indent.yaml")
+	os.WriteFile(indent, []byte(fmt.Sprintf("apps:\n  - name: api\n    script: %s/idle.js\n   instances: 2\n", fixtures)), 0o600)
+	if msg := h.fails("start", indent); !strings.Contains(msg, "indent.yaml: line 4:") {
+		t.Errorf("bad indentation on line 4: %q", msg)
+	}
+	if len(h.ls()) != 0 {
+		t.Errorf("refused files started apps: %+v", h.ls())
+	}
+
+	many := 4*cpus + 1
+	r := h.run("start", "idle.js", "--name", "many", "-i", strconv.Itoa(many))
+	if r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf("warning: instances: %d instances on %d CPUs", many, cpus)) {
+		t.Errorf("-i %d on %d CPUs: exit %d, stderr %q", many, cpus, r.code, r.stderr)
+	}
+	if msg := h.fails("start", "idle.js", "--name", "huge", "-i", "1000000000"); !strings.Contains(msg, "is more than the 4096 instances") {
+		t.Errorf("-i 1000000000: %q", msg)
 	}
 }
