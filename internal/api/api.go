@@ -150,8 +150,10 @@ type HTTPStats struct {
 	P50MS float64 `json:"p50_ms"`
 	P95MS float64 `json:"p95_ms"`
 	P99MS float64 `json:"p99_ms"`
-	// RPS is requests per second over the last minute.
-	RPS float64 `json:"rps"`
+	// RPS is requests per second over the last 5 complete seconds;
+	// RPSMinute over the last minute.
+	RPS       float64 `json:"rps"`
+	RPSMinute float64 `json:"rps_1m"`
 }
 
 // Bucket is one cumulative histogram bucket: Count requests took at most LE seconds.

@@ -506,7 +506,7 @@ func (f *front) Stats(id string) *api.HTTPStats {
 	h := &api.HTTPStats{
 		Requests: r.Requests, InFlight: r.InFlight, BytesIn: r.BytesIn, BytesOut: r.BytesOut,
 		UpstreamErrors: r.UpstreamErrors, Retries: r.Retries, Count: r.Count, SumSeconds: r.SumSeconds,
-		P50MS: ms(r.P50), P95MS: ms(r.P95), P99MS: ms(r.P99), RPS: r.RPS,
+		P50MS: ms(r.P50), P95MS: ms(r.P95), P99MS: ms(r.P99), RPS: r.RPS, RPSMinute: r.RPSMinute,
 	}
 	for _, b := range r.Buckets {
 		h.Buckets = append(h.Buckets, api.Bucket{LE: b.LE, Count: b.Count})

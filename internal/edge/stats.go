@@ -11,8 +11,13 @@ import (
 // histogram: Prometheus's defaults, which suit web requests.
 var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-// window is how far back percentiles and the request rate look.
+// window is how far back percentiles and the minute's request rate look.
 const window = 60
+
+// rateSeconds is how far back the current request rate looks: the last
+// complete seconds, so that the rate follows load within a few seconds
+// (a minute's average shows 3/s a while after 20/s began).
+const rateSeconds = 5
 
 // reqStats counts the requests one backend answered. Totals are atomics,
 // touched by every request; the last minute's histogram, for percentiles,
@@ -88,7 +93,9 @@ type RequestStats struct {
 	Buckets        []Bucket // cumulative
 	// Over the last minute:
 	P50, P95, P99 time.Duration
-	RPS           float64
+	RPSMinute     float64
+	// RPS is the rate over the last rateSeconds complete seconds.
+	RPS float64
 }
 
 // Bucket is one cumulative latency bucket.
@@ -121,19 +128,26 @@ func (s *reqStats) snapshot(now time.Time) RequestStats {
 		r.Buckets = append(r.Buckets, Bucket{LE: le, Count: cum})
 	}
 	var recent [12]uint64
-	var total uint64
-	cutoff := now.Unix() - window
+	var total, current uint64
+	nowSec := now.Unix()
+	cutoff := nowSec - window
 	s.mu.Lock()
 	for i := range s.slots {
-		if s.slots[i].sec > cutoff {
-			for b, n := range s.slots[i].counts {
-				recent[b] += uint64(n)
-				total += uint64(n)
+		sec := s.slots[i].sec
+		if sec <= cutoff {
+			continue
+		}
+		for b, n := range s.slots[i].counts {
+			recent[b] += uint64(n)
+			total += uint64(n)
+			if sec < nowSec && sec >= nowSec-rateSeconds {
+				current += uint64(n)
 			}
 		}
 	}
 	s.mu.Unlock()
-	r.RPS = float64(total) / window
+	r.RPSMinute = float64(total) / window
+	r.RPS = float64(current) / rateSeconds
 	r.P50, r.P95, r.P99 = quantile(recent, total, .5), quantile(recent, total, .95), quantile(recent, total, .99)
 	return r
 }

@@ -32,12 +32,20 @@ func TestRequestStats(t *testing.T) {
 	if r.P95 < 500*time.Millisecond || r.P95 > time.Second {
 		t.Errorf("p95 = %v, want in the 0.5–1s bucket", r.P95)
 	}
-	if r.RPS != 100.0/window {
-		t.Errorf("rps = %v", r.RPS)
+	// The current second is not complete: it counts in the minute only.
+	if r.RPSMinute != 100.0/window || r.RPS != 0 {
+		t.Errorf("in the same second: rps %v, minute %v", r.RPS, r.RPSMinute)
+	}
+	next := s.snapshot(now.Add(time.Second))
+	if next.RPS != 100.0/rateSeconds || next.RPSMinute != 100.0/window {
+		t.Errorf("a second later: rps %v, minute %v; want %v, %v", next.RPS, next.RPSMinute, 100.0/rateSeconds, 100.0/window)
+	}
+	if gone := s.snapshot(now.Add((rateSeconds + 1) * time.Second)); gone.RPS != 0 || gone.RPSMinute != 100.0/window {
+		t.Errorf("%d s later: rps %v, minute %v", rateSeconds+1, gone.RPS, gone.RPSMinute)
 	}
 	// A minute later the window is empty; the totals stay.
 	later := s.snapshot(now.Add(window * time.Second))
-	if later.RPS != 0 || later.P99 != 0 || later.Count != 100 {
+	if later.RPS != 0 || later.RPSMinute != 0 || later.P99 != 0 || later.Count != 100 {
 		t.Errorf("after a minute: rps %v p99 %v count %d", later.RPS, later.P99, later.Count)
 	}
 }
