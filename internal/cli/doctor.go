@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
@@ -46,7 +44,7 @@ npm audit --omit=dev. Exits 1 when any check FAILs.`,
 			if err != nil {
 				return friendly(err)
 			}
-			boot := startupConfigured()
+			boot := startupState()
 			rotation := daemonRotates(e)
 			probe := &http.Client{
 				Timeout: 10 * time.Second,
@@ -59,7 +57,7 @@ npm audit --omit=dev. Exits 1 when any check FAILs.`,
 			}
 			var results []doctor.Result
 			for _, a := range apps {
-				in := doctor.Input{App: a, StartupConfigured: boot, LogRotationDefault: rotation, HTTPClient: probe}
+				in := doctor.Input{App: a, Startup: boot, LogRotationDefault: rotation, HTTPClient: probe}
 				if envs, err := c.Env(cmd.Context(), fmt.Sprint(a.ID)); err == nil && len(envs) > 0 && len(envs[0].Instances) > 0 {
 					in.Env = envs[0].Instances[0].Env
 				}
@@ -139,14 +137,14 @@ func nodeVersion(ctx context.Context, interpreter, path string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// startupConfigured says whether tend startup wrote this user's unit.
-func startupConfigured() bool {
+// startupState says whether tend startup wrote this user's unit, whether it
+// is enabled, and whether systemd runs here at all.
+func startupState() startup.State {
 	u, err := user.Current()
 	if err != nil {
-		return false
+		return startup.State{SystemdRunning: startup.SystemdRunning()}
 	}
-	b, err := os.ReadFile(filepath.Join("/etc/systemd/system", startup.Unit{User: u.Username}.Name()))
-	return err == nil && bytes.HasPrefix(b, []byte(startup.Marker))
+	return startup.Check("/etc/systemd/system", startup.Unit{User: u.Username})
 }
 
 // daemonRotates says whether daemon.yaml sets a default log rotation.

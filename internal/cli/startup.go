@@ -70,12 +70,12 @@ replaced without --force.`,
 			}
 			fmt.Fprintf(e.stdout, "wrote %s\n", path)
 			name := u.Name()
+			if !startup.SystemdRunning() {
+				return fmt.Errorf("systemd is not running on this machine, so this unit starts nothing here; in a container, make `tend run` the entrypoint instead (the unit is kept for a machine where systemd runs)")
+			}
 			if !enable {
 				fmt.Fprintf(e.stdout, "to start tend on boot, run:\n  systemctl daemon-reload && systemctl enable --now %s\n", name)
 				return nil
-			}
-			if _, err := os.Stat("/run/systemd/system"); err != nil {
-				return fmt.Errorf("systemd is not running on this machine; the unit is written, enable it where systemd runs")
 			}
 			for _, args := range [][]string{{"daemon-reload"}, {"enable", "--now", name}} {
 				out, err := exec.CommandContext(cmd.Context(), "systemctl", args...).CombinedOutput()

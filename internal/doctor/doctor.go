@@ -37,6 +37,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tendhq/tend/internal/startup"
+
 	"github.com/tendhq/tend/internal/api"
 )
 
@@ -73,8 +75,8 @@ type Input struct {
 	URL string
 	// Loopback says the public port listens on loopback addresses only.
 	Loopback bool
-	// StartupConfigured says a boot unit written by `tend startup` exists.
-	StartupConfigured bool
+	// Startup is the state of the boot unit `tend startup` writes.
+	Startup startup.State
 	// LogRotationDefault says the daemon rotates logs by default
 	// (daemon.yaml), so an app without rotation settings is rotated too.
 	LogRotationDefault bool

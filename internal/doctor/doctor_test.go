@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend/internal/startup"
+
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/spec"
 )
@@ -112,12 +114,12 @@ func goodInput(dir string, srv *httptest.Server) Input {
 			},
 			Instances: []api.Instance{{Index: 0, PID: 10, MemoryBytes: 120 << 20}, {Index: 1, PID: 11, MemoryBytes: 130 << 20}},
 		},
-		Env:               map[string]string{"NODE_ENV": "production", "PATH": "/usr/bin"},
-		NodeVersion:       "v24.11.1",
-		URL:               srv.URL,
-		StartupConfigured: true,
-		Now:               now,
-		HTTPClient:        srv.Client(),
+		Env:         map[string]string{"NODE_ENV": "production", "PATH": "/usr/bin"},
+		NodeVersion: "v24.11.1",
+		URL:         srv.URL,
+		Startup:     startup.State{Written: true, Enabled: true, SystemdRunning: true},
+		Now:         now,
+		HTTPClient:  srv.Client(),
 	}
 }
 
@@ -223,7 +225,11 @@ func TestCheck(t *testing.T) {
 			in.App.Spec.RotateInterval = ""
 			in.LogRotationDefault = true
 		}, want: map[string]Level{"log_rotation": Pass}},
-		{name: "no boot unit", edit: func(in *Input) { in.StartupConfigured = false },
+		{name: "no boot unit", edit: func(in *Input) { in.Startup.Written = false },
+			want: map[string]Level{"startup": Warn}},
+		{name: "a boot unit not enabled", edit: func(in *Input) { in.Startup.Enabled = false },
+			want: map[string]Level{"startup": Warn}},
+		{name: "no systemd", edit: func(in *Input) { in.Startup.SystemdRunning = false },
 			want: map[string]Level{"startup": Warn}},
 		{name: "crashes", edit: func(in *Input) {
 			in.App.Crashes = []api.Crash{

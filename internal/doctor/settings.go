@@ -84,12 +84,20 @@ func suggestLimit(is []api.Instance) int64 {
 }
 
 func (c *checker) startup() {
-	if c.in.StartupConfigured {
+	st := c.in.Startup
+	switch {
+	case st.Written && st.Enabled && st.SystemdRunning:
 		c.add("startup", Pass, "tend starts on boot and restores its apps.", "")
-		return
+	case !st.SystemdRunning:
+		c.add("startup", Warn, "systemd is not running on this machine, so no boot unit starts tend: after a reboot the app stays down.",
+			"In a container, make `tend run` the entrypoint; on a machine with another init, have it start `tend daemon`.")
+	case !st.Written:
+		c.add("startup", Warn, "Nothing starts tend on boot: after a reboot the app stays down.",
+			"Run `tend startup` and the commands it prints.")
+	default:
+		c.add("startup", Warn, "tend's boot unit is written but not enabled: after a reboot the app stays down.",
+			"Run `tend startup --enable` (or systemctl enable --now for the unit it names).")
 	}
-	c.add("startup", Warn, "Nothing starts tend on boot: after a reboot the app stays down.",
-		"Run `tend startup` and the commands it prints.")
 }
 
 // crashes counts the app's unexpected exits within crashWindow.

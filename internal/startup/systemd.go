@@ -119,3 +119,28 @@ func Remove(dir string, u Unit) (string, error) {
 	}
 	return path, os.Remove(path)
 }
+
+// State is what a machine says of a unit: written by tend, enabled for
+// boot, and whether systemd runs at all (in a container it usually does
+// not, and a unit there starts nothing).
+type State struct {
+	Written, Enabled, SystemdRunning bool
+}
+
+// Check reads the state of u's unit under dir (normally /etc/systemd/system).
+func Check(dir string, u Unit) State {
+	var st State
+	b, err := os.ReadFile(filepath.Join(dir, u.Name()))
+	st.Written = err == nil && bytes.HasPrefix(b, []byte(Marker))
+	_, err = os.Stat(filepath.Join(dir, "multi-user.target.wants", u.Name()))
+	st.Enabled = err == nil
+	st.SystemdRunning = SystemdRunning()
+	return st
+}
+
+// SystemdRunning says systemd is the machine's init: it creates
+// /run/systemd/system at boot (sd_booted(3)).
+func SystemdRunning() bool {
+	_, err := os.Stat("/run/systemd/system")
+	return err == nil
+}
