@@ -107,3 +107,22 @@ func readLog(h *home) string {
 	b, _ := os.ReadFile(filepath.Join(h.dir, "tend.log"))
 	return string(b)
 }
+
+// rps follows the traffic of the last seconds, not the minute's average:
+// right after a burst it is the burst's rate, well above rps_1m.
+func TestRPSIsTheCurrentRate(t *testing.T) {
+	h := newHome(t)
+	port := freePort(t)
+	h.ok("start", "hog.js", "--name", "web", "--port", strconv.Itoa(port))
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	for range 60 {
+		get(t, url)
+	}
+	a := h.waitApp("web", "a complete second of traffic in rps", func(a api.App) bool {
+		return a.Instances[0].HTTP != nil && a.Instances[0].HTTP.RPS > 0
+	})
+	s := a.Instances[0].HTTP
+	if s.RPSMinute <= 0 || s.RPS <= 2*s.RPSMinute {
+		t.Errorf("after 60 requests: rps %v, rps_1m %v; want rps well above the minute's average", s.RPS, s.RPSMinute)
+	}
+}
