@@ -514,3 +514,23 @@ func TestValidationSpeaksPM2(t *testing.T) {
 		t.Errorf("-i 1000000000: %q", msg)
 	}
 }
+
+// Express's generator layout (bin/www, no extension, "#!/usr/bin/env node")
+// is a Node app: it runs under node and gets NODE_ENV=production.
+func TestNodeAppWithoutExtension(t *testing.T) {
+	h := newHome(t)
+	port := freePort(t)
+	h.ok("start", "bin/www", "--name", "www", "-i", "2", "--port", strconv.Itoa(port))
+	var ds []api.App
+	mustJSON(t, h.ok("describe", "www", "--json"), &ds)
+	if len(ds) != 1 || ds[0].Spec == nil || ds[0].Spec.Interpreter != "node" {
+		t.Fatalf("bin/www: describe %+v, want interpreter node", ds)
+	}
+	var body struct {
+		NodeEnv string `json:"node_env"`
+	}
+	mustJSON(t, get(t, fmt.Sprintf("http://127.0.0.1:%d/", port)), &body)
+	if body.NodeEnv != "production" {
+		t.Errorf("NODE_ENV = %q, want production", body.NodeEnv)
+	}
+}

@@ -339,3 +339,29 @@ func TestInstancesWarningAndCeiling(t *testing.T) {
 		t.Errorf("autoscale.max 9, ceiling 8: %q", msg)
 	}
 }
+
+// A script without an extension whose #! line runs node is a Node app
+// (Express's bin/www); other #! lines and plain binaries run as they are.
+func TestInterpreterFromShebang(t *testing.T) {
+	dir := t.TempDir()
+	for name, first := range map[string]string{
+		"www":     "#!/usr/bin/env node\n",
+		"www-s":   "#!/usr/bin/env -S node --max-old-space-size=512\n",
+		"www-abs": "#!/usr/local/bin/node\n",
+		"www-js":  "#!/usr/bin/nodejs\n",
+		"tool":    "#!/usr/bin/env python3\n",
+		"binary":  "\x7fELF\x02\x01",
+		"empty":   "",
+	} {
+		write(t, dir, name, first+"console.log(1)\n")
+	}
+	for name, want := range map[string]string{
+		"www": "node", "www-s": "node", "www-abs": "node", "www-js": "node",
+		"tool": InterpreterNone, "binary": InterpreterNone, "empty": InterpreterNone,
+	} {
+		a, _, err := Decode(map[string]any{"script": "./" + name}, DecodeOptions{BaseDir: dir})
+		if err != nil || a.Interpreter != want {
+			t.Errorf("%s: interpreter %q, %v; want %q", name, a.Interpreter, err, want)
+		}
+	}
+}

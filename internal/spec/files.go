@@ -2,6 +2,7 @@ package spec
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -112,7 +113,10 @@ func setScript(d *conf.Decoder, key string, v any, t *target) {
 	t.Script = p
 }
 
-// defaultInterpreter picks the interpreter by the script's extension.
+// defaultInterpreter picks the interpreter by the script's extension or,
+// for a file without one, by its #! line: Express's generator lays an app
+// out as bin/www, "#!/usr/bin/env node", and it must get what Node apps get
+// (NODE_ENV, the IPC channel, socket mode's preload).
 func defaultInterpreter(_ *conf.Decoder, t *target) {
 	switch strings.ToLower(filepath.Ext(t.Script)) {
 	case ".js", ".mjs", ".cjs":
@@ -123,7 +127,40 @@ func defaultInterpreter(_ *conf.Decoder, t *target) {
 		t.Interpreter = "bash"
 	default:
 		t.Interpreter = InterpreterNone
+		if !t.o.SkipFileChecks && shebangIsNode(t.Script) {
+			t.Interpreter = "node"
+		}
 	}
+}
+
+// shebangIsNode says the file at path starts with a #! line that runs node
+// ("#!/usr/bin/env node", "#!/usr/bin/env -S node --flag",
+// "#!/usr/local/bin/node", "#!/usr/bin/nodejs").
+func shebangIsNode(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var buf [256]byte
+	n, _ := io.ReadFull(f, buf[:])
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	rest, ok := strings.CutPrefix(line, "#!")
+	if !ok {
+		return false
+	}
+	words := strings.Fields(rest)
+	if len(words) > 0 && filepath.Base(words[0]) == "env" {
+		words = words[1:]
+		for len(words) > 0 && strings.HasPrefix(words[0], "-") {
+			words = words[1:] // env's own options, such as -S
+		}
+	}
+	if len(words) == 0 {
+		return false
+	}
+	base := filepath.Base(words[0])
+	return base == "node" || base == "nodejs"
 }
 
 // setInterpreter sets Interpreter: a command looked up on PATH when the
