@@ -201,3 +201,37 @@ func TestRunAsPID1ReapsOrphans(t *testing.T) {
 		t.Fatal("tend run as PID 1 did not exit on SIGTERM")
 	}
 }
+
+// In a container stdout is all that survives: what the apps print while
+// they shut down after SIGTERM reaches it, every line, before tend run
+// exits.
+func TestRunDrainsLastWordsToStdout(t *testing.T) {
+	h := newHome(t)
+	cmd, out, exited := runTend(t, h, "goodbye.js", "-i", "2")
+	up := 0
+	for up < 2 && out.Scan() {
+		if strings.HasSuffix(out.Text(), "| up") {
+			up++
+		}
+	}
+	if up < 2 {
+		t.Fatalf("instances did not say up: %v", out.Err())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	var rest []string
+	for out.Scan() {
+		rest = append(rest, out.Text())
+	}
+	if err := <-exited; err != nil {
+		t.Fatalf("tend run: %v", err)
+	}
+	got := strings.Join(rest, "\n")
+	for i := range 2 {
+		for _, want := range []string{"last words 4", "last error 4", "goodbye"} {
+			line := fmt.Sprintf("goodbye[%d] | %s", i, want)
+			if !strings.Contains(got, line) {
+				t.Errorf("stdout lacks %q after SIGTERM:\n%s", line, got)
+			}
+		}
+	}
+}

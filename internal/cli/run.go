@@ -47,9 +47,14 @@ non-zero before anything starts.`,
 		ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer cancel()
 
+		// The printer follows until the daemon has stopped every app and
+		// drained their pipes, not until the signal: what apps print while
+		// they shut down is all a container's log keeps of why.
 		hub := logs.NewHub(1000)
 		var printing sync.WaitGroup
-		lines := hub.Follow(ctx, func(logs.Line) bool { return true }, 4*logs.DefaultFollowBuffer)
+		printCtx, stopPrinting := context.WithCancel(context.Background())
+		defer stopPrinting()
+		lines := hub.FollowDrained(printCtx, func(logs.Line) bool { return true }, 4*logs.DefaultFollowBuffer)
 		printing.Go(func() {
 			for l := range lines {
 				if asJSON {
@@ -90,6 +95,7 @@ non-zero before anything starts.`,
 			Apply: apps, ApplyEnv: callerEnv(), OnState: onState,
 		})
 		cancel()
+		stopPrinting()
 		printing.Wait()
 		if err != nil {
 			return err

@@ -103,12 +103,25 @@ func (h *Hub) Forget(app string) {
 //
 // Follow starts a goroutine that hands lines over; it ends when ctx is done.
 func (h *Hub) Follow(ctx context.Context, match func(Line) bool, buffer int) <-chan Line {
+	return h.follow(ctx, match, buffer, false)
+}
+
+// FollowDrained is Follow for a reader that reads until the channel is
+// closed (tend run's stdout): when ctx is done, the lines already queued
+// are still handed over before the channel closes, so that an app's last
+// words published before the end are not lost.
+func (h *Hub) FollowDrained(ctx context.Context, match func(Line) bool, buffer int) <-chan Line {
+	return h.follow(ctx, match, buffer, true)
+}
+
+func (h *Hub) follow(ctx context.Context, match func(Line) bool, buffer int, drain bool) <-chan Line {
 	if buffer <= 0 {
 		buffer = DefaultFollowBuffer
 	}
 	f := &follower{
 		match: match,
 		limit: buffer,
+		drain: drain,
 		wake:  make(chan struct{}, 1),
 		out:   make(chan Line),
 	}
@@ -147,6 +160,7 @@ func (h *Hub) Followers() int {
 type follower struct {
 	match func(Line) bool
 	limit int
+	drain bool // hand over what is queued when ctx is done (FollowDrained)
 
 	mu      sync.Mutex // guards queue, dropped, meta
 	queue   []Line     // lines waiting for the reader, markers included
@@ -204,6 +218,13 @@ func (f *follower) marker() Line {
 }
 
 // run hands the queue to the reader until ctx is done.
+// pending says lines (or a loss to report) are queued.
+func (f *follower) pending() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.queue) > 0 || f.dropped > 0
+}
+
 func (f *follower) run(ctx context.Context) {
 	var batch []Line
 	for {
@@ -219,10 +240,17 @@ func (f *follower) run(ctx context.Context) {
 			case <-f.wake:
 				continue
 			case <-ctx.Done():
+				if f.drain && f.pending() {
+					continue
+				}
 				return
 			}
 		}
 		for _, l := range batch {
+			if f.drain {
+				f.out <- l // its reader reads to the end
+				continue
+			}
 			select {
 			case f.out <- l:
 			case <-ctx.Done():

@@ -163,6 +163,28 @@ func TestHubFollowEndsWithContext(t *testing.T) {
 	}
 }
 
+// A drained follower hands over every line queued before its context ended,
+// in order, then closes.
+func TestHubFollowDrainedDeliversTheQueue(t *testing.T) {
+	h := NewHub(10)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := h.FollowDrained(ctx, nil, 100)
+	for i := range 50 {
+		h.Publish(Line{Text: fmt.Sprint(i)}.Chunk())
+	}
+	cancel()
+	var got []string
+	for l := range ch {
+		got = append(got, l.Text)
+	}
+	if len(got) != 50 || got[0] != "0" || got[49] != "49" {
+		t.Fatalf("drained %d lines: %v", len(got), got)
+	}
+	if h.Followers() != 0 {
+		t.Fatal("follower still registered")
+	}
+}
+
 func TestRecent(t *testing.T) {
 	r := NewRecent(3)
 	if got := r.Lines(); len(got) != 0 {
