@@ -224,6 +224,32 @@ func TestLogsBacklogHasNoDuplicates(t *testing.T) {
 	}
 }
 
+// With merge_logs, instances share one file: tend logs shows each line once,
+// with the instance that wrote it (not every line as instance 0, and not
+// the file's timestamped copy beside the line in memory).
+func TestMergedLogsShowEachLineOnceWithItsInstance(t *testing.T) {
+	h := newHome(t)
+	dir := t.TempDir()
+	eco := filepath.Join(dir, "tend.yaml")
+	writeEco(t, eco, fmt.Sprintf("apps:\n  - name: m\n    script: %s/count.js\n    instances: 2\n    merge_logs: true\n    time: true\n    env:\n      COUNT: 3\n      STAY: 1\n", fixtures))
+	h.ok("start", eco)
+	var out string
+	h.waitApp("m", "every line in the backlog", func(api.App) bool {
+		out = h.ok("logs", "m", "--lines", "20", "--nostream")
+		return strings.Count(out, "| line ") >= 6
+	})
+	for i := range 2 {
+		for n := range 3 {
+			if line := fmt.Sprintf("m[%d] | line %d\n", i, n); strings.Count(out, line) != 1 {
+				t.Errorf("%q appears %d times, want once:\n%s", line, strings.Count(out, line), out)
+			}
+		}
+	}
+	if n := strings.Count(out, "| "); n != 6 {
+		t.Errorf("%d lines shown, want 6:\n%s", n, out)
+	}
+}
+
 // Two apps of one name in two namespaces keep their output apart: in the
 // files, in the backlog and in what tend logs shows.
 func TestLogsKeepNamespacesApart(t *testing.T) {

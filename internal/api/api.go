@@ -249,7 +249,7 @@ type PlanStep struct {
 type LogLine struct {
 	Time     time.Time `json:"timestamp,omitzero"` // zero for lines read back from files
 	App      string    `json:"app"`
-	Instance int       `json:"instance"`
-	Stream   string    `json:"stream"` // out, err, or tend (tend's own notes, such as dropped lines)
+	Instance int       `json:"instance"` // -1 for a line read back from a file the instances share (merge_logs)
+	Stream   string    `json:"stream"`   // out, err, or tend (tend's own notes, such as dropped lines)
 	Message  string    `json:"message"`
 }

@@ -171,7 +171,7 @@ func (p *proc) stderrTail(wait time.Duration) []string {
 type LogPath struct {
 	Path     string
 	Stream   string // out or err
-	Instance int
+	Instance int    // -1: the instances share the file (merge_logs)
 }
 
 // LogPaths lists the app's log files (not /dev/null), for backlogs read
@@ -179,17 +179,22 @@ type LogPath struct {
 func (a *App) LogPaths() ([]LogPath, error) {
 	var out []LogPath
 	err := a.do(func() {
-		seen := map[string]bool{}
+		seen := map[string]int{} // path -> its index in out
 		for _, s := range a.slots {
 			for _, f := range []struct{ setting, name, stream string }{
 				{a.spec.OutFile, "out", logs.StreamOut},
 				{a.spec.ErrorFile, "error", logs.StreamErr},
 			} {
 				p := a.logPath(f.setting, f.name, s.index)
-				if p != os.DevNull && !seen[p] {
-					seen[p] = true
-					out = append(out, LogPath{Path: p, Stream: f.stream, Instance: s.index})
+				if p == os.DevNull {
+					continue
 				}
+				if i, ok := seen[p]; ok {
+					out[i].Instance = -1
+					continue
+				}
+				seen[p] = len(out)
+				out = append(out, LogPath{Path: p, Stream: f.stream, Instance: s.index})
 			}
 		}
 	})

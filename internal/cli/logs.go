@@ -44,7 +44,10 @@ and is told how many; it never slows the app.`,
 				if asJSON {
 					return e.printJSONLine(l)
 				}
-				prefix := fmt.Sprintf("%s[%d]", l.App, l.Instance)
+				prefix := l.App // a shared file's line written before this daemon: no instance known
+				if l.Instance >= 0 {
+					prefix = fmt.Sprintf("%s[%d]", l.App, l.Instance)
+				}
 				if l.Stream == "err" {
 					prefix += " err"
 				} else if l.Stream == "tend" {

@@ -208,9 +208,11 @@ func (d *Daemon) fileBacklog(entries []*entry, stream string, n int, recent []lo
 			if stream != "" && p.Stream != stream {
 				continue
 			}
+			// A file the instances share (Instance -1) ends with the
+			// lines of all of them.
 			have := 0
 			for _, l := range recent {
-				if l.App == name && l.Instance == p.Instance && l.Stream == p.Stream {
+				if l.App == name && (l.Instance == p.Instance || p.Instance < 0) && l.Stream == p.Stream {
 					have++
 				}
 			}
