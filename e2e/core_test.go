@@ -440,6 +440,7 @@ func TestVersionAndPing(t *testing.T) {
 	if out := h.ok("version"); !strings.Contains(out, "cli") || !strings.Contains(out, "not running") {
 		t.Errorf("version without daemon: %q", out)
 	}
+	h.ok("ls") // starts the daemon
 	h.daemonPID()
 	out := h.ok("version")
 	if !strings.Contains(out, "daemon  ") || strings.Contains(out, "not running") {
@@ -532,5 +533,20 @@ func TestNodeAppWithoutExtension(t *testing.T) {
 	mustJSON(t, get(t, fmt.Sprintf("http://127.0.0.1:%d/", port)), &body)
 	if body.NodeEnv != "production" {
 		t.Errorf("NODE_ENV = %q, want production", body.NodeEnv)
+	}
+}
+
+// ping only asks: with no daemon it says so and exits 1, and starts none.
+func TestPingOnlyAsks(t *testing.T) {
+	h := newHome(t)
+	if msg := h.fails("ping"); !strings.Contains(msg, "no daemon is running") {
+		t.Errorf("ping without a daemon: %q", msg)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "tend.sock")); err == nil {
+		t.Fatal("ping started a daemon")
+	}
+	h.ok("ls")
+	if out := h.ok("ping"); !strings.HasPrefix(out, "pong: daemon pid ") {
+		t.Errorf("ping with a daemon: %q", out)
 	}
 }

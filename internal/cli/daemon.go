@@ -129,14 +129,13 @@ func newKill(e *env) *cobra.Command {
 func newPing(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ping",
-		Short: "Make sure the daemon is running and answering",
+		Short: "Ask whether the daemon is running and answering (exit 1 when none is; it starts none)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.connect(cmd.Context())
-			if err != nil {
-				return err
+			p, err := client.New(e.home).Ping(cmd.Context())
+			if errors.Is(err, client.ErrNoDaemon) {
+				return fmt.Errorf("no daemon is running in %s (any other command starts one)", e.home)
 			}
-			p, err := c.Ping(cmd.Context())
 			if err != nil {
 				return friendly(err)
 			}
