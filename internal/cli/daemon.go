@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tendhq/tend/internal/client"
+	"github.com/tendhq/tend/internal/conf"
 	"github.com/tendhq/tend/internal/daemon"
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/logs"
@@ -20,7 +21,7 @@ import (
 
 func newDaemon(e *env) *cobra.Command {
 	var metricsAddr, metricsToken string
-	var metricsInterval time.Duration
+	var metricsInterval string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the daemon in the foreground (other commands start it when needed)",
@@ -43,7 +44,11 @@ override.`,
 				cfg.MetricsToken = metricsToken
 			}
 			if cmd.Flags().Changed("metrics-interval") {
-				every = metricsInterval
+				d, err := conf.ParseDuration(metricsInterval)
+				if err != nil || d < 100*time.Millisecond {
+					return fmt.Errorf("--metrics-interval: want a duration of at least 100ms, got %q", metricsInterval)
+				}
+				every = d
 			}
 			defaults := cfg.logDefaults()
 			var out io.Writer = e.stderr
@@ -101,7 +106,7 @@ override.`,
 	}
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (e.g. 127.0.0.1:9209)")
 	cmd.Flags().StringVar(&metricsToken, "metrics-token", "", "bearer token required on /metrics (mandatory beyond loopback)")
-	cmd.Flags().DurationVar(&metricsInterval, "metrics-interval", 0, "how often process trees are sampled (default 1s)")
+	cmd.Flags().StringVar(&metricsInterval, "metrics-interval", "", "how often process trees are sampled: milliseconds or a duration such as 500ms (default 1s)")
 	return cmd
 }
 
