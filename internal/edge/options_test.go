@@ -2,13 +2,10 @@ package edge
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/tendhq/tend/internal/edge/edgeconf"
 	"github.com/tendhq/tend/internal/edge/internal/edgetest"
@@ -28,29 +25,15 @@ func testdata(t testing.TB) string {
 // What decodes, runs: each testdata/edge/*.yaml that decodes compiles.
 func TestDecodedOptionsCompile(t *testing.T) {
 	dir := testdata(t)
-	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if len(files) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var doc map[string]any
-			if err := yaml.Unmarshal(b, &doc); err != nil {
-				t.Fatal(err)
-			}
-			o, errs := edgeconf.DecodeOptions(doc["edge"], dir)
-			if len(errs) > 0 {
-				return // the refusals are edgeconf's goldens
-			}
-			if _, err := compile(o, nil, compileEnv{stateDir: t.TempDir(), now: time.Now, log: edgetest.Discard()}); err != nil {
-				t.Fatalf("compile: %v", err)
-			}
-		})
-	}
+	edgetest.EdgeBlocks(t, dir, func(t *testing.T, _ string, block any) {
+		o, errs := edgeconf.DecodeOptions(block, dir)
+		if len(errs) > 0 {
+			return // the refusals are edgeconf's goldens
+		}
+		if _, err := compile(o, nil, compileEnv{stateDir: t.TempDir(), now: time.Now, log: edgetest.Discard()}); err != nil {
+			t.Fatalf("compile: %v", err)
+		}
+	})
 }
 
 // DefaultOptions spelt out, for `tend describe`; decoding them gives a

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/tendhq/tend/internal/edge/internal/edgetest"
 	"github.com/tendhq/tend/internal/golden"
 )
 
@@ -36,34 +34,20 @@ func checkGolden(t *testing.T, path string, got []byte) {
 // options in its .golden file, or the errors.
 func TestDecodeOptionsGolden(t *testing.T) {
 	dir := testdata(t)
-	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if len(files) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var doc map[string]any
-			if err := yaml.Unmarshal(b, &doc); err != nil {
-				t.Fatal(err)
-			}
-			o, errs := DecodeOptions(doc["edge"], dir)
-			var out []byte
-			if len(errs) > 0 {
-				for _, e := range errs {
-					out = append(out, e.Error()...)
-					out = append(out, '\n')
-				}
-			} else {
-				out, _ = json.MarshalIndent(o, "", "  ")
+	edgetest.EdgeBlocks(t, dir, func(t *testing.T, file string, block any) {
+		o, errs := DecodeOptions(block, dir)
+		var out []byte
+		if len(errs) > 0 {
+			for _, e := range errs {
+				out = append(out, e.Error()...)
 				out = append(out, '\n')
 			}
-			checkGolden(t, strings.TrimSuffix(file, ".yaml")+".golden", out)
-		})
-	}
+		} else {
+			out, _ = json.MarshalIndent(o, "", "  ")
+			out = append(out, '\n')
+		}
+		checkGolden(t, strings.TrimSuffix(file, ".yaml")+".golden", out)
+	})
 }
 
 // DefaultOptions spelt out, for `tend describe`, decode to themselves.

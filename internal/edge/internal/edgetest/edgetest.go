@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // FreePort is a loopback port nobody listens on.
@@ -124,4 +126,27 @@ func Site(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return pub
+}
+
+// EdgeBlocks runs fn, as a subtest, on the edge block of each
+// testdata/edge/*.yaml (dir is that directory, absolute): edgeconf checks
+// how each decodes, the edge that what decodes compiles.
+func EdgeBlocks(t *testing.T, dir string, fn func(t *testing.T, file string, block any)) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc map[string]any
+			if err := yaml.Unmarshal(b, &doc); err != nil {
+				t.Fatal(err)
+			}
+			fn(t, file, doc["edge"])
+		})
+	}
 }
