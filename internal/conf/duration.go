@@ -43,46 +43,33 @@ const maxMillis = float64(math.MaxInt64 / int64(time.Millisecond))
 // string with a unit ("1.6s", "500ms", "2m", "1h"). Negative durations are
 // refused.
 func ParseDuration(v any) (time.Duration, error) {
-	var d time.Duration
-	var ms float64 // set for the numeric forms, checked for range below
-	numeric := true
-	switch x := v.(type) {
-	case float64:
-		ms = x
-	case int:
-		ms = float64(x)
-	case int64:
-		ms = float64(x)
-	case uint64:
-		ms = float64(x)
-	case json.Number:
-		f, err := x.Float64()
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a number of milliseconds", x)
-		}
-		ms = f
-	case string:
+	var ms float64
+	if x, ok := v.(string); ok {
 		s := strings.TrimSpace(x)
-		if n, err := strconv.ParseFloat(s, 64); err == nil {
-			ms = n
-			break
-		}
-		numeric = false
-		p, err := time.ParseDuration(s)
+		n, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return 0, fmt.Errorf("%q is not a duration (use milliseconds, or a unit: 500ms, 2s, 1m)", x)
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return 0, fmt.Errorf("%q is not a duration (use milliseconds, or a unit: 500ms, 2s, 1m)", x)
+			}
+			return checkDuration(d)
 		}
-		d = p
-	default:
-		return 0, fmt.Errorf("want a duration (milliseconds, or a string such as \"2s\"), got %s", Describe(v))
-	}
-	if numeric {
-		// Beyond ~292 years a Duration overflows; NaN compares false to all.
-		if math.IsNaN(ms) || math.Abs(ms) > maxMillis {
-			return 0, fmt.Errorf("%v milliseconds is out of range", v)
+		ms = n
+	} else {
+		n, err := Float(v)
+		if err != nil {
+			return 0, fmt.Errorf("want a duration (milliseconds, or a string such as \"2s\"), got %s", Describe(v))
 		}
-		d = time.Duration(ms * float64(time.Millisecond))
+		ms = n
 	}
+	// Beyond ~292 years a Duration overflows; NaN compares false to all.
+	if math.IsNaN(ms) || math.Abs(ms) > maxMillis {
+		return 0, fmt.Errorf("%v milliseconds is out of range", v)
+	}
+	return checkDuration(time.Duration(ms * float64(time.Millisecond)))
+}
+
+func checkDuration(d time.Duration) (time.Duration, error) {
 	if d < 0 {
 		return 0, fmt.Errorf("duration must not be negative")
 	}

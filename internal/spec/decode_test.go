@@ -32,7 +32,7 @@ func TestParseDuration(t *testing.T) {
 		{"-1s", 0, "duration must not be negative"},
 		{-5, 0, "duration must not be negative"},
 		{"soon", 0, `"soon" is not a duration (use milliseconds, or a unit: 500ms, 2s, 1m)`},
-		{json.Number("x"), 0, `"x" is not a number of milliseconds`},
+		{json.Number("x"), 0, `want a duration (milliseconds, or a string such as "2s"), got number x`},
 		{true, 0, `want a duration (milliseconds, or a string such as "2s"), got boolean true`},
 		{[]any{}, 0, `want a duration (milliseconds, or a string such as "2s"), got a list`},
 	}
