@@ -368,7 +368,12 @@ func (d *Daemon) markDirty() {
 }
 
 // persist writes the desired state of every app to state.json.
-func (d *Daemon) persist() error {
+func (d *Daemon) persist() error { return d.persistStarting(nil) }
+
+// persistStarting is persist with the apps of starting recorded as
+// running: they are about to start, and their start must not be lost to a
+// daemon that dies before it is done.
+func (d *Daemon) persistStarting(starting []*entry) error {
 	d.saveMu.Lock()
 	defer d.saveMu.Unlock()
 	if d.frozen {
@@ -382,6 +387,9 @@ func (d *Daemon) persist() error {
 		r, err := e.app.Record()
 		if err != nil {
 			continue // deleted meanwhile
+		}
+		if slices.Contains(starting, e) {
+			r.Stopped = false
 		}
 		st.Apps = append(st.Apps, r)
 	}

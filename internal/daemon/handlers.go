@@ -174,6 +174,15 @@ func (d *Daemon) start(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
+	// A port another app of this daemon has is named as that app's; a
+	// port some other process has is found when the front binds it.
+	for _, cur := range d.currentSpecs() {
+		for _, s := range specs {
+			if s.Port != 0 && s.Port == cur.Port && s.Key() != cur.Key() {
+				return nil, &httpError{http.StatusConflict, fmt.Sprintf("start %s: port %d is the port of app %s: give %s another port, or `tend delete %s` first", s.Name, s.Port, cur.Name, s.Name, cur.Name)}
+			}
+		}
+	}
 	// Checked and registered under one lock, so two concurrent starts of
 	// the same name cannot both pass.
 	d.mu.Lock()
@@ -192,23 +201,47 @@ func (d *Daemon) start(r *http.Request) (any, error) {
 	}
 	d.mu.Unlock()
 
+	// All or nothing: the desired state is written before anything starts
+	// (a daemon that dies meanwhile starts the apps when it comes back),
+	// and when one app cannot start, the others of the command are
+	// removed again, so that nothing stays registered that did not start.
 	now := time.Now()
-	var started []*entry
-	var errs []error
+	entries := make([]*entry, len(specs))
 	for i, s := range specs {
-		e := d.register(ids[i], s, req.Env, now)
-		started = append(started, e)
+		entries[i] = d.register(ids[i], s, req.Env, now)
+	}
+	if err := d.persistStarting(entries); err != nil {
+		d.discard(entries)
+		return nil, fmt.Errorf("write state: %w; nothing was started", err)
+	}
+	for _, e := range entries {
 		if err := e.app.Start(r.Context()); err != nil {
-			errs = append(errs, err)
+			d.discard(entries)
+			if perr := d.persist(); perr != nil {
+				err = errors.Join(err, fmt.Errorf("write state: %w", perr))
+			}
+			what := "nothing was started"
+			if len(entries) > 1 {
+				what = fmt.Sprintf("none of the %d apps was started", len(entries))
+			}
+			return nil, &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("start %s: %v; %s", e.name, err, what)}
 		}
 	}
-	if err := d.persist(); err != nil {
-		errs = append(errs, fmt.Errorf("write state: %w", err))
+	return d.statuses(entries, false), nil
+}
+
+// discard stops and forgets apps a command registered but could not
+// start; a daemon-side failure to stop is logged, since the caller's error
+// is the start's.
+func (d *Daemon) discard(entries []*entry) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, e := range entries {
+		if err := e.app.Delete(ctx); err != nil {
+			d.log.Error("remove an app that did not start", "app", e.name, "err", err)
+		}
+		d.unregister(e)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return d.statuses(started, false), nil
 }
 
 // match resolves a target: "all", an id, "namespace/name", an app name, or
