@@ -97,3 +97,34 @@ func TestFullDiskStartsNothing(t *testing.T) {
 		t.Errorf("a restarted daemon has %+v", apps)
 	}
 }
+
+// An instance count beyond the ceiling is refused by every door (flag,
+// file, scale, set) before anything is allocated; daemon.yaml's
+// max_instances moves the ceiling.
+func TestInstanceCeiling(t *testing.T) {
+	h := newHome(t)
+	h.ok("start", "idle.js", "--name", "a")
+	for _, args := range [][]string{
+		{"scale", "a", "1000000000"},
+		{"scale", "a", "+1000000000"},
+		{"set", "a", "instances=1000000000"},
+		{"start", "idle.js", "--name", "b", "-i", "1000000000"},
+	} {
+		r := h.run(args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "4096") {
+			t.Errorf("tend %s: exit %d, %q; want a refusal naming the ceiling", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+	if a := h.app("a"); len(a.Instances) != 1 {
+		t.Errorf("a has %d instances after the refusals", len(a.Instances))
+	}
+	h.ok("kill")
+	os.WriteFile(filepath.Join(h.dir, "daemon.yaml"), []byte("max_instances: 2\n"), 0o600)
+	if msg := h.fails("scale", "a", "3"); !strings.Contains(msg, "more than the 2 an app may have") {
+		t.Errorf("scale past max_instances 2: %q", msg)
+	}
+	if msg := h.fails("start", "idle.js", "--name", "c", "-i", "3"); !strings.Contains(msg, "more than the 2 instances") {
+		t.Errorf("start past max_instances 2: %q", msg)
+	}
+	h.ok("scale", "a", "2")
+}

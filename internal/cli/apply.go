@@ -22,7 +22,7 @@ restart. Apps missing from the file are listed, and deleted with --prune. --dry-
 prints the plan and changes nothing; an invalid file changes nothing either.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			apps, warnings, err := spec.LoadFile(args[0], spec.LoadOptions{EnvName: envName})
+			apps, warnings, err := spec.LoadFile(args[0], spec.LoadOptions{EnvName: envName, MaxInstances: e.maxInstances()})
 			printWarnings(e, warnings)
 			if err != nil {
 				return err

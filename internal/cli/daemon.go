@@ -96,7 +96,7 @@ override.`,
 			err = daemon.Run(cmd.Context(), daemon.Options{
 				Home: e.home, Version: version.String(), Log: log, Ready: ready,
 				MetricsAddr: cfg.MetricsAddr, MetricsToken: cfg.MetricsToken, MetricsInterval: every,
-				LogDefaults: defaults, OwnLog: own, Procs: cfg.Procs,
+				LogDefaults: defaults, OwnLog: own, Procs: cfg.Procs, MaxInstances: cfg.MaxInstances,
 			})
 			if errors.Is(err, home.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)

@@ -27,6 +27,9 @@ type daemonConfig struct {
 	// Procs is how many CPUs the daemon (and its edge) runs on at once;
 	// default half of them.
 	Procs int
+	// MaxInstances is the most instances an app may have; 0 is
+	// spec.DefaultMaxInstances.
+	MaxInstances int
 }
 
 // daemonKeys are daemon.yaml's keys.
@@ -50,6 +53,7 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 	}, func(c *daemonConfig) *string { return &c.LogRotateInterval }),
 	conf.IntField("log_retain", 0, 1000, func(c *daemonConfig) *int { return &c.LogRetain }),
 	conf.BoolField("log_compress", func(c *daemonConfig) *bool { return &c.LogCompress }),
+	conf.IntField("max_instances", 1, 1<<20, func(c *daemonConfig) *int { return &c.MaxInstances }),
 	conf.Custom("procs", func(d *conf.Decoder, key string, v any, c *daemonConfig) {
 		n, err := conf.Int(v)
 		if err != nil || n < 0 {
@@ -81,6 +85,16 @@ func loadDaemonConfig(home string) (daemonConfig, error) {
 		return daemonConfig{}, errs
 	}
 	return c, nil
+}
+
+// maxInstances is daemon.yaml's max_instances (0, the default, when the
+// file sets none or cannot be read: the daemon reports a bad file itself).
+func (e *env) maxInstances() int {
+	cfg, err := loadDaemonConfig(e.home)
+	if err != nil {
+		return 0
+	}
+	return cfg.MaxInstances
 }
 
 // logDefaults turns the config's rotation settings into a FileConfig.

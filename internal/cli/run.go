@@ -34,6 +34,7 @@ non-zero before anything starts.`,
 	o := addStartFlags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the apps' output as JSON lines")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		o.maxInstances = e.maxInstances()
 		apps, warnings, err := o.apps(cmd, args)
 		printWarnings(e, warnings)
 		if errors.Is(err, errNotAScript) {

@@ -57,6 +57,9 @@ type startOpts struct {
 	watchOn   bool
 	ignore    []string
 	stopCodes []int
+	// maxInstances is daemon.yaml's max_instances, so that the CLI refuses
+	// what the daemon would (0: the default).
+	maxInstances int
 }
 
 // errNotAScript means the target is neither a file nor a command: start
@@ -92,7 +95,7 @@ func (o *startOpts) apps(cmd *cobra.Command, args []string) ([]spec.App, []spec.
 				return nil, nil, fmt.Errorf("--%s cannot be combined with an ecosystem file: set it in %s", f, target)
 			}
 		}
-		return spec.LoadFile(target, spec.LoadOptions{EnvName: o.envName, Only: splitList(o.only)})
+		return spec.LoadFile(target, spec.LoadOptions{EnvName: o.envName, Only: splitList(o.only), MaxInstances: o.maxInstances})
 	}
 	if !fileExists(target) && !onPath(target) && !strings.Contains(target, "/") {
 		return nil, nil, errNotAScript
@@ -145,7 +148,7 @@ func (o *startOpts) apps(cmd *cobra.Command, args []string) ([]spec.App, []spec.
 	if err != nil {
 		return nil, nil, err
 	}
-	a, w, err := spec.Decode(raw, spec.DecodeOptions{BaseDir: cwd, NumCPU: runtime.NumCPU()})
+	a, w, err := spec.Decode(raw, spec.DecodeOptions{BaseDir: cwd, NumCPU: runtime.NumCPU(), MaxInstances: o.maxInstances})
 	if err != nil {
 		return nil, w, flagError(err)
 	}
@@ -218,6 +221,7 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 	o := addStartFlags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the started apps as JSON")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		o.maxInstances = e.maxInstances()
 		apps, warnings, err := o.apps(cmd, args)
 		printWarnings(e, warnings)
 		if errors.Is(err, errNotAScript) {

@@ -28,7 +28,7 @@ func (d *Daemon) apply(r *http.Request) (any, error) {
 		return nil, badRequest("apps: %v", err)
 	}
 	// As in start: the CLI checked the files of the file it loaded.
-	desired, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: true})
+	desired, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: true, MaxInstances: d.maxInstances})
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
@@ -175,7 +175,7 @@ func (d *Daemon) set(r *http.Request) (any, error) {
 		if err != nil {
 			continue
 		}
-		next, err := edit(cur, req.Set, req.Unset)
+		next, err := edit(cur, req.Set, req.Unset, d.maxInstances)
 		if err != nil {
 			return nil, badRequest("%s: %v", cur.Name, err)
 		}
@@ -188,7 +188,7 @@ func (d *Daemon) set(r *http.Request) (any, error) {
 // edit returns s with keys set and unset, decoded and validated as an
 // ecosystem entry. Keys are dotted paths (env.LOG_LEVEL, autoscale.max);
 // values are read as YAML scalars, so 6 is a number and true a boolean.
-func edit(s spec.App, set map[string]string, unset []string) (spec.App, error) {
+func edit(s spec.App, set map[string]string, unset []string, maxInstances int) (spec.App, error) {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return s, err
@@ -220,7 +220,7 @@ func edit(s spec.App, set map[string]string, unset []string) (spec.App, error) {
 	if err != nil {
 		return s, err
 	}
-	apps, warns, err := spec.DecodeJSON(out, spec.DecodeOptions{})
+	apps, warns, err := spec.DecodeJSON(out, spec.DecodeOptions{MaxInstances: maxInstances})
 	if err != nil {
 		return s, errors.New(strings.ReplaceAll(err.Error(), "apps[0].", ""))
 	}

@@ -22,12 +22,12 @@ func TestEditRefusesUnknownKeys(t *testing.T) {
 		"vizion":          "vizion: not supported by this version of tend",
 		"edge.compresion": "edge.compresion: unknown key (did you mean compression?)",
 	} {
-		_, err := edit(s, map[string]string{key: "1"}, nil)
+		_, err := edit(s, map[string]string{key: "1"}, nil, 0)
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("set %s=1: %v, want an error starting %q", key, err, want)
 		}
 	}
-	got, err := edit(s, map[string]string{"max_restarts": "3", "env.A": "b"}, nil)
+	got, err := edit(s, map[string]string{"max_restarts": "3", "env.A": "b"}, nil, 0)
 	if err != nil || got.MaxRestarts != 3 || got.Env["A"] != "b" {
 		t.Errorf("known keys: %+v, %v", got, err)
 	}

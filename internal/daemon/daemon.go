@@ -68,21 +68,25 @@ type Options struct {
 	// Procs is how many CPUs the daemon runs Go code on at once; 0 is
 	// half of them (see defaultProcs).
 	Procs int
+	// MaxInstances is the most instances an app may have (start, apply,
+	// set, scale); 0 is spec.DefaultMaxInstances.
+	MaxInstances int
 }
 
 // Daemon is one running daemon.
 type Daemon struct {
-	home    string
-	version string
-	log     *slog.Logger
-	started time.Time
-	sampler *metrics.Sampler
-	quiet   quietTrimmer
-	self    string        // the tend binary, for socket mode's exec wrapper
-	preload string        // the node preload of socket mode
-	dirty   chan struct{} // a process came or went: state.json needs writing
-	killed  chan struct{} // closed by the kill endpoint
-	kill    sync.Once
+	home         string
+	version      string
+	log          *slog.Logger
+	started      time.Time
+	sampler      *metrics.Sampler
+	quiet        quietTrimmer
+	maxInstances int           // Options.MaxInstances: 0 is spec.DefaultMaxInstances
+	self         string        // the tend binary, for socket mode's exec wrapper
+	preload      string        // the node preload of socket mode
+	dirty        chan struct{} // a process came or went: state.json needs writing
+	killed       chan struct{} // closed by the kill endpoint
+	kill         sync.Once
 
 	reg         *prometheus.Registry
 	onState     func([]api.App)
@@ -179,20 +183,21 @@ func Run(ctx context.Context, o Options) error {
 		hub = logs.NewHub(1000)
 	}
 	d := &Daemon{
-		onState:     o.OnState,
-		hub:         hub,
-		files:       newLogFiles(),
-		ownLog:      o.OwnLog,
-		logDefaults: o.LogDefaults,
-		self:        self,
-		preload:     preload,
-		home:        o.Home,
-		version:     o.Version,
-		log:         o.Log,
-		started:     time.Now(),
-		sampler:     metrics.NewSampler(),
-		dirty:       make(chan struct{}, 1),
-		killed:      make(chan struct{}),
+		maxInstances: o.MaxInstances,
+		onState:      o.OnState,
+		hub:          hub,
+		files:        newLogFiles(),
+		ownLog:       o.OwnLog,
+		logDefaults:  o.LogDefaults,
+		self:         self,
+		preload:      preload,
+		home:         o.Home,
+		version:      o.Version,
+		log:          o.Log,
+		started:      time.Now(),
+		sampler:      metrics.NewSampler(),
+		dirty:        make(chan struct{}, 1),
+		killed:       make(chan struct{}),
 	}
 	d.reg = d.registry()
 	if o.MetricsAddr != "" {

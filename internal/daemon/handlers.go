@@ -170,7 +170,7 @@ func (d *Daemon) start(r *http.Request) (any, error) {
 	}
 	// The CLI checked the files when it resolved the apps' paths; a file
 	// gone since then is reported by the start itself.
-	specs, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: true})
+	specs, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: true, MaxInstances: d.maxInstances})
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
@@ -404,6 +404,9 @@ func (d *Daemon) action(r *http.Request) (any, error) {
 			if n < 1 {
 				return badRequest("%s would have %d instances; an app needs at least 1 (stop it instead)", e.name, n)
 			}
+			if ceiling := d.instanceCeiling(); n > ceiling {
+				return badRequest("%s would have %d instances, more than the %d an app may have (max_instances in daemon.yaml)", e.name, n, ceiling)
+			}
 			return e.app.Scale(ctx, n)
 		}
 	case "reset":
@@ -522,4 +525,12 @@ func (d *Daemon) killAll(*http.Request) (any, error) {
 	d.stopAll()
 	d.kill.Do(func() { close(d.killed) })
 	return api.Ping{Version: d.version, PID: os.Getpid(), Home: d.home, StartedAt: d.started}, nil
+}
+
+// instanceCeiling is the most instances an app may have.
+func (d *Daemon) instanceCeiling() int {
+	if d.maxInstances > 0 {
+		return d.maxInstances
+	}
+	return spec.DefaultMaxInstances
 }

@@ -25,6 +25,9 @@ type LoadOptions struct {
 	EnvName string   // selects the env_<EnvName> blocks (PM2's --env)
 	Only    []string // keeps only the apps of these names (PM2's --only); nil keeps all
 	NumCPU  int      // for instances "max"; 0 means runtime.NumCPU()
+	// MaxInstances is the ceiling on an app's instances (daemon.yaml's
+	// max_instances); 0 means DefaultMaxInstances.
+	MaxInstances int
 }
 
 // IsEcosystemFile reports whether a path names an ecosystem file by its name:
@@ -131,7 +134,7 @@ func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
 	default:
 		return nil, warns, Errors{{File: path, Path: "apps", Reason: "want a list of apps, got " + conf.Describe(x)}}
 	}
-	do := DecodeOptions{File: path, BaseDir: filepath.Dir(abs), EnvName: o.EnvName, NumCPU: o.NumCPU}
+	do := DecodeOptions{File: path, BaseDir: filepath.Dir(abs), EnvName: o.EnvName, NumCPU: o.NumCPU, MaxInstances: o.MaxInstances}
 	apps, w, err := decodeAll(items, paths, do, o.Only)
 	return apps, append(warns, w...), err
 }
