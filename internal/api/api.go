@@ -281,7 +281,8 @@ type StreamEvent struct {
 	ID   uint64    `json:"id"`
 	Time time.Time `json:"time"`
 	Type string    `json:"type"`
-	// The app the event is about (none for gap and dropped).
+	// The app the event is about; no name and an AppID of -1 for events
+	// about no single app (apply, gap, dropped).
 	App       string `json:"app,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
 	AppID     int    `json:"app_id"`

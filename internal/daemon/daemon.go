@@ -25,6 +25,7 @@ import (
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
+	"github.com/tendhq/tend/internal/events"
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
@@ -80,6 +81,7 @@ type Daemon struct {
 	dirty   chan struct{} // a process came or went: state.json needs writing
 	killed  chan struct{} // closed by the kill endpoint
 	kill    sync.Once
+	events  *events.Bus // what happens to apps, streamed by GET /v1/events (events.go)
 
 	reg         *prometheus.Registry
 	onState     func([]api.App)
@@ -187,6 +189,7 @@ func Run(ctx context.Context, o Options) error {
 		sampler:     metrics.NewSampler(),
 		dirty:       make(chan struct{}, 1),
 		killed:      make(chan struct{}),
+		events:      events.New(events.DefaultSize),
 	}
 	d.reg = d.registry()
 	if o.MetricsAddr != "" {
@@ -249,6 +252,7 @@ func Run(ctx context.Context, o Options) error {
 	d.stopAll()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	d.events.Close() // ends the event streams, which Shutdown would wait for
 	_ = srv.Shutdown(shutCtx)
 	o.Log.Info("daemon stopped")
 	return nil
@@ -327,11 +331,14 @@ func (d *Daemon) sample() {
 		all = append(all, pids...)
 	}
 	usage := d.sampler.Sample(all)
+	var sampled []*entry
 	for e, pids := range byApp {
 		if len(pids) > 0 {
 			_ = e.app.Observe(usage)
+			sampled = append(sampled, e)
 		}
 	}
+	d.publishSamples(sampled)
 }
 
 // persistLoop writes state.json whenever a process came or went.
@@ -422,6 +429,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		RunDir:    filepath.Join(d.home, home.RunDir),
 		CreatedAt: created,
 		OnChange:  d.markDirty,
+		Emit:      d.events.Publish,
 		Self:      d.self,
 		OpenFront: func(s spec.App, onDown func(string)) (app.Front, error) {
 			access := d.accessLog(s)
