@@ -253,3 +253,73 @@ type LogLine struct {
 	Stream   string    `json:"stream"`   // out, err, or tend (tend's own notes, such as dropped lines)
 	Message  string    `json:"message"`
 }
+
+// Types of the events GET /v1/events streams.
+const (
+	EventAppState      = "app.state"      // an app's summary status changed: Status, Reason
+	EventInstanceState = "instance.state" // an instance's status or pid changed: Instance, Status, PID
+	EventInstanceExit  = "instance.exit"  // an instance's process ended: Instance, Exit
+	EventReloadStep    = "reload.step"    // a step of a rolling reload: Instance, Message
+	EventAppNote       = "app.note"       // tend acted on its own (watch, cron, autoscale): Message
+	EventCommand       = "command"        // a user command on an app ended: Action, Error
+	EventScale         = "scale"          // a scale ended: To, Error
+	EventSet           = "set"            // tend set ended: Steps, Error
+	EventApply         = "apply"          // tend apply ended: Steps, Error
+	EventSample        = "sample"         // the periodic CPU and memory reading of an app's instances: Samples
+	// EventGap is the first event of a stream whose resume id is no longer
+	// kept (or unknown to this daemon): Gap says what was missed.
+	EventGap = "gap"
+	// EventDropped is the last event of a stream whose reader fell so far
+	// behind that the events it had not read yet were overwritten; Gap
+	// says what was missed. Reconnect with since=Gap.After to go on.
+	EventDropped = "dropped"
+)
+
+// StreamEvent is one event of GET /v1/events, sent as server-sent events:
+// an "id:" line with ID, an "event:" line with Type and a "data:" line
+// with this object as JSON. IDs increase by one per event the daemon
+// publishes (a filtered stream skips some); they restart with the daemon.
+type StreamEvent struct {
+	ID   uint64    `json:"id"`
+	Time time.Time `json:"time"`
+	Type string    `json:"type"`
+	// The app the event is about; no name and an AppID of -1 for events
+	// about no single app (apply, gap, dropped).
+	App       string `json:"app,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	AppID     int    `json:"app_id"`
+	// Instance is the instance index; -1 when the event is about the
+	// whole app.
+	Instance int `json:"instance"`
+
+	Status  string         `json:"status,omitempty"`
+	Reason  string         `json:"reason,omitempty"`
+	PID     int            `json:"pid,omitempty"`
+	Exit    *Exit          `json:"exit,omitempty"`
+	Message string         `json:"message,omitempty"`
+	Action  string         `json:"action,omitempty"`
+	To      int            `json:"to,omitempty"`
+	Steps   []PlanStep     `json:"steps,omitempty"`
+	Error   string         `json:"error,omitempty"`
+	Samples []SampleFigure `json:"samples,omitempty"`
+	Gap     *Gap           `json:"gap,omitempty"`
+}
+
+// SampleFigure is one instance's reading in a sample event.
+type SampleFigure struct {
+	Instance    int     `json:"instance"`
+	PID         int     `json:"pid"`
+	CPUPercent  float64 `json:"cpu_percent"`
+	MemoryBytes uint64  `json:"memory_bytes"`
+	Processes   int     `json:"processes,omitempty"`
+}
+
+// Gap says which events a stream did not deliver: those after After up
+// to (not including) Oldest, Missed of them. Oldest is the oldest event
+// the daemon still keeps.
+type Gap struct {
+	After  uint64 `json:"after"`
+	Oldest uint64 `json:"oldest"`
+	Missed uint64 `json:"missed"`
+	Reason string `json:"reason"`
+}

@@ -54,6 +54,10 @@ type Config struct {
 	// OnChange is called from the owner goroutine whenever a process was
 	// spawned or ended, so the daemon can record pids. It must not block.
 	OnChange func()
+	// Emit, when set, is called from the owner goroutine with every change
+	// of the app's or an instance's status, every exit, reload step and
+	// note (emit.go). It must not block.
+	Emit func(api.StreamEvent)
 	// OpenFront binds the public port of an app in proxy mode; onDown is
 	// called (without blocking) when a backend's connections fail.
 	OpenFront func(s spec.App, onDown func(id string)) (Front, error)
@@ -104,6 +108,7 @@ type App struct {
 	cronStop  func()
 	scaler    *autoscale.Scaler
 	scaling   bool // an autoscale step is under way
+	seen      seen // what Emit was last told
 }
 
 // New creates the app and starts its owner goroutine; no process runs yet.
@@ -145,6 +150,7 @@ func (a *App) run() {
 			return
 		}
 		a.releaseWaiters()
+		a.emitChanges()
 	}
 }
 

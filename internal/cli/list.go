@@ -14,7 +14,7 @@ import (
 )
 
 func newList(e *env) *cobra.Command {
-	var asJSON bool
+	var asJSON, watch bool
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list", "l", "status", "jlist"},
@@ -25,6 +25,9 @@ func newList(e *env) *cobra.Command {
 			c, err := e.connect(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if watch {
+				return e.watchList(cmd.Context(), c, asJSON)
 			}
 			apps, err := c.List(cmd.Context())
 			if err != nil {
@@ -38,6 +41,7 @@ func newList(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (a stable, documented schema)")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the list again whenever the daemon reports a change, until interrupted (with --json: one array per line)")
 	return cmd
 }
 

@@ -25,7 +25,9 @@ import (
 // as messages, so its tests feed it messages and read View() with no daemon.
 
 const (
-	monitRefresh = time.Second
+	// monitRetry is how long monit waits before it follows the daemon's
+	// events again after the stream broke.
+	monitRetry = time.Second
 	// monitLogKeep is the log backlog asked for and the most lines kept:
 	// more than any terminal shows, few enough to redraw cheaply.
 	monitLogKeep = 200
@@ -39,7 +41,8 @@ func newMonit(e *env) *cobra.Command {
 		Use:   "monit",
 		Short: "Live dashboard of every instance, the selected app's logs, and keys to restart, reload and scale",
 		Long: `Show one row per instance (pid, status, CPU, memory, restarts, uptime, requests/s and
-p95 latency through the edge), refreshed every second, and below it the selected app's
+p95 latency through the edge), refreshed as the daemon reports changes and samples (about
+every second while apps run), and below it the selected app's
 log tail. Keys: up/down (k/j) select an app, r restart, R reload (zero downtime),
 +/- scale by one instance, q quit.`,
 		Args: cobra.NoArgs,
@@ -75,6 +78,18 @@ func runMonit(ctx context.Context, c *client.Client, out *os.File) error {
 	// Set before Run: the follower only runs once the program asks it to.
 	// Once Run returns, Send returns at once, so close cannot hang on it.
 	f.send = p.Send
+	// The table is listed again when the daemon says something changed
+	// (each sample too), and when the stream breaks, so that the failure
+	// shows. The watcher stops with ctx and is waited for.
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		refresh := func() { p.Send(refreshMsg{}) }
+		_ = c.FollowEvents(ctx, client.EventsRequest{}, monitRetry, func(error) { refresh() }, func(api.StreamEvent) error {
+			refresh()
+			return nil
+		})
+	})
+	defer func() { cancel(); watch.Wait() }()
 	_, err := p.Run()
 	if errors.Is(err, tea.ErrInterrupted) || err != nil && ctx.Err() != nil {
 		// SIGINT or SIGTERM, caught by bubbletea or by Main: the user
@@ -86,16 +101,14 @@ func runMonit(ctx context.Context, c *client.Client, out *os.File) error {
 
 // Messages the model is fed.
 type (
-	// refreshMsg asks for the periodic refresh of the table.
+	// refreshMsg says the daemon reported a change: the table is listed
+	// again.
 	refreshMsg struct{}
-	// appsMsg is the answer of a list. tick marks the periodic one, which
-	// schedules the next refresh; a refresh after an action does not, so
-	// there is only ever one refresh chain.
+	// appsMsg is the answer of a list.
 	appsMsg struct {
 		apps []api.App
 		err  error
 		at   time.Time
-		tick bool
 	}
 	// logMsg is a line of the log follow started as generation gen; lines
 	// of an older follow, still in flight after the selection changed, are
@@ -123,7 +136,7 @@ type (
 // tea.Cmd, which bubbletea runs off the event loop, so Update never blocks.
 type monitBackend interface {
 	// list fetches every app and answers with an appsMsg.
-	list(tick bool) tea.Cmd
+	list() tea.Cmd
 	// action runs verb on app a and answers with an actionMsg.
 	action(a api.App, verb, instances string) tea.Cmd
 	// follow replaces the log follow with one of target, numbered gen.
@@ -137,13 +150,13 @@ type daemonBackend struct {
 	f   *follower
 }
 
-func (b *daemonBackend) list(tick bool) tea.Cmd {
+func (b *daemonBackend) list() tea.Cmd {
 	return func() tea.Msg {
 		apps, err := b.c.List(b.ctx)
 		if err != nil {
 			err = friendly(err)
 		}
-		return appsMsg{apps: apps, err: err, at: time.Now(), tick: tick}
+		return appsMsg{apps: apps, err: err, at: time.Now()}
 	}
 }
 
@@ -234,6 +247,9 @@ type model struct {
 	apps    []api.App
 	listErr error     // the last refresh failed; apps are the last good ones
 	updated time.Time // of apps
+	// listing says a list is in flight; stale that a change was reported
+	// meanwhile, so another list follows its answer.
+	listing, stale bool
 	// selID is the selected app's id (-1 for none): it follows the app
 	// when a refresh reorders the list. selPos is its row, kept so that
 	// when the app goes away the selection stays near where it was.
@@ -269,7 +285,18 @@ func newModel(b monitBackend, r *lipgloss.Renderer) *model {
 	}
 }
 
-func (m *model) Init() tea.Cmd { return m.b.list(true) }
+func (m *model) Init() tea.Cmd { return m.refresh() }
+
+// refresh lists the apps, unless a list is in flight: then one more
+// follows its answer, so a burst of events costs two lists, not one each.
+func (m *model) refresh() tea.Cmd {
+	if m.listing {
+		m.stale = true
+		return nil
+	}
+	m.listing = true
+	return m.b.list()
+}
 
 func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -278,11 +305,13 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyMsg:
 		return m, m.key(msg)
 	case refreshMsg:
-		return m, m.b.list(true)
+		return m, m.refresh()
 	case appsMsg:
+		m.listing = false
 		var next tea.Cmd
-		if msg.tick {
-			next = tea.Tick(monitRefresh, func(time.Time) tea.Msg { return refreshMsg{} })
+		if m.stale {
+			m.stale = false
+			next = m.refresh()
 		}
 		if msg.err != nil {
 			m.listErr = msg.err
@@ -311,8 +340,8 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case actionMsg:
 		m.actionDone(msg)
-		// Show what the action did now rather than at the next tick.
-		return m, m.b.list(false)
+		// Show what the action did now rather than at the next event.
+		return m, m.refresh()
 	}
 	return m, nil
 }

@@ -24,13 +24,13 @@ import (
 // fakeBackend records what the model asks for. The model calls the backend
 // inside Update, so the record is complete without running any command.
 type fakeBackend struct {
-	lists   []bool   // tick of each list asked for
+	lists   int      // lists asked for
 	follows []string // "target#gen"
 	actions []string // "verb target instances"
 }
 
-func (f *fakeBackend) list(tick bool) tea.Cmd {
-	f.lists = append(f.lists, tick)
+func (f *fakeBackend) list() tea.Cmd {
+	f.lists++
 	return func() tea.Msg { return nil }
 }
 
@@ -137,7 +137,7 @@ func lineWith(lines []string, s string) (string, bool) {
 
 func TestMonitView80x24(t *testing.T) {
 	m, b := plainModel()
-	feed(m, tea.WindowSizeMsg{Width: 80, Height: 24}, appsMsg{apps: fixtureApps(), at: fixtureTime, tick: true})
+	feed(m, tea.WindowSizeMsg{Width: 80, Height: 24}, appsMsg{apps: fixtureApps(), at: fixtureTime})
 	if got := b.lastFollow(); got != "0#1" {
 		t.Fatalf("follow after the first refresh: %q, want the first app (id 0, generation 1)", got)
 	}
@@ -372,27 +372,34 @@ func TestMonitActionResult(t *testing.T) {
 		t.Errorf("a multi-line error should be drawn on the status line alone: %q", last)
 	}
 
-	b.lists = nil
+	feed(m, appsMsg{apps: fixtureApps()}) // the answer of the lists asked for so far
+	feed(m, appsMsg{apps: fixtureApps()})
+	b.lists = 0
 	feed(m, actionMsg{verb: "restart", app: "api", id: 0})
 	if m.status != "restarted api" || m.statusErr {
 		t.Errorf("status after restart: %q (error %v)", m.status, m.statusErr)
 	}
-	if fmt.Sprint(b.lists) != "[false]" {
-		t.Errorf("lists after an action: %v, want one refresh that schedules no other", b.lists)
+	if b.lists != 1 {
+		t.Errorf("lists after an action: %d, want one refresh", b.lists)
 	}
 }
 
 func TestMonitRefresh(t *testing.T) {
 	m, b := plainModel()
-	if feed(m, refreshMsg{}) == nil || fmt.Sprint(b.lists) != "[true]" {
-		t.Fatalf("a refresh tick should list: %v", b.lists)
+	if feed(m, refreshMsg{}) == nil || b.lists != 1 {
+		t.Fatalf("an event should list: %d lists", b.lists)
 	}
-	// Only the periodic answer schedules the next refresh.
-	if cmd := feed(m, appsMsg{apps: fixtureApps(), tick: true}); cmd == nil {
-		t.Errorf("the periodic refresh scheduled no next one")
+	// Events while a list is in flight cost one more list, after its
+	// answer; nothing lists on its own.
+	feed(m, refreshMsg{}, refreshMsg{}, refreshMsg{})
+	if b.lists != 1 {
+		t.Errorf("events during a list listed at once: %d lists", b.lists)
 	}
-	if cmd := feed(m, appsMsg{apps: fixtureApps()}); cmd != nil {
-		t.Errorf("a one-off refresh with nothing changed returned a command")
+	if cmd := feed(m, appsMsg{apps: fixtureApps()}); cmd == nil || b.lists != 2 {
+		t.Errorf("the answer did not list again for the events meanwhile: %d lists", b.lists)
+	}
+	if cmd := feed(m, appsMsg{apps: fixtureApps()}); cmd != nil || b.lists != 2 {
+		t.Errorf("an answer with no event meanwhile returned a command: %d lists", b.lists)
 	}
 
 	// The selection follows the app, not the row.
@@ -410,7 +417,7 @@ func TestMonitRefresh(t *testing.T) {
 	}
 
 	// A failed refresh keeps the table and says so.
-	feed(m, appsMsg{err: errors.New("no tend daemon is running"), tick: true})
+	feed(m, appsMsg{err: errors.New("no tend daemon is running")})
 	lines := screen(t, m.View(), 80, 24)
 	if !strings.Contains(lines[0], "refresh failed: no tend daemon is running") {
 		t.Errorf("title after a failed refresh: %q", lines[0])

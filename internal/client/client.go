@@ -386,3 +386,100 @@ func (c *Client) FlushLogs(ctx context.Context, target string) error {
 func (c *Client) ReopenLogs(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/logs/reopen", nil, nil)
 }
+
+// EventsRequest asks for GET /v1/events.
+type EventsRequest struct {
+	App   string   // a target as commands take; "" for all apps
+	Types []string // event types (api.Event*); none for all
+	// With Resume, the stream starts after the event with id Since (0:
+	// with every event the daemon still keeps); without, from now on.
+	Since  uint64
+	Resume bool
+}
+
+// Events streams the daemon's events to fn until ctx is done, fn returns
+// an error (which Events returns), or the daemon ends the stream (it
+// stopped, or dropped this reader, which fn is told by an
+// api.EventDropped event). last is the id of the last event passed to
+// fn, or r.Since: resume from there.
+func (c *Client) Events(ctx context.Context, r EventsRequest, fn func(api.StreamEvent) error) (last uint64, err error) {
+	last = r.Since
+	q := url.Values{}
+	if r.App != "" {
+		q.Set("app", r.App)
+	}
+	if len(r.Types) > 0 {
+		q.Set("types", strings.Join(r.Types, ","))
+	}
+	if r.Resume {
+		q.Set("since", strconv.FormatUint(r.Since, 10))
+	}
+	resp, err := c.send(ctx, http.MethodGet, "/events?"+q.Encode(), nil)
+	if err != nil {
+		return last, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue // the id and event lines repeat what data holds; comments are heartbeats
+		}
+		var e api.StreamEvent
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			return last, fmt.Errorf("read event stream: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return last, err
+		}
+		if e.ID != 0 {
+			last = e.ID
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return last, fmt.Errorf("read event stream: %w", err)
+	}
+	return last, ctx.Err()
+}
+
+// FollowEvents is Events that reconnects, every retry while the daemon
+// is away, resuming after the last event it passed to fn: a reader
+// dropped for falling behind, or one whose daemon restarted, goes on with
+// an api.EventGap event that says what it missed. It returns when ctx is
+// done (nil) or fn returns an error (that error). onErr, when set, is
+// told why each stream ended before it reconnects.
+func (c *Client) FollowEvents(ctx context.Context, r EventsRequest, retry time.Duration, onErr func(error), fn func(api.StreamEvent) error) error {
+	var fnErr error
+	wrapped := func(e api.StreamEvent) error {
+		fnErr = fn(e)
+		return fnErr
+	}
+	for {
+		last, err := c.Events(ctx, r, wrapped)
+		switch {
+		case fnErr != nil:
+			return fnErr
+		case ctx.Err() != nil:
+			return nil
+		}
+		if err == nil {
+			err = errors.New("the daemon ended the event stream")
+		}
+		if onErr != nil {
+			onErr(err)
+		}
+		// Resume only once something was read: a stream that never
+		// started keeps asking as it first did.
+		if last != r.Since || r.Resume {
+			r.Since, r.Resume = last, true
+		}
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -34,7 +34,11 @@ func (d *Daemon) apply(r *http.Request) (any, error) {
 	}
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
-	return d.execute(r.Context(), d.currentSpecs(), desired, req.Prune, req.DryRun, req.Env)
+	res, err := d.execute(r.Context(), d.currentSpecs(), desired, req.Prune, req.DryRun, req.Env)
+	if !req.DryRun {
+		d.publishPlan(nil, api.EventApply, res, err)
+	}
+	return res, err
 }
 
 // currentSpecs returns the settings of every registered app.
@@ -182,7 +186,11 @@ func (d *Daemon) set(r *http.Request) (any, error) {
 		current = append(current, cur)
 		desired = append(desired, next)
 	}
-	return d.execute(r.Context(), current, desired, false, req.DryRun, nil)
+	res, err := d.execute(r.Context(), current, desired, false, req.DryRun, nil)
+	if !req.DryRun {
+		d.publishPlan(m, api.EventSet, res, err)
+	}
+	return res, err
 }
 
 // edit returns s with keys set and unset, decoded and validated as an

@@ -28,6 +28,7 @@ import (
 	"github.com/tendhq/tend/internal/edge"
 	"github.com/tendhq/tend/internal/edge/edgeconf"
 	"github.com/tendhq/tend/internal/edge/socket"
+	"github.com/tendhq/tend/internal/events"
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
@@ -87,6 +88,7 @@ type Daemon struct {
 	dirty        chan struct{} // a process came or went: state.json needs writing
 	killed       chan struct{} // closed by the kill endpoint
 	kill         sync.Once
+	events       *events.Bus // what happens to apps, streamed by GET /v1/events (events.go)
 
 	reg         *prometheus.Registry
 	onState     func([]api.App)
@@ -198,6 +200,7 @@ func Run(ctx context.Context, o Options) error {
 		sampler:      metrics.NewSampler(),
 		dirty:        make(chan struct{}, 1),
 		killed:       make(chan struct{}),
+		events:       events.New(events.DefaultSize),
 	}
 	d.reg = d.registry()
 	if o.MetricsAddr != "" {
@@ -260,6 +263,7 @@ func Run(ctx context.Context, o Options) error {
 	d.stopAll()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	d.events.Close() // ends the event streams, which Shutdown would wait for
 	_ = srv.Shutdown(shutCtx)
 	o.Log.Info("daemon stopped")
 	return nil
@@ -338,11 +342,14 @@ func (d *Daemon) sample() {
 		all = append(all, pids...)
 	}
 	usage := d.sampler.Sample(all)
+	var sampled []*entry
 	for e, pids := range byApp {
 		if len(pids) > 0 {
 			_ = e.app.Observe(usage)
+			sampled = append(sampled, e)
 		}
 	}
+	d.publishSamples(sampled)
 }
 
 // persistLoop writes state.json whenever a process came or went.
@@ -441,6 +448,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		RunDir:    filepath.Join(d.home, home.RunDir),
 		CreatedAt: created,
 		OnChange:  d.markDirty,
+		Emit:      d.events.Publish,
 		Self:      d.self,
 		OpenFront: func(s spec.App, onDown func(string)) (app.Front, error) {
 			access := d.accessLog(s)

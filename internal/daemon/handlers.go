@@ -53,6 +53,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("GET "+p+"/metrics", d.handle(d.metricsJSON))
 	mux.Handle("POST "+p+"/apply", d.handle(d.apply))
 	mux.HandleFunc("GET "+p+"/logs", d.logs)
+	mux.HandleFunc("GET "+p+"/events", d.eventStream)
 	mux.Handle("POST "+p+"/logs/flush", d.handle(d.flushLogs))
 	mux.Handle("POST "+p+"/logs/reopen", d.handle(d.reopenLogs))
 	mux.Handle("POST "+p+"/apps/{target}/set", d.handle(d.set))
@@ -215,7 +216,9 @@ func (d *Daemon) start(r *http.Request) (any, error) {
 		return nil, fmt.Errorf("write state: %w; nothing was started", err)
 	}
 	for _, e := range entries {
-		if err := e.app.Start(r.Context()); err != nil {
+		err := e.app.Start(r.Context())
+		d.publishCommand(e, "start", err)
+		if err != nil {
 			d.discard(entries)
 			if perr := d.persist(); perr != nil {
 				err = errors.Join(err, fmt.Errorf("write state: %w", perr))
@@ -321,7 +324,9 @@ func (d *Daemon) delete(r *http.Request) (any, error) {
 	}
 	gone := d.statuses(m, false)
 	err = d.each(r.Context(), m, func(ctx context.Context, e *entry) error {
-		if err := e.app.Delete(ctx); err != nil {
+		err := e.app.Delete(ctx)
+		d.publishCommand(e, "delete", err)
+		if err != nil {
 			return err
 		}
 		d.unregister(e)
@@ -424,7 +429,7 @@ func (d *Daemon) action(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = d.each(r.Context(), m, f)
+	err = d.each(r.Context(), m, d.publishing(action, f))
 	if perr := d.persist(); perr != nil {
 		err = errors.Join(err, fmt.Errorf("write state: %w", perr))
 	}
