@@ -65,7 +65,7 @@ func waitEvent(t *testing.T, sc *bufio.Scanner, what string, cond func(api.Strea
 
 func TestEventStreamShowsStartAndStop(t *testing.T) {
 	h := newHome(t)
-	h.ok("ping") // a daemon to connect to
+	h.ok("ls") // starts a daemon to connect to
 	sc := h.events(t, "?app=web&types=app.state,instance.exit,command")
 	h.ok("start", "idle.js", "--name", "web", "-i", "2")
 	waitEvent(t, sc, "web online", func(e api.StreamEvent) bool {
@@ -84,7 +84,7 @@ func TestEventStreamShowsStartAndStop(t *testing.T) {
 
 func TestLsWatchPrintsTheTableAgainOnAChange(t *testing.T) {
 	h := newHome(t)
-	h.ok("ping")
+	h.ok("ls") // starts the daemon
 	cmd := exec.Command(tendBin, "ls", "--watch")
 	cmd.Env = h.env
 	out, err := cmd.StdoutPipe()
