@@ -30,6 +30,7 @@ import (
 	"github.com/tendhq/tend/internal/metrics"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
+	"github.com/tendhq/tend/internal/tune"
 )
 
 // Options configure a daemon.
@@ -63,7 +64,7 @@ type Options struct {
 	// change of a process (tend run uses it to end when an app is errored).
 	OnState func([]api.App)
 	// Procs is how many CPUs the daemon runs Go code on at once; 0 is
-	// half of them (see defaultProcs).
+	// half of them (see tune.SetProcs).
 	Procs int
 }
 
@@ -74,7 +75,7 @@ type Daemon struct {
 	log     *slog.Logger
 	started time.Time
 	sampler *metrics.Sampler
-	quiet   quietTrimmer
+	quiet   *tune.Trimmer
 	self    string        // the tend binary, for socket mode's exec wrapper
 	preload string        // the node preload of socket mode
 	dirty   chan struct{} // a process came or went: state.json needs writing
@@ -184,6 +185,7 @@ func Run(ctx context.Context, o Options) error {
 		version:     o.Version,
 		log:         o.Log,
 		started:     time.Now(),
+		quiet:       tune.NewTrimmer(),
 		sampler:     metrics.NewSampler(),
 		dirty:       make(chan struct{}, 1),
 		killed:      make(chan struct{}),
@@ -210,8 +212,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
-	setProcs(o.Procs)
-	defer background(func(ctx context.Context) { tuneGC(ctx, defaultGCPolicy) })()
+	tune.SetProcs(o.Procs)
+	defer background(tune.GC)()
 
 	if o.MetricsInterval <= 0 {
 		o.MetricsInterval = time.Second
@@ -221,16 +223,15 @@ func Run(ctx context.Context, o Options) error {
 
 	routes := d.routes()
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.quiet.touch()
+		d.quiet.Touch()
 		routes.ServeHTTP(w, r)
 	})}
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
-	d.quiet.trim = releaseCode
 	defer background(func(ctx context.Context) {
-		t := time.NewTicker(quietPeriod)
+		t := time.NewTicker(tune.QuietPeriod)
 		defer t.Stop()
-		d.quiet.run(ctx, t.C, func(err error) { o.Log.Warn("cannot release code pages", "err", err) })
+		d.quiet.Run(ctx, t.C, func(err error) { o.Log.Warn("cannot release code pages", "err", err) })
 	})()
 	o.Log.Info("daemon ready", "pid", os.Getpid(), "version", o.Version, "home", o.Home, "apps", len(d.apps))
 	if o.Ready != nil {
