@@ -28,6 +28,7 @@ import (
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
+	"github.com/tendhq/tend/internal/metrics/prom"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
 	"github.com/tendhq/tend/internal/tune"
@@ -190,9 +191,9 @@ func Run(ctx context.Context, o Options) error {
 		dirty:       make(chan struct{}, 1),
 		killed:      make(chan struct{}),
 	}
-	d.reg = d.registry()
+	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
 	if o.MetricsAddr != "" {
-		stop, err := d.serveMetrics(o.MetricsAddr, o.MetricsToken)
+		stop, err := prom.Serve(o.MetricsAddr, o.MetricsToken, d.reg, o.Log)
 		if err != nil {
 			ln.Close()
 			return err
@@ -335,6 +336,15 @@ func (d *Daemon) sample() {
 	}
 }
 
+// snapshot is every app's status without its events, as Prometheus
+// scrapes and OnState see it.
+func (d *Daemon) snapshot() []api.App {
+	d.mu.Lock()
+	entries := slices.Clone(d.apps)
+	d.mu.Unlock()
+	return d.collect(entries, false)
+}
+
 // persistLoop writes state.json whenever a process came or went.
 func (d *Daemon) persistLoop(ctx context.Context) {
 	for {
@@ -346,10 +356,7 @@ func (d *Daemon) persistLoop(ctx context.Context) {
 				d.log.Error("write state", "err", err)
 			}
 			if d.onState != nil {
-				d.mu.Lock()
-				entries := slices.Clone(d.apps)
-				d.mu.Unlock()
-				d.onState(d.collect(entries, false))
+				d.onState(d.snapshot())
 			}
 		}
 	}

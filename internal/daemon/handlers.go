@@ -17,6 +17,7 @@ import (
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/home"
+	"github.com/tendhq/tend/internal/metrics/prom"
 	"github.com/tendhq/tend/internal/spec"
 	"golang.org/x/sys/unix"
 )
@@ -50,7 +51,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("POST "+p+"/save", d.handle(d.save))
 	mux.Handle("POST "+p+"/resurrect", d.handle(d.resurrect))
 	mux.Handle("POST "+p+"/kill", d.handle(d.killAll))
-	mux.Handle("GET "+p+"/metrics", d.handle(d.metricsJSON))
+	mux.Handle("GET "+p+"/metrics", d.handle(func(*http.Request) (any, error) { return prom.Families(d.reg) }))
 	mux.Handle("POST "+p+"/apply", d.handle(d.apply))
 	mux.HandleFunc("GET "+p+"/logs", d.logs)
 	mux.Handle("POST "+p+"/logs/flush", d.handle(d.flushLogs))
