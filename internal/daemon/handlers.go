@@ -112,7 +112,7 @@ func decodeBody(r *http.Request, v any) error {
 }
 
 func (d *Daemon) ping(*http.Request) (any, error) {
-	return api.Ping{Version: d.version, PID: os.Getpid(), Home: d.home, StartedAt: d.started}, nil
+	return api.Ping{Version: d.version, PID: os.Getpid(), Home: d.home, StartedAt: d.started, Restoring: d.restoring()}, nil
 }
 
 func (d *Daemon) list(*http.Request) (any, error) {
@@ -502,6 +502,7 @@ func (d *Daemon) resurrect(r *http.Request) (any, error) {
 // killAll stops every app and then ends the daemon. It answers after the
 // apps are down, so `tend kill` returning means no app process is left.
 func (d *Daemon) killAll(*http.Request) (any, error) {
+	d.endRestore()
 	d.freeze()
 	d.stopAll()
 	d.kill.Do(func() { close(d.killed) })
