@@ -49,7 +49,7 @@ func (b *bench) lsSection(ctx context.Context) (result, error) {
 	// An idle daemon is what runs for months: read it again once nothing
 	// has asked either manager anything for a while. tend's daemon drops
 	// its mappings of code it no longer runs after 5 s without a command
-	// (internal/daemon/trim.go); PM2's gets the same wait.
+	// (internal/tune/trim.go); PM2's gets the same wait.
 	logf("daemon RSS, after %s without commands", settleWait)
 	if err := sleep(ctx, settleWait); err != nil {
 		return result{}, err

@@ -32,6 +32,9 @@ type Ping struct {
 	PID       int       `json:"pid"`
 	Home      string    `json:"home"`
 	StartedAt time.Time `json:"started_at"`
+	// Restoring is true while the daemon is starting the apps of its
+	// state again; commands that change apps wait until it is done.
+	Restoring bool `json:"restoring,omitempty"`
 }
 
 // StartRequest is the body of POST /v1/apps. Apps are ecosystem objects

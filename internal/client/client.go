@@ -212,13 +212,13 @@ func (c *Client) logTail(n int) string {
 	return "  " + strings.Join(lines, "\n  ")
 }
 
-// waitForOther waits for a daemon started by someone else to answer: it
-// holds the lock until it is ready or gone.
+// waitForOther waits for a daemon started by someone else to answer and
+// to have restored its apps, as spawn waits for its own.
 func (c *Client) waitForOther(ctx context.Context) (api.Ping, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		p, err := c.Ping(ctx)
-		if err == nil || time.Now().After(deadline) {
+		if err == nil && !p.Restoring || time.Now().After(deadline) {
 			return p, err
 		}
 		select {

@@ -6,6 +6,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,7 +23,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
@@ -32,8 +32,10 @@ import (
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
+	"github.com/tendhq/tend/internal/metrics/prom"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
+	"github.com/tendhq/tend/internal/tune"
 )
 
 // Options configure a daemon.
@@ -42,8 +44,11 @@ type Options struct {
 	Version string
 	Log     *slog.Logger
 	// Ready, when set, is called once the socket answers and the saved apps
-	// have been started again.
+	// have been started again (and Apply applied); not when Run ends first.
 	Ready func()
+	// Serving, when set, is called once the socket answers, before the
+	// saved apps are back.
+	Serving func()
 	// MetricsInterval is how often every instance's process tree is
 	// sampled (CPU, memory, max_memory_restart); default 1s.
 	MetricsInterval time.Duration
@@ -67,7 +72,7 @@ type Options struct {
 	// change of a process (tend run uses it to end when an app is errored).
 	OnState func([]api.App)
 	// Procs is how many CPUs the daemon runs Go code on at once; 0 is
-	// half of them (see defaultProcs).
+	// half of them (see tune.SetProcs).
 	Procs int
 	// MaxInstances is the most instances an app may have (start, apply,
 	// set, scale); 0 is spec.DefaultMaxInstances.
@@ -76,18 +81,19 @@ type Options struct {
 
 // Daemon is one running daemon.
 type Daemon struct {
-	home         string
-	version      string
-	log          *slog.Logger
-	started      time.Time
-	sampler      *metrics.Sampler
-	quiet        quietTrimmer
-	maxInstances int           // Options.MaxInstances: 0 is spec.DefaultMaxInstances
-	self         string        // the tend binary, for socket mode's exec wrapper
-	preload      string        // the node preload of socket mode
-	dirty        chan struct{} // a process came or went: state.json needs writing
-	killed       chan struct{} // closed by the kill endpoint
-	kill         sync.Once
+	home    string
+	version string
+	log     *slog.Logger
+	started time.Time
+	sampler *metrics.Sampler
+	quiet   *tune.Trimmer
+	self    string        // the tend binary, for socket mode's exec wrapper
+	preload string        // the node preload of socket mode
+	dirty   chan struct{} // a process came or went: state.json needs writing
+	killed  chan struct{} // closed by the kill endpoint
+	kill    sync.Once
+	// maxInstances is Options.MaxInstances: 0 is spec.DefaultMaxInstances.
+	maxInstances int
 	events       *events.Bus // what happens to apps, streamed by GET /v1/events (events.go)
 
 	reg         *prometheus.Registry
@@ -100,6 +106,13 @@ type Daemon struct {
 	mu     sync.Mutex
 	apps   []*entry // guarded by mu, ordered by id
 	nextID int      // guarded by mu
+
+	// restored is closed when the restore goroutine has returned; commands
+	// that change apps wait for it (waitRestored). cancelRestore cancels
+	// restoreCtx, under which it starts the apps.
+	restored      chan struct{}
+	restoreCtx    context.Context
+	cancelRestore context.CancelFunc
 
 	saveMu sync.Mutex // serialises writes of state.json
 	// applyMu serialises apply and set: each plans against what runs, so
@@ -123,13 +136,20 @@ func (e *entry) logName() string { return app.LogName(e.namespace, e.name) }
 // Run runs the daemon until ctx is done or the kill endpoint is called, then
 // stops every app and returns. The apps' desired state is kept, so the next
 // daemon starts them again.
+//
+// The socket answers before the saved apps are back: restoring runs in the
+// background under ctx (ping says so), and a command that changes apps
+// waits for it to end. Each resource is released by the defer that follows
+// its acquisition, in the reverse order.
 func Run(ctx context.Context, o Options) error {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	sock, err := home.Socket(o.Home)
-	if err != nil {
-		return err
+	if o.MetricsInterval <= 0 {
+		o.MetricsInterval = time.Second
+	}
+	if _, err := home.Socket(o.Home); err != nil {
+		return err // before anything is created
 	}
 	if err := home.Ensure(o.Home); err != nil {
 		return err
@@ -140,52 +160,101 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer unlock()
 
-	_ = os.Remove(sock) // left by a daemon that died; we hold the lock
-	old := syscall.Umask(0o077)
-	ln, err := net.Listen("unix", sock)
-	syscall.Umask(old)
+	d, err := newDaemon(ctx, o)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", sock, err)
-	}
-	// The umask kept the socket private from its creation; 0600 is the
-	// mode the docs promise (a socket needs no execute bit).
-	if err := os.Chmod(sock, 0o600); err != nil {
-		ln.Close()
 		return err
 	}
-	defer os.Remove(sock)
-
-	reapCtx, stopReaper := context.WithCancel(context.Background())
-	reaperDone := make(chan struct{})
-	go func() {
-		defer close(reaperDone)
-		if err := supervise.ReapOrphans(reapCtx); err != nil {
-			o.Log.Warn("cannot become child subreaper; orphans of apps are reaped by init", "err", err)
+	defer background(d.reapOrphans)()
+	if o.MetricsAddr != "" {
+		stop, err := prom.Serve(o.MetricsAddr, o.MetricsToken, d.reg, o.Log)
+		if err != nil {
+			return err
 		}
-	}()
-	defer func() { stopReaper(); <-reaperDone }()
+		defer stop()
+	}
+	starts, err := d.load()
+	if err != nil {
+		return err
+	}
+	tune.SetProcs(o.Procs)
+	defer background(tune.GC)()
+	defer background(func(ctx context.Context) { d.sampleLoop(ctx, o.MetricsInterval) })()
 
+	stopServing, failed, err := d.serve()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		stopServing()
+		o.Log.Info("daemon stopped")
+	}()
+	defer background(d.trimLoop)()
+
+	// From here apps run: whatever ends Run stops them first.
+	stopPersist := background(d.persistLoop)
+	restored := make(chan error, 1)
+	go func() {
+		defer close(d.restored)
+		restored <- d.restore(d.restoreCtx, starts, o.Apply, o.ApplyEnv)
+	}()
+	defer func() {
+		o.Log.Info("daemon stopping")
+		d.endRestore()
+		stopPersist()
+		d.freeze()
+		d.stopAll()
+	}()
+	o.Log.Info("daemon serving", "pid", os.Getpid(), "version", o.Version, "home", o.Home, "apps", len(starts))
+	if o.Serving != nil {
+		o.Serving()
+	}
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.killed:
+			return nil
+		case err := <-failed:
+			o.Log.Error("control socket failed", "err", err)
+			return nil
+		case err := <-restored:
+			restored = nil
+			switch {
+			case errors.Is(err, context.Canceled):
+				// Stopping or killed: the cases above end Run.
+			case err != nil:
+				return err
+			default:
+				o.Log.Info("daemon ready", "apps", len(starts))
+				if o.Ready != nil {
+					o.Ready()
+				}
+			}
+		}
+	}
+}
+
+// newDaemon prepares a daemon: the files socket mode needs, the log hub
+// and the metrics registry. Nothing runs yet.
+func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 	self, err := os.Executable()
 	if err != nil {
-		ln.Close()
-		return fmt.Errorf("find the tend binary: %w", err)
+		return nil, fmt.Errorf("find the tend binary: %w", err)
 	}
 	runDir := filepath.Join(o.Home, home.RunDir)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
-		ln.Close()
-		return err
+		return nil, err
 	}
 	preload := filepath.Join(runDir, "listen-preload.js")
 	if err := writeFileAtomic(preload, socket.PreloadJS, 0o644); err != nil {
-		ln.Close()
-		return fmt.Errorf("write node preload: %w", err)
+		return nil, fmt.Errorf("write node preload: %w", err)
 	}
 	hub := o.Hub
 	if hub == nil {
 		hub = logs.NewHub(1000)
 	}
 	d := &Daemon{
-		maxInstances: o.MaxInstances,
 		onState:      o.OnState,
 		hub:          hub,
 		files:        newLogFiles(),
@@ -198,75 +267,84 @@ func Run(ctx context.Context, o Options) error {
 		log:          o.Log,
 		started:      time.Now(),
 		sampler:      metrics.NewSampler(),
+		quiet:        tune.NewTrimmer(),
 		dirty:        make(chan struct{}, 1),
 		killed:       make(chan struct{}),
+		restored:     make(chan struct{}),
 		events:       events.New(events.DefaultSize),
+		maxInstances: o.MaxInstances,
 	}
-	d.reg = d.registry()
-	if o.MetricsAddr != "" {
-		stop, err := d.serveMetrics(o.MetricsAddr, o.MetricsToken)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		defer stop()
-	}
-	if err := d.restore(); err != nil {
-		ln.Close()
-		return err
-	}
-	if o.Apply != nil {
-		if _, err := d.execute(ctx, d.currentSpecs(), o.Apply, true, false, o.ApplyEnv); err != nil {
-			ln.Close()
-			d.freeze()
-			d.stopAll()
-			return err
-		}
-	}
+	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
+	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
+	return d, nil
+}
 
-	setProcs(o.Procs)
-	defer background(func(ctx context.Context) { tuneGC(ctx, defaultGCPolicy) })()
-
-	if o.MetricsInterval <= 0 {
-		o.MetricsInterval = time.Second
+// reapOrphans reaps what the apps' processes abandon until ctx is done.
+func (d *Daemon) reapOrphans(ctx context.Context) {
+	if err := supervise.ReapOrphans(ctx); err != nil {
+		d.log.Warn("cannot become child subreaper; orphans of apps are reaped by init", "err", err)
 	}
-	defer background(func(ctx context.Context) { d.sampleLoop(ctx, o.MetricsInterval) })()
-	stopPersist := background(d.persistLoop)
+}
 
-	routes := d.routes()
+// serve serves the API on the control socket until stop, which lets the
+// answers in flight end (up to 5s), waits for the server and removes the
+// socket. failed receives why serving ended early.
+func (d *Daemon) serve() (stop func(), failed <-chan error, err error) {
+	sock, err := home.Socket(d.home)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := listenPrivate(sock)
+	if err != nil {
+		return nil, nil, err
+	}
+	routes := d.waitRestored(d.routes())
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.quiet.touch()
+		d.quiet.Touch()
 		routes.ServeHTTP(w, r)
 	})}
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- srv.Serve(ln) }()
-	d.quiet.trim = releaseCode
-	defer background(func(ctx context.Context) {
-		t := time.NewTicker(quietPeriod)
-		defer t.Stop()
-		d.quiet.run(ctx, t.C, func(err error) { o.Log.Warn("cannot release code pages", "err", err) })
-	})()
-	o.Log.Info("daemon ready", "pid", os.Getpid(), "version", o.Version, "home", o.Home, "apps", len(d.apps))
-	if o.Ready != nil {
-		o.Ready()
-	}
+	errc := make(chan error, 1)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		errc <- srv.Serve(ln)
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d.events.Close() // ends the event streams, which Shutdown would wait for
+		_ = srv.Shutdown(ctx)
+		_ = srv.Close() // what did not end in time
+		<-served
+		_ = os.Remove(sock)
+	}, errc, nil
+}
 
-	select {
-	case <-ctx.Done():
-	case <-d.killed:
-	case err := <-serveDone:
-		o.Log.Error("control socket failed", "err", err)
+// listenPrivate listens on a unix socket only its owner can use. The socket
+// a daemon that died left is removed first: the caller holds the lock.
+func listenPrivate(sock string) (net.Listener, error) {
+	_ = os.Remove(sock)
+	old := syscall.Umask(0o077)
+	ln, err := net.Listen("unix", sock)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", sock, err)
 	}
-	o.Log.Info("daemon stopping")
-	stopPersist()
-	d.freeze()
-	d.stopAll()
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	d.events.Close() // ends the event streams, which Shutdown would wait for
-	_ = srv.Shutdown(shutCtx)
-	o.Log.Info("daemon stopped")
-	return nil
+	// The umask kept the socket private from its creation; 0600 is the
+	// mode the docs promise (a socket needs no execute bit).
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// trimLoop releases the executable's code pages once the API has been
+// quiet for a while, until ctx is done.
+func (d *Daemon) trimLoop(ctx context.Context) {
+	t := time.NewTicker(tune.QuietPeriod)
+	defer t.Stop()
+	d.quiet.Run(ctx, t.C, func(err error) { d.log.Warn("cannot release code pages", "err", err) })
 }
 
 // background runs loop in a goroutine of its own until the returned stop
@@ -281,15 +359,15 @@ func background(loop func(ctx context.Context)) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-// restore registers the apps of state.json and starts those the user had
-// not stopped. Leftovers of a daemon that died (processes it could not stop)
-// are killed first, so nothing runs twice.
-func (d *Daemon) restore() error {
+// load registers the apps of state.json before the socket answers, so that
+// every command sees all of them, and returns those to start again: the
+// ones the user had not stopped. Leftovers of a daemon that died (processes
+// it could not stop) are killed first, so nothing runs twice.
+func (d *Daemon) load() ([]*entry, error) {
 	st, err := loadState(filepath.Join(d.home, home.StateName))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.nextID = st.NextID
 	for _, r := range st.Apps {
 		for _, p := range r.Procs {
 			if n := supervise.KillStaleGroup(p.PID, p.StartTime); n > 0 {
@@ -297,18 +375,87 @@ func (d *Daemon) restore() error {
 			}
 		}
 	}
+	d.mu.Lock()
+	d.nextID = st.NextID
+	d.mu.Unlock()
+	var starts []*entry
 	for _, r := range st.Apps {
 		e := d.register(r.ID, r.Spec, r.CallerEnv, r.CreatedAt)
-		if r.ID >= d.nextID {
-			d.nextID = r.ID + 1
-		}
+		d.mu.Lock()
+		d.nextID = max(d.nextID, r.ID+1)
+		d.mu.Unlock()
 		if !r.Stopped && !r.Finished {
-			if err := e.app.Start(context.Background()); err != nil {
-				d.log.Warn("restore app", "app", r.Spec.Name, "err", err)
-			}
+			starts = append(starts, e)
 		}
 	}
-	return d.persist()
+	return starts, nil
+}
+
+// restore starts the apps load returned, all at once (ten apps slow to
+// become ready take one listen_timeout, not ten), records the state, and
+// then applies apply with prune (tend run). Run starts it once the socket
+// answers and ends it with endRestore; ctx is cancelled when the daemon
+// stops, and the apps' Start returns at once then.
+func (d *Daemon) restore(ctx context.Context, starts []*entry, apply []spec.App, env map[string]string) error {
+	var wg sync.WaitGroup
+	for _, e := range starts {
+		wg.Go(func() {
+			if err := e.app.Start(ctx); err != nil && ctx.Err() == nil {
+				d.log.Warn("restore app", "app", e.name, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := d.persist(); err != nil {
+		return err
+	}
+	if apply == nil {
+		return nil
+	}
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	_, err := d.execute(ctx, d.currentSpecs(), apply, true, false, env)
+	return err
+}
+
+// endRestore cancels the restore if it still runs and waits for it to
+// return. Run and the kill endpoint call it before stopping the apps.
+func (d *Daemon) endRestore() {
+	d.cancelRestore()
+	<-d.restored
+}
+
+// restoring says whether the saved apps are still being started again.
+func (d *Daemon) restoring() bool {
+	select {
+	case <-d.restored:
+		return false
+	default:
+		return true
+	}
+}
+
+// waitRestored holds a command that changes apps until the restore has
+// ended, so that it applies to the apps as restored and a restore never
+// undoes it (a stop that came first, then the restore's start). Reads
+// answer at once with what is registered (every saved app, some still
+// launching); kill cancels the restore instead, and the log endpoints
+// touch no app.
+func (d *Daemon) waitRestored(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.TrimPrefix(r.URL.Path, api.Prefix)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && p != "/kill" && !strings.HasPrefix(p, "/logs/") {
+			select {
+			case <-d.restored:
+			case <-r.Context().Done():
+				return // the client is gone
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // sampleLoop samples every instance's process tree each interval and hands
@@ -352,6 +499,15 @@ func (d *Daemon) sample() {
 	d.publishSamples(sampled)
 }
 
+// snapshot is every app's status without its events, as Prometheus
+// scrapes and OnState see it.
+func (d *Daemon) snapshot() []api.App {
+	d.mu.Lock()
+	entries := slices.Clone(d.apps)
+	d.mu.Unlock()
+	return d.collect(entries, false)
+}
+
 // persistLoop writes state.json whenever a process came or went.
 func (d *Daemon) persistLoop(ctx context.Context) {
 	for {
@@ -363,10 +519,7 @@ func (d *Daemon) persistLoop(ctx context.Context) {
 				d.log.Error("write state", "err", err)
 			}
 			if d.onState != nil {
-				d.mu.Lock()
-				entries := slices.Clone(d.apps)
-				d.mu.Unlock()
-				d.onState(d.collect(entries, false))
+				d.onState(d.snapshot())
 			}
 		}
 	}

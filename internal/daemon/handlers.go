@@ -18,6 +18,7 @@ import (
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/conf"
 	"github.com/tendhq/tend/internal/home"
+	"github.com/tendhq/tend/internal/metrics/prom"
 	"github.com/tendhq/tend/internal/spec"
 )
 
@@ -50,7 +51,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("POST "+p+"/save", d.handle(d.save))
 	mux.Handle("POST "+p+"/resurrect", d.handle(d.resurrect))
 	mux.Handle("POST "+p+"/kill", d.handle(d.killAll))
-	mux.Handle("GET "+p+"/metrics", d.handle(d.metricsJSON))
+	mux.Handle("GET "+p+"/metrics", d.handle(func(*http.Request) (any, error) { return prom.Families(d.reg) }))
 	mux.Handle("POST "+p+"/apply", d.handle(d.apply))
 	mux.HandleFunc("GET "+p+"/logs", d.logs)
 	mux.HandleFunc("GET "+p+"/events", d.eventStream)
@@ -112,7 +113,7 @@ func decodeBody(r *http.Request, v any) error {
 }
 
 func (d *Daemon) ping(*http.Request) (any, error) {
-	return api.Ping{Version: d.version, PID: os.Getpid(), Home: d.home, StartedAt: d.started}, nil
+	return api.Ping{Version: d.version, PID: os.Getpid(), Home: d.home, StartedAt: d.started, Restoring: d.restoring()}, nil
 }
 
 func (d *Daemon) list(*http.Request) (any, error) {
@@ -526,6 +527,7 @@ func (d *Daemon) resurrect(r *http.Request) (any, error) {
 // killAll stops every app and then ends the daemon. It answers after the
 // apps are down, so `tend kill` returning means no app process is left.
 func (d *Daemon) killAll(*http.Request) (any, error) {
+	d.endRestore()
 	d.freeze()
 	d.stopAll()
 	d.kill.Do(func() { close(d.killed) })

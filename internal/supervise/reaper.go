@@ -71,13 +71,38 @@ func GroupAlive(pgid int) []int {
 // killGroup SIGKILLs every member of the group and waits, up to limit, until
 // none is running. SIGKILL is delivered asynchronously, so without the wait a
 // caller that reports "stopped" could race the kernel.
+//
+// It waits by probing the group with signal 0, which fails with ESRCH once
+// no member is left, rather than reading all of /proc: the probe is one
+// system call, and it runs after every exit of every instance. A killed
+// member leaves the group only once it is reaped; the daemon is the
+// subreaper of the apps' orphans and reaps them at once (ReapOrphans), but a
+// zombie whose parent never waits (PID 1 in some containers, when we could
+// not become the subreaper) would keep the probe true until limit, so every
+// zombieCheck the group is read from /proc once to see whether only zombies
+// are left.
 func killGroup(pgid int, limit time.Duration) {
 	if err := unix.Kill(-pgid, unix.SIGKILL); err == unix.ESRCH {
 		return
 	}
-	deadline := time.Now().Add(limit)
-	for len(GroupAlive(pgid)) > 0 && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond)
+	const (
+		probeEvery  = 2 * time.Millisecond
+		zombieCheck = 100 * time.Millisecond
+	)
+	start := time.Now()
+	nextCheck := start.Add(zombieCheck)
+	for unix.Kill(-pgid, 0) != unix.ESRCH {
+		now := time.Now()
+		if now.Sub(start) >= limit {
+			return
+		}
+		if now.After(nextCheck) {
+			if len(GroupAlive(pgid)) == 0 {
+				return
+			}
+			nextCheck = now.Add(zombieCheck)
+		}
+		time.Sleep(probeEvery)
 	}
 }
 

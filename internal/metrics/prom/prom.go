@@ -1,13 +1,17 @@
-package daemon
+// Package prom exposes the daemon's figures to Prometheus: every app's, from
+// the statuses `tend ls` shows, and the daemon's own Go runtime and process.
+// The daemon hands it snapshot functions and serves what it gathers, on
+// /metrics (Serve) and as JSON on /v1/metrics (Families).
+package prom
 
 import (
 	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -21,19 +25,19 @@ import (
 // collector exposes every app's figures at scrape time, from the same
 // statuses `tend ls` shows, so Prometheus and the CLI never disagree.
 type collector struct {
-	d *Daemon
+	apps func() []api.App
 
 	cpu, mem, up, uptime, procs, restarts, custom, instances          *prometheus.Desc
 	requests, inflight, latency, bytesIn, bytesOut, upErrors, retries *prometheus.Desc
 }
 
-func newCollector(d *Daemon) *collector {
+func newCollector(apps func() []api.App) *collector {
 	inst := []string{"app", "namespace", "instance"}
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	return &collector{
-		d:         d,
+		apps:      apps,
 		cpu:       desc("tend_instance_cpu_percent", "CPU use of the instance's process tree, percent of one core.", inst...),
 		mem:       desc("tend_instance_memory_bytes", "Resident memory of the instance's process tree.", inst...),
 		up:        desc("tend_instance_up", "1 when the instance is online.", inst...),
@@ -60,10 +64,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	c.d.mu.Lock()
-	entries := slices.Clone(c.d.apps)
-	c.d.mu.Unlock()
-	for _, a := range c.d.collect(entries, false) {
+	for _, a := range c.apps() {
 		ch <- prometheus.MustNewConstMetric(c.instances, prometheus.GaugeValue, float64(len(a.Instances)), a.Name, a.Namespace)
 		for _, in := range a.Instances {
 			l := []string{a.Name, a.Namespace, strconv.Itoa(in.Index)}
@@ -107,19 +108,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// registry holds the daemon's metrics: the apps', and the daemon's own Go
-// runtime and process figures.
-func (d *Daemon) registry() *prometheus.Registry {
+// NewRegistry holds the daemon's metrics: the apps' (apps is called at each
+// scrape and returns every app's status, without events), the number of log
+// followers, and the daemon's own Go runtime and process figures.
+func NewRegistry(apps func() []api.App, followers func() int) *prometheus.Registry {
 	r := prometheus.NewRegistry()
-	r.MustRegister(newCollector(d), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "tend_daemon"}),
+	r.MustRegister(newCollector(apps), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "tend_daemon"}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tend_log_followers", Help: "Clients following app logs."},
-			func() float64 { return float64(d.hub.Followers()) }))
+			func() float64 { return float64(followers()) }))
 	return r
 }
 
-// metricsJSON answers GET /v1/metrics: the Prometheus families as JSON.
-func (d *Daemon) metricsJSON(*http.Request) (any, error) {
-	fams, err := d.reg.Gather()
+// Families gathers g for GET /v1/metrics: one api.Metric per series.
+func Families(g prometheus.Gatherer) ([]api.Metric, error) {
+	fams, err := g.Gather()
 	if err != nil {
 		return nil, err
 	}
@@ -164,10 +166,10 @@ func typeName(t dto.MetricType) string {
 	return "untyped"
 }
 
-// serveMetrics serves /metrics on addr until stop is called, which waits
-// for the server to end. Beyond loopback it requires a bearer token:
-// metrics name every app and its load.
-func (d *Daemon) serveMetrics(addr, token string) (stop func(), err error) {
+// Serve serves g as /metrics on addr until stop is called, which waits for
+// the server to end. Beyond loopback it requires a bearer token: metrics
+// name every app and its load.
+func Serve(addr, token string, g prometheus.Gatherer, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics_addr %s: %w", addr, err)
@@ -176,7 +178,7 @@ func (d *Daemon) serveMetrics(addr, token string) (stop func(), err error) {
 		ln.Close()
 		return nil, fmt.Errorf("metrics_addr %s is not loopback: set metrics_token too (scrapers send it as a bearer token)", addr)
 	}
-	h := promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1 {
@@ -187,12 +189,12 @@ func (d *Daemon) serveMetrics(addr, token string) (stop func(), err error) {
 		h.ServeHTTP(w, r)
 	}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	d.log.Info("serving metrics", "addr", ln.Addr().String())
+	log.Info("serving metrics", "addr", ln.Addr().String())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("metrics server", "err", err)
+			log.Error("metrics server", "err", err)
 		}
 	}()
 	return func() {

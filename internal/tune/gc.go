@@ -1,4 +1,8 @@
-package daemon
+// Package tune adjusts the daemon's Go runtime to a machine it shares with
+// the apps it runs: how many CPUs it runs Go code on (Procs), how eagerly it
+// collects garbage (GC), and which pages of its executable it keeps
+// resident (Trimmer). The daemon calls these; none of them knows about apps.
+package tune
 
 import (
 	"context"
@@ -21,9 +25,9 @@ import (
 // in daemon.yaml, wins.
 func defaultProcs(cpus int) int { return max(1, cpus/2) }
 
-// setProcs applies procs (defaultProcs when 0) unless GOMAXPROCS is set
+// SetProcs applies procs (defaultProcs when 0) unless GOMAXPROCS is set
 // in the environment.
-func setProcs(procs int) {
+func SetProcs(procs int) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
@@ -60,8 +64,12 @@ func (p gcPolicy) next(current int, rate uint64) int {
 	}
 }
 
-// tuneGC applies p every second until ctx is done. Run starts it and waits
-// for it. It does nothing when the user set GOGC: their setting wins.
+// GC raises and lowers GOGC with the allocation rate (see gcPolicy) every
+// second until ctx is done. The daemon's Run starts it and waits for it. It
+// does nothing when the user set GOGC: their setting wins.
+func GC(ctx context.Context) { tuneGC(ctx, defaultGCPolicy) }
+
+// tuneGC applies p every second until ctx is done.
 func tuneGC(ctx context.Context, p gcPolicy) {
 	if os.Getenv("GOGC") != "" {
 		return

@@ -1,4 +1,4 @@
-package daemon
+package tune
 
 import (
 	"bufio"
@@ -27,12 +27,12 @@ import (
 // page cache either way; what changes is that the daemon no longer pins
 // them, and that its RSS shows what it uses.
 
-// quietPeriod is how long the API must be quiet before a trim.
-const quietPeriod = 5 * time.Second
+// QuietPeriod is how long the API must be quiet before a trim.
+const QuietPeriod = 5 * time.Second
 
-// quietTrimmer trims after the API has been quiet for one period following
-// activity. The API's middleware calls touch; run ticks.
-type quietTrimmer struct {
+// Trimmer trims after the API has been quiet for one period following
+// activity. The API's middleware calls Touch; Run ticks.
+type Trimmer struct {
 	requests atomic.Uint64 // API requests served so far
 	trim     func() error  // releaseCode outside tests
 
@@ -41,11 +41,15 @@ type quietTrimmer struct {
 	served bool   // requests came since the last trim (or starting up did)
 }
 
-func (q *quietTrimmer) touch() { q.requests.Add(1) }
+// NewTrimmer returns a Trimmer that releases the executable's code pages.
+func NewTrimmer() *Trimmer { return &Trimmer{trim: releaseCode} }
+
+// Touch counts one API request; request goroutines call it at once.
+func (q *Trimmer) Touch() { q.requests.Add(1) }
 
 // step ends one period: it trims when the period was quiet and the one
 // before it was not (or, the first time, once starting up is over).
-func (q *quietTrimmer) step() (trimmed bool, err error) {
+func (q *Trimmer) step() (trimmed bool, err error) {
 	if n := q.requests.Load(); n != q.seen {
 		q.seen, q.served = n, true
 		return false, nil
@@ -57,9 +61,10 @@ func (q *quietTrimmer) step() (trimmed bool, err error) {
 	return true, q.trim()
 }
 
-// run steps at each tick until ctx is done or a trim fails (the same error
-// would come every time). Run starts it and waits for it.
-func (q *quietTrimmer) run(ctx context.Context, every <-chan time.Time, onErr func(error)) {
+// Run steps at each tick until ctx is done or a trim fails (the same error
+// would come every time), which it hands to onErr. The daemon's Run starts
+// it and waits for it.
+func (q *Trimmer) Run(ctx context.Context, every <-chan time.Time, onErr func(error)) {
 	q.seen, q.served = q.requests.Load(), true
 	for {
 		select {

@@ -1,4 +1,4 @@
-package daemon
+package tune
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 
 func TestQuietTrimmer(t *testing.T) {
 	trims := 0
-	q := &quietTrimmer{served: true, trim: func() error { trims++; return nil }}
+	q := &Trimmer{served: true, trim: func() error { trims++; return nil }}
 	for i, c := range []struct {
 		requests int // during the period
 		trim     bool
@@ -29,7 +29,7 @@ func TestQuietTrimmer(t *testing.T) {
 		{0, true, "quiet again"},
 	} {
 		for range c.requests {
-			q.touch()
+			q.Touch()
 		}
 		before := trims
 		got, err := q.step()
@@ -45,12 +45,12 @@ func TestQuietTrimmer(t *testing.T) {
 func TestQuietTrimmerStopsOnError(t *testing.T) {
 	ticks := make(chan time.Time, 1)
 	var errs []error
-	q := &quietTrimmer{trim: func() error { return errors.New("no madvise here") }}
+	q := &Trimmer{trim: func() error { return errors.New("no madvise here") }}
 	ticks <- time.Time{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		q.run(context.Background(), ticks, func(err error) { errs = append(errs, err) })
+		q.Run(context.Background(), ticks, func(err error) { errs = append(errs, err) })
 	}()
 	select {
 	case <-done:
