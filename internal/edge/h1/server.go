@@ -334,6 +334,13 @@ func validHost(h string) bool {
 // was hijacked) after it.
 func (c *serverConn) exchange(req *http.Request) (done, hijacked bool) {
 	s := c.srv
+	if req.Trailer == nil && len(req.TransferEncoding) > 0 {
+		// The body reader puts the trailers it reads in the Request
+		// ReadRequest made, which WithContext copies: a map made here
+		// is shared by both, so the handler sees them (net/http's
+		// server sets the context without a copy).
+		req.Trailer = http.Header{}
+	}
 	req = req.WithContext(c.ctx)
 	req.RemoteAddr = c.remote
 	req.TLS = c.fc.tls
