@@ -428,6 +428,12 @@ func allowedRefusal(head []byte, r seen, status int, clAndTE bool) string {
 		// edge routes by Host and will not guess which (RFC 9112, 3.2:
 		// MUST respond with 400).
 		return "two Host lines"
+	case status == http.StatusBadRequest && r.Host == "" && r.Proto != "HTTP/1.0":
+		// An empty Host line: net/http takes it as present; the edge,
+		// which routes by Host, as missing (ReadRequest leaves no trace
+		// of an empty one), and answers what RFC 9112 (3.2) asks for a
+		// missing one.
+		return "empty Host"
 	case status == http.StatusHTTPVersionNotSupported && r.Method == "PRI" && r.Proto == "HTTP/2.0":
 		// The HTTP/2 preface over plain HTTP/1: net/http hands it to
 		// the handler for h2c; the edge serves HTTP/2 over TLS only.
