@@ -146,15 +146,18 @@ func New(o Options, onChange func(paths []string)) (*Watcher, error) {
 }
 
 // ignorePatterns checks the ignore patterns and drops those that match
-// nothing ("", ".") and a trailing "/".
+// nothing ("", ".") and a trailing "/". A pattern is checked as it will
+// be matched, without that "/": `x\/` would otherwise pass, and then
+// fail every match as `x\`, ignoring nothing without a word.
 func ignorePatterns(ignore []string) ([]string, error) {
 	var pats []string
 	for _, p := range ignore {
-		if _, err := path.Match(p, ""); err != nil {
+		g := strings.TrimSuffix(p, "/")
+		if _, err := path.Match(g, ""); err != nil {
 			return nil, fmt.Errorf("watch: ignore pattern %q: %w", p, err)
 		}
-		if p = strings.TrimSuffix(p, "/"); p != "" && p != "." {
-			pats = append(pats, p)
+		if g != "" && g != "." {
+			pats = append(pats, g)
 		}
 	}
 	return pats, nil
