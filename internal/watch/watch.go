@@ -113,14 +113,9 @@ func New(o Options, onChange func(paths []string)) (*Watcher, error) {
 	if ignore == nil {
 		ignore = DefaultIgnore()
 	}
-	var pats []string
-	for _, p := range ignore {
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("watch: ignore pattern %q: %w", p, err)
-		}
-		if p = strings.TrimSuffix(p, "/"); p != "" && p != "." {
-			pats = append(pats, p)
-		}
+	pats, err := ignorePatterns(ignore)
+	if err != nil {
+		return nil, err
 	}
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -148,6 +143,24 @@ func New(o Options, onChange func(paths []string)) (*Watcher, error) {
 	go w.loop()
 	go w.deliver()
 	return w, nil
+}
+
+// ignorePatterns checks the ignore patterns and drops those that match
+// nothing ("", ".") and a trailing "/". A pattern is checked as it will
+// be matched, without that "/": `x\/` would otherwise pass, and then
+// fail every match as `x\`, ignoring nothing without a word.
+func ignorePatterns(ignore []string) ([]string, error) {
+	var pats []string
+	for _, p := range ignore {
+		g := strings.TrimSuffix(p, "/")
+		if _, err := path.Match(g, ""); err != nil {
+			return nil, fmt.Errorf("watch: ignore pattern %q: %w", p, err)
+		}
+		if g != "" && g != "." {
+			pats = append(pats, g)
+		}
+	}
+	return pats, nil
 }
 
 // realpath returns the absolute path without symbolic links, since

@@ -233,6 +233,7 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{Options{Root: root, Paths: []string{"src"}}, "watch src: "},
 		{Options{Root: root, Ignore: []string{"[a-"}}, `watch: ignore pattern "[a-": syntax error in pattern`},
+		{Options{Root: root, Ignore: []string{`build\/`}}, `watch: ignore pattern "build\\/": syntax error in pattern`},
 		{Options{Root: filepath.Join(root, "nope")}, "watch: root: "},
 	} {
 		w, err := New(c.o, func([]string) {})

@@ -262,8 +262,8 @@ func headEnd(b []byte) int {
 // checkHead looks at one whole request head and sets the framing of what
 // follows it.
 func (c *Conn) checkHead(h []byte) {
-	line, rest, _ := bytes.Cut(h, []byte("\n"))
-	line = bytes.TrimRight(line, "\r")
+	first, rest, _ := bytes.Cut(h, []byte("\n"))
+	line := bytes.TrimRight(first, "\r")
 	http10 := bytes.HasSuffix(line, []byte("HTTP/1.0"))
 	connect := bytes.HasPrefix(line, []byte("CONNECT "))
 	var cl, te, upgrade bool
@@ -271,7 +271,9 @@ func (c *Conn) checkHead(h []byte) {
 	teAt := -1   // offset in h of the colon of the Transfer-Encoding line
 	hostAt := -1 // offset in h of the colon of a second Host line
 	hosts := 0
-	for off := len(line) + 1; len(rest) > 0; {
+	// Offsets count the request line as it came, with its CR: they
+	// point at the colons to spoil.
+	for off := len(first) + 1; len(rest) > 0; {
 		line, rest, _ = bytes.Cut(rest, []byte("\n"))
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if ok {

@@ -319,21 +319,42 @@ func checkRequest(r *http.Request) (int, string) {
 	return 0, ""
 }
 
-// validHost is httpguts.ValidHostHeader's test: the bytes a Host may hold.
+// validHost is httpguts.ValidHostHeader's test: the bytes a Host may hold,
+// those of a uri-host and port (RFC 3986, 3.2.2), and no others: not the
+// '/', '?', '#' and '@' that would make it another URL's part where the
+// Host is used to build one.
 func validHost(h string) bool {
 	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"<>\^`+"`{|}", c) >= 0 {
+		if !hostBytes[h[i]] {
 			return false
 		}
 	}
 	return true
 }
 
+var hostBytes = func() (t [256]bool) {
+	for c := range 256 {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			t[c] = true
+		default:
+			t[c] = strings.IndexByte("!$%&'()*+,-.:;=[]_~", byte(c)) >= 0
+		}
+	}
+	return t
+}()
+
 // exchange serves one request: done when the connection is to close (or
 // was hijacked) after it.
 func (c *serverConn) exchange(req *http.Request) (done, hijacked bool) {
 	s := c.srv
+	if req.Trailer == nil && len(req.TransferEncoding) > 0 {
+		// The body reader puts the trailers it reads in the Request
+		// ReadRequest made, which WithContext copies: a map made here
+		// is shared by both, so the handler sees them (net/http's
+		// server sets the context without a copy).
+		req.Trailer = http.Header{}
+	}
 	req = req.WithContext(c.ctx)
 	req.RemoteAddr = c.remote
 	req.TLS = c.fc.tls

@@ -64,6 +64,8 @@ func TestHTTP1RefusesBadHeads(t *testing.T) {
 		{"no Host in HTTP/1.1", "GET / HTTP/1.1\r\n\r\n", 400},
 		{"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
 		{"bad Host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+		{"Host with userinfo", "GET / HTTP/1.1\r\nHost: a@evil.example\r\n\r\n", 400},
+		{"Host with a path", "GET / HTTP/1.1\r\nHost: evil.example/a\r\n\r\n", 400},
 		{"unknown expectation", "POST / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx", 417},
 		{"unknown transfer coding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
 		{"h2 without TLS", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},

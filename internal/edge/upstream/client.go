@@ -427,9 +427,11 @@ func scanHead(b []byte, fields *[maxFastFields]field) (end, n int) {
 	if i < 0 {
 		return 0, 0
 	}
-	// "HTTP/1.1 200" and an optional reason.
+	// "HTTP/1.1 200" and an optional reason: after the code, a space or
+	// the line's end (a CR elsewhere is a code of "200\r" to
+	// http.ReadResponse, which refuses it).
 	if i < 13 || b[i-1] != '\r' || string(b[:9]) != "HTTP/1.1 " ||
-		!isDigit(b[9]) || !isDigit(b[10]) || !isDigit(b[11]) || b[12] != ' ' && b[12] != '\r' || b[9] == '0' {
+		!isDigit(b[9]) || !isDigit(b[10]) || !isDigit(b[11]) || b[12] != ' ' && i != 13 || b[9] == '0' {
 		return -1, 0
 	}
 	for pos := i + 1; ; {
