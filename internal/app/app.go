@@ -2,6 +2,13 @@
 // reloads and scaling, and their place behind the app's front. One goroutine
 // owns an app's mutable state; every other goroutine talks to it through the
 // methods here, which send it a message and wait for the answer.
+//
+// Every other goroutine the app starts (a readiness wait, a process's exit
+// watch, a stop, a restart timer's callback, a reload on tend's own
+// initiative) is a helper started by goHelper: the app's context cancels it
+// and Close and Delete wait for it. The side effects (spawning, dialing,
+// time) come from Config.Effects, so that tests drive the state machine
+// with fakes.
 package app
 
 import (
@@ -19,6 +26,7 @@ import (
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/autoscale"
 	"github.com/tendhq/tend/internal/logs"
+	"github.com/tendhq/tend/internal/ready"
 	"github.com/tendhq/tend/internal/restart"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
@@ -30,7 +38,8 @@ import (
 var ErrDeleted = errors.New("app was deleted")
 
 // Front is the traffic side of an app in proxy mode: the edge listener that
-// balances over the instances that are ready. internal/edge implements it.
+// balances over the instances that are ready. The daemon implements it by
+// adapting an edge.Front (Config.OpenFront); the app knows no edge type.
 type Front interface {
 	Add(id, addr string)
 	Remove(id string)
@@ -71,6 +80,8 @@ type Config struct {
 	Files       LogFiles
 	Hub         *logs.Hub
 	LogDefaults logs.FileConfig
+	// Effects are the side effects the app has; nil means the real ones.
+	Effects *Effects
 }
 
 // App is a running app. Create it with New; it starts stopped.
@@ -78,15 +89,27 @@ type App struct {
 	id         int
 	createdAt  time.Time
 	cfg        Config
-	cmds       chan func() // run by the owner goroutine
-	procEvents chan func() // process events, run by the owner goroutine
-	ctx        context.Context
+	fx         Effects
+	cmds       chan func()     // run by the owner goroutine
+	procEvents chan func()     // process events, run by the owner goroutine
+	ctx        context.Context // cancelled when the app is closed or deleted
 	cancel     context.CancelFunc
 	done       chan struct{} // closed when the owner goroutine has returned
 	// opMu serialises the operations that change which processes run
-	// (start, stop, restart, reload, scale, delete); crash restarts happen
-	// inside the owner goroutine regardless.
+	// (start, stop, restart, reload, scale, delete). It is not a second
+	// guard of the state, which only the owner goroutine touches: it orders
+	// operations that span several turns of the owner with waits between
+	// them (for readiness, for exits), which must not interleave (a scale
+	// down in the middle of a reload's batches), while the owner stays free
+	// to handle exits and readiness meanwhile. Crash restarts happen inside
+	// the owner goroutine regardless.
 	opMu sync.Mutex
+
+	// helperMu guards helpersClosed and the Add of helpers, so that no
+	// helper starts once Close or Delete waits for them.
+	helperMu      sync.Mutex
+	helpersClosed bool
+	helpers       sync.WaitGroup
 
 	// Everything below is owned by the run goroutine.
 	spec      spec.App
@@ -116,6 +139,7 @@ func New(c Config) *App {
 		id:         c.ID,
 		createdAt:  c.CreatedAt,
 		cfg:        c,
+		fx:         c.Effects.withDefaults(),
 		cmds:       make(chan func()),
 		procEvents: make(chan func()),
 		ctx:        ctx,
@@ -170,6 +194,56 @@ func (a *App) post(f func()) {
 	select {
 	case a.procEvents <- f:
 	case <-a.ctx.Done():
+	}
+}
+
+// goHelper runs f on a goroutine the app owns: f must return soon after
+// a.ctx is cancelled, and Close and Delete wait for it. Once they have
+// begun to wait, f is not run at all.
+func (a *App) goHelper(f func()) {
+	a.helperMu.Lock()
+	defer a.helperMu.Unlock()
+	if a.helpersClosed {
+		return
+	}
+	a.helpers.Add(1)
+	go func() {
+		defer a.helpers.Done()
+		f()
+	}()
+}
+
+// inHelper runs f on the calling goroutine (a timer's, a watcher's) as a
+// helper: Close waits for it, and it does not run once Close has begun.
+func (a *App) inHelper(f func()) {
+	a.helperMu.Lock()
+	if a.helpersClosed {
+		a.helperMu.Unlock()
+		return
+	}
+	a.helpers.Add(1)
+	a.helperMu.Unlock()
+	defer a.helpers.Done()
+	f()
+}
+
+// waitHelpers ends the helpers: the context is cancelled by now; no new one
+// starts, and it waits for those that run.
+func (a *App) waitHelpers() {
+	a.helperMu.Lock()
+	a.helpersClosed = true
+	a.helperMu.Unlock()
+	a.helpers.Wait()
+}
+
+// deadline returns a context of the app's that ends after d on the app's
+// clock, and its cancel function, which must be called.
+func (a *App) deadline(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a.ctx)
+	t := a.fx.AfterFunc(d, cancel)
+	return ctx, func() {
+		t.Stop()
+		cancel()
 	}
 }
 
@@ -331,22 +405,45 @@ func (a *App) Restart(ctx context.Context, env map[string]string) error {
 	return errors.Join(err, a.settle(ctx))
 }
 
-// Delete stops every instance and ends the owner goroutine.
+// Delete stops every instance, ends the owner goroutine and waits for the
+// helpers.
 func (a *App) Delete(ctx context.Context) error {
 	a.opMu.Lock()
-	defer a.opMu.Unlock()
 	if err := a.stopAll(ctx); err != nil {
+		a.opMu.Unlock()
 		return err
 	}
-	a.cancel()
-	<-a.done
+	a.shutdown()
+	// A helper may be waiting for opMu (a watch reload): it finds the app
+	// deleted once it gets it, so the wait comes after the unlock.
+	a.opMu.Unlock()
+	a.waitHelpers()
 	return nil
 }
 
-// Close ends the owner goroutine without stopping processes that still run.
-// Only for a daemon that is going away after stopping its apps, and tests.
+// Close ends the owner goroutine and its helpers without stopping processes
+// that still run (their channels to tend are closed). Only for a daemon that
+// is going away after stopping its apps, and tests.
 func (a *App) Close() {
-	_ = a.do(a.disarm)
+	a.shutdown()
+	a.waitHelpers()
+}
+
+// shutdown disarms the app, closes the channels of its processes (which
+// ends their readers) and ends the owner goroutine. Helpers see the
+// context cancelled.
+func (a *App) shutdown() {
+	_ = a.do(func() {
+		a.disarm()
+		for _, s := range a.slots {
+			a.cancelTimer(s)
+			for _, p := range []*proc{s.cur, s.next} {
+				if p != nil {
+					p.close()
+				}
+			}
+		}
+	})
 	a.cancel()
 	<-a.done
 }
@@ -450,7 +547,7 @@ func (a *App) Status() (api.App, error) {
 }
 
 func (a *App) status() api.App {
-	now := time.Now()
+	now := a.fx.Now()
 	s := api.App{
 		ID:        a.id,
 		Name:      a.spec.Name,
@@ -579,15 +676,15 @@ func (a *App) stopProc(p *proc) {
 	sig := signalNum(a.spec.KillSignal)
 	grace := a.spec.KillTimeout.D()
 	// Draining and stopping take up to two kill_timeouts; the owner
-	// goroutine must not wait for them.
-	go func() {
+	// goroutine must not wait for them. Close does (bounded by them).
+	a.goHelper(func() {
 		if front != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), grace)
 			_ = front.Drain(ctx, p.id())
 			cancel()
 		}
 		p.sp.Stop(sig, grace)
-	}()
+	})
 }
 
 func (a *App) cancelTimer(s *slot) {
@@ -647,7 +744,7 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 	if spawnErr != nil {
 		detail = []string{spawnErr.Error()}
 	}
-	a.recordCrash(s.index, s.lastExit, detail, time.Now())
+	a.recordCrash(s.index, s.lastExit, detail, a.fx.Now())
 	if a.stopped || !slices.Contains(a.slots, s) {
 		s.state = api.StatusStopped
 		return
@@ -660,17 +757,19 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 			return
 		}
 		s.state = api.StatusWaiting
-		s.nextAt = time.Now().Add(d.Delay)
+		s.nextAt = a.fx.Now().Add(d.Delay)
 		gen := s.timerGen
-		s.timer = time.AfterFunc(d.Delay, func() {
-			a.post(func() {
-				if gen != s.timerGen || s.timer == nil {
-					return
-				}
-				s.timer = nil
-				s.nextAt = time.Time{}
-				s.restarts++
-				_ = a.spawn(s)
+		s.timer = a.fx.AfterFunc(d.Delay, func() {
+			a.inHelper(func() {
+				a.post(func() {
+					if gen != s.timerGen || s.timer == nil {
+						return
+					}
+					s.timer = nil
+					s.nextAt = time.Time{}
+					s.restarts++
+					_ = a.spawn(s)
+				})
 			})
 		})
 	case restart.Errored:
@@ -711,24 +810,28 @@ func (a *App) onReady(p *proc, ok bool, why string) {
 // onDown is called by the front, from any goroutine, when connections to
 // a backend fail. The instance leaves the pool until its port answers again.
 func (a *App) onDown(id string) {
-	go a.post(func() {
-		for _, s := range a.slots {
-			p := s.cur
-			if p == nil || p.id() != id || !p.inPool || p.stopping {
-				continue
-			}
-			p.inPool = false
-			go func() {
-				if waitPort(p.sp.Done(), p.port, time.Minute) {
-					a.post(func() {
-						if s.cur == p && !p.stopping && !p.inPool && a.front != nil {
-							a.front.Add(p.id(), p.addr())
-							p.inPool = true
-						}
-					})
+	a.goHelper(func() {
+		a.post(func() {
+			for _, s := range a.slots {
+				p := s.cur
+				if p == nil || p.id() != id || !p.inPool || p.stopping {
+					continue
 				}
-			}()
-		}
+				p.inPool = false
+				a.goHelper(func() {
+					ctx, cancel := a.deadline(time.Minute)
+					defer cancel()
+					if ready.Port(ctx, p.sp.Done(), p.addr(), a.fx.Dial) == nil {
+						a.post(func() {
+							if s.cur == p && !p.stopping && !p.inPool && a.front != nil {
+								a.front.Add(p.id(), p.addr())
+								p.inPool = true
+							}
+						})
+					}
+				})
+			}
+		})
 	})
 }
 
