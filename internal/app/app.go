@@ -82,6 +82,9 @@ type Config struct {
 	LogDefaults logs.FileConfig
 	// Effects are the side effects the app has; nil means the real ones.
 	Effects *Effects
+	// afterTurn, set only by tests, is called by the owner goroutine after
+	// each message it handled: a state change to look at may have happened.
+	afterTurn func()
 }
 
 // App is a running app. Create it with New; it starts stopped.
@@ -115,18 +118,22 @@ type App struct {
 	spec      spec.App
 	callerEnv map[string]string
 	slots     []*slot
-	stopped   bool   // the user asked for the app to be down
-	reason    string // why the app is errored
-	front     Front
-	sock      *os.File // the shared listening socket in socket mode
-	nextGen   int
-	waiters   []chan struct{}
-	events    []api.Event
-	crashes   []api.Crash // unexpected exits, oldest first (crash.go)
-	watcher   *watch.Watcher
-	cronStop  func()
-	scaler    *autoscale.Scaler
-	scaling   bool // an autoscale step is under way
+	// live are the processes whose exit has not been handled yet,
+	// including those a reload retired, so that Close can end their
+	// readers.
+	live     map[*proc]struct{}
+	stopped  bool   // the user asked for the app to be down
+	reason   string // why the app is errored
+	front    Front
+	sock     *os.File // the shared listening socket in socket mode
+	nextGen  int
+	waiters  []chan struct{}
+	events   []api.Event
+	crashes  []api.Crash // unexpected exits, oldest first (crash.go)
+	watcher  *watch.Watcher
+	cronStop func()
+	scaler   *autoscale.Scaler
+	scaling  bool // an autoscale step is under way
 }
 
 // New creates the app and starts its owner goroutine; no process runs yet.
@@ -148,6 +155,7 @@ func New(c Config) *App {
 		spec:       c.Spec,
 		callerEnv:  c.CallerEnv,
 		stopped:    true,
+		live:       map[*proc]struct{}{},
 	}
 	a.resize(c.Spec.Instances)
 	go a.run()
@@ -169,6 +177,9 @@ func (a *App) run() {
 			return
 		}
 		a.releaseWaiters()
+		if a.cfg.afterTurn != nil {
+			a.cfg.afterTurn()
+		}
 	}
 }
 
@@ -437,11 +448,9 @@ func (a *App) shutdown() {
 		a.disarm()
 		for _, s := range a.slots {
 			a.cancelTimer(s)
-			for _, p := range []*proc{s.cur, s.next} {
-				if p != nil {
-					p.close()
-				}
-			}
+		}
+		for p := range a.live {
+			p.close()
 		}
 	})
 	a.cancel()
@@ -699,6 +708,7 @@ func (a *App) cancelTimer(s *slot) {
 // onExit handles the end of any process of the app.
 func (a *App) onExit(p *proc, stderr []string) {
 	p.close()
+	delete(a.live, p)
 	s := p.slot
 	a.cfg.OnChange()
 	switch {

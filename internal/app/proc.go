@@ -228,6 +228,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		tail := p.stderrTail(250 * time.Millisecond)
 		a.post(func() { a.onExit(p, tail) })
 	})
+	a.live[p] = struct{}{}
 	sp0 := a.spec
 	a.goHelper(func() { a.watchReady(sp0, p, signals) })
 	a.cfg.OnChange()
