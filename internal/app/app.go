@@ -661,7 +661,7 @@ func (a *App) stopSlot(s *slot) {
 		a.stopProc(s.next)
 	}
 	if s.cur == nil {
-		s.state = api.StatusStopped
+		a.setSlotState(s, api.StatusStopped)
 		return
 	}
 	a.stopProc(s.cur)
@@ -674,7 +674,7 @@ func (a *App) stopProc(p *proc) {
 		return
 	}
 	p.stopping = true
-	p.state = api.StatusStopping
+	a.setProcState(p, api.StatusStopping)
 	// Removed whether or not it is in the pool: one the front marked down
 	// is still listed there.
 	front := a.front
@@ -729,7 +729,7 @@ func (a *App) onExit(p *proc, stderr []string) {
 	e := p.sp.Exit()
 	if p.stopping {
 		s.lastExit = apiExit(e, true, "stopped by tend")
-		s.state = api.StatusStopped
+		a.setSlotState(s, api.StatusStopped)
 		if s.wantUp && !a.stopped && slices.Contains(a.slots, s) {
 			s.wantUp = false
 			s.restarts++
@@ -756,7 +756,7 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 	}
 	a.recordCrash(s.index, s.lastExit, detail, a.fx.Now())
 	if a.stopped || !slices.Contains(a.slots, s) {
-		s.state = api.StatusStopped
+		a.setSlotState(s, api.StatusStopped)
 		return
 	}
 	switch d.Action {
@@ -766,7 +766,7 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 			_ = a.spawn(s)
 			return
 		}
-		s.state = api.StatusWaiting
+		a.setSlotState(s, api.StatusWaiting)
 		s.nextAt = a.fx.Now().Add(d.Delay)
 		gen := s.timerGen
 		s.timer = a.fx.AfterFunc(d.Delay, func() {
@@ -783,10 +783,10 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 			})
 		})
 	case restart.Errored:
-		s.state = api.StatusErrored
+		a.setSlotState(s, api.StatusErrored)
 		a.reason = fmt.Sprintf("instance %d: %s", s.index, reason)
 	default:
-		s.state = api.StatusStopped
+		a.setSlotState(s, api.StatusStopped)
 	}
 }
 
@@ -798,7 +798,7 @@ func (a *App) onReady(p *proc, ok bool, why string) {
 	s := p.slot
 	if p == s.next {
 		if ok {
-			p.state = api.StatusOnline
+			a.setProcState(p, api.StatusOnline)
 		}
 		p.decide(ok, why)
 		return
@@ -809,7 +809,7 @@ func (a *App) onReady(p *proc, ok bool, why string) {
 	// As PM2 does, an instance that missed its listen_timeout counts as
 	// online all the same; if it does not answer, the front marks it
 	// down and retries its requests elsewhere.
-	p.state = api.StatusOnline
+	a.setProcState(p, api.StatusOnline)
 	p.decide(ok, why)
 	if a.front != nil && p.port > 0 {
 		a.front.Add(p.id(), p.addr())
@@ -862,3 +862,12 @@ func signalNum(name string) syscall.Signal {
 	}
 	return syscall.SIGINT
 }
+
+// setSlotState and setProcState are where an instance's status changes
+// (an instance's status is its process's while one runs, else its slot's);
+// with startProc (a process launching), reloadBatch (a replacement
+// promoted) and onExit/afterCrash (an exit recorded), they are the places
+// for an event hook. Owner goroutine.
+func (a *App) setSlotState(s *slot, status string) { s.state = status }
+
+func (a *App) setProcState(p *proc, status string) { p.state = status }
