@@ -2,6 +2,13 @@
 // reloads and scaling, and their place behind the app's front. One goroutine
 // owns an app's mutable state; every other goroutine talks to it through the
 // methods here, which send it a message and wait for the answer.
+//
+// Every other goroutine the app starts (a readiness wait, a process's exit
+// watch, a stop, a restart timer's callback, a reload on tend's own
+// initiative) is a helper started by goHelper: the app's context cancels it
+// and Close and Delete wait for it. The side effects (spawning, dialing,
+// time) come from Config.Effects, so that tests drive the state machine
+// with fakes.
 package app
 
 import (
@@ -20,6 +27,7 @@ import (
 	"github.com/tendhq/tend/internal/autoscale"
 	"github.com/tendhq/tend/internal/conf"
 	"github.com/tendhq/tend/internal/logs"
+	"github.com/tendhq/tend/internal/ready"
 	"github.com/tendhq/tend/internal/restart"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
@@ -30,7 +38,8 @@ import (
 var ErrDeleted = errors.New("app was deleted")
 
 // Front is the traffic side of an app in proxy mode: the edge listener that
-// balances over the instances that are ready. internal/edge implements it.
+// balances over the instances that are ready. The daemon implements it by
+// adapting an edge.Front (Config.OpenFront); the app knows no edge type.
 type Front interface {
 	Add(id, addr string)
 	Remove(id string)
@@ -75,6 +84,11 @@ type Config struct {
 	Files       LogFiles
 	Hub         *logs.Hub
 	LogDefaults logs.FileConfig
+	// Effects are the side effects the app has; nil means the real ones.
+	Effects *Effects
+	// afterTurn, set only by tests, is called by the owner goroutine after
+	// each message it handled: a state change to look at may have happened.
+	afterTurn func()
 }
 
 // App is a running app. Create it with New; it starts stopped.
@@ -82,33 +96,49 @@ type App struct {
 	id         int
 	createdAt  time.Time
 	cfg        Config
-	cmds       chan func() // run by the owner goroutine
-	procEvents chan func() // process events, run by the owner goroutine
-	ctx        context.Context
+	fx         Effects
+	cmds       chan func()     // run by the owner goroutine
+	procEvents chan func()     // process events, run by the owner goroutine
+	ctx        context.Context // cancelled when the app is closed or deleted
 	cancel     context.CancelFunc
 	done       chan struct{} // closed when the owner goroutine has returned
 	// opMu serialises the operations that change which processes run
-	// (start, stop, restart, reload, scale, delete); crash restarts happen
-	// inside the owner goroutine regardless.
+	// (start, stop, restart, reload, scale, delete). It is not a second
+	// guard of the state, which only the owner goroutine touches: it orders
+	// operations that span several turns of the owner with waits between
+	// them (for readiness, for exits), which must not interleave (a scale
+	// down in the middle of a reload's batches), while the owner stays free
+	// to handle exits and readiness meanwhile. Crash restarts happen inside
+	// the owner goroutine regardless.
 	opMu sync.Mutex
+
+	// helperMu guards helpersClosed and the Add of helpers, so that no
+	// helper starts once Close or Delete waits for them.
+	helperMu      sync.Mutex
+	helpersClosed bool
+	helpers       sync.WaitGroup
 
 	// Everything below is owned by the run goroutine.
 	spec      spec.App
 	callerEnv map[string]string
 	slots     []*slot
-	stopped   bool   // the user asked for the app to be down
-	reason    string // why the app is errored
-	front     Front
-	sock      *os.File // the shared listening socket in socket mode
-	nextGen   int
-	waiters   []chan struct{}
-	events    []api.Event
-	crashes   []api.Crash // unexpected exits, oldest first (crash.go)
-	watcher   *watch.Watcher
-	cronStop  func()
-	scaler    *autoscale.Scaler
-	scaling   bool // an autoscale step is under way
-	seen      seen // what Emit was last told
+	// live are the processes whose exit has not been handled yet,
+	// including those a reload retired, so that Close can end their
+	// readers.
+	live     map[*proc]struct{}
+	stopped  bool   // the user asked for the app to be down
+	reason   string // why the app is errored
+	front    Front
+	sock     *os.File // the shared listening socket in socket mode
+	nextGen  int
+	waiters  []chan struct{}
+	events   []api.Event
+	crashes  []api.Crash // unexpected exits, oldest first (crash.go)
+	watcher  *watch.Watcher
+	cronStop func()
+	scaler   *autoscale.Scaler
+	scaling  bool // an autoscale step is under way
+	seen     seen // what Emit was last told
 }
 
 // New creates the app and starts its owner goroutine; no process runs yet.
@@ -121,6 +151,7 @@ func New(c Config) *App {
 		id:         c.ID,
 		createdAt:  c.CreatedAt,
 		cfg:        c,
+		fx:         c.Effects.withDefaults(),
 		cmds:       make(chan func()),
 		procEvents: make(chan func()),
 		ctx:        ctx,
@@ -129,6 +160,7 @@ func New(c Config) *App {
 		spec:       c.Spec,
 		callerEnv:  c.CallerEnv,
 		stopped:    true,
+		live:       map[*proc]struct{}{},
 	}
 	a.resize(c.Spec.Instances)
 	go a.run()
@@ -151,6 +183,9 @@ func (a *App) run() {
 		}
 		a.releaseWaiters()
 		a.emitChanges()
+		if a.cfg.afterTurn != nil {
+			a.cfg.afterTurn()
+		}
 	}
 }
 
@@ -176,6 +211,56 @@ func (a *App) post(f func()) {
 	select {
 	case a.procEvents <- f:
 	case <-a.ctx.Done():
+	}
+}
+
+// goHelper runs f on a goroutine the app owns: f must return soon after
+// a.ctx is cancelled, and Close and Delete wait for it. Once they have
+// begun to wait, f is not run at all.
+func (a *App) goHelper(f func()) {
+	a.helperMu.Lock()
+	defer a.helperMu.Unlock()
+	if a.helpersClosed {
+		return
+	}
+	a.helpers.Add(1)
+	go func() {
+		defer a.helpers.Done()
+		f()
+	}()
+}
+
+// inHelper runs f on the calling goroutine (a timer's, a watcher's) as a
+// helper: Close waits for it, and it does not run once Close has begun.
+func (a *App) inHelper(f func()) {
+	a.helperMu.Lock()
+	if a.helpersClosed {
+		a.helperMu.Unlock()
+		return
+	}
+	a.helpers.Add(1)
+	a.helperMu.Unlock()
+	defer a.helpers.Done()
+	f()
+}
+
+// waitHelpers ends the helpers: the context is cancelled by now; no new one
+// starts, and it waits for those that run.
+func (a *App) waitHelpers() {
+	a.helperMu.Lock()
+	a.helpersClosed = true
+	a.helperMu.Unlock()
+	a.helpers.Wait()
+}
+
+// deadline returns a context of the app's that ends after d on the app's
+// clock, and its cancel function, which must be called.
+func (a *App) deadline(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a.ctx)
+	t := a.fx.AfterFunc(d, cancel)
+	return ctx, func() {
+		t.Stop()
+		cancel()
 	}
 }
 
@@ -337,22 +422,43 @@ func (a *App) Restart(ctx context.Context, env map[string]string) error {
 	return errors.Join(err, a.settle(ctx))
 }
 
-// Delete stops every instance and ends the owner goroutine.
+// Delete stops every instance, ends the owner goroutine and waits for the
+// helpers.
 func (a *App) Delete(ctx context.Context) error {
 	a.opMu.Lock()
-	defer a.opMu.Unlock()
 	if err := a.stopAll(ctx); err != nil {
+		a.opMu.Unlock()
 		return err
 	}
-	a.cancel()
-	<-a.done
+	a.shutdown()
+	// A helper may be waiting for opMu (a watch reload): it finds the app
+	// deleted once it gets it, so the wait comes after the unlock.
+	a.opMu.Unlock()
+	a.waitHelpers()
 	return nil
 }
 
-// Close ends the owner goroutine without stopping processes that still run.
-// Only for a daemon that is going away after stopping its apps, and tests.
+// Close ends the owner goroutine and its helpers without stopping processes
+// that still run (their channels to tend are closed). Only for a daemon that
+// is going away after stopping its apps, and tests.
 func (a *App) Close() {
-	_ = a.do(a.disarm)
+	a.shutdown()
+	a.waitHelpers()
+}
+
+// shutdown disarms the app, closes the channels of its processes (which
+// ends their readers) and ends the owner goroutine. Helpers see the
+// context cancelled.
+func (a *App) shutdown() {
+	_ = a.do(func() {
+		a.disarm()
+		for _, s := range a.slots {
+			a.cancelTimer(s)
+		}
+		for p := range a.live {
+			p.close()
+		}
+	})
 	a.cancel()
 	<-a.done
 }
@@ -456,7 +562,7 @@ func (a *App) Status() (api.App, error) {
 }
 
 func (a *App) status() api.App {
-	now := time.Now()
+	now := a.fx.Now()
 	s := api.App{
 		ID:        a.id,
 		Name:      a.spec.Name,
@@ -561,7 +667,7 @@ func (a *App) stopSlot(s *slot) {
 		a.stopProc(s.next)
 	}
 	if s.cur == nil {
-		s.state = api.StatusStopped
+		a.setSlotState(s, api.StatusStopped)
 		return
 	}
 	a.stopProc(s.cur)
@@ -574,7 +680,7 @@ func (a *App) stopProc(p *proc) {
 		return
 	}
 	p.stopping = true
-	p.state = api.StatusStopping
+	a.setProcState(p, api.StatusStopping)
 	// Removed whether or not it is in the pool: one the front marked down
 	// is still listed there.
 	front := a.front
@@ -585,15 +691,15 @@ func (a *App) stopProc(p *proc) {
 	sig := signalNum(a.spec.KillSignal)
 	grace := a.spec.KillTimeout.D()
 	// Draining and stopping take up to two kill_timeouts; the owner
-	// goroutine must not wait for them.
-	go func() {
+	// goroutine must not wait for them. Close does (bounded by them).
+	a.goHelper(func() {
 		if front != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), grace)
 			_ = front.Drain(ctx, p.id())
 			cancel()
 		}
 		p.sp.Stop(sig, grace)
-	}()
+	})
 }
 
 func (a *App) cancelTimer(s *slot) {
@@ -608,6 +714,7 @@ func (a *App) cancelTimer(s *slot) {
 // onExit handles the end of any process of the app.
 func (a *App) onExit(p *proc, stderr []string) {
 	p.close()
+	delete(a.live, p)
 	s := p.slot
 	a.cfg.OnChange()
 	switch {
@@ -628,7 +735,7 @@ func (a *App) onExit(p *proc, stderr []string) {
 	e := p.sp.Exit()
 	if p.stopping {
 		s.lastExit = apiExit(e, true, "stopped by tend")
-		s.state = api.StatusStopped
+		a.setSlotState(s, api.StatusStopped)
 		if s.wantUp && !a.stopped && slices.Contains(a.slots, s) {
 			s.wantUp = false
 			s.restarts++
@@ -653,9 +760,9 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 	if spawnErr != nil {
 		detail = []string{spawnErr.Error()}
 	}
-	a.recordCrash(s.index, s.lastExit, detail, time.Now())
+	a.recordCrash(s.index, s.lastExit, detail, a.fx.Now())
 	if a.stopped || !slices.Contains(a.slots, s) {
-		s.state = api.StatusStopped
+		a.setSlotState(s, api.StatusStopped)
 		return
 	}
 	switch d.Action {
@@ -665,25 +772,27 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 			_ = a.spawn(s)
 			return
 		}
-		s.state = api.StatusWaiting
-		s.nextAt = time.Now().Add(d.Delay)
+		a.setSlotState(s, api.StatusWaiting)
+		s.nextAt = a.fx.Now().Add(d.Delay)
 		gen := s.timerGen
-		s.timer = time.AfterFunc(d.Delay, func() {
-			a.post(func() {
-				if gen != s.timerGen || s.timer == nil {
-					return
-				}
-				s.timer = nil
-				s.nextAt = time.Time{}
-				s.restarts++
-				_ = a.spawn(s)
+		s.timer = a.fx.AfterFunc(d.Delay, func() {
+			a.inHelper(func() {
+				a.post(func() {
+					if gen != s.timerGen || s.timer == nil {
+						return
+					}
+					s.timer = nil
+					s.nextAt = time.Time{}
+					s.restarts++
+					_ = a.spawn(s)
+				})
 			})
 		})
 	case restart.Errored:
-		s.state = api.StatusErrored
+		a.setSlotState(s, api.StatusErrored)
 		a.reason = fmt.Sprintf("instance %d: %s", s.index, reason)
 	default:
-		s.state = api.StatusStopped
+		a.setSlotState(s, api.StatusStopped)
 	}
 }
 
@@ -695,7 +804,7 @@ func (a *App) onReady(p *proc, ok bool, why string) {
 	s := p.slot
 	if p == s.next {
 		if ok {
-			p.state = api.StatusOnline
+			a.setProcState(p, api.StatusOnline)
 		}
 		p.decide(ok, why)
 		return
@@ -706,7 +815,7 @@ func (a *App) onReady(p *proc, ok bool, why string) {
 	// As PM2 does, an instance that missed its listen_timeout counts as
 	// online all the same; if it does not answer, the front marks it
 	// down and retries its requests elsewhere.
-	p.state = api.StatusOnline
+	a.setProcState(p, api.StatusOnline)
 	p.decide(ok, why)
 	if a.front != nil && p.port > 0 {
 		a.front.Add(p.id(), p.addr())
@@ -717,24 +826,28 @@ func (a *App) onReady(p *proc, ok bool, why string) {
 // onDown is called by the front, from any goroutine, when connections to
 // a backend fail. The instance leaves the pool until its port answers again.
 func (a *App) onDown(id string) {
-	go a.post(func() {
-		for _, s := range a.slots {
-			p := s.cur
-			if p == nil || p.id() != id || !p.inPool || p.stopping {
-				continue
-			}
-			p.inPool = false
-			go func() {
-				if waitPort(p.sp.Done(), p.port, time.Minute) {
-					a.post(func() {
-						if s.cur == p && !p.stopping && !p.inPool && a.front != nil {
-							a.front.Add(p.id(), p.addr())
-							p.inPool = true
-						}
-					})
+	a.goHelper(func() {
+		a.post(func() {
+			for _, s := range a.slots {
+				p := s.cur
+				if p == nil || p.id() != id || !p.inPool || p.stopping {
+					continue
 				}
-			}()
-		}
+				p.inPool = false
+				a.goHelper(func() {
+					ctx, cancel := a.deadline(time.Minute)
+					defer cancel()
+					if ready.Port(ctx, p.sp.Done(), p.addr(), a.fx.Dial) == nil {
+						a.post(func() {
+							if s.cur == p && !p.stopping && !p.inPool && a.front != nil {
+								a.front.Add(p.id(), p.addr())
+								p.inPool = true
+							}
+						})
+					}
+				})
+			}
+		})
 	})
 }
 
@@ -757,3 +870,12 @@ func signalNum(name string) syscall.Signal {
 	}
 	return syscall.SIGINT
 }
+
+// setSlotState and setProcState are where an instance's status changes
+// (an instance's status is its process's while one runs, else its slot's);
+// with startProc (a process launching), reloadBatch (a replacement
+// promoted) and onExit/afterCrash (an exit recorded), they are the places
+// for an event hook. Owner goroutine.
+func (a *App) setSlotState(s *slot, status string) { s.state = status }
+
+func (a *App) setProcState(p *proc, status string) { p.state = status }

@@ -1,25 +1,23 @@
 package app
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
+	"github.com/tendhq/tend/internal/ready"
 	"github.com/tendhq/tend/internal/restart"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
@@ -38,7 +36,7 @@ type slot struct {
 	// reason says why tend last replaced the process on its own.
 	reason   string
 	env      []string
-	timer    *time.Timer // pending restart while waiting
+	timer    Timer // pending restart while waiting
 	timerGen int
 	nextAt   time.Time
 	// wantUp says the slot should run again when its current process
@@ -58,7 +56,7 @@ func (s *slot) status() string {
 type proc struct {
 	slot      *slot
 	gen       int
-	sp        *supervise.Process
+	sp        Process
 	port      int // the port the process listens on (private in proxy mode)
 	startTime uint64
 	state     string // launching, online, stopping
@@ -71,10 +69,16 @@ type proc struct {
 	ok      bool
 	why     string
 
-	closers []io.Closer // the parent's ends of the IPC channel and notify socket
+	// closers are the parent's ends of the IPC channel and notify socket;
+	// closing them ends their readers.
+	closers []io.Closer
 
-	sinks    *sinks
-	captured chan struct{} // closed when stdout and stderr are drained
+	sinks *sinks
+	// captured is closed when stdout and stderr are drained. The capture
+	// goroutine is the one goroutine per process that the app does not
+	// wait for: the process owns it, as it ends at the EOF of the pipes,
+	// when the process group is gone; Close leaves processes running.
+	captured chan struct{}
 
 	usage     metrics.Usage      // the latest sample of its process tree
 	overLimit int                // samples in a row above max_memory_restart
@@ -106,7 +110,7 @@ func (p *proc) close() {
 func (a *App) spawn(s *slot) error {
 	p, err := a.startProc(s)
 	if err != nil {
-		now := time.Now()
+		now := a.fx.Now()
 		a.afterCrash(s, supervise.Exit{Code: -1, Started: now, Ended: now}, err, nil)
 		return fmt.Errorf("start %s instance %d: %w", a.spec.Name, s.index, err)
 	}
@@ -151,7 +155,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 	}
 	signals := make(chan string, 4)
 	if a.spec.IsNode() {
-		parent, child, err := socketPair()
+		parent, child, err := ready.SocketPair()
 		if err != nil {
 			return nil, err
 		}
@@ -159,17 +163,19 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		childEnds = append(childEnds, child)
 		env = append(env, fmt.Sprintf("NODE_CHANNEL_FD=%d", 3+len(extra)), "NODE_CHANNEL_SERIALIZATION_MODE=json")
 		extra = append(extra, child)
-		go readIPC(parent, signals, a.metricSink(p))
+		metric := a.metricSink(p)
+		a.goHelper(func() { ready.ReadIPC(parent, signals, metric) })
 	}
 	if a.cfg.RunDir != "" {
-		ns, path, err := notifySocket(a.cfg.RunDir, a.id, p.gen)
+		n, err := ready.ListenNotify(a.cfg.RunDir, fmt.Sprintf("n%d.%d.sock", a.id, p.gen))
 		if err != nil {
 			p.close()
 			return nil, err
 		}
-		p.closers = append(p.closers, unlinkCloser{ns, path})
-		env = append(env, "NOTIFY_SOCKET="+path)
-		go readNotify(ns, signals, a.metricSink(p))
+		p.closers = append(p.closers, n)
+		env = append(env, "NOTIFY_SOCKET="+n.Path())
+		metric := a.metricSink(p)
+		a.goHelper(func() { n.Read(signals, metric) })
 	}
 
 	k, err := a.openSinks(s.index)
@@ -191,7 +197,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		p.close()
 		return nil, err
 	}
-	sp, err := supervise.Start(supervise.Config{
+	sp, err := a.fx.Spawn(supervise.Config{
 		Path: path, Args: argv, Dir: a.spec.Cwd, Env: env,
 		Stdout: outW, Stderr: errW, ExtraFiles: extra,
 	})
@@ -211,14 +217,20 @@ func (a *App) startProc(s *slot) (*proc, error) {
 	p.sp = sp
 	p.startTime, _ = metrics.StartTime(sp.Pid())
 	s.env = env
-	go func() {
-		<-sp.Done()
+	a.goHelper(func() {
+		select {
+		case <-sp.Done():
+		case <-a.ctx.Done():
+			return
+		}
 		// The crash context: the group is gone, so its pipes are at EOF
 		// or about to be.
 		tail := p.stderrTail(250 * time.Millisecond)
 		a.post(func() { a.onExit(p, tail) })
-	}()
-	go a.watchReady(p, signals)
+	})
+	a.live[p] = struct{}{}
+	sp0 := a.spec
+	a.goHelper(func() { a.watchReady(sp0, p, signals) })
 	a.cfg.OnChange()
 	return p, nil
 }
@@ -228,32 +240,37 @@ func (a *App) procPort() int {
 	return a.spec.Port
 }
 
-// readiness kinds a process can signal.
-const (
-	sigReady     = "ready"     // process.send('ready') or READY=1
-	sigListening = "listening" // the socket-mode preload listened on fd 3
-)
-
-// watchReady decides when a process is ready, by the app's choice:
-// wait_ready (its own signal), health_path answering 2xx, its port
-// accepting connections, or at once when it has nothing to wait for.
-func (a *App) watchReady(p *proc, signals <-chan string) {
-	s := a.spec
+// watchReady decides when a process is ready, by the app's choice (s, as
+// it was when the process started): wait_ready (its own signal),
+// health_path answering 2xx, its port accepting connections, or at once
+// when it has nothing to wait for. A helper goroutine; the wait ends at
+// listen_timeout on the app's clock, or when the app is closed.
+func (a *App) watchReady(s spec.App, p *proc, signals <-chan string) {
 	timeout := s.ListenTimeout.D()
 	exited := p.sp.Done()
+	ctx, cancel := a.deadline(timeout)
+	defer cancel()
 	var ok bool
 	var why string
 	switch {
 	case s.WaitReady:
-		ok, why = waitSignal(exited, signals, timeout, sigReady)
+		ok, why = waitSignal(ctx, exited, signals, timeout, ready.Ready)
 	case s.HealthPath != "":
-		ok, why = waitHealth(exited, p.port, s.HealthPath, timeout)
+		last, err := ready.Health(ctx, exited, p.addr(), s.HealthPath, a.fx.Dial)
+		switch {
+		case err == nil:
+			ok, why = true, last
+		case errors.Is(err, ready.ErrExited):
+			why = err.Error()
+		default:
+			why = fmt.Sprintf("health check %s not 2xx within listen_timeout %s (%s)", s.HealthPath, timeout, last)
+		}
 	case s.Mode == spec.ModeSocket && s.IsNode():
-		ok, why = waitSignal(exited, signals, timeout, sigListening)
+		ok, why = waitSignal(ctx, exited, signals, timeout, ready.Listening)
 	case s.Mode == spec.ModeSocket:
 		ok, why = true, "socket mode: the shared socket accepts for it"
 	case p.port > 0:
-		ok = waitPort(exited, p.port, timeout)
+		ok = ready.Port(ctx, exited, p.addr(), a.fx.Dial) == nil
 		why = "port " + strconv.Itoa(p.port) + " accepts connections"
 		if !ok {
 			why = fmt.Sprintf("port %d did not accept a connection within listen_timeout %s", p.port, timeout)
@@ -266,93 +283,21 @@ func (a *App) watchReady(p *proc, signals <-chan string) {
 	a.post(func() { a.onReady(p, ok, why) })
 }
 
-func waitSignal(exited <-chan struct{}, signals <-chan string, timeout time.Duration, want string) (bool, string) {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for {
-		select {
-		case got := <-signals:
-			if got == want {
-				return true, "signalled " + want
-			}
-		case <-exited:
-			return false, "exited before it was ready"
-		case <-t.C:
-			return false, fmt.Sprintf("did not signal %s within listen_timeout %s", want, timeout)
-		}
+// waitSignal waits for the process to signal want, and says how it went.
+func waitSignal(ctx context.Context, exited <-chan struct{}, signals <-chan string, timeout time.Duration, want string) (bool, string) {
+	switch err := ready.Signal(ctx, exited, signals, want); {
+	case err == nil:
+		return true, "signalled " + want
+	case errors.Is(err, ready.ErrExited):
+		return false, err.Error()
+	default:
+		return false, fmt.Sprintf("did not signal %s within listen_timeout %s", want, timeout)
 	}
-}
-
-// waitPort dials the loopback port until it answers. A process cannot tell
-// us when it starts listening, so this is the one place that retries.
-func waitPort(exited <-chan struct{}, port int, limit time.Duration) bool {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			c.Close()
-			return true
-		}
-		select {
-		case <-exited:
-			return false
-		case <-deadline.C:
-			return false
-		case <-tick.C:
-		}
-	}
-}
-
-func waitHealth(exited <-chan struct{}, port int, path string, limit time.Duration) (bool, string) {
-	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) + path
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	c := &http.Client{Timeout: time.Second}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	last := "no answer"
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := c.Do(req); err == nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return true, "GET " + path + " answered " + resp.Status
-			}
-			last = "GET " + path + " answered " + resp.Status
-		}
-		select {
-		case <-exited:
-			return false, "exited before it was ready"
-		case <-ctx.Done():
-			return false, fmt.Sprintf("health check %s not 2xx within listen_timeout %s (%s)", path, limit, last)
-		case <-tick.C:
-		}
-	}
-}
-
-// socketPair makes the IPC channel Node expects in NODE_CHANNEL_FD.
-func socketPair() (parent net.Conn, child *os.File, err error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("ipc channel: %w", err)
-	}
-	pf := os.NewFile(uintptr(fds[0]), "ipc-parent")
-	defer pf.Close()
-	parent, err = net.FileConn(pf)
-	if err != nil {
-		syscall.Close(fds[1])
-		return nil, nil, fmt.Errorf("ipc channel: %w", err)
-	}
-	return parent, os.NewFile(uintptr(fds[1]), "ipc-child"), nil
 }
 
 // metricSink returns the callback with which a process's readers report
 // the app's own metrics to the owner goroutine.
-func (a *App) metricSink(p *proc) func(string, float64) {
+func (a *App) metricSink(p *proc) ready.MetricFunc {
 	return func(name string, v float64) {
 		a.post(func() {
 			if p.custom == nil {
@@ -367,107 +312,6 @@ func (a *App) metricSink(p *proc) func(string, float64) {
 
 // maxCustomMetrics bounds what an app can make the daemon remember.
 const maxCustomMetrics = 64
-
-// readIPC reads Node's IPC messages (one JSON value per line) until the
-// channel closes: readiness, and {type: 'tend:metric', name, value}.
-func readIPC(c net.Conn, signals chan<- string, metric func(string, float64)) {
-	sc := bufio.NewScanner(c)
-	sc.Buffer(make([]byte, 4096), 1<<20)
-	for sc.Scan() {
-		var msg any
-		if json.Unmarshal(sc.Bytes(), &msg) != nil {
-			continue
-		}
-		switch m := msg.(type) {
-		case string:
-			if m == "ready" {
-				send(signals, sigReady)
-			}
-		case map[string]any:
-			if m["tend"] == sigListening {
-				send(signals, sigListening)
-			}
-			if m["type"] == "tend:metric" {
-				name, _ := m["name"].(string)
-				v, ok := m["value"].(float64)
-				if ok && validMetricName(name) {
-					metric(name, v)
-				}
-			}
-		}
-	}
-}
-
-// notifySocket creates the sd_notify datagram socket of one process.
-func notifySocket(dir string, app, gen int) (*net.UnixConn, string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, "", err
-	}
-	path := filepath.Join(dir, fmt.Sprintf("n%d.%d.sock", app, gen))
-	os.Remove(path)
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		return nil, "", fmt.Errorf("notify socket: %w", err)
-	}
-	return c, path, nil
-}
-
-// unlinkCloser closes a datagram socket and removes its file.
-type unlinkCloser struct {
-	*net.UnixConn
-	path string
-}
-
-func (u unlinkCloser) Close() error {
-	err := u.UnixConn.Close()
-	os.Remove(u.path)
-	return err
-}
-
-// readNotify reads sd_notify datagrams ("READY=1\nSTATUS=...", and tend's
-// "TEND_METRIC name=value") until the socket is closed.
-func readNotify(c *net.UnixConn, signals chan<- string, metric func(string, float64)) {
-	buf := make([]byte, 4096)
-	for {
-		n, _, err := c.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		for _, line := range strings.Split(string(buf[:n]), "\n") {
-			if line == "READY=1" {
-				send(signals, sigReady)
-			}
-			if rest, ok := strings.CutPrefix(line, "TEND_METRIC "); ok {
-				name, val, _ := strings.Cut(rest, "=")
-				v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-				if err == nil && validMetricName(name) {
-					metric(name, v)
-				}
-			}
-		}
-	}
-}
-
-// validMetricName accepts what Prometheus accepts in a label value and a
-// person can read: letters, digits, '_', '.', '-', ':', up to 64 bytes.
-func validMetricName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c == '_' || c == '.' || c == '-' || c == ':' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-func send(ch chan<- string, v string) {
-	select {
-	case ch <- v:
-	default: // the watcher has enough signals to decide
-	}
-}
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -22,7 +22,7 @@ const maxEvents = 50
 // a cron reload, an autoscale step), for describe and the daemon's log.
 func (a *App) event(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	a.events = append(a.events, api.Event{At: time.Now(), Message: msg})
+	a.events = append(a.events, api.Event{At: a.fx.Now(), Message: msg})
 	if len(a.events) > maxEvents {
 		a.events = slices.Delete(a.events, 0, len(a.events)-maxEvents)
 	}
@@ -82,9 +82,9 @@ func (a *App) disarm() {
 }
 
 // reloadBy reloads the app on tend's own initiative, unless the user has
-// stopped it meanwhile. It runs on its own goroutine: a reload takes time.
+// stopped it meanwhile. It runs on a helper goroutine: a reload takes time.
 func (a *App) reloadBy(reason string) {
-	go func() {
+	a.goHelper(func() {
 		var stopped bool
 		if a.do(func() { stopped = a.stopped }) != nil || stopped {
 			return
@@ -95,7 +95,7 @@ func (a *App) reloadBy(reason string) {
 		if err := a.reload(ctx, true); err != nil {
 			_ = a.do(func() { a.event("reload after %s failed: %v", reason, err) })
 		}
-	}()
+	})
 }
 
 // autoscale feeds the scaler one sample. Owner goroutine.
@@ -131,7 +131,7 @@ func (a *App) autoscale(now time.Time) {
 	target := len(a.slots) + d.Delta
 	a.event("autoscale %d -> %d: %s", len(a.slots), target, d.Reason)
 	a.scaling = true
-	go func() {
+	a.goHelper(func() {
 		ctx, cancel := context.WithTimeout(a.ctx, 5*time.Minute)
 		defer cancel()
 		err := a.Scale(ctx, target)
@@ -141,7 +141,7 @@ func (a *App) autoscale(now time.Time) {
 				a.event("autoscale to %d failed: %v", target, err)
 			}
 		})
-	}()
+	})
 }
 
 // Update installs new settings in place: no process is touched. Policy

@@ -52,17 +52,18 @@ func (a *App) Observe(usage map[int]metrics.Usage) error {
 			if p.overLimit == 2 {
 				reason := fmt.Sprintf("max_memory_restart: memory %s above the limit %s for 2 samples in a row",
 					mib(u.MemoryBytes), mib(uint64(limit)))
-				go a.replace(s.index, reason)
+				index, limit := s.index, a.spec.ListenTimeout.D()+2*a.spec.KillTimeout.D()+10*time.Second
+				a.goHelper(func() { a.replace(index, reason, limit) })
 			}
 		}
-		a.autoscale(time.Now())
+		a.autoscale(a.fx.Now())
 	})
 }
 
-// replace swaps one instance for a fresh process, as a reload does. It
-// gives way to a user's operation in progress: the next sample over the
-// limit tries again.
-func (a *App) replace(index int, reason string) {
+// replace swaps one instance for a fresh process, as a reload does, within
+// limit. It gives way to a user's operation in progress: the next sample
+// over the limit tries again. A helper goroutine.
+func (a *App) replace(index int, reason string, limit time.Duration) {
 	if !a.opMu.TryLock() {
 		_ = a.do(func() {
 			if index < len(a.slots) && a.slots[index].cur != nil {
@@ -72,7 +73,7 @@ func (a *App) replace(index int, reason string) {
 		return
 	}
 	defer a.opMu.Unlock()
-	ctx, cancel := context.WithTimeout(a.ctx, a.spec.ListenTimeout.D()+2*a.spec.KillTimeout.D()+10e9)
+	ctx, cancel := context.WithTimeout(a.ctx, limit)
 	defer cancel()
 	err := a.reloadBatch(ctx, index, index+1)
 	_ = a.do(func() {

@@ -1,0 +1,239 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/metrics"
+	"github.com/tendhq/tend/internal/spec"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func online(pid int) func(api.App) bool {
+	return func(st api.App) bool { return st.Instances[0].Status == api.StatusOnline && st.Instances[0].PID == pid }
+}
+
+func TestCrashLoopBacksOffThenErrors(t *testing.T) {
+	w := newWorld(t)
+	a := w.newApp(spec.App{
+		Autorestart: true, MaxRestarts: 2,
+		MinUptime:              spec.Duration(10 * time.Second),
+		ExpBackoffRestartDelay: spec.Duration(100 * time.Millisecond),
+	})
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		p := w.proc(i)
+		w.waitFor(a, "the process online", online(p.pid))
+		p.end(1, "")
+		st := w.waitFor(a, "a restart to wait", func(st api.App) bool { return st.Instances[0].Status == api.StatusWaiting })
+		in := st.Instances[0]
+		if !strings.Contains(in.LastExit.Reason, "restarting in") || in.LastExit.Expected {
+			t.Errorf("crash %d: last exit %+v, want an unexpected exit restarting later", i+1, in.LastExit)
+		}
+		wait := in.NextRestartAt.Sub(w.Now())
+		if wait <= 0 {
+			t.Fatalf("crash %d: next restart at %v, now %v", i+1, in.NextRestartAt, w.Now())
+		}
+		// Nothing restarts before the backoff has passed.
+		w.advance(wait - time.Millisecond)
+		if st, _ := a.Status(); st.Instances[0].Status != api.StatusWaiting || w.spawned() != i+1 {
+			t.Fatalf("crash %d: %s with %d spawned before the backoff passed", i+1, st.Instances[0].Status, w.spawned())
+		}
+		w.advance(time.Millisecond)
+		st = w.waitFor(a, "the restart", online(w.proc(i+1).pid))
+		if st.Instances[0].Restarts != i+1 {
+			t.Errorf("restarts %d, want %d", st.Instances[0].Restarts, i+1)
+		}
+	}
+	w.proc(2).end(1, "")
+	st := w.waitFor(a, "errored", func(st api.App) bool { return st.Status == api.StatusErrored })
+	if !strings.HasPrefix(st.Reason, "instance 0: ") {
+		t.Errorf("reason %q, want one naming instance 0", st.Reason)
+	}
+	if len(st.Crashes) != 3 {
+		t.Errorf("%d crashes recorded, want 3", len(st.Crashes))
+	}
+	w.advance(time.Hour)
+	if n := w.spawned(); n != 3 {
+		t.Errorf("%d processes spawned, want 3: an errored app is not restarted", n)
+	}
+}
+
+func TestReloadRollsBackWhenTheReplacementIsNotReady(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail func(w *world, p *fakeProc, timers int)
+		want string
+	}{
+		{"never ready", func(w *world, p *fakeProc, timers int) {
+			w.waitTimersMade(timers + 1) // its listen_timeout
+			w.advance(5 * time.Second)
+		}, "did not signal ready within listen_timeout 5s"},
+		{"exits first", func(w *world, p *fakeProc, _ int) { p.end(1, "") }, "exited before it was ready"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			a := w.newApp(spec.App{
+				Instances: 2, ReloadBatch: 1, WaitReady: true, Autorestart: true,
+				ListenTimeout: spec.Duration(5 * time.Second),
+			})
+			started := make(chan error, 1)
+			go func() { started <- a.Start(context.Background()) }()
+			old := []*fakeProc{w.proc(0), w.proc(1)}
+			old[0].ready(t)
+			old[1].ready(t)
+			if err := <-started; err != nil {
+				t.Fatal(err)
+			}
+
+			timers := w.timersMade()
+			reloaded := make(chan error, 1)
+			go func() { reloaded <- a.Reload(context.Background()) }()
+			next := w.proc(2)
+			tc.fail(w, next, timers)
+			err := <-reloaded
+			if !errors.Is(err, ErrReload) || !strings.Contains(err.Error(), "instance 0: new process "+tc.want) {
+				t.Fatalf("reload: %v, want %v naming instance 0: %s", err, ErrReload, tc.want)
+			}
+			// The failed replacement is gone; the old instances serve on,
+			// and the reload stopped before instance 1.
+			<-next.Done()
+			st := w.waitFor(a, "settled", func(st api.App) bool { return st.Status == api.StatusOnline })
+			for i, in := range st.Instances {
+				if in.PID != old[i].pid || old[i].stopped() {
+					t.Errorf("instance %d: pid %d (stopped %v), want the old %d running", i, in.PID, old[i].stopped(), old[i].pid)
+				}
+			}
+			if n := w.spawned(); n != 3 {
+				t.Errorf("%d processes spawned, want 3: the reload goes no further", n)
+			}
+		})
+	}
+}
+
+func TestReloadReplacesEveryInstance(t *testing.T) {
+	w := newWorld(t)
+	a := w.newApp(spec.App{Instances: 2, ReloadBatch: 1, WaitReady: true, Autorestart: true, ListenTimeout: spec.Duration(5 * time.Second)})
+	started := make(chan error, 1)
+	go func() { started <- a.Start(context.Background()) }()
+	w.proc(0).ready(t)
+	w.proc(1).ready(t)
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- a.Reload(context.Background()) }()
+	// One batch at a time: the second replacement starts once the first
+	// is ready and its old process gone.
+	w.proc(2).ready(t)
+	w.proc(3).ready(t)
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	st, _ := a.Status()
+	for i, in := range st.Instances {
+		if in.PID != w.proc(2+i).pid || in.Status != api.StatusOnline || in.Restarts != 1 || !w.proc(i).stopped() {
+			t.Errorf("instance %d: %+v, want the new process %d online and the old one stopped", i, in, w.proc(2+i).pid)
+		}
+	}
+}
+
+func TestScaleUpAndDown(t *testing.T) {
+	w := newWorld(t)
+	a := w.newApp(spec.App{Autorestart: true})
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Scale(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := a.Status()
+	if len(st.Instances) != 3 || st.Status != api.StatusOnline || w.spawned() != 3 {
+		t.Fatalf("after scale up: %d instances %s, %d spawned; want 3 online", len(st.Instances), st.Status, w.spawned())
+	}
+	if err := a.Scale(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = a.Status()
+	if len(st.Instances) != 1 || st.Instances[0].PID != w.proc(0).pid {
+		t.Fatalf("after scale down: %+v, want instance 0 alone", st.Instances)
+	}
+	for i := 1; i < 3; i++ {
+		if !w.proc(i).stopped() {
+			t.Errorf("process of removed instance %d not stopped", i)
+		}
+	}
+	if w.proc(0).stopped() {
+		t.Error("the remaining instance was stopped")
+	}
+	if err := a.Scale(context.Background(), 0); err == nil {
+		t.Error("scale to 0 succeeded")
+	}
+}
+
+func TestMemoryLimitReplacesTheInstance(t *testing.T) {
+	w := newWorld(t)
+	a := w.newApp(spec.App{Autorestart: true, MaxMemoryRestart: 100 << 20})
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old := w.proc(0)
+	over := map[int]metrics.Usage{old.pid: {MemoryBytes: 200 << 20}}
+	// One sample above the limit, then one below: no replacement.
+	for _, u := range []map[int]metrics.Usage{over, {old.pid: {MemoryBytes: 50 << 20}}, over} {
+		if err := a.Observe(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := w.spawned(); n != 1 {
+		t.Fatalf("%d processes after samples that were not 2 in a row over the limit", n)
+	}
+	if err := a.Observe(over); err != nil {
+		t.Fatal(err)
+	}
+	st := w.waitFor(a, "the replacement", func(st api.App) bool {
+		in := st.Instances[0]
+		return in.PID != old.pid && in.Status == api.StatusOnline && in.RestartReason != ""
+	})
+	if in := st.Instances[0]; in.PID != w.proc(1).pid || !strings.HasPrefix(in.RestartReason, "max_memory_restart: memory 200.0MB above the limit 100.0MB") {
+		t.Errorf("instance %+v, want process %d replacing it for max_memory_restart", in, w.proc(1).pid)
+	}
+	if !old.stopped() {
+		t.Error("the old process was not stopped")
+	}
+}
+
+// A port wait that runs when the app is closed ends before Close returns.
+func TestCloseEndsReadinessWaits(t *testing.T) {
+	w := newWorld(t)
+	var closed atomic.Bool
+	dialing := make(chan struct{}, 1)
+	w.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if closed.Load() {
+			t.Errorf("dialed %s after Close returned", addr)
+		}
+		select {
+		case dialing <- struct{}{}:
+		default:
+		}
+		return nil, errors.New("refused")
+	}
+	a := w.newApp(spec.App{Port: 1, ListenTimeout: spec.Duration(time.Minute)})
+	started := make(chan error, 1)
+	go func() { started <- a.Start(context.Background()) }()
+	<-dialing
+	a.Close()
+	closed.Store(true)
+	<-started
+	w.proc(0).end(0, "")
+}
