@@ -97,6 +97,7 @@ func (o *startOpts) apps(cmd *cobra.Command, args []string) ([]spec.App, []spec.
 		}
 		return spec.LoadFile(target, spec.LoadOptions{EnvName: o.envName, Only: splitList(o.only), MaxInstances: o.maxInstances})
 	}
+	target, appArgs = commandLine(target, appArgs)
 	if !fileExists(target) && !onPath(target) && !strings.Contains(target, "/") {
 		return nil, nil, errNotAScript
 	}
@@ -153,6 +154,17 @@ func (o *startOpts) apps(cmd *cobra.Command, args []string) ([]spec.App, []spec.
 		return nil, w, flagError(err)
 	}
 	return []spec.App{a}, w, nil
+}
+
+// commandLine splits a target such as "npm start" (PM2 takes a command
+// line as one argument) into the command and its arguments, when it is
+// not a file and its first word is a command or file.
+func commandLine(target string, args []string) (string, []string) {
+	words := strings.Fields(target)
+	if len(words) < 2 || fileExists(target) || !(fileExists(words[0]) || onPath(words[0])) {
+		return target, args
+	}
+	return words[0], append(words[1:], args...)
 }
 
 func anyList(v []string) []any {
