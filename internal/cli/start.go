@@ -252,6 +252,7 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 		if err != nil {
 			return err
 		}
+		e.warnMemory(cmd.Context(), c, apps)
 		started, err := c.Start(cmd.Context(), req)
 		if err != nil {
 			return friendly(err)
