@@ -225,7 +225,9 @@ func newStart(e *env) *cobra.Command {
   tend start api                             start a stopped app again
 
 The interpreter follows the file's extension (.js/.mjs/.cjs: node, .py: python3,
-.sh: bash); anything else is executed directly. Durations take milliseconds or a
+.sh: bash, a #! line naming node: node); anything else is executed directly.
+"npm start" and "npm run <x>" run the Node file package.json's script names, under
+node, when the script is one ("node ./bin/www"); any other script runs under npm. Durations take milliseconds or a
 unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 --env-name NAME, because --env KEY=VALUE sets a variable.`,
 		Args: cobra.MinimumNArgs(1),
