@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,7 +61,7 @@ func printMetrics(w io.Writer, ms []api.Metric) {
 		case "histogram", "summary":
 			fmt.Fprintf(w, "%s %s\n", name, distribution(m))
 		default:
-			fmt.Fprintf(w, "%s %g\n", name, m.Value)
+			fmt.Fprintf(w, "%s %s\n", name, number(m.Value))
 		}
 	}
 }
@@ -92,6 +93,15 @@ func distribution(m api.Metric) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// number writes a whole number in full (46108672, not 4.6108672e+07),
+// any other as %g.
+func number(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // quantileName is p50 for 0.5, min and max for 0 and 1.

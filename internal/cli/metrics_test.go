@@ -9,12 +9,14 @@ import (
 	"github.com/tendhq/tend/internal/golden"
 )
 
-// tend metrics prints a gauge as its value, a histogram as its count, sum
+// tend metrics prints a gauge as its value (a whole number in full), a histogram as its count, sum
 // and estimated quantiles, a summary as its own quantiles.
 func TestPrintMetrics(t *testing.T) {
 	inst := map[string]string{"app": "web", "namespace": "default", "instance": "0"}
 	ms := []api.Metric{
 		{Name: "tend_instance_memory_bytes", Type: "gauge", Labels: inst, Value: 46108672},
+		{Name: "tend_instance_cpu_percent", Type: "gauge", Labels: inst, Value: 12.5},
+		{Name: "go_memstats_alloc_bytes_total", Type: "counter", Value: 1e18},
 		{Name: "tend_http_requests_total", Type: "counter", Labels: map[string]string{"app": "web", "code": "2xx"}, Value: 100},
 		// 100 requests: 50 up to 1ms, 40 in (1ms, 5ms], 8 in (5ms, 50ms], 2 beyond.
 		{Name: "tend_http_request_duration_seconds", Type: "histogram", Labels: inst, Value: 100, Sum: 0.4321,
