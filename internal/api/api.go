@@ -172,6 +172,17 @@ type Metric struct {
 	Labels map[string]string `json:"labels"`
 	Value  float64           `json:"value"` // a histogram's or summary's count
 	Sum    float64           `json:"sum,omitempty"`
+	// Buckets are a histogram's, cumulative, by upper bound; the +Inf
+	// bucket is left out (its count is Value).
+	Buckets []Bucket `json:"buckets,omitempty"`
+	// Quantiles are a summary's, as its source computed them.
+	Quantiles []Quantile `json:"quantiles,omitempty"`
+}
+
+// Quantile is one quantile of a summary: Q of the observations were at most Value.
+type Quantile struct {
+	Q     float64 `json:"quantile"`
+	Value float64 `json:"value"`
 }
 
 // Exit is how an instance's process last ended.

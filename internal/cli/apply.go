@@ -36,6 +36,7 @@ prints the plan and changes nothing; an invalid file changes nothing either.`,
 			if err != nil {
 				return err
 			}
+			e.warnMemory(cmd.Context(), c, apps)
 			res, err := c.Apply(cmd.Context(), req)
 			return e.printPlan(res, err, dryRun, asJSON)
 		},

@@ -126,6 +126,9 @@ func printDescribe(w io.Writer, a api.App) {
 			interp += " " + strings.Join(s.InterpreterArgs, " ")
 		}
 		row("interpreter", interp)
+		if s.ResolvedFrom != "" {
+			row("resolved from", s.ResolvedFrom)
+		}
 		row("cwd", s.Cwd)
 		row("instances", s.Instances)
 		if s.Port > 0 {

@@ -97,6 +97,7 @@ func (o *startOpts) apps(cmd *cobra.Command, args []string) ([]spec.App, []spec.
 		}
 		return spec.LoadFile(target, spec.LoadOptions{EnvName: o.envName, Only: splitList(o.only), MaxInstances: o.maxInstances})
 	}
+	target, appArgs = commandLine(target, appArgs)
 	if !fileExists(target) && !onPath(target) && !strings.Contains(target, "/") {
 		return nil, nil, errNotAScript
 	}
@@ -153,6 +154,17 @@ func (o *startOpts) apps(cmd *cobra.Command, args []string) ([]spec.App, []spec.
 		return nil, w, flagError(err)
 	}
 	return []spec.App{a}, w, nil
+}
+
+// commandLine splits a target such as "npm start" (PM2 takes a command
+// line as one argument) into the command and its arguments, when it is
+// not a file and its first word is a command or file.
+func commandLine(target string, args []string) (string, []string) {
+	words := strings.Fields(target)
+	if len(words) < 2 || fileExists(target) || !(fileExists(words[0]) || onPath(words[0])) {
+		return target, args
+	}
+	return words[0], append(words[1:], args...)
 }
 
 func anyList(v []string) []any {
@@ -213,7 +225,9 @@ func newStart(e *env) *cobra.Command {
   tend start api                             start a stopped app again
 
 The interpreter follows the file's extension (.js/.mjs/.cjs: node, .py: python3,
-.sh: bash); anything else is executed directly. Durations take milliseconds or a
+.sh: bash, a #! line naming node: node); anything else is executed directly.
+"npm start" and "npm run <x>" run the Node file package.json's script names, under
+node, when the script is one ("node ./bin/www"); any other script runs under npm. Durations take milliseconds or a
 unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 --env-name NAME, because --env KEY=VALUE sets a variable.`,
 		Args: cobra.MinimumNArgs(1),
@@ -240,6 +254,7 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 		if err != nil {
 			return err
 		}
+		e.warnMemory(cmd.Context(), c, apps)
 		started, err := c.Start(cmd.Context(), req)
 		if err != nil {
 			return friendly(err)

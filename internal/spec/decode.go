@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"maps"
 	"path/filepath"
 	"runtime"
 
@@ -65,6 +66,19 @@ type target struct {
 	cwdOK bool
 	// given is the script as written, from which the default name comes.
 	given string
+	// scriptEnv is what a resolved npm script's VAR=value prefix sets;
+	// the app's own env wins over it.
+	scriptEnv map[string]string
+}
+
+// withScriptEnv is env over the npm script's variables.
+func withScriptEnv(t *target, env map[string]string) map[string]string {
+	if len(t.scriptEnv) == 0 {
+		return env
+	}
+	out := maps.Clone(t.scriptEnv)
+	maps.Copy(out, env)
+	return out
 }
 
 // decode is Decode without discarding the partial App on error: loaders need

@@ -116,8 +116,9 @@ func setScript(d *conf.Decoder, key string, v any, t *target) {
 // defaultInterpreter picks the interpreter by the script's extension or,
 // for a file without one, by its #! line: Express's generator lays an app
 // out as bin/www, "#!/usr/bin/env node", and it must get what Node apps get
-// (NODE_ENV, the IPC channel, socket mode's preload).
-func defaultInterpreter(_ *conf.Decoder, t *target) {
+// (NODE_ENV, the IPC channel, socket mode's preload). So must `npm start`
+// when package.json's script runs a Node file (see npm.go).
+func defaultInterpreter(d *conf.Decoder, t *target) {
 	switch strings.ToLower(filepath.Ext(t.Script)) {
 	case ".js", ".mjs", ".cjs":
 		t.Interpreter = "node"
@@ -127,7 +128,15 @@ func defaultInterpreter(_ *conf.Decoder, t *target) {
 		t.Interpreter = "bash"
 	default:
 		t.Interpreter = InterpreterNone
-		if !t.o.SkipFileChecks && shebangIsNode(t.Script) {
+		switch {
+		case t.o.SkipFileChecks:
+		case isNpm(t.Script):
+			// npm is a Node program, but not the one that serves: it runs
+			// plainly unless its script resolves to a Node file (npm.go).
+			if s, ok := resolveNpm(t.Cwd, t.Args); ok && t.cwdOK {
+				applyNpm(d, t, s)
+			}
+		case shebangIsNode(t.Script):
 			t.Interpreter = "node"
 		}
 	}

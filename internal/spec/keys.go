@@ -19,8 +19,8 @@ const (
 
 // appKeys are the keys of one app object, in the order they are decoded:
 // a setter may read what an earlier one stored (script reads cwd, name
-// reads script, mode reads port and instances, listen_timeout reads
-// wait_ready).
+// reads script, interpreter reads script and args, mode reads port and
+// instances, listen_timeout reads wait_ready).
 var appKeys = conf.Table[target]{
 	Lenient: true,
 	Other:   otherKey,
@@ -32,12 +32,14 @@ var appKeys = conf.Table[target]{
 		conf.Custom("name", setName).Else(defaultName),
 		conf.StringField("namespace", checkName, func(t *target) *string { return &t.Namespace }),
 		conf.Custom("args", func(d *conf.Decoder, key string, v any, t *target) { t.Args = args(d, key, v) }),
+		conf.StringField("resolved_from", nil, func(t *target) *string { return &t.ResolvedFrom }),
 		conf.Custom("interpreter", setInterpreter).Or("exec_interpreter").Else(defaultInterpreter),
 		conf.Custom("interpreter_args", func(d *conf.Decoder, key string, v any, t *target) {
-			t.InterpreterArgs = args(d, key, v)
+			// After the node options of a resolved npm script, if any.
+			t.InterpreterArgs = append(t.InterpreterArgs, args(d, key, v)...)
 		}).Or("node_args"),
-		conf.Custom("env", func(d *conf.Decoder, _ string, _ any, t *target) { t.Env = env(d, t.o.EnvName) }).
-			Else(func(d *conf.Decoder, t *target) { t.Env = env(d, t.o.EnvName) }),
+		conf.Custom("env", func(d *conf.Decoder, _ string, _ any, t *target) { t.Env = withScriptEnv(t, env(d, t.o.EnvName)) }).
+			Else(func(d *conf.Decoder, t *target) { t.Env = withScriptEnv(t, env(d, t.o.EnvName)) }),
 		conf.Custom("instances", setInstances),
 		conf.IntField("port", 1, 65535, func(t *target) *int { return &t.Port }),
 		conf.BoolField("autorestart", func(t *target) *bool { return &t.Autorestart }),

@@ -56,10 +56,14 @@ type App struct {
 	Script string   `json:"script"`
 	Args   []string `json:"args,omitempty"`
 	// Interpreter is "node", "python3", "bash", a path, or InterpreterNone.
-	Interpreter     string            `json:"interpreter"`
-	InterpreterArgs []string          `json:"interpreter_args,omitempty"`
-	Cwd             string            `json:"cwd"`
-	Env             map[string]string `json:"env,omitempty"`
+	Interpreter     string   `json:"interpreter"`
+	InterpreterArgs []string `json:"interpreter_args,omitempty"`
+	// ResolvedFrom says what tend was given when it resolved the command:
+	// "npm start: node ./bin/www" for `npm start` run as the Node file its
+	// package.json script names. Informational.
+	ResolvedFrom string            `json:"resolved_from,omitempty"`
+	Cwd          string            `json:"cwd"`
+	Env          map[string]string `json:"env,omitempty"`
 	// Instances is at least 1; "max" in a file is resolved to the CPU count.
 	Instances int `json:"instances"`
 	// Port is the public port the app serves on; 0 when it has none.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -140,9 +141,17 @@ func Families(g prometheus.Gatherer) ([]api.Metric, error) {
 			case m.Histogram != nil:
 				am.Value = float64(m.Histogram.GetSampleCount())
 				am.Sum = m.Histogram.GetSampleSum()
+				for _, b := range m.Histogram.GetBucket() {
+					if !math.IsInf(b.GetUpperBound(), 1) {
+						am.Buckets = append(am.Buckets, api.Bucket{LE: b.GetUpperBound(), Count: b.GetCumulativeCount()})
+					}
+				}
 			case m.Summary != nil:
 				am.Value = float64(m.Summary.GetSampleCount())
 				am.Sum = m.Summary.GetSampleSum()
+				for _, q := range m.Summary.GetQuantile() {
+					am.Quantiles = append(am.Quantiles, api.Quantile{Q: q.GetQuantile(), Value: q.GetValue()})
+				}
 			case m.Untyped != nil:
 				am.Value = m.Untyped.GetValue()
 			}

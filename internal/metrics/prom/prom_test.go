@@ -2,6 +2,7 @@ package prom
 
 import (
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -115,5 +116,13 @@ func TestFamilies(t *testing.T) {
 		if !ok || got.Type != want.Type || got.Value != want.Value || got.Sum != want.Sum || got.Labels["app"] != "web" {
 			t.Errorf("%s: %+v, want %+v with app=web", name, got, want)
 		}
+	}
+	// A histogram carries its finite buckets, cumulative; a summary its quantiles.
+	if got := found["tend_http_request_duration_seconds"].Buckets; !slices.Equal(got, []api.Bucket{{LE: 0.1, Count: 2}, {LE: 1, Count: 3}}) {
+		t.Errorf("histogram buckets %+v", got)
+	}
+	i := slices.IndexFunc(fams, func(m api.Metric) bool { return m.Name == "go_gc_duration_seconds" })
+	if i < 0 || fams[i].Type != "summary" || len(fams[i].Quantiles) == 0 {
+		t.Errorf("go_gc_duration_seconds: want a summary with its quantiles in %+v", fams)
 	}
 }
