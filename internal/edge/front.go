@@ -111,6 +111,7 @@ type Front struct {
 	stateDir  string
 	accessLog func([]byte)
 	now       func() time.Time
+	smuggling logLimiter // refusedFraming's lines
 
 	live atomic.Pointer[settings] // what a request starting now gets
 
@@ -185,7 +186,7 @@ func Listen(cfg Config) (*Front, error) {
 		now:       cfg.now,
 		closing:   make(chan struct{}),
 	}
-	f.up = &proxy{pool: f.pool, onDown: cfg.OnDown, log: log, app: cfg.App}
+	f.up = &proxy{pool: f.pool, onDown: cfg.OnDown, log: log, app: cfg.App, now: cfg.now}
 	f.up.balance.Store(bal)
 	f.handler = http.HandlerFunc(f.proxy)
 	f.layered = len(cfg.Layers) > 0
@@ -230,7 +231,11 @@ func (f *Front) env() compileEnv {
 // settings of s on a new view of the listener.
 func (f *Front) serveGeneration(s *settings) *generation {
 	g := &generation{served: make(chan struct{}), view: f.acc.view(), idle: s.o.IdleTimeout.D()}
+	maxHeader := int64(s.o.MaxHeaderBytes)
 	handler := func(w http.ResponseWriter, r *http.Request) {
+		if h2HeadersTooLarge(w, r, maxHeader) {
+			return
+		}
 		if g.retired.Load() {
 			// Over HTTP/1 the connection closes after this response;
 			// over HTTP/2 the server sends GOAWAY.
@@ -244,7 +249,7 @@ func (f *Front) serveGeneration(s *settings) *generation {
 		Handler:           http.HandlerFunc(handler),
 		ReadHeaderTimeout: s.o.ReadHeaderTimeout.D(),
 		IdleTimeout:       s.o.IdleTimeout.D(),
-		MaxHeaderBytes:    serverHeaderBytes(s.o.MaxHeaderBytes),
+		MaxHeaderBytes:    h2HeaderBytes(s.o.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(f.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return f.base },
 	}
@@ -301,9 +306,11 @@ func (f *Front) retire(g *generation) {
 }
 
 // refusedFraming logs a request refused for carrying both Content-Length
-// and Transfer-Encoding.
+// and Transfer-Encoding, at most once per logEvery.
 func (f *Front) refusedFraming(c net.Conn) {
-	f.log.Warn("refused a request with both Content-Length and Transfer-Encoding (request smuggling?)", "client", c.RemoteAddr())
+	if ok, suppressed := f.smuggling.allow(f.now()); ok {
+		f.log.Warn("refused a request with both Content-Length and Transfer-Encoding (request smuggling?)", "client", c.RemoteAddr(), "suppressed", suppressed)
+	}
 }
 
 // Addr is the address the front listens on (with the port chosen when
@@ -382,6 +389,7 @@ func (f *Front) handle(w, rw http.ResponseWriter, r *http.Request, s *settings, 
 		http.Error(rw, "429 Too Many Requests: slow down, and try again after Retry-After seconds", http.StatusTooManyRequests)
 		return
 	}
+	timeBody(w, r, s.o.BodyTimeout.D())
 	if !limitBody(w, rw, r, int64(s.o.MaxBody)) {
 		return
 	}
