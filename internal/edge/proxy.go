@@ -555,14 +555,17 @@ func (u *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // badRequestBody answers a request whose body failed on the client's
-// side, before any response: its fault, so a 4xx, and the connection
-// closes, since what else it carries cannot be told apart from the
-// body. A body that did not come in time gets 408; one cut short (the
+// side, before any response: its fault, so a 4xx, and an HTTP/1
+// connection closes, since what else it carries cannot be told apart
+// from the body (over HTTP/2 the stream ends alone: Connection: close
+// would end every stream of the connection). A body that did not come in time gets 408; one cut short (the
 // client left) or malformed (its chunked framing broken) 400. Only a
 // malformed one is logged, at most once per interval, since any client
 // can send one.
 func (u *proxy) badRequestBody(w http.ResponseWriter, r *http.Request, err *upstream.BodyError) {
-	w.Header().Set("Connection", "close")
+	if r.ProtoMajor < 2 {
+		w.Header().Set("Connection", "close")
+	}
 	switch {
 	case errors.Is(err, h1.ErrBodyTimeout):
 		http.Error(w, "408 Request Timeout: the body did not come in time (body_timeout)", http.StatusRequestTimeout)
