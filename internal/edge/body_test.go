@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -297,5 +298,34 @@ func TestBodyTimeout408OverHTTP2(t *testing.T) {
 	res.Body.Close()
 	if res.ProtoMajor != 2 || res.StatusCode != 408 {
 		t.Fatalf("%s %d %q, want 408", res.Proto, res.StatusCode, body)
+	}
+}
+
+// What the HTTP/2 server logs is mostly a client's doing (here a bad
+// preface): at most one line per interval goes to the log.
+func TestHTTP2ServerLogBounded(t *testing.T) {
+	var logs syncBuffer
+	clock := newFakeClock()
+	f, _, _, _, _ := tlsFront(t, Config{now: clock.Now, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	badPreface := func() {
+		c, err := tls.Dial("tcp", f.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second)) // a bound, not a wait
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\nxxxxxx")
+		io.Copy(io.Discard, c) // until the server closes it, having logged
+	}
+	for range 5 {
+		badPreface()
+	}
+	if k := strings.Count(logs.String(), "preface"); k != 1 {
+		t.Fatalf("%d lines for 5 bad prefaces in one interval, want 1:\n%s", k, logs.String())
+	}
+	clock.Add(time.Minute)
+	badPreface()
+	if k := strings.Count(logs.String(), "preface"); k != 2 || !strings.Contains(logs.String(), "suppressed=4") {
+		t.Fatalf("after the interval: want a second line saying 4 were not logged:\n%s", logs.String())
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -112,6 +113,7 @@ type Front struct {
 	accessLog func([]byte)
 	now       func() time.Time
 	smuggling logLimiter // refusedFraming's lines
+	h2log     logLimiter // the HTTP/2 servers' lines
 
 	live atomic.Pointer[settings] // what a request starting now gets
 
@@ -250,7 +252,7 @@ func (f *Front) serveGeneration(s *settings) *generation {
 		ReadHeaderTimeout: s.o.ReadHeaderTimeout.D(),
 		IdleTimeout:       s.o.IdleTimeout.D(),
 		MaxHeaderBytes:    h2HeaderBytes(s.o.MaxHeaderBytes),
-		ErrorLog:          slog.NewLogLogger(f.log.Handler(), slog.LevelWarn),
+		ErrorLog:          log.New(limitedLog{f.log, f.now, &f.h2log}, "", 0),
 		BaseContext:       func(net.Listener) context.Context { return f.base },
 	}
 	h2served := make(chan struct{})

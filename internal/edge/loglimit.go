@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -31,4 +33,20 @@ func (l *logLimiter) allow(now time.Time) (ok bool, suppressed int) {
 	l.last = now
 	suppressed, l.suppressed = l.suppressed, 0
 	return true, suppressed
+}
+
+// limitedLog is the writer of the HTTP/2 server's ErrorLog. What it logs
+// is mostly a client's doing (a bad preface, a protocol error, the
+// GOAWAY of a client that leaves), so it goes through a logLimiter.
+type limitedLog struct {
+	log *slog.Logger
+	now func() time.Time
+	lim *logLimiter
+}
+
+func (l limitedLog) Write(p []byte) (int, error) {
+	if ok, suppressed := l.lim.allow(l.now()); ok {
+		l.log.Warn(strings.TrimRight(string(p), "\n"), "suppressed", suppressed)
+	}
+	return len(p), nil
 }
