@@ -11,8 +11,8 @@
 // settings.go the Options compiled for serving, response.go the writer
 // every response goes through, pool.go the instances and their counters,
 // selection.go the balancing policies, proxy.go the proxy and its
-// retries, limits.go, forwarded.go, accesslog.go, stats.go and
-// redirect.go one concern each. The rest are rooms of their own, which
+// retries, limits.go, forwarded.go, accesslog.go, stats.go, loglimit.go
+// and redirect.go one concern each. The rest are rooms of their own, which
 // import nothing of the front (the arrows point from here to them):
 //
 //	edgeconf    the Options: types, defaults, decoding, validation (no runtime code)

@@ -558,10 +558,10 @@ func (u *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 // side, before any response: its fault, so a 4xx, and an HTTP/1
 // connection closes, since what else it carries cannot be told apart
 // from the body (over HTTP/2 the stream ends alone: Connection: close
-// would end every stream of the connection). A body that did not come in time gets 408; one cut short (the
-// client left) or malformed (its chunked framing broken) 400. Only a
-// malformed one is logged, at most once per interval, since any client
-// can send one.
+// would end every stream of the connection). A body that did not come
+// in time gets 408; one cut short (the client left) or malformed (its
+// chunked framing broken) 400. Only a malformed one is logged, at most
+// once per logEvery, since any client can send one.
 func (u *proxy) badRequestBody(w http.ResponseWriter, r *http.Request, err *upstream.BodyError) {
 	if r.ProtoMajor < 2 {
 		w.Header().Set("Connection", "close")

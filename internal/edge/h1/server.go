@@ -536,10 +536,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 type bodyReader struct {
 	c      *serverConn
 	body   io.ReadCloser
-	expect bool // the client waits for "100 Continue"
-	asked  bool // "100 Continue" went out
-	ended  bool // the body was read to its end
-	failed error
+	expect bool  // the client waits for "100 Continue"
+	asked  bool  // "100 Continue" went out
+	ended  bool  // the body was read to its end
+	failed error // ErrBodyTimeout once the body timed out, for every read after
 
 	// The body timeout: reads may wait budget in all for the window
 	// bytes still to come before both start again.
