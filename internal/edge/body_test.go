@@ -2,11 +2,13 @@ package edge
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"testing"
@@ -327,5 +329,35 @@ func TestHTTP2ServerLogBounded(t *testing.T) {
 	badPreface()
 	if k := strings.Count(logs.String(), "preface"); k != 2 || !strings.Contains(logs.String(), "suppressed=4") {
 		t.Fatalf("after the interval: want a second line saying 4 were not logged:\n%s", logs.String())
+	}
+}
+
+// Over HTTP/2 a body refused as too large ends its stream only: the
+// connection goes on serving (Connection: close would have made the
+// server send GOAWAY).
+func TestHTTP2BodyTooLargeKeepsConnection(t *testing.T) {
+	_, url, _, _, _ := tlsFront(t, Config{Options: edgeconf.Options{MaxBody: 1 << 10}})
+	c := tlsClient(t, true, nil)
+	send := func(body string) (int, bool) {
+		var reused bool
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "POST", url, strings.NewReader(body))
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.ProtoMajor != 2 {
+			t.Fatalf("%s, want HTTP/2", res.Proto)
+		}
+		return res.StatusCode, reused
+	}
+	send("ok")
+	if code, _ := send(strings.Repeat("x", 2<<10)); code != 413 {
+		t.Fatalf("a body over max_body: %d", code)
+	}
+	if code, reused := send("ok"); code != 200 || !reused {
+		t.Fatalf("the next request: %d, on the same connection: %v", code, reused)
 	}
 }

@@ -114,7 +114,11 @@ func limitBody(w, rw http.ResponseWriter, r *http.Request, limit int64) bool {
 		return true
 	}
 	if r.ContentLength > limit {
-		rw.Header().Set("Connection", "close")
+		if r.ProtoMajor < 2 {
+			// Over HTTP/2 it would end every stream of the connection
+			// (GOAWAY), where this one stream is refused.
+			rw.Header().Set("Connection", "close")
+		}
 		tooLarge(rw, limit)
 		return false
 	}
