@@ -143,6 +143,9 @@ func TestEdgeHygieneThroughExpress(t *testing.T) {
 	h := newHome(t)
 	port := startEdgeApp(t, h, "      read_header_timeout: 500ms\n")
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	// An instance answers before the probes (start may return before
+	// both are in the pool: issue 20).
+	get(t, "http://"+addr+"/")
 	raw := func(req string) string {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -266,5 +269,142 @@ func TestAccessLogTurnedOnBySet(t *testing.T) {
 	}
 	if got := pids(h.app("web")); len(got) != 1 || got[0] != pid[0] {
 		t.Errorf("instances changed: %v, were %v", got, pid)
+	}
+}
+
+// The client's faults in a request body get the client's status codes,
+// through the real daemon and Express: 413 for an upload over max_body
+// even after Node sent its own "100 Continue", 400 for a malformed
+// chunked body (counted in the app's 4xx, logged at most once per 10 s),
+// 408 for a body that trickles in; and Helmet's CSP asks for https only
+// over TLS.
+func TestEdgeClientBodyFaultsThroughExpress(t *testing.T) {
+	h := newHome(t)
+	port := startEdgeApp(t, h, "      max_body: 8K\n      body_timeout: 1s\n")
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	get(t, "http://"+addr+"/")
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second)) // a bound, not a wait
+		return c, bufio.NewReader(c)
+	}
+	// final reads the responses up to the final one.
+	final := func(br *bufio.Reader) (*http.Response, string) {
+		for {
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode == 100 {
+				continue
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			return res, string(b)
+		}
+	}
+	interim := func(br *bufio.Reader, what string) {
+		if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != 100 {
+			t.Fatalf("%s: no 100 Continue: %v", what, err)
+		}
+	}
+
+	// Over max_body, chunked, with Expect: the edge's 100 Continue, 5 KiB,
+	// Node's own 100 Continue passed on, 5 KiB more: 413. (/slow does not
+	// read the body; it answers after 30 s.)
+	chunk := "1400\r\n" + strings.Repeat("x", 5<<10) + "\r\n"
+	for i := range 3 {
+		c, br := dial()
+		io.WriteString(c, "GET /slow?ms=30000 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n")
+		interim(br, "the edge's")
+		io.WriteString(c, chunk)
+		interim(br, "Node's, passed on")
+		io.WriteString(c, chunk+"0\r\n\r\n")
+		if res, body := final(br); res.StatusCode != 413 {
+			t.Fatalf("upload %d over max_body: %d %q, want 413", i, res.StatusCode, body)
+		}
+		c.Close()
+	}
+	// A length over max_body with Expect: 413, and no 100 Continue first.
+	c, br := dial()
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 9000\r\n\r\n")
+	if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != 413 {
+		t.Fatalf("Content-Length over max_body with Expect: %v %v, want 413 at once", res, err)
+	}
+
+	// Malformed chunked bodies: 400, the app's 4xx, a bounded log.
+	start := time.Now()
+	const bad = 20
+	for i := range bad {
+		c, br := dial()
+		io.WriteString(c, "GET /slow?ms=30000 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"+
+			[]string{"zz\r\nhello\r\n", "5\nhello\r\n", "3\r\nhello\r\n0\r\n\r\n"}[i%3])
+		if res, body := final(br); res.StatusCode != 400 || !res.Close {
+			t.Fatalf("malformed body %d: %d %q, want 400 and close", i, res.StatusCode, body)
+		}
+		c.Close()
+	}
+	elapsed := time.Since(start)
+	var n4, n5 uint64
+	for _, in := range h.app("web").Instances {
+		if in.HTTP != nil {
+			n4 += in.HTTP.Requests["4xx"]
+			n5 += in.HTTP.Requests["5xx"]
+		}
+	}
+	if n4 != bad+3 || n5 != 0 {
+		t.Errorf("the app counted %d 4xx and %d 5xx, want %d 4xx (3 uploads over max_body and %d malformed bodies) and no 5xx", n4, n5, bad+3, bad)
+	}
+	logged := func() int {
+		b, _ := os.ReadFile(filepath.Join(h.dir, "tend.log"))
+		return strings.Count(string(b), "path=/slow")
+	}
+	for deadline := time.Now().Add(10 * time.Second); logged() == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	// One line per 10 s at most, whatever the pace of the requests.
+	if n, most := logged(), 1+int(elapsed/(10*time.Second)); n == 0 || n > most {
+		t.Errorf("%d log lines for %d malformed bodies in %s, want 1 to %d", n, bad, elapsed, most)
+	}
+
+	// A body that trickles in (a byte every 300 ms, well within
+	// body_timeout between two bytes) is timed out: 408.
+	c, br = dial()
+	io.WriteString(c, "GET /slow?ms=30000 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+	stop := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := io.WriteString(c, "x"); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	res, body := final(br)
+	close(stop)
+	<-trickled
+	if res.StatusCode != 408 {
+		t.Fatalf("a trickling body: %d %q, want 408", res.StatusCode, body)
+	}
+
+	// Helmet's CSP over plain HTTP: no upgrade-insecure-requests.
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); csp == "" || strings.Contains(csp, "upgrade-insecure-requests") {
+		t.Errorf("CSP over plain HTTP: %q", csp)
 	}
 }

@@ -11,8 +11,8 @@
 // settings.go the Options compiled for serving, response.go the writer
 // every response goes through, pool.go the instances and their counters,
 // selection.go the balancing policies, proxy.go the proxy and its
-// retries, limits.go, forwarded.go, accesslog.go, stats.go and
-// redirect.go one concern each. The rest are rooms of their own, which
+// retries, limits.go, forwarded.go, accesslog.go, stats.go, loglimit.go
+// and redirect.go one concern each. The rest are rooms of their own, which
 // import nothing of the front (the arrows point from here to them):
 //
 //	edgeconf    the Options: types, defaults, decoding, validation (no runtime code)
@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -111,6 +112,8 @@ type Front struct {
 	stateDir  string
 	accessLog func([]byte)
 	now       func() time.Time
+	smuggling logLimiter // refusedFraming's lines
+	h2log     logLimiter // the HTTP/2 servers' lines
 
 	live atomic.Pointer[settings] // what a request starting now gets
 
@@ -185,7 +188,7 @@ func Listen(cfg Config) (*Front, error) {
 		now:       cfg.now,
 		closing:   make(chan struct{}),
 	}
-	f.up = &proxy{pool: f.pool, onDown: cfg.OnDown, log: log, app: cfg.App}
+	f.up = &proxy{pool: f.pool, onDown: cfg.OnDown, log: log, app: cfg.App, now: cfg.now}
 	f.up.balance.Store(bal)
 	f.handler = http.HandlerFunc(f.proxy)
 	f.layered = len(cfg.Layers) > 0
@@ -230,7 +233,11 @@ func (f *Front) env() compileEnv {
 // settings of s on a new view of the listener.
 func (f *Front) serveGeneration(s *settings) *generation {
 	g := &generation{served: make(chan struct{}), view: f.acc.view(), idle: s.o.IdleTimeout.D()}
+	maxHeader := int64(s.o.MaxHeaderBytes)
 	handler := func(w http.ResponseWriter, r *http.Request) {
+		if h2HeadersTooLarge(w, r, maxHeader) {
+			return
+		}
 		if g.retired.Load() {
 			// Over HTTP/1 the connection closes after this response;
 			// over HTTP/2 the server sends GOAWAY.
@@ -244,8 +251,8 @@ func (f *Front) serveGeneration(s *settings) *generation {
 		Handler:           http.HandlerFunc(handler),
 		ReadHeaderTimeout: s.o.ReadHeaderTimeout.D(),
 		IdleTimeout:       s.o.IdleTimeout.D(),
-		MaxHeaderBytes:    serverHeaderBytes(s.o.MaxHeaderBytes),
-		ErrorLog:          slog.NewLogLogger(f.log.Handler(), slog.LevelWarn),
+		MaxHeaderBytes:    h2HeaderBytes(s.o.MaxHeaderBytes),
+		ErrorLog:          log.New(limitedLog{f.log, f.now, &f.h2log}, "", 0),
 		BaseContext:       func(net.Listener) context.Context { return f.base },
 	}
 	h2served := make(chan struct{})
@@ -301,9 +308,11 @@ func (f *Front) retire(g *generation) {
 }
 
 // refusedFraming logs a request refused for carrying both Content-Length
-// and Transfer-Encoding.
+// and Transfer-Encoding, at most once per logEvery.
 func (f *Front) refusedFraming(c net.Conn) {
-	f.log.Warn("refused a request with both Content-Length and Transfer-Encoding (request smuggling?)", "client", c.RemoteAddr())
+	if ok, suppressed := f.smuggling.allow(f.now()); ok {
+		f.log.Warn("refused a request with both Content-Length and Transfer-Encoding (request smuggling?)", "client", c.RemoteAddr(), "suppressed", suppressed)
+	}
 }
 
 // Addr is the address the front listens on (with the port chosen when
@@ -382,6 +391,7 @@ func (f *Front) handle(w, rw http.ResponseWriter, r *http.Request, s *settings, 
 		http.Error(rw, "429 Too Many Requests: slow down, and try again after Retry-After seconds", http.StatusTooManyRequests)
 		return
 	}
+	timeBody(w, r, s.o.BodyTimeout.D())
 	if !limitBody(w, rw, r, int64(s.o.MaxBody)) {
 		return
 	}

@@ -42,7 +42,7 @@ func TestSecurityHeadersDefaults(t *testing.T) {
 	c, url := headerFront(t, edgeconf.Options{})
 	r := getWith(t, c, url)
 	want := map[string]string{
-		"Content-Security-Policy":           "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests",
+		"Content-Security-Policy":           "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline'", // upgrade-insecure-requests over TLS only
 		"Cross-Origin-Opener-Policy":        "same-origin",
 		"Cross-Origin-Resource-Policy":      "same-origin",
 		"Origin-Agent-Cluster":              "?1",

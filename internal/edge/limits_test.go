@@ -120,8 +120,7 @@ func TestHeaderTooLarge431(t *testing.T) {
 	if r := do(t, c, req); r.status != 200 {
 		t.Fatalf("24 KiB header under the 32 KiB default: %d", r.status)
 	}
-	// Over HTTP/2 the same limit is advertised in SETTINGS, and Go's
-	// client refuses to send more itself.
+	// Over HTTP/2: TestHTTP2HeaderTooLarge431.
 }
 
 func TestBodyTooLarge413(t *testing.T) {

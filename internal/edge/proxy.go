@@ -45,6 +45,8 @@ type proxy struct {
 	onDown   func(id string)
 	log      *slog.Logger
 	app      string
+	now      func() time.Time
+	badBody  logLimiter // the client's body failed: one line per interval
 }
 
 // setSettings puts s in use for the requests that start from now on. Idle
@@ -313,7 +315,11 @@ func (u *proxy) roundTrip(cl *call) (*backend, error) {
 		}
 		var be *upstream.BodyError
 		if errors.As(err, &be) {
-			return nil, err // the client's body failed: no instance's fault either
+			// The client's body failed: no instance's fault either. The
+			// instance had the request, so the client's 4xx counts in
+			// its traffic.
+			cl.ex.instance, cl.ex.answered = b.ID, b
+			return nil, err
 		}
 		b.failures.Add(1)
 		tried = append(tried, b)
@@ -404,26 +410,36 @@ func (cl *call) exchange(c *upstream.Conn) (fresh bool, err error) {
 		defer c.NetConn().SetReadDeadline(time.Time{})
 	}
 	if _, err := c.Reader().Peek(1); err != nil {
-		if cl.wrote != nil {
-			// The writer may be stuck on an instance that reads no more.
-			c.Close()
-			werr := <-cl.wrote
-			cl.wrote = nil
-			if errors.As(werr, new(*upstream.BodyError)) {
-				return false, werr // the reason the read failed
-			}
-		}
-		return !errors.Is(err, os.ErrDeadlineExceeded), err
+		return !errors.Is(err, os.ErrDeadlineExceeded), cl.readFailed(c, err)
 	}
 	if c.ReadHead(cl.r, cl.w.Header(), &cl.up) {
 		return false, nil
 	}
 	res, err := upstream.ReadResponse(c, cl.r, cl.w)
 	if err != nil {
-		return false, err
+		// An interim response (Node's "100 Continue") may have come
+		// before the client's body failed.
+		return false, cl.readFailed(c, err)
 	}
 	cl.up = upstream.Response{Status: res.StatusCode, Length: res.ContentLength, Close: res.Close, Body: res.Body, Res: res}
 	return false, nil
+}
+
+// readFailed is the error of a request whose response could not be read
+// from c: the body writer's, when it failed on the client's side (the
+// writer closes c then, which is why the read failed), else err.
+func (cl *call) readFailed(c *upstream.Conn, err error) error {
+	if cl.wrote == nil {
+		return err
+	}
+	// The writer may be stuck on an instance that reads no more.
+	c.Close()
+	werr := <-cl.wrote
+	cl.wrote = nil
+	if errors.As(werr, new(*upstream.BodyError)) {
+		return werr
+	}
+	return err
 }
 
 // upgrade completes a 101 response: the client's connection and the
@@ -521,9 +537,12 @@ var errCopyDone = errors.New("upgraded connection copy complete")
 // fail answers a request that reached no instance, or none that answered.
 func (u *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var tooBig *http.MaxBytesError
+	var bodyErr *upstream.BodyError
 	switch {
 	case errors.As(err, &tooBig):
 		tooLarge(w, tooBig.Limit)
+	case errors.As(err, &bodyErr):
+		u.badRequestBody(w, r, bodyErr)
 	case errors.Is(err, errNoBackend):
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "503 Service Unavailable: no instance of "+u.app+" is ready", http.StatusServiceUnavailable)
@@ -532,6 +551,32 @@ func (u *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		u.log.Warn("proxy error", "method", r.Method, "path", r.URL.Path, "err", err)
 		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+	}
+}
+
+// badRequestBody answers a request whose body failed on the client's
+// side, before any response: its fault, so a 4xx, and an HTTP/1
+// connection closes, since what else it carries cannot be told apart
+// from the body (over HTTP/2 the stream ends alone: Connection: close
+// would end every stream of the connection). A body that did not come
+// in time gets 408; one cut short (the client left) or malformed (its
+// chunked framing broken) 400. Only a malformed one is logged, at most
+// once per logEvery, since any client can send one.
+func (u *proxy) badRequestBody(w http.ResponseWriter, r *http.Request, err *upstream.BodyError) {
+	if r.ProtoMajor < 2 {
+		w.Header().Set("Connection", "close")
+	}
+	switch {
+	case errors.Is(err, h1.ErrBodyTimeout):
+		http.Error(w, "408 Request Timeout: the body did not come in time (body_timeout)", http.StatusRequestTimeout)
+	case r.Context().Err() != nil, errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, new(net.Error)):
+		// The client left, or the front is closing: nobody may read it.
+		http.Error(w, "400 Bad Request: the body ended early", http.StatusBadRequest)
+	default:
+		if ok, suppressed := u.badBody.allow(u.now()); ok {
+			u.log.Warn("refused a malformed request body", "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "err", err, "suppressed", suppressed)
+		}
+		http.Error(w, "400 Bad Request: malformed request body", http.StatusBadRequest)
 	}
 }
 

@@ -85,7 +85,7 @@ func compile(o edgeconf.Options, prev *settings, env compileEnv) (*settings, err
 // server is the settings an HTTP/1 server holds: changing them takes a
 // new server (on the same listener).
 func (s *settings) server() h1.Settings {
-	return h1.Settings{ReadHeader: s.o.ReadHeaderTimeout.D(), Idle: s.o.IdleTimeout.D(), MaxHeader: int64(s.o.MaxHeaderBytes)}
+	return h1.Settings{ReadHeader: s.o.ReadHeaderTimeout.D(), Idle: s.o.IdleTimeout.D(), MaxHeader: int64(s.o.MaxHeaderBytes), Body: s.o.BodyTimeout.D()}
 }
 
 // upstreamSettings are the settings of the client to the instances.

@@ -96,6 +96,7 @@ var optionKeys = conf.Table[Options]{Fields: []conf.Field[Options]{
 	conf.DurationField("idle_timeout", func(o *Options) *Duration { return &o.IdleTimeout }),
 	conf.SizeField("max_header_bytes", 0, math.MaxInt64, func(o *Options) *Size { return &o.MaxHeaderBytes }),
 	conf.SizeField("max_body", 0, math.MaxInt64, func(o *Options) *Size { return &o.MaxBody }),
+	conf.DurationField("body_timeout", func(o *Options) *Duration { return &o.BodyTimeout }),
 	conf.DurationField("dial_timeout", func(o *Options) *Duration { return &o.DialTimeout }),
 	conf.DurationField("response_header_timeout", func(o *Options) *Duration { return &o.ResponseHeaderTimeout }),
 	conf.DurationField("upstream_idle_timeout", func(o *Options) *Duration { return &o.UpstreamIdleTimeout }),

@@ -57,6 +57,13 @@ type Options struct {
 	IdleTimeout       Duration `json:"idle_timeout,omitempty"`        // default 60s between keep-alive requests
 	MaxHeaderBytes    Size     `json:"max_header_bytes,omitempty"`    // default 32K
 	MaxBody           Size     `json:"max_body,omitempty"`            // default 0: no limit
+	// BodyTimeout is how long the edge waits, in all, for each 8 KiB of
+	// a request body (or for its end): a minimum rate (8 KiB per 60s,
+	// 136 B/s, by default), which a body that trickles in a byte at a
+	// time fails, where it would pass nginx's client_body_timeout (the
+	// time between two reads). Past it the request gets 408 (or, when a
+	// response has begun, the connection closes).
+	BodyTimeout Duration `json:"body_timeout,omitempty"` // default 60s
 
 	// Instance side. UpstreamIdleTimeout closes pooled connections before
 	// Node's 5s keep-alive does, so a request is never sent on a connection
@@ -149,6 +156,7 @@ type StaticOptions struct {
 const (
 	defaultReadHeaderTimeout   = 10 * time.Second
 	defaultIdleTimeout         = 60 * time.Second
+	defaultBodyTimeout         = 60 * time.Second
 	defaultMaxHeaderBytes      = 32 << 10
 	defaultDialTimeout         = 2 * time.Second
 	defaultUpstreamIdleTimeout = 4 * time.Second
@@ -183,6 +191,7 @@ func DefaultOptions() Options {
 		ReadHeaderTimeout:   Duration(defaultReadHeaderTimeout),
 		IdleTimeout:         Duration(defaultIdleTimeout),
 		MaxHeaderBytes:      defaultMaxHeaderBytes,
+		BodyTimeout:         Duration(defaultBodyTimeout),
 		DialTimeout:         Duration(defaultDialTimeout),
 		UpstreamIdleTimeout: Duration(defaultUpstreamIdleTimeout),
 		AccessLog:           AccessLogOff,
@@ -198,6 +207,7 @@ func (o Options) WithDefaults() Options {
 	}
 	def(&o.ReadHeaderTimeout, defaultReadHeaderTimeout)
 	def(&o.IdleTimeout, defaultIdleTimeout)
+	def(&o.BodyTimeout, defaultBodyTimeout)
 	def(&o.DialTimeout, defaultDialTimeout)
 	def(&o.UpstreamIdleTimeout, defaultUpstreamIdleTimeout)
 	if o.MaxHeaderBytes == 0 {

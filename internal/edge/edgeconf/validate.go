@@ -109,7 +109,7 @@ func (o *Options) Validate(baseDir string) conf.Errors {
 		key string
 		v   Duration
 	}{
-		{"read_header_timeout", o.ReadHeaderTimeout}, {"idle_timeout", o.IdleTimeout},
+		{"read_header_timeout", o.ReadHeaderTimeout}, {"idle_timeout", o.IdleTimeout}, {"body_timeout", o.BodyTimeout},
 		{"dial_timeout", o.DialTimeout}, {"response_header_timeout", o.ResponseHeaderTimeout},
 		{"upstream_idle_timeout", o.UpstreamIdleTimeout},
 	} {

@@ -162,7 +162,7 @@ func serveTend(t *testing.T, in []byte, cut int) exchange {
 	t.Helper()
 	c := newScriptConn(in, cut)
 	var rc recorder
-	srv := NewServer(context.Background(), Settings{ReadHeader: hangAfter, Idle: hangAfter, MaxHeader: fuzzMaxHeader},
+	srv := NewServer(context.Background(), Settings{ReadHeader: hangAfter, Idle: hangAfter, MaxHeader: fuzzMaxHeader, Body: hangAfter},
 		rc.serve, slog.New(slog.DiscardHandler))
 	var bad bool
 	srv.Serve(NewConn(c, nil, fuzzMaxHeader+8192, func(net.Conn) { bad = true }))

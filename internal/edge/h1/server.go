@@ -49,6 +49,7 @@ type Server struct {
 	ctx        context.Context // every request's, with the connection's Conn
 	readHeader time.Duration
 	idle       time.Duration
+	body       time.Duration
 	maxHeader  int64
 	log        *slog.Logger
 
@@ -81,14 +82,29 @@ type Settings struct {
 	ReadHeader time.Duration // for a request head, from its first byte
 	Idle       time.Duration // between requests on a connection
 	MaxHeader  int64         // bytes of a request head: 431 past it
+	// Body is how long, in all, a request body's reads may wait for each
+	// BodyWindow bytes of it (or its end); past it they fail with
+	// ErrBodyTimeout. 0: no limit.
+	Body time.Duration
 }
+
+// BodyWindow is the amount of body that Settings.Body is the time for:
+// a body must come at BodyWindow bytes per Settings.Body at least. Each
+// read counts only the time it waited on the client, so an instance
+// slow to take the body costs the client nothing.
+const BodyWindow = 8 << 10
+
+// ErrBodyTimeout fails the read of a request body that did not come
+// within the body timeout (Settings.Body). The front's HTTP/2 bodies fail
+// with it too.
+var ErrBodyTimeout = errors.New("the request body did not come within body_timeout")
 
 // NewServer serves connections handed to Serve with handler; base is
 // every request's context.
 func NewServer(base context.Context, s Settings, handler http.HandlerFunc, log *slog.Logger) *Server {
 	return &Server{
 		handler: handler, ctx: base, readHeader: s.ReadHeader, idle: s.Idle,
-		maxHeader: s.MaxHeader, log: log,
+		body: s.Body, maxHeader: s.MaxHeader, log: log,
 		conns: map[*serverConn]struct{}{},
 	}
 }
@@ -367,14 +383,17 @@ func (c *serverConn) exchange(req *http.Request) (done, hijacked bool) {
 	if body == http.NoBody {
 		c.startWatch()
 	} else {
-		br = &bodyReader{c: c, body: body, expect: req.Header.Get("Expect") != ""}
+		br = &bodyReader{c: c, body: body, expect: req.Header.Get("Expect") != "", timeout: s.body}
 		req.Body = br
 	}
-	if !c.run(w, req) {
-		c.stopWatch()
+	ok := c.run(w, req)
+	c.stopWatch()
+	if br != nil && br.timed {
+		c.fc.SetReadDeadline(time.Time{})
+	}
+	if !ok {
 		return true, false
 	}
-	c.stopWatch()
 	if w.hijacked {
 		return true, true
 	}
@@ -511,14 +530,23 @@ func (c *serverConn) stopWatch() {
 var aLongTimeAgo = time.Unix(1, 0)
 
 // bodyReader is a request body as the handler reads it: it sends
-// "100 Continue" before the first read when the client waits for it, and
+// "100 Continue" before the first read when the client waits for it,
+// bounds the time its reads wait on the client (Settings.Body), and
 // starts the watch once the body has been read to its end.
 type bodyReader struct {
 	c      *serverConn
 	body   io.ReadCloser
-	expect bool // the client waits for "100 Continue"
-	asked  bool // "100 Continue" went out
-	ended  bool // the body was read to its end
+	expect bool  // the client waits for "100 Continue"
+	asked  bool  // "100 Continue" went out
+	ended  bool  // the body was read to its end
+	failed error // ErrBodyTimeout once the body timed out, for every read after
+
+	// The body timeout: reads may wait budget in all for the window
+	// bytes still to come before both start again.
+	timeout time.Duration // 0: none
+	budget  time.Duration
+	window  int
+	timed   bool // a read deadline was set on the connection
 }
 
 // unasked says whether the client waits for a "100 Continue" it was not
@@ -536,9 +564,39 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 			}
 		}
 	}
+	if b.failed != nil {
+		return 0, b.failed
+	}
+	if b.timeout <= 0 || b.ended {
+		return b.read(p)
+	}
+	if b.window <= 0 {
+		b.window, b.budget = BodyWindow, b.timeout
+	}
+	start := time.Now()
+	b.c.fc.SetReadDeadline(start.Add(b.budget))
+	b.timed = true
+	n, err := b.read(p)
+	b.budget -= time.Since(start)
+	b.window -= n
+	if err != nil && isTimeout(err) {
+		// The server sets no other deadline while a handler reads the
+		// body: this one is the body timeout's.
+		b.failed = ErrBodyTimeout
+		return n, b.failed
+	}
+	return n, err
+}
+
+// read reads the body, and at its end clears the body timeout's deadline
+// and starts the watch.
+func (b *bodyReader) read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	if err == io.EOF && !b.ended {
 		b.ended = true
+		if b.timed {
+			b.c.fc.SetReadDeadline(time.Time{})
+		}
 		b.c.startWatch()
 	}
 	return n, err

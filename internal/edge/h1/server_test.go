@@ -272,3 +272,38 @@ func TestHTTP1WatchKeepsPipelinedBytes(t *testing.T) {
 		}
 	}
 }
+
+// A body that stalls fails the handler's read with ErrBodyTimeout once
+// the body timeout has been spent waiting; a body sent in full is read
+// whole, and the connection goes on to the next request.
+func TestBodyTimeout(t *testing.T) {
+	errs := make(chan error, 10)
+	addr := serveWith(t, Settings{ReadHeader: 10 * time.Second, Idle: 60 * time.Second, MaxHeader: 32 << 10, Body: 200 * time.Millisecond},
+		func(w http.ResponseWriter, r *http.Request) {
+			b, err := io.ReadAll(r.Body)
+			errs <- err
+			if err != nil {
+				w.Header().Set("Connection", "close")
+				http.Error(w, err.Error(), http.StatusRequestTimeout)
+				return
+			}
+			io.WriteString(w, strconv.Itoa(len(b)))
+		})
+
+	c := edgetest.DialBounded(t, addr)
+	br := bufio.NewReader(c)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != 200 || <-errs != nil {
+		t.Fatalf("a whole body: %v %v", res, err)
+	}
+	io.Copy(io.Discard, res.Body)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhe")
+	res, err = http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != 408 {
+		t.Fatalf("a stalled body: %v %v", res, err)
+	}
+	if err := <-errs; err != ErrBodyTimeout {
+		t.Fatalf("the handler read %v, want ErrBodyTimeout", err)
+	}
+}

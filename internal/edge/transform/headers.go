@@ -9,12 +9,20 @@ import (
 	"github.com/tendhq/tend/internal/edge/edgeconf"
 )
 
-const hsts = "Strict-Transport-Security"
+const (
+	hsts = "Strict-Transport-Security"
+	csp  = "Content-Security-Policy"
+	// upgradeInsecure ends Helmet's CSP. It asks the browser to fetch
+	// everything over https, which breaks a page served over plain HTTP
+	// (on a LAN, say): like HSTS, it goes only over TLS.
+	upgradeInsecure = ";upgrade-insecure-requests"
+)
 
 // headerRule is one header the edge sets.
 type headerRule struct {
 	name     string   // canonical
 	value    []string // shared by every response: never modified in place
+	plain    []string // the value over plain HTTP, when not value
 	override bool     // replace the app's own value
 	off      bool     // with override: remove the app's own value
 	tlsOnly  bool
@@ -65,6 +73,10 @@ func NewHeaderPolicy(o *edgeconf.Options) *HeaderPolicy {
 	for _, name := range append(names, extra...) {
 		v := values[name]
 		r := headerRule{name: name, value: []string{v}, override: overrideAll || override[name], tlsOnly: name == hsts}
+		if name == csp && v == helmetCSP {
+			// Helmet's own; a CSP of the user's goes as written.
+			r.plain = []string{strings.TrimSuffix(v, upgradeInsecure)}
+		}
 		if disabled(name, v) {
 			if !r.override {
 				continue
@@ -84,7 +96,7 @@ func NewHeaderPolicy(o *edgeconf.Options) *HeaderPolicy {
 		line := r.name + ": " + r.value[0] + "\r\n" // checked by edgeconf.Options.Validate
 		p.lines[1] = append(p.lines[1], line...)
 		if !r.tlsOnly {
-			p.lines[0] = append(p.lines[0], line...)
+			p.lines[0] = append(p.lines[0], r.name+": "+r.valueFor(false)[0]+"\r\n"...)
 		}
 	}
 	return p
@@ -130,7 +142,7 @@ func (p *HeaderPolicy) applyTo(h http.Header, secure, add bool) bool {
 		case r.off:
 			delete(h, r.name)
 		case r.override:
-			h[r.name] = r.value
+			h[r.name] = r.valueFor(secure)
 		case !add:
 			if _, set := h[r.name]; set {
 				add = true
@@ -146,10 +158,22 @@ func (p *HeaderPolicy) applyTo(h http.Header, secure, add bool) bool {
 			continue
 		}
 		if _, set := h[r.name]; !set {
-			h[r.name] = r.value
+			h[r.name] = r.valueFor(secure)
 		}
 	}
 	return true
+}
+
+// helmetCSP is Helmet's Content-Security-Policy, which ends with
+// upgradeInsecure.
+var helmetCSP = edgeconf.SecurityHeaders()[csp]
+
+// valueFor is the rule's value over TLS (secure) or plain HTTP.
+func (r *headerRule) valueFor(secure bool) []string {
+	if !secure && r.plain != nil {
+		return r.plain
+	}
+	return r.value
 }
 
 // canonical is the header name as net/http keys it.
