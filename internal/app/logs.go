@@ -1,9 +1,11 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,19 +27,114 @@ const crashLines = 50
 
 // sinks are where one process's output goes.
 type sinks struct {
-	files    LogFiles
+	files  LogFiles
+	hub    *logs.Hub
+	recent *logs.Recent // the last stderr lines, for the crash context
+
+	// mu guards the files and released: the capture goroutine writes
+	// through them, the owner goroutine swaps them when the app's log
+	// settings name other paths (retarget).
+	mu       sync.RWMutex
 	out, err *logs.File
 	combined *logs.File // log_file, when set
-	hub      *logs.Hub
-	recent   *logs.Recent // the last stderr lines, for the crash context
+	released bool       // the capture is over: the files went back
 }
 
 func (k *sinks) release() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.released = true
 	for _, f := range []*logs.File{k.out, k.err, k.combined} {
 		if f != nil {
 			k.files.Release(f)
 		}
 	}
+	k.out, k.err, k.combined = nil, nil, nil
+}
+
+// logTargets are the files one instance writes, by path ("" for none).
+type logTargets struct{ out, err, combined string }
+
+// logTargets are the paths of instance index's files under the app's
+// settings.
+func (a *App) logTargets(index int) logTargets {
+	t := logTargets{
+		out: a.logPath(a.spec.OutFile, "out", index),
+		err: a.logPath(a.spec.ErrorFile, "error", index),
+	}
+	if a.spec.LogFile != "" {
+		t.combined = a.logPath(a.spec.LogFile, "", index)
+	}
+	return t
+}
+
+// reconfigureLogs applies the app's log settings to the processes that
+// run: a file whose path stays gets the new format and rotation in place
+// (logs.File.Configure), a new path is opened and takes the next lines
+// while the old file is released. No process is touched. Owner goroutine.
+func (a *App) reconfigureLogs() error {
+	var errs []error
+	for p := range a.live {
+		// A process on its way out keeps its files: its last lines stay
+		// with the ones before them.
+		if p.sinks != nil && !p.stopping && slices.Contains(a.slots, p.slot) {
+			errs = append(errs, p.sinks.retarget(a, a.logTargets(p.slot.index)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// retarget makes the sinks write to the files of t with the app's current
+// settings. A file that cannot be opened leaves the old one in place.
+func (k *sinks) retarget(a *App, t logTargets) error {
+	k.mu.RLock()
+	done := k.released
+	cur := []*logs.File{k.out, k.err, k.combined}
+	k.mu.RUnlock()
+	if done {
+		return nil
+	}
+	want := []string{t.out, t.err, t.combined}
+	next := make([]*logs.File, len(cur))
+	var errs []error
+	for i, f := range cur {
+		switch {
+		case want[i] == "":
+		case f != nil && f.Path() == want[i]:
+			next[i] = f
+			errs = append(errs, f.Configure(a.fileConfig(want[i])))
+		default:
+			nf, err := k.files.Open(a.fileConfig(want[i]))
+			if err != nil {
+				errs = append(errs, err)
+				next[i] = f // keep writing where it did
+				continue
+			}
+			// Shared with another process that opened it first: the
+			// settings are the app's either way.
+			errs = append(errs, nf.Configure(a.fileConfig(want[i])))
+			next[i] = nf
+		}
+	}
+	k.mu.Lock()
+	if k.released {
+		// The capture ended meanwhile: what was opened goes back too.
+		k.mu.Unlock()
+		for i, f := range next {
+			if f != nil && f != cur[i] {
+				k.files.Release(f)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	k.out, k.err, k.combined = next[0], next[1], next[2]
+	k.mu.Unlock()
+	for i, f := range cur {
+		if f != nil && f != next[i] {
+			k.files.Release(f) // the lines it queued are written first
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // logPath is the file of one stream of one instance: the app's setting or
@@ -103,16 +200,17 @@ func LogName(namespace, name string) string {
 // openSinks gets the files of one instance.
 func (a *App) openSinks(index int) (*sinks, error) {
 	k := &sinks{files: a.cfg.Files, hub: a.cfg.Hub, recent: logs.NewRecent(crashLines)}
+	t := a.logTargets(index)
 	var err error
-	if k.out, err = k.files.Open(a.fileConfig(a.logPath(a.spec.OutFile, "out", index))); err != nil {
+	if k.out, err = k.files.Open(a.fileConfig(t.out)); err != nil {
 		return nil, err
 	}
-	if k.err, err = k.files.Open(a.fileConfig(a.logPath(a.spec.ErrorFile, "error", index))); err != nil {
+	if k.err, err = k.files.Open(a.fileConfig(t.err)); err != nil {
 		k.release()
 		return nil, err
 	}
-	if a.spec.LogFile != "" {
-		if k.combined, err = k.files.Open(a.fileConfig(a.logPath(a.spec.LogFile, "", index))); err != nil {
+	if t.combined != "" {
+		if k.combined, err = k.files.Open(a.fileConfig(t.combined)); err != nil {
 			k.release()
 			return nil, err
 		}
@@ -124,22 +222,32 @@ func (a *App) openSinks(index int) (*sinks, error) {
 // both reach EOF, then releases the files and closes done.
 func (k *sinks) capture(outR, errR *os.File, app string, index int, done chan<- struct{}) {
 	var wg sync.WaitGroup
-	emit := func(f *logs.File, c logs.Chunk) {
-		f.WriteChunk(c)
+	// WriteChunk never blocks, so holding the read lock costs the owner
+	// goroutine's retarget nothing more than a queue's mutex.
+	emit := func(stream string, c logs.Chunk) {
+		k.mu.RLock()
+		f := k.out
+		if stream == logs.StreamErr {
+			f = k.err
+		}
+		if f != nil {
+			f.WriteChunk(c)
+		}
 		if k.combined != nil {
 			k.combined.WriteChunk(c)
 		}
+		k.mu.RUnlock()
 		if k.hub != nil {
 			k.hub.Publish(c)
 		}
 	}
 	wg.Go(func() {
-		_ = logs.Capture(outR, app, index, logs.StreamOut, func(c logs.Chunk) { emit(k.out, c) })
+		_ = logs.Capture(outR, app, index, logs.StreamOut, func(c logs.Chunk) { emit(logs.StreamOut, c) })
 		outR.Close()
 	})
 	wg.Go(func() {
 		_ = logs.Capture(errR, app, index, logs.StreamErr, func(c logs.Chunk) {
-			emit(k.err, c)
+			emit(logs.StreamErr, c)
 			k.recent.Add(c)
 		})
 		errR.Close()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/autoscale"
-	"github.com/tendhq/tend/internal/restart"
 	"github.com/tendhq/tend/internal/schedule"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/watch"
@@ -144,29 +144,42 @@ func (a *App) autoscale(now time.Time) {
 	})
 }
 
-// Update installs new settings in place: no process is touched. Policy
-// settings take effect at the next start of each instance, traffic
-// settings at once; the watcher, cron schedule and autoscaler are re-armed.
-// The instance count is left alone (Scale changes it).
+// Update installs new settings in place: no process is touched. The
+// restart policy holds from the next exit of each instance (with its
+// history kept), stop and readiness settings from the next stop or start,
+// traffic settings and log settings at once (the running processes' log
+// files are reconfigured, or swapped for those of new paths); the watcher,
+// cron schedule and autoscaler are re-armed. The instance count is left
+// alone (Scale changes it). What cannot be applied is returned, and said
+// in the app's events; the settings are installed all the same.
 func (a *App) Update(s spec.App) error {
-	return a.do(func() {
+	var err error
+	if e := a.do(func() {
 		if s.Name != a.spec.Name || s.Namespace != a.spec.Namespace {
 			return
 		}
 		s.Instances = len(a.slots)
 		a.spec = s
 		for _, sl := range a.slots {
-			sl.tracker = restart.NewTracker(policy(s))
+			sl.tracker.SetPolicy(policy(s))
 		}
 		if a.front != nil {
-			if err := a.front.Configure(s); err != nil {
-				a.event("traffic settings not applied: %v", err)
+			if e := a.front.Configure(s); e != nil {
+				a.event("traffic settings not applied: %v", e)
+				err = errors.Join(err, fmt.Errorf("traffic settings of %s: %w", s.Name, e))
 			}
+		}
+		if e := a.reconfigureLogs(); e != nil {
+			a.event("log settings not applied: %v", e)
+			err = errors.Join(err, fmt.Errorf("log settings of %s: %w", s.Name, e))
 		}
 		if !a.stopped {
 			a.arm()
 		}
-	})
+	}); e != nil {
+		return e
+	}
+	return err
 }
 
 // SetEnv replaces the environment inherited from the caller, for the next

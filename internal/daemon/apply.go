@@ -61,7 +61,7 @@ func (d *Daemon) execute(ctx context.Context, current, desired []spec.App, prune
 	p := plan.Make(current, desired, prune)
 	res := api.ApplyResult{Text: p.String(), Steps: []api.PlanStep{}}
 	for _, s := range p.Steps {
-		res.Steps = append(res.Steps, api.PlanStep{Kind: string(s.Kind), App: s.App, From: s.From, To: s.To, Keys: s.Keys, Reason: s.Reason})
+		res.Steps = append(res.Steps, api.PlanStep{Kind: string(s.Kind), App: s.App, From: s.From, To: s.To, Keys: s.Keys, Effect: s.Effect, Reason: s.Reason})
 	}
 	if dryRun || p.Empty() {
 		return res, nil
