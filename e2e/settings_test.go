@@ -376,6 +376,8 @@ func TestEdgeSettingsTakeEffectInPlace(t *testing.T) {
 		port := freePort(t)
 		s := startFromFile(t, h, via, map[string]any{
 			"name": "web", "script": filepath.Join(fixtures, "express-app.js"), "port": port, "instances": 2,
+			// Readiness is not the point: a loaded machine must not fail a reload.
+			"listen_timeout": "20s",
 		})
 		url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 		get(t, url)
@@ -418,6 +420,8 @@ func TestProcessSettingsReloadOrRestart(t *testing.T) {
 		port := freePort(t)
 		s := startFromFile(t, h, via, map[string]any{
 			"name": "web", "script": filepath.Join(fixtures, "express-app.js"), "port": port, "instances": 2,
+			// Readiness is not the point: a loaded machine must not fail a reload.
+			"listen_timeout": "20s",
 		})
 		before := pids(h.app("web"))
 
