@@ -42,14 +42,16 @@ type sinks struct {
 
 func (k *sinks) release() {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	k.released = true
-	for _, f := range []*logs.File{k.out, k.err, k.combined} {
+	files := []*logs.File{k.out, k.err, k.combined}
+	k.out, k.err, k.combined = nil, nil, nil
+	k.mu.Unlock()
+	// A last release closes the file, which writes its queue: not under mu.
+	for _, f := range files {
 		if f != nil {
 			k.files.Release(f)
 		}
 	}
-	k.out, k.err, k.combined = nil, nil, nil
 }
 
 // logTargets are the files one instance writes, by path ("" for none).
@@ -68,70 +70,114 @@ func (a *App) logTargets(index int) logTargets {
 	return t
 }
 
+// logSettings name the files of logTargets, for errors.
+var logSettings = [3]string{"out_file", "error_file", "log_file"}
+
 // reconfigureLogs applies the app's log settings to the processes that
 // run: a file whose path stays gets the new format and rotation in place
 // (logs.File.Configure), a new path is opened and takes the next lines
-// while the old file is released. No process is touched. Owner goroutine.
+// while the old file is released. No process is touched. Every new file is
+// opened first: when one cannot be, nothing changes and the error names
+// the setting. Owner goroutine.
 func (a *App) reconfigureLogs() error {
+	var moves []*logMove
 	var errs []error
 	for p := range a.live {
 		// A process on its way out keeps its files: its last lines stay
 		// with the ones before them.
 		if p.sinks != nil && !p.stopping && slices.Contains(a.slots, p.slot) {
-			errs = append(errs, p.sinks.retarget(a, a.logTargets(p.slot.index)))
+			m, err := p.sinks.prepare(a, a.logTargets(p.slot.index))
+			if m != nil {
+				moves = append(moves, m)
+			}
+			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		for _, m := range moves {
+			m.cancel()
+		}
+		return err
+	}
+	for _, m := range moves {
+		// The config was validated with the spec: not expected.
+		if err := m.commit(a); err != nil {
+			a.event("log settings not applied: %v", err)
+		}
+	}
+	return nil
 }
 
-// retarget makes the sinks write to the files of t with the app's current
-// settings. A file that cannot be opened leaves the old one in place.
-func (k *sinks) retarget(a *App, t logTargets) error {
+// logMove is a retarget of one process's sinks, prepared: its new files
+// are open.
+type logMove struct {
+	k         *sinks
+	cur, next [3]*logs.File
+	paths     [3]string
+}
+
+// prepare opens the files of t that the sinks do not have yet. Only the
+// owner goroutine calls it and commit, so the files it read stay the
+// sinks' until commit swaps them, unless the capture ends meanwhile.
+func (k *sinks) prepare(a *App, t logTargets) (*logMove, error) {
 	k.mu.RLock()
 	done := k.released
-	cur := []*logs.File{k.out, k.err, k.combined}
+	m := &logMove{k: k, cur: [3]*logs.File{k.out, k.err, k.combined}, paths: [3]string{t.out, t.err, t.combined}}
 	k.mu.RUnlock()
 	if done {
-		return nil
+		return nil, nil
 	}
-	want := []string{t.out, t.err, t.combined}
-	next := make([]*logs.File, len(cur))
-	var errs []error
-	for i, f := range cur {
+	for i, f := range m.cur {
 		switch {
-		case want[i] == "":
-		case f != nil && f.Path() == want[i]:
-			next[i] = f
-			errs = append(errs, f.Configure(a.fileConfig(want[i])))
+		case m.paths[i] == "":
+		case f != nil && f.Path() == m.paths[i]:
+			m.next[i] = f
 		default:
-			nf, err := k.files.Open(a.fileConfig(want[i]))
+			// commit configures it again: Open may return a file
+			// another process opened first, with its own settings.
+			nf, err := k.files.Open(a.fileConfig(m.paths[i]))
 			if err != nil {
-				errs = append(errs, err)
-				next[i] = f // keep writing where it did
-				continue
+				m.cancel()
+				return nil, fmt.Errorf("%s: %w", logSettings[i], err)
 			}
-			// Shared with another process that opened it first: the
-			// settings are the app's either way.
-			errs = append(errs, nf.Configure(a.fileConfig(want[i])))
-			next[i] = nf
+			m.next[i] = nf
 		}
 	}
+	return m, nil
+}
+
+// cancel releases the files prepare opened.
+func (m *logMove) cancel() {
+	for i, f := range m.next {
+		if f != nil && f != m.cur[i] {
+			m.k.files.Release(f)
+		}
+		m.next[i] = nil
+	}
+}
+
+// commit configures the files with the app's settings and swaps them in;
+// the old files are released after the lines they queued are written.
+func (m *logMove) commit(a *App) error {
+	var errs []error
+	for i, f := range m.next {
+		if f != nil {
+			errs = append(errs, f.Configure(a.fileConfig(m.paths[i])))
+		}
+	}
+	k := m.k
 	k.mu.Lock()
 	if k.released {
 		// The capture ended meanwhile: what was opened goes back too.
 		k.mu.Unlock()
-		for i, f := range next {
-			if f != nil && f != cur[i] {
-				k.files.Release(f)
-			}
-		}
+		m.cancel()
 		return errors.Join(errs...)
 	}
-	k.out, k.err, k.combined = next[0], next[1], next[2]
+	k.out, k.err, k.combined = m.next[0], m.next[1], m.next[2]
 	k.mu.Unlock()
-	for i, f := range cur {
-		if f != nil && f != next[i] {
-			k.files.Release(f) // the lines it queued are written first
+	for i, f := range m.cur {
+		if f != nil && f != m.next[i] {
+			k.files.Release(f)
 		}
 	}
 	return errors.Join(errs...)

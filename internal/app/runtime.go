@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -150,8 +149,10 @@ func (a *App) autoscale(now time.Time) {
 // traffic settings and log settings at once (the running processes' log
 // files are reconfigured, or swapped for those of new paths); the watcher,
 // cron schedule and autoscaler are re-armed. The instance count is left
-// alone (Scale changes it). What cannot be applied is returned, and said
-// in the app's events; the settings are installed all the same.
+// alone (Scale changes it). A log file of a new path that cannot be
+// opened fails the update, which then changes nothing; traffic settings
+// the edge refuses (validated before, so not expected) are returned and
+// said in the app's events, the other settings installed all the same.
 func (a *App) Update(s spec.App) error {
 	var err error
 	if e := a.do(func() {
@@ -159,19 +160,23 @@ func (a *App) Update(s spec.App) error {
 			return
 		}
 		s.Instances = len(a.slots)
+		prev := a.spec
 		a.spec = s
+		// First what can fail: a log file that cannot be opened leaves
+		// every setting as it was.
+		if e := a.reconfigureLogs(); e != nil {
+			a.spec = prev
+			err = fmt.Errorf("%s: %w; nothing changed (fix the path, or its directory's permissions)", s.Name, e)
+			return
+		}
 		for _, sl := range a.slots {
 			sl.tracker.SetPolicy(policy(s))
 		}
 		if a.front != nil {
 			if e := a.front.Configure(s); e != nil {
 				a.event("traffic settings not applied: %v", e)
-				err = errors.Join(err, fmt.Errorf("traffic settings of %s: %w", s.Name, e))
+				err = fmt.Errorf("traffic settings of %s: %w", s.Name, e)
 			}
-		}
-		if e := a.reconfigureLogs(); e != nil {
-			a.event("log settings not applied: %v", e)
-			err = errors.Join(err, fmt.Errorf("log settings of %s: %w", s.Name, e))
 		}
 		if !a.stopped {
 			a.arm()

@@ -66,6 +66,17 @@ func TestUpdateReconfiguresTheLogsOfRunningProcesses(t *testing.T) {
 		t.Errorf("old out_file has %q after the switch", l)
 	}
 
+	// A path that cannot be opened (its directory is a file) changes
+	// nothing, and says which setting.
+	bad := s
+	bad.OutFile, bad.MaxRestarts = filepath.Join(first, "x.log"), 7
+	if err := a.Update(bad); err == nil || !strings.Contains(err.Error(), "out_file") || !strings.Contains(err.Error(), "nothing changed") {
+		t.Errorf("update to an out_file that cannot be opened: %v", err)
+	}
+	if got, _ := a.Spec(); got.OutFile != second || got.MaxRestarts != s.MaxRestarts {
+		t.Errorf("a failed update changed the settings: out_file %q, max_restarts %d", got.OutFile, got.MaxRestarts)
+	}
+
 	s.Time, s.MaxSize, s.Retain = false, 1024, 1
 	if err := a.Update(s); err != nil {
 		t.Fatal(err)
