@@ -255,6 +255,7 @@ type PlanStep struct {
 	From   int      `json:"from,omitempty"`
 	To     int      `json:"to,omitempty"`
 	Keys   []string `json:"keys,omitempty"`
+	Effect string   `json:"effect,omitempty"` // how Keys take effect: in place, reload, restart, scale
 	Reason string   `json:"reason,omitempty"`
 }
 

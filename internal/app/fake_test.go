@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,9 @@ type world struct {
 	changed chan struct{} // one pending wake-up at most
 	// dial answers the readiness probes' dials; nil refuses them all.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// keepStdout gives each process a stdout it writes with fakeProc.say;
+	// the test must end every process, or its capture never ends.
+	keepStdout bool
 
 	mu     sync.Mutex
 	now    time.Time
@@ -184,6 +188,16 @@ func (w *world) spawn(c supervise.Config) (Process, error) {
 			p.notify = v
 		}
 	}
+	if f, ok := c.Stdout.(*os.File); ok && w.keepStdout {
+		// The app closes its end once the process is spawned, as a
+		// real child keeps its own.
+		fd, err := syscall.Dup(int(f.Fd()))
+		if err != nil {
+			w.mu.Unlock()
+			return nil, err
+		}
+		p.stdout = os.NewFile(uintptr(fd), "stdout")
+	}
 	w.procs = append(w.procs, p)
 	w.mu.Unlock()
 	w.wake()
@@ -195,7 +209,8 @@ type fakeProc struct {
 	w       *world
 	pid     int
 	started time.Time
-	notify  string // its NOTIFY_SOCKET
+	notify  string   // its NOTIFY_SOCKET
+	stdout  *os.File // with world.keepStdout; closed when it ends
 	stops   chan syscall.Signal
 
 	once sync.Once
@@ -223,8 +238,19 @@ func (p *fakeProc) Stop(sig syscall.Signal, grace time.Duration) supervise.Exit 
 func (p *fakeProc) end(code int, signal string) {
 	p.once.Do(func() {
 		p.exit = supervise.Exit{Code: code, Signal: signal, Started: p.started, Ended: p.w.Now()}
+		if p.stdout != nil {
+			p.stdout.Close()
+		}
 		close(p.done)
 	})
+}
+
+// say writes text to the process's stdout (world.keepStdout).
+func (p *fakeProc) say(t *testing.T, text string) {
+	t.Helper()
+	if _, err := p.stdout.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (p *fakeProc) stopped() bool {

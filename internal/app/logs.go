@@ -1,9 +1,11 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,19 +27,160 @@ const crashLines = 50
 
 // sinks are where one process's output goes.
 type sinks struct {
-	files    LogFiles
+	files  LogFiles
+	hub    *logs.Hub
+	recent *logs.Recent // the last stderr lines, for the crash context
+
+	// mu guards the files and released: the capture goroutine writes
+	// through them, the owner goroutine swaps them when the app's log
+	// settings name other paths (retarget).
+	mu       sync.RWMutex
 	out, err *logs.File
 	combined *logs.File // log_file, when set
-	hub      *logs.Hub
-	recent   *logs.Recent // the last stderr lines, for the crash context
+	released bool       // the capture is over: the files went back
 }
 
 func (k *sinks) release() {
-	for _, f := range []*logs.File{k.out, k.err, k.combined} {
+	k.mu.Lock()
+	k.released = true
+	files := []*logs.File{k.out, k.err, k.combined}
+	k.out, k.err, k.combined = nil, nil, nil
+	k.mu.Unlock()
+	// A last release closes the file, which writes its queue: not under mu.
+	for _, f := range files {
 		if f != nil {
 			k.files.Release(f)
 		}
 	}
+}
+
+// logTargets are the files one instance writes, by path ("" for none).
+type logTargets struct{ out, err, combined string }
+
+// logTargets are the paths of instance index's files under the app's
+// settings.
+func (a *App) logTargets(index int) logTargets {
+	t := logTargets{
+		out: a.logPath(a.spec.OutFile, "out", index),
+		err: a.logPath(a.spec.ErrorFile, "error", index),
+	}
+	if a.spec.LogFile != "" {
+		t.combined = a.logPath(a.spec.LogFile, "", index)
+	}
+	return t
+}
+
+// logSettings name the files of logTargets, for errors.
+var logSettings = [3]string{"out_file", "error_file", "log_file"}
+
+// reconfigureLogs applies the app's log settings to the processes that
+// run: a file whose path stays gets the new format and rotation in place
+// (logs.File.Configure), a new path is opened and takes the next lines
+// while the old file is released. No process is touched. Every new file is
+// opened first: when one cannot be, nothing changes and the error names
+// the setting. Owner goroutine.
+func (a *App) reconfigureLogs() error {
+	var moves []*logMove
+	var errs []error
+	for p := range a.live {
+		// A process on its way out keeps its files: its last lines stay
+		// with the ones before them.
+		if p.sinks != nil && !p.stopping && slices.Contains(a.slots, p.slot) {
+			m, err := p.sinks.prepare(a, a.logTargets(p.slot.index))
+			if m != nil {
+				moves = append(moves, m)
+			}
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, m := range moves {
+			m.cancel()
+		}
+		return err
+	}
+	for _, m := range moves {
+		// The config was validated with the spec: not expected.
+		if err := m.commit(a); err != nil {
+			a.event("log settings not applied: %v", err)
+		}
+	}
+	return nil
+}
+
+// logMove is a retarget of one process's sinks, prepared: its new files
+// are open.
+type logMove struct {
+	k         *sinks
+	cur, next [3]*logs.File
+	paths     [3]string
+}
+
+// prepare opens the files of t that the sinks do not have yet. Only the
+// owner goroutine calls it and commit, so the files it read stay the
+// sinks' until commit swaps them, unless the capture ends meanwhile.
+func (k *sinks) prepare(a *App, t logTargets) (*logMove, error) {
+	k.mu.RLock()
+	done := k.released
+	m := &logMove{k: k, cur: [3]*logs.File{k.out, k.err, k.combined}, paths: [3]string{t.out, t.err, t.combined}}
+	k.mu.RUnlock()
+	if done {
+		return nil, nil
+	}
+	for i, f := range m.cur {
+		switch {
+		case m.paths[i] == "":
+		case f != nil && f.Path() == m.paths[i]:
+			m.next[i] = f
+		default:
+			// commit configures it again: Open may return a file
+			// another process opened first, with its own settings.
+			nf, err := k.files.Open(a.fileConfig(m.paths[i]))
+			if err != nil {
+				m.cancel()
+				return nil, fmt.Errorf("%s: %w", logSettings[i], err)
+			}
+			m.next[i] = nf
+		}
+	}
+	return m, nil
+}
+
+// cancel releases the files prepare opened.
+func (m *logMove) cancel() {
+	for i, f := range m.next {
+		if f != nil && f != m.cur[i] {
+			m.k.files.Release(f)
+		}
+		m.next[i] = nil
+	}
+}
+
+// commit configures the files with the app's settings and swaps them in;
+// the old files are released after the lines they queued are written.
+func (m *logMove) commit(a *App) error {
+	var errs []error
+	for i, f := range m.next {
+		if f != nil {
+			errs = append(errs, f.Configure(a.fileConfig(m.paths[i])))
+		}
+	}
+	k := m.k
+	k.mu.Lock()
+	if k.released {
+		// The capture ended meanwhile: what was opened goes back too.
+		k.mu.Unlock()
+		m.cancel()
+		return errors.Join(errs...)
+	}
+	k.out, k.err, k.combined = m.next[0], m.next[1], m.next[2]
+	k.mu.Unlock()
+	for i, f := range m.cur {
+		if f != nil && f != m.next[i] {
+			k.files.Release(f)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // logPath is the file of one stream of one instance: the app's setting or
@@ -103,16 +246,17 @@ func LogName(namespace, name string) string {
 // openSinks gets the files of one instance.
 func (a *App) openSinks(index int) (*sinks, error) {
 	k := &sinks{files: a.cfg.Files, hub: a.cfg.Hub, recent: logs.NewRecent(crashLines)}
+	t := a.logTargets(index)
 	var err error
-	if k.out, err = k.files.Open(a.fileConfig(a.logPath(a.spec.OutFile, "out", index))); err != nil {
+	if k.out, err = k.files.Open(a.fileConfig(t.out)); err != nil {
 		return nil, err
 	}
-	if k.err, err = k.files.Open(a.fileConfig(a.logPath(a.spec.ErrorFile, "error", index))); err != nil {
+	if k.err, err = k.files.Open(a.fileConfig(t.err)); err != nil {
 		k.release()
 		return nil, err
 	}
-	if a.spec.LogFile != "" {
-		if k.combined, err = k.files.Open(a.fileConfig(a.logPath(a.spec.LogFile, "", index))); err != nil {
+	if t.combined != "" {
+		if k.combined, err = k.files.Open(a.fileConfig(t.combined)); err != nil {
 			k.release()
 			return nil, err
 		}
@@ -124,22 +268,32 @@ func (a *App) openSinks(index int) (*sinks, error) {
 // both reach EOF, then releases the files and closes done.
 func (k *sinks) capture(outR, errR *os.File, app string, index int, done chan<- struct{}) {
 	var wg sync.WaitGroup
-	emit := func(f *logs.File, c logs.Chunk) {
-		f.WriteChunk(c)
+	// WriteChunk never blocks, so holding the read lock costs the owner
+	// goroutine's retarget nothing more than a queue's mutex.
+	emit := func(stream string, c logs.Chunk) {
+		k.mu.RLock()
+		f := k.out
+		if stream == logs.StreamErr {
+			f = k.err
+		}
+		if f != nil {
+			f.WriteChunk(c)
+		}
 		if k.combined != nil {
 			k.combined.WriteChunk(c)
 		}
+		k.mu.RUnlock()
 		if k.hub != nil {
 			k.hub.Publish(c)
 		}
 	}
 	wg.Go(func() {
-		_ = logs.Capture(outR, app, index, logs.StreamOut, func(c logs.Chunk) { emit(k.out, c) })
+		_ = logs.Capture(outR, app, index, logs.StreamOut, func(c logs.Chunk) { emit(logs.StreamOut, c) })
 		outR.Close()
 	})
 	wg.Go(func() {
 		_ = logs.Capture(errR, app, index, logs.StreamErr, func(c logs.Chunk) {
-			emit(k.err, c)
+			emit(logs.StreamErr, c)
 			k.recent.Add(c)
 		})
 		errR.Close()

@@ -182,6 +182,10 @@ func (a *App) Scale(ctx context.Context, n int) error {
 			}
 		}
 		a.resize(n)
+		// One instance or more decides whether file names carry -<i>.
+		if e := a.reconfigureLogs(); e != nil {
+			a.event("log files not switched: %v", e)
+		}
 		if n > old && !a.stopped {
 			for _, s := range a.slots[old:] {
 				err = errors.Join(err, a.spawn(s))

@@ -9,7 +9,6 @@ import (
 
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/autoscale"
-	"github.com/tendhq/tend/internal/restart"
 	"github.com/tendhq/tend/internal/schedule"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/watch"
@@ -144,29 +143,48 @@ func (a *App) autoscale(now time.Time) {
 	})
 }
 
-// Update installs new settings in place: no process is touched. Policy
-// settings take effect at the next start of each instance, traffic
-// settings at once; the watcher, cron schedule and autoscaler are re-armed.
-// The instance count is left alone (Scale changes it).
+// Update installs new settings in place: no process is touched. The
+// restart policy holds from the next exit of each instance (with its
+// history kept), stop and readiness settings from the next stop or start,
+// traffic settings and log settings at once (the running processes' log
+// files are reconfigured, or swapped for those of new paths); the watcher,
+// cron schedule and autoscaler are re-armed. The instance count is left
+// alone (Scale changes it). A log file of a new path that cannot be
+// opened fails the update, which then changes nothing; traffic settings
+// the edge refuses (validated before, so not expected) are returned and
+// said in the app's events, the other settings installed all the same.
 func (a *App) Update(s spec.App) error {
-	return a.do(func() {
+	var err error
+	if e := a.do(func() {
 		if s.Name != a.spec.Name || s.Namespace != a.spec.Namespace {
 			return
 		}
 		s.Instances = len(a.slots)
+		prev := a.spec
 		a.spec = s
+		// First what can fail: a log file that cannot be opened leaves
+		// every setting as it was.
+		if e := a.reconfigureLogs(); e != nil {
+			a.spec = prev
+			err = fmt.Errorf("%s: %w; nothing changed (fix the path, or its directory's permissions)", s.Name, e)
+			return
+		}
 		for _, sl := range a.slots {
-			sl.tracker = restart.NewTracker(policy(s))
+			sl.tracker.SetPolicy(policy(s))
 		}
 		if a.front != nil {
-			if err := a.front.Configure(s); err != nil {
-				a.event("traffic settings not applied: %v", err)
+			if e := a.front.Configure(s); e != nil {
+				a.event("traffic settings not applied: %v", e)
+				err = fmt.Errorf("traffic settings of %s: %w", s.Name, e)
 			}
 		}
 		if !a.stopped {
 			a.arm()
 		}
-	})
+	}); e != nil {
+		return e
+	}
+	return err
 }
 
 // SetEnv replaces the environment inherited from the caller, for the next

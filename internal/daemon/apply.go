@@ -61,7 +61,7 @@ func (d *Daemon) execute(ctx context.Context, current, desired []spec.App, prune
 	p := plan.Make(current, desired, prune)
 	res := api.ApplyResult{Text: p.String(), Steps: []api.PlanStep{}}
 	for _, s := range p.Steps {
-		res.Steps = append(res.Steps, api.PlanStep{Kind: string(s.Kind), App: s.App, From: s.From, To: s.To, Keys: s.Keys, Reason: s.Reason})
+		res.Steps = append(res.Steps, api.PlanStep{Kind: string(s.Kind), App: s.App, From: s.From, To: s.To, Keys: s.Keys, Effect: s.Effect, Reason: s.Reason})
 	}
 	if dryRun || p.Empty() {
 		return res, nil
@@ -205,6 +205,12 @@ func edit(s spec.App, set map[string]string, unset []string, maxInstances int) (
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return s, err
 	}
+	// A key's other name (out for out_file, PM2's exec_interpreter) is the
+	// key: the app's JSON form holds the key itself.
+	set, unset, err = canonical(set, unset)
+	if err != nil {
+		return s, err
+	}
 	// Decoded again from scratch, defaults must come from the decoder,
 	// not from the old values of settings derived from others.
 	if _, ok := set["wait_ready"]; ok || slices.Contains(unset, "wait_ready") {
@@ -246,6 +252,35 @@ func edit(s spec.App, set map[string]string, unset []string, maxInstances int) (
 		return s, errors.New("name and namespace cannot be changed with set: start the app under the new name")
 	}
 	return apps[0], nil
+}
+
+// canonical names the keys of set and unset by their keys rather than
+// their aliases; two names of one key in set are an error.
+func canonical(set map[string]string, unset []string) (map[string]string, []string, error) {
+	name := func(key string) string {
+		top, rest, dotted := strings.Cut(key, ".")
+		top, _ = spec.CanonicalKey(top)
+		if dotted {
+			return top + "." + rest
+		}
+		return top
+	}
+	out := make(map[string]string, len(set))
+	given := map[string]string{}
+	for k, v := range set {
+		c := name(k)
+		if other, ok := given[c]; ok {
+			a, b := min(k, other), max(k, other)
+			return nil, nil, fmt.Errorf("%s and %s name the same setting; give one", a, b)
+		}
+		given[c] = k
+		out[c] = v
+	}
+	names := make([]string, len(unset))
+	for i, k := range unset {
+		names[i] = name(k)
+	}
+	return out, names, nil
 }
 
 // walk sets (or, with del, removes) the value at a dotted key path.

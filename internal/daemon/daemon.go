@@ -653,16 +653,14 @@ type front struct {
 
 func (f *front) Add(id, addr string) { f.Front.Add(edge.Backend{ID: id, Addr: addr}) }
 
-// Configure applies traffic settings in place: balancing and the edge's
-// options, validated whole first.
+// Configure applies traffic settings in place: the edge's options,
+// validated whole first, then balancing and the sticky cookie's name (an
+// unset balance is least_conn again).
 func (f *front) Configure(s spec.App) error {
 	if err := f.Front.Update(edgeOptions(s)); err != nil {
 		return err
 	}
-	if s.Balance != "" {
-		return f.Front.SetBalance(edge.Balance(s.Balance))
-	}
-	return nil
+	return f.Front.SetBalancing(edge.Balance(s.Balance), s.StickyCookie)
 }
 
 func (f *front) Close(ctx context.Context) error {

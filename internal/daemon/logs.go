@@ -30,7 +30,8 @@ type sharedFile struct {
 func newLogFiles() *logFiles { return &logFiles{files: map[string]*sharedFile{}} }
 
 // Open returns the file at cfg.Path, opening it on first use. A file that
-// is open keeps its first configuration until every writer released it.
+// is open keeps its configuration: an app whose log settings change
+// reconfigures its files in place (logs.File.Configure).
 func (l *logFiles) Open(cfg logs.FileConfig) (*logs.File, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

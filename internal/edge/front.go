@@ -83,9 +83,12 @@ type Config struct {
 	now func() time.Time // tests: the clock of certificate checks, rate limits and logs
 }
 
+// DefaultStickyCookie is the name of the sticky cookie when the app sets none.
+const DefaultStickyCookie = "tend_sticky"
+
 func (c Config) withDefaults() Config {
 	if c.StickyCookie == "" {
-		c.StickyCookie = "tend_sticky"
+		c.StickyCookie = DefaultStickyCookie
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -106,9 +109,10 @@ type Front struct {
 	up        *proxy
 	handler   http.Handler // Layers around the proxy
 	layered   bool         // there are Layers: requests carry their exchange in the context
-	cookie    string
-	host      string // of the listen address, for the redirect listener
-	port      string // the port listened on
+	balMu     sync.Mutex   // serializes balance changes; guards cookie
+	cookie    string       // the sticky cookie's name
+	host      string       // of the listen address, for the redirect listener
+	port      string       // the port listened on
 	stateDir  string
 	accessLog func([]byte)
 	now       func() time.Time
@@ -503,7 +507,29 @@ func (f *Front) Backends() []BackendStats { return f.pool.stats() }
 // SetBalance changes the balancing policy; requests already routed are
 // not moved.
 func (f *Front) SetBalance(b Balance) error {
-	bal, err := newBalancer(b, f.cookie)
+	f.balMu.Lock()
+	defer f.balMu.Unlock()
+	return f.setBalance(b, f.cookie)
+}
+
+// SetBalancing changes the balancing policy and the name of the sticky
+// cookie ("" is the default name) together, from the next request: a
+// client holding a cookie of the old name is placed afresh, once.
+func (f *Front) SetBalancing(b Balance, cookie string) error {
+	if cookie == "" {
+		cookie = DefaultStickyCookie
+	}
+	f.balMu.Lock()
+	defer f.balMu.Unlock()
+	if err := f.setBalance(b, cookie); err != nil {
+		return err
+	}
+	f.cookie = cookie
+	return nil
+}
+
+func (f *Front) setBalance(b Balance, cookie string) error {
+	bal, err := newBalancer(b, cookie)
 	if err != nil {
 		return fmt.Errorf("edge of %s: %w", f.app, err)
 	}

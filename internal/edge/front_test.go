@@ -254,6 +254,48 @@ func TestStickyKeepsClientOnOneBackend(t *testing.T) {
 	}
 }
 
+// SetBalancing names the sticky cookie afresh from the next request; ""
+// is the default name, and a later SetBalance keeps the name set.
+func TestSetBalancingRenamesTheStickyCookie(t *testing.T) {
+	f, url := startFront(t, Config{})
+	b, _ := startApp(t, "a", nil)
+	f.Add(b)
+	c := edgetest.NewClient(t)
+	cookieName := func() string {
+		req, _ := http.NewRequest("GET", url, nil)
+		sc, _ := http.ParseSetCookie(do(t, c, req).header.Get("Set-Cookie"))
+		if sc == nil {
+			return ""
+		}
+		return sc.Name
+	}
+	if got := cookieName(); got != "" {
+		t.Errorf("least_conn set cookie %q", got)
+	}
+	for _, step := range []struct {
+		set  func() error
+		want string
+	}{
+		{func() error { return f.SetBalancing(Sticky, "tsid") }, "tsid"},
+		{func() error { return f.SetBalance(RoundRobin) }, ""},
+		{func() error { return f.SetBalance(Sticky) }, "tsid"},
+		{func() error { return f.SetBalancing(Sticky, "") }, DefaultStickyCookie},
+	} {
+		if err := step.set(); err != nil {
+			t.Fatal(err)
+		}
+		if got := cookieName(); got != step.want {
+			t.Errorf("cookie %q, want %q", got, step.want)
+		}
+	}
+	if err := f.SetBalancing("random", "x"); err == nil {
+		t.Error("SetBalancing accepted an unknown policy")
+	}
+	if got := cookieName(); got != DefaultStickyCookie {
+		t.Errorf("a refused SetBalancing changed the cookie to %q", got)
+	}
+}
+
 func TestForwardedHeaders(t *testing.T) {
 	b, _ := startApp(t, "a", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]string{

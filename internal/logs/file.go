@@ -110,35 +110,41 @@ type FileStats struct {
 // run on a janitor goroutine, never on the writer.
 //
 // OpenFile starts the writer goroutine (and the janitor when Compress or
-// Retain is set); Close stops them. Open one File per path and share it
-// between the streams that go there: two Files on one path would each
-// rotate it.
+// Retain is set, or once Configure sets them); Close stops them. Open one
+// File per path and share it between the streams that go there: two Files
+// on one path would each rotate it.
+//
+// Configure changes the format and the rotation of a File that is open, in
+// the writer's order: the settings of a running app change without
+// reopening its files.
 type File struct {
-	cfg      FileConfig
-	clock    func() time.Time
-	interval conf.Interval
-	limit    int
-	discard  bool
+	cfg     FileConfig // as opened; Configure does not change it (see the writer's fields)
+	clock   func() time.Time
+	limit   int
+	discard bool
 
-	mu         sync.Mutex // guards the fields up to closed
+	mu         sync.Mutex // guards the fields up to closed, and the creation of jan
 	queue      []Chunk    // lines waiting for the writer, in order
 	queueBytes int        // cost of queue against limit
 	full       bool       // a line was dropped since the writer last took the queue
 	qDropped   int64      // lines dropped since the writer last took the queue
 	closed     bool       // Close was called: Write is a no-op
 
-	wake chan struct{} // capacity 1: the queue became non-empty
-	ctl  chan fileOp   // Sync, Reopen, Truncate, Close, in the writer's order
-	done chan struct{} // closed when the writer goroutine returns
-	jan  *janitor      // nil when rotated files are left alone
+	wake chan struct{}           // capacity 1: the queue became non-empty
+	ctl  chan fileOp             // Sync, Reopen, Truncate, Configure, Close, in the writer's order
+	done chan struct{}           // closed when the writer goroutine returns
+	jan  atomic.Pointer[janitor] // nil while rotated files are left alone; set once, under mu
 
 	// Owned by the writer goroutine.
-	fd          *os.File // nil after a failed open: the next flush tries again
-	size        int64    // bytes in the current file, for MaxSize
-	buf         []byte   // rendered entries not yet written
-	ents        []entry  // where each entry of buf ends
-	pendingDrop int64    // dropped lines not yet marked in the file
-	spare       []Chunk  // the queue slice the writer hands back on the next take
+	maxSize     int64         // MaxSize, as last configured
+	interval    conf.Interval // Interval, as last configured
+	intervalSet string        // its text, to tell a change
+	fd          *os.File      // nil after a failed open: the next flush tries again
+	size        int64         // bytes in the current file, for MaxSize
+	buf         []byte        // rendered entries not yet written
+	ents        []entry       // where each entry of buf ends
+	pendingDrop int64         // dropped lines not yet marked in the file
+	spare       []Chunk       // the queue slice the writer hands back on the next take
 	r           *renderer
 	next        time.Time // next interval boundary; zero without an interval
 	lastStamp   string    // stamp and sequence number of the last rotated name
@@ -162,13 +168,23 @@ type entry struct {
 
 type fileOp struct {
 	op    int
-	reply chan error // capacity 1
+	cfg   *settingsOp // opConfigure only
+	reply chan error  // capacity 1
+}
+
+// settingsOp is a Configure request, checked before it reaches the writer.
+type settingsOp struct {
+	format   Format
+	maxSize  int64
+	interval conf.Interval
+	text     string // the interval's text
 }
 
 const (
 	opSync = iota
 	opReopen
 	opTruncate
+	opConfigure
 	opClose
 )
 
@@ -193,14 +209,16 @@ func OpenFile(cfg FileConfig) (*File, error) {
 		return nil, fmt.Errorf("open log %s: max size, retain and queue bytes must not be negative", cfg.Path)
 	}
 	f := &File{
-		cfg:      cfg,
-		clock:    cfg.Clock,
-		interval: iv,
-		limit:    cfg.QueueBytes,
-		wake:     make(chan struct{}, 1),
-		ctl:      make(chan fileOp),
-		done:     make(chan struct{}),
-		r:        newRenderer(cfg.Format),
+		cfg:         cfg,
+		clock:       cfg.Clock,
+		maxSize:     cfg.MaxSize,
+		interval:    iv,
+		intervalSet: cfg.Interval,
+		limit:       cfg.QueueBytes,
+		wake:        make(chan struct{}, 1),
+		ctl:         make(chan fileOp),
+		done:        make(chan struct{}),
+		r:           newRenderer(cfg.Format),
 	}
 	if f.clock == nil {
 		f.clock = time.Now
@@ -222,20 +240,81 @@ func OpenFile(cfg FileConfig) (*File, error) {
 		f.next = iv.Next(from)
 	}
 	if cfg.Compress || cfg.Retain > 0 {
-		f.jan = &janitor{
-			path:     cfg.Path,
-			compress: cfg.Compress,
-			retain:   cfg.Retain,
-			report:   f.report,
-			wake:     make(chan struct{}, 1),
-			syncc:    make(chan chan struct{}),
-			quit:     make(chan struct{}),
-			done:     make(chan struct{}),
-		}
-		go f.jan.run()
+		f.startJanitor(cfg.Compress, cfg.Retain)
 	}
 	go f.run()
 	return f, nil
+}
+
+// startJanitor starts the janitor unless the File has one or is closed. The
+// caller holds mu, or is OpenFile.
+func (f *File) startJanitor(compress bool, retain int) {
+	if f.jan.Load() != nil || f.closed {
+		return
+	}
+	j := &janitor{
+		path:     f.cfg.Path,
+		compress: compress,
+		retain:   retain,
+		report:   f.report,
+		wake:     make(chan struct{}, 1),
+		syncc:    make(chan chan struct{}),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	f.jan.Store(j)
+	go j.run()
+}
+
+// Configure changes the Format, MaxSize, Interval, Retain and Compress of
+// the open File; its Path, QueueBytes, Clock and OnError stay as opened.
+// The lines written before the call are written the old way, the next ones
+// the new way: a file that is already past a lowered MaxSize rotates at the
+// next line, a new Interval counts from now, and the rotated files are
+// pruned and compressed by the new Retain and Compress at once. A config
+// that is not valid is refused and changes nothing.
+func (f *File) Configure(cfg FileConfig) error {
+	if f.discard {
+		return nil
+	}
+	if err := cfg.Format.Validate(); err != nil {
+		return fmt.Errorf("configure log %s: %w", f.cfg.Path, err)
+	}
+	iv, err := conf.ParseInterval(cfg.Interval)
+	if err != nil {
+		return fmt.Errorf("configure log %s: %w", f.cfg.Path, err)
+	}
+	if cfg.MaxSize < 0 || cfg.Retain < 0 {
+		return fmt.Errorf("configure log %s: max size and retain must not be negative", f.cfg.Path)
+	}
+	if cfg.Compress || cfg.Retain > 0 {
+		f.mu.Lock()
+		f.startJanitor(cfg.Compress, cfg.Retain)
+		f.mu.Unlock()
+	}
+	if j := f.jan.Load(); j != nil {
+		j.set(cfg.Compress, cfg.Retain)
+	}
+	req := fileOp{op: opConfigure, cfg: &settingsOp{format: cfg.Format, maxSize: cfg.MaxSize, interval: iv, text: cfg.Interval}, reply: make(chan error, 1)}
+	select {
+	case f.ctl <- req:
+	case <-f.done:
+		return ErrClosed
+	}
+	return <-req.reply
+}
+
+// configure installs new settings; the queue was drained with the old ones.
+func (f *File) configure(s *settingsOp) {
+	f.r = newRenderer(s.format)
+	f.maxSize = s.maxSize
+	if s.text != f.intervalSet {
+		f.interval, f.intervalSet = s.interval, s.text
+		f.next = time.Time{}
+		if !s.interval.IsZero() {
+			f.next = s.interval.Next(f.clock())
+		}
+	}
 }
 
 // open opens f's path for appending, creating the directory if needed, and
@@ -327,15 +406,15 @@ func (f *File) Sync() error {
 		return nil
 	}
 	err := f.request(opSync)
-	if f.jan != nil {
+	if j := f.jan.Load(); j != nil {
 		reply := make(chan struct{})
 		select {
-		case f.jan.syncc <- reply:
+		case j.syncc <- reply:
 			select {
 			case <-reply:
-			case <-f.jan.done:
+			case <-j.done:
 			}
-		case <-f.jan.done:
+		case <-j.done:
 		}
 	}
 	return err
@@ -367,9 +446,10 @@ func (f *File) Close() error {
 	f.mu.Unlock()
 	err := f.request(opClose)
 	<-f.done
-	if f.jan != nil {
-		close(f.jan.quit)
-		<-f.jan.done
+	// closed is set: no janitor starts from now on.
+	if j := f.jan.Load(); j != nil {
+		close(j.quit)
+		<-j.done
 	}
 	return err
 }
@@ -421,6 +501,8 @@ func (f *File) run() {
 				err = f.reopen()
 			case opTruncate:
 				err = f.truncate()
+			case opConfigure:
+				f.configure(req.cfg)
 			case opClose:
 				if f.fd != nil {
 					if cerr := f.fd.Close(); err == nil {
@@ -516,9 +598,9 @@ func (f *File) mark() {
 func (f *File) add(c Chunk, marker int64) {
 	f.buf = f.r.append(f.buf, c)
 	f.ents = append(f.ents, entry{end: len(f.buf), marker: marker})
-	for f.cfg.MaxSize > 0 && f.size+int64(len(f.buf)) > f.cfg.MaxSize {
+	for f.maxSize > 0 && f.size+int64(len(f.buf)) > f.maxSize {
 		cut := 0 // how much of buf goes to the current file
-		if room := f.cfg.MaxSize - f.size; room > 0 {
+		if room := f.maxSize - f.size; room > 0 {
 			cut = bytes.LastIndexByte(f.buf[:room], '\n') + 1
 		}
 		if cut == 0 && f.size == 0 {
@@ -635,8 +717,8 @@ func (f *File) rotate(stamp time.Time) {
 		}
 	} else {
 		f.rotations.Add(1)
-		if f.jan != nil {
-			f.jan.poke()
+		if j := f.jan.Load(); j != nil {
+			j.poke()
 		}
 	}
 	if f.fd != nil {

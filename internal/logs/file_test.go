@@ -804,3 +804,101 @@ func TestFileLineWriter(t *testing.T) {
 		t.Fatalf("second record %s", lines[1])
 	}
 }
+
+// Configure changes an open File from the next line: a file past a lowered
+// MaxSize rotates, Retain prunes what was rotated before, the new format
+// stamps the next lines, and no line is lost or written twice.
+func TestFileConfigureChangesTheOpenFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	clock := newFakeClock(time.Date(2024, 5, 10, 10, 0, 0, 0, time.Local))
+	f := openFile(t, FileConfig{Path: path, Clock: clock.Now})
+	for i := range 100 {
+		f.Write(Line{Text: fmt.Sprintf("line %07d", i), Time: clock.Now()})
+	}
+	syncFile(t, f)
+	if rotated, _ := RotatedFiles(path); len(rotated) != 0 {
+		t.Fatalf("rotated before Configure: %v", rotated)
+	}
+	if err := f.Configure(FileConfig{Path: path, MaxSize: 1024, Retain: 2}); err != nil {
+		t.Fatal(err)
+	}
+	// 13-byte lines: a 1K file holds 78. The 1300 bytes already there go
+	// to a rotated file at the next line.
+	for i := 100; i < 400; i++ {
+		if i%50 == 0 {
+			clock.Add(time.Second)
+		}
+		f.Write(Line{Text: fmt.Sprintf("line %07d", i), Time: clock.Now()})
+	}
+	syncFile(t, f)
+	rotated, err := RotatedFiles(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rotated) != 2 {
+		t.Fatalf("rotated files %v, want the 2 newest kept", rotated)
+	}
+	if st := f.Stats(); st.Rotations < 4 {
+		t.Errorf("%d rotations, want at least 4", st.Rotations)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() > 1024 {
+		t.Errorf("current file: %v, %v; want at most 1024 bytes", fi.Size(), err)
+	}
+	kept := readLog(t, path)
+	for i, l := range kept {
+		if want := fmt.Sprintf("line %07d", 400-len(kept)+i); l != want {
+			t.Fatalf("kept line %d is %q, want %q", i, l, want)
+		}
+	}
+
+	// The format changes at the next line; a bad one changes nothing.
+	if err := f.Configure(FileConfig{Path: path, Format: Format{DateLayout: "YYYY-MM-DD ["}}); err == nil {
+		t.Error("Configure accepted a bad date layout")
+	}
+	if err := f.Configure(FileConfig{Path: path, MaxSize: -1}); err == nil {
+		t.Error("Configure accepted a negative MaxSize")
+	}
+	if err := f.Configure(FileConfig{Path: path, Format: Format{Time: true, DateLayout: "YYYY"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.Write(Line{Text: "stamped", Time: clock.Now()})
+	syncFile(t, f)
+	lines := readLines(t, path)
+	if last := lines[len(lines)-1]; last != "2024: stamped" {
+		t.Errorf("last line %q, want %q", last, "2024: stamped")
+	}
+	if st := f.Stats(); st.Dropped != 0 || st.Lines != 401 {
+		t.Errorf("stats %+v, want 401 lines and none dropped", st)
+	}
+}
+
+// Compress set by Configure starts the janitor a File opened without one,
+// and it compresses the files rotated before.
+func TestFileConfigureStartsTheJanitor(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	clock := newFakeClock(time.Date(2024, 5, 10, 10, 0, 0, 0, time.Local))
+	f := openFile(t, FileConfig{Path: path, MaxSize: 100, Clock: clock.Now})
+	for i := range 30 {
+		clock.Add(time.Second)
+		f.Write(Line{Text: fmt.Sprintf("line %04d", i)})
+	}
+	syncFile(t, f)
+	if err := f.Configure(FileConfig{Path: path, MaxSize: 100, Compress: true}); err != nil {
+		t.Fatal(err)
+	}
+	syncFile(t, f)
+	rotated, _ := RotatedFiles(path)
+	if len(rotated) < 2 {
+		t.Fatalf("rotated %v", rotated)
+	}
+	for _, name := range rotated {
+		if !strings.HasSuffix(name, ".gz") {
+			t.Errorf("%s not compressed after Configure set Compress", name)
+		}
+	}
+	if got := readLog(t, path); len(got) != 30 {
+		t.Errorf("%d lines, want 30", len(got))
+	}
+}

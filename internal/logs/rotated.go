@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -79,15 +80,25 @@ func RotatedFiles(path string) ([]string, error) {
 // writer goroutine never waits for a directory listing, an unlink or gzip.
 // OpenFile starts its goroutine; File.Close stops it through quit.
 type janitor struct {
-	path     string
+	path   string
+	report func(error)
+
+	mu       sync.Mutex // guards compress and retain, which File.Configure changes
 	compress bool
 	retain   int
-	report   func(error)
 
 	wake  chan struct{}      // capacity 1: a file was rotated
 	syncc chan chan struct{} // File.Sync: work, then close the channel
 	quit  chan struct{}      // closed by File.Close
 	done  chan struct{}      // closed when run returns
+}
+
+// set changes what the janitor does, and has it do it now.
+func (j *janitor) set(compress bool, retain int) {
+	j.mu.Lock()
+	j.compress, j.retain = compress, retain
+	j.mu.Unlock()
+	j.poke()
 }
 
 func (j *janitor) poke() {
@@ -119,20 +130,23 @@ func (j *janitor) run() {
 // works from the directory rather than from a list of rotations, so a
 // leftover of an earlier run is handled like a new rotation.
 func (j *janitor) work() {
+	j.mu.Lock()
+	compress, retain := j.compress, j.retain
+	j.mu.Unlock()
 	files, err := RotatedFiles(j.path)
 	if err != nil {
 		j.report(err)
 		return
 	}
-	if j.retain > 0 && len(files) > j.retain {
-		for _, name := range files[:len(files)-j.retain] {
+	if retain > 0 && len(files) > retain {
+		for _, name := range files[:len(files)-retain] {
 			if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				j.report(fmt.Errorf("remove old log: %w", err))
 			}
 		}
-		files = files[len(files)-j.retain:]
+		files = files[len(files)-retain:]
 	}
-	if !j.compress {
+	if !compress {
 		return
 	}
 	for _, name := range files {

@@ -6,7 +6,6 @@ package plan
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -28,9 +27,9 @@ const (
 	// KeepRemoved lists an app that is not in the file but is kept because
 	// the plan was made without prune. Nothing is done.
 	KeepRemoved Kind = "keep-removed"
-	// Replace deletes the app and starts it again with its new settings:
-	// its port or mode changed, which rebinds the public socket, so no
-	// zero-downtime path exists.
+	// Replace deletes the app and starts it again with its new settings (a
+	// restart, with downtime): its port or mode changed, which rebinds the
+	// public socket, so no zero-downtime path exists.
 	Replace Kind = "replace"
 	// Scale changes the instance count (From → To).
 	Scale Kind = "scale"
@@ -38,7 +37,8 @@ const (
 	// command, environment or process setting takes effect.
 	Reload Kind = "reload"
 	// Update installs the new settings in place; no process is touched.
-	// Edge settings apply at once, policy settings at the next start.
+	// Edge and log settings apply at once, policy settings at the next
+	// exit, stop or start (Settings says when, key by key).
 	Update Kind = "update"
 	// Unchanged lists an app whose settings are the same. Nothing is done.
 	Unchanged Kind = "unchanged"
@@ -53,7 +53,10 @@ type Step struct {
 	From, To int
 	// Keys are the changed settings that call for this step, sorted. A key
 	// of an object setting is reported per member: env.LOG_LEVEL.
-	Keys   []string
+	Keys []string
+	// Effect is how the changed keys take effect, for update, reload,
+	// replace and scale (Kind.Effect): in place, reload, restart, scale.
+	Effect string
 	Reason string
 }
 
@@ -89,7 +92,9 @@ func (p Plan) Empty() bool {
 }
 
 // String is the plan as tend apply --dry-run prints it: one aligned line
-// per step, such as "reload  default/api  (env.LOG_LEVEL, script)".
+// per step, such as
+//
+//	reload  default/api  (env.LOG_LEVEL, script)  zero-downtime reload: new processes start with the new settings
 func (p Plan) String() string {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -165,7 +170,7 @@ func index(apps []spec.App) map[string]spec.App {
 // JSON form, in execution order; none when they are equal.
 func compare(key string, c, w map[string]json.RawMessage) []Step {
 	from, to := count(c), count(w)
-	scale := Step{Kind: Scale, App: key, Keys: []string{"instances"}}
+	scale := Step{Kind: Scale, App: key, Keys: []string{"instances"}, Effect: Scale.Effect()}
 	if lo, hi, ok := autoscaled(w); ok {
 		// The scaler owns the count; the file's instances is where it
 		// starts. Apply only brings the count into the range.
@@ -189,18 +194,20 @@ func compare(key string, c, w map[string]json.RawMessage) []Step {
 	}
 	if r := byKind[Replace]; len(r) > 0 {
 		// Delete and start applies every other change too.
-		return []Step{{Kind: Replace, App: key, Keys: keys,
-			Reason: strings.Join(r, " and ") + " changed: the public socket is rebound"}}
+		return []Step{{Kind: Replace, App: key, Keys: keys, Effect: Replace.Effect(),
+			Reason: fmt.Sprintf("restart: %s changed, the public socket is rebound (refused meanwhile)", strings.Join(r, " and "))}}
 	}
 	var steps []Step
 	if u := byKind[Update]; len(u) > 0 {
-		steps = append(steps, Step{Kind: Update, App: key, Keys: u})
+		steps = append(steps, Step{Kind: Update, App: key, Keys: u, Effect: Update.Effect(),
+			Reason: "in place: " + strings.Join(areas(u), ", ") + "; no process restarted"})
 	}
 	if to < from {
 		steps = append(steps, scale)
 	}
 	if r := byKind[Reload]; len(r) > 0 {
-		steps = append(steps, Step{Kind: Reload, App: key, Keys: r})
+		steps = append(steps, Step{Kind: Reload, App: key, Keys: r, Effect: Reload.Effect(),
+			Reason: "zero-downtime reload: new processes start with the new settings"})
 	}
 	if to > from {
 		steps = append(steps, scale)
@@ -298,60 +305,4 @@ func union[V any](a, b map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// kinds classifies the top-level settings whose change needs less than a
-// reload, or more.
-var kinds = map[string]Kind{
-	"instances": Scale,
-
-	// The public socket belongs to the app, not to one instance.
-	"port": Replace,
-	"mode": Replace,
-
-	// Traffic settings: the edge changes them at once, in place.
-	"balance":       Update,
-	"sticky_cookie": Update,
-	"edge":          Update,
-
-	// Policy settings, read when an instance starts, stops or crashes, or
-	// by the sampler; the running instances are fine as they are.
-	"autorestart":               Update,
-	"max_restarts":              Update,
-	"min_uptime":                Update,
-	"restart_delay":             Update,
-	"exp_backoff_restart_delay": Update,
-	"kill_timeout":              Update,
-	"kill_signal":               Update,
-	"stop_exit_codes":           Update,
-	"max_memory_restart":        Update,
-	"wait_ready":                Update,
-	"health_path":               Update,
-	"listen_timeout":            Update,
-	"reload_batch":              Update,
-
-	// tend's own machinery around the app (issue 7): the daemon re-arms its
-	// watcher, timer or scaler; the processes are not concerned.
-	"watch":        Update,
-	"ignore_watch": Update,
-	"watch_delay":  Update,
-	"cron_restart": Update,
-	"autoscale":    Update,
-
-	// Process settings: only new processes can have them.
-	"script":           Reload,
-	"args":             Reload,
-	"interpreter":      Reload,
-	"interpreter_args": Reload,
-	"cwd":              Reload,
-	"env":              Reload,
-}
-
-// Classify returns the kind of step a changed setting calls for. A member
-// key (env.LOG_LEVEL) is classified by its top-level key. A key unknown
-// here, such as a setting added after this table, calls for a reload: the
-// safe side, since a reload makes any setting take effect.
-func Classify(key string) Kind {
-	top, _, _ := strings.Cut(key, ".")
-	return cmp.Or(kinds[top], Reload)
 }

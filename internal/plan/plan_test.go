@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -72,6 +73,79 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// Every key an app accepts (the spec's key table, and the JSON form the
+// plan compares) has an entry in Settings, or names the app: a key added
+// without saying how its change takes effect fails here.
+func TestEveryKeyHasASetting(t *testing.T) {
+	keys := spec.Keys()
+	if len(keys) < 40 {
+		t.Fatalf("spec.Keys() = %d keys; the table was not read", len(keys))
+	}
+	ty := reflect.TypeFor[spec.App]()
+	for i := range ty.NumField() {
+		name, _, _ := strings.Cut(ty.Field(i).Tag.Get("json"), ",")
+		if !slices.Contains(keys, name) {
+			t.Errorf("spec.App's JSON key %q is not in the spec's key table", name)
+		}
+	}
+	for _, k := range keys {
+		_, ok := Settings[k]
+		if !ok && !slices.Contains(Identity, k) {
+			t.Errorf("key %s has no entry in Settings: say how its change takes effect", k)
+		}
+	}
+	for k := range Settings {
+		if !slices.Contains(keys, k) {
+			t.Errorf("Settings has %s, which is no key of an app", k)
+		}
+	}
+	// One kind per area: the README's table gives one effect per row.
+	kinds := map[*Area]Kind{}
+	for k, s := range Settings {
+		if s.Area == nil || !slices.Contains(allAreas, s.Area) {
+			t.Errorf("%s: area %v is not listed in allAreas", k, s.Area)
+			continue
+		}
+		if prev, ok := kinds[s.Area]; ok && prev != s.Kind {
+			t.Errorf("area %q has keys of kinds %s and %s", s.Area.Name, prev, s.Kind)
+		}
+		kinds[s.Area] = s.Kind
+	}
+}
+
+// The README's table of settings is Markdown(): regenerate it with -update.
+func TestReadmeTable(t *testing.T) {
+	const begin, end = "<!-- settings table: go test ./internal/plan -update -->\n", "<!-- end of settings table -->"
+	path := "../../README.md"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	i, j := strings.Index(readme, begin), strings.Index(readme, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the markers %q and %q", begin, end)
+	}
+	got := readme[:i+len(begin)] + Markdown() + readme[j:]
+	golden.Check(t, path, []byte(got))
+}
+
+func TestStepSaysTheEffect(t *testing.T) {
+	a := spec.App{Name: "a", Namespace: "default", Instances: 1, Port: 80, Mode: spec.ModeProxy}
+	b := a
+	b.MaxSize, b.Balance, b.MaxRestarts = 10<<10, spec.BalanceSticky, 2
+	p := Make([]spec.App{a}, []spec.App{b}, false)
+	want := "update  default/a  (balance, max_restarts, max_size)  in place: log files, edge, restart policy; no process restarted"
+	if got := strings.TrimSpace(p.String()); got != want || p.Steps[0].Effect != "in place" {
+		t.Errorf("plan:\n%s\neffect %q; want\n%s", got, p.Steps[0].Effect, want)
+	}
+	b = a
+	b.Port = 81
+	if p := Make([]spec.App{a}, []spec.App{b}, false); !strings.Contains(p.String(), "restart: port changed") || p.Steps[0].Effect != "restart" {
+		t.Errorf("port change:\n%s", p)
+	}
+}
+
 // TestDiff covers keys spec.App does not have yet: nested objects such as
 // edge, and unknown keys.
 func TestDiff(t *testing.T) {
@@ -131,8 +205,8 @@ func TestAutoscaledCount(t *testing.T) {
 		{`{"instances":5,` + as + `}`, `{"instances":2,` + as + `}`, ""},
 		{`{"instances":10,` + as + `}`, `{"instances":2,` + as + `}`, "scale  a  10 -> 8  into autoscale.min/max"},
 		{`{"instances":1}`, `{"instances":1,` + as + `}`,
-			"update  a  (autoscale.max, autoscale.min, autoscale.target_cpu)\nscale   a  1 -> 2  into autoscale.min/max"},
-		{`{"instances":5,` + as + `}`, `{"instances":3}`, "update  a  (autoscale.max, autoscale.min, autoscale.target_cpu)\nscale   a  5 -> 3"},
+			"update  a  (autoscale.max, autoscale.min, autoscale.target_cpu)  in place: watch, cron and autoscale; no process restarted\nscale   a  1 -> 2  into autoscale.min/max"},
+		{`{"instances":5,` + as + `}`, `{"instances":3}`, "update  a  (autoscale.max, autoscale.min, autoscale.target_cpu)  in place: watch, cron and autoscale; no process restarted\nscale   a  5 -> 3"},
 	} {
 		got := strings.TrimSpace(Plan{Steps: compare("a", raw(c.cur), raw(c.want))}.String())
 		if got != c.plan {

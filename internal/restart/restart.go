@@ -136,13 +136,28 @@ type Tracker struct {
 
 // NewTracker returns a Tracker for an instance with no exits yet.
 func NewTracker(p Policy) *Tracker {
+	return &Tracker{policy: clean(p)}
+}
+
+// SetPolicy changes the policy from the next exit on, keeping the history:
+// a max_restarts lowered below the unstable restarts already counted errors
+// the instance at its next unstable exit, as if it had been the limit all
+// along, and a backoff under way goes on from where it is.
+func (t *Tracker) SetPolicy(p Policy) {
+	t.policy = clean(p)
+	if t.policy.ExpBackoff == 0 {
+		t.backoff = 0
+	}
+}
+
+func clean(p Policy) Policy {
 	p.MaxRestarts = max(p.MaxRestarts, 0)
 	p.MinUptime = max(p.MinUptime, 0)
 	p.RestartDelay = max(p.RestartDelay, 0)
 	p.ExpBackoff = max(p.ExpBackoff, 0)
 	// The caller's slice may change under us later; the policy must not.
 	p.StopExitCodes = slices.Clone(p.StopExitCodes)
-	return &Tracker{policy: p}
+	return p
 }
 
 // Decide records one exit of the instance's process and says what to do

@@ -362,3 +362,37 @@ func TestActionString(t *testing.T) {
 		}
 	}
 }
+
+// SetPolicy keeps the history: a limit lowered below the unstable restarts
+// counted so far errors the next unstable exit; raised, it lets more
+// restarts through; autorestart turned off stops at the next exit.
+func TestSetPolicyKeepsHistory(t *testing.T) {
+	p := Policy{Autorestart: true, MaxRestarts: 10, MinUptime: time.Second}
+	tr := play(t, p, []run{crash(ms), crash(ms), crash(ms)}, []want{
+		{action: Restart, unstable: 1}, {action: Restart, unstable: 2}, {action: Restart, unstable: 3},
+	})
+	e := Exit{Code: 1, Started: base, Ended: base.Add(ms)}
+
+	p.MaxRestarts = 2
+	tr.SetPolicy(p)
+	if d := tr.Decide(e); d.Action != Errored || !strings.Contains(d.Reason, "3 unstable restarts in a row") {
+		t.Errorf("after lowering max_restarts to 2 with 3 counted: %v %q, want errored", d.Action, d.Reason)
+	}
+	p.MaxRestarts = 5
+	tr.SetPolicy(p)
+	if d := tr.Decide(e); d.Action != Restart || tr.Unstable() != 4 {
+		t.Errorf("after raising max_restarts to 5: %v, unstable %d; want a restart, unstable 4", d.Action, tr.Unstable())
+	}
+	p.Autorestart = false
+	tr.SetPolicy(p)
+	if d := tr.Decide(e); d.Action != Stop {
+		t.Errorf("after autorestart off: %v, want stop", d.Action)
+	}
+	p.StopExitCodes = []int{1}
+	p.Autorestart = true
+	tr.SetPolicy(p)
+	p.StopExitCodes[0] = 2 // the tracker has its own copy
+	if d := tr.Decide(e); d.Action != Stop {
+		t.Errorf("after stop_exit_codes [1]: %v, want stop", d.Action)
+	}
+}

@@ -88,6 +88,22 @@ var appKeys = conf.Table[target]{
 	},
 }
 
+// Keys are the keys of an app, as a file, tend set and the state file name
+// them (not their aliases), in the order they are decoded.
+func Keys() []string { return appKeys.Keys() }
+
+// CanonicalKey returns the key of which key is an alias (exec_interpreter:
+// interpreter), key itself when it is one, and false when no app key has
+// that name.
+func CanonicalKey(key string) (string, bool) {
+	for _, f := range appKeys.Fields {
+		if f.Key == key || slices.Contains(f.Aliases, key) {
+			return f.Key, true
+		}
+	}
+	return key, false
+}
+
 // unsupported are PM2's other app keys (lib/API/schema.json, with aliases).
 // They get a warning of their own so that a PM2 user knows the key was
 // understood and deliberately ignored, rather than misspelt.
