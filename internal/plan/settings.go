@@ -99,6 +99,8 @@ var Settings = map[string]Setting{
 	"interpreter_args": {Reload, areaProcess},
 	"cwd":              {Reload, areaProcess},
 	"env":              {Reload, areaProcess},
+	// What `npm start` resolved to: it changes with script and args.
+	"resolved_from": {Reload, areaProcess},
 
 	"instances": {Scale, areaCount},
 
