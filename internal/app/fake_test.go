@@ -24,6 +24,8 @@ type world struct {
 	changed chan struct{} // one pending wake-up at most
 	// dial answers the readiness probes' dials; nil refuses them all.
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// listening are the ports every process listens on, as /proc says.
+	listening []int
 
 	mu     sync.Mutex
 	now    time.Time
@@ -72,6 +74,7 @@ func (w *world) newApp(s spec.App) *App {
 			Now:       w.Now,
 			AfterFunc: w.afterFunc,
 			Dial:      w.dialer,
+			Listening: func(int) ([]int, error) { return w.listening, nil },
 		},
 		afterTurn: w.wake,
 	})
