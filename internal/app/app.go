@@ -383,9 +383,12 @@ func (a *App) pauseIfIdle() {
 }
 
 // resumeSocket makes a paused shared socket listen again, before a process
-// that will accept on it starts. Owner goroutine.
+// that will accept on it starts. It asks even when the socket is not known
+// to be paused (listening again costs nothing), so that a socket paused
+// before it was handed to this app (a daemon upgrade) listens too. Owner
+// goroutine.
 func (a *App) resumeSocket() error {
-	if a.sock == nil || !a.sockPaused || a.cfg.ResumeSocket == nil {
+	if a.sock == nil || a.cfg.ResumeSocket == nil {
 		return nil
 	}
 	if err := a.cfg.ResumeSocket(a.sock); err != nil {

@@ -19,7 +19,8 @@ const stderrShown = 10
 
 // notReady returns an error naming every instance of apps that a command
 // asked to run and that is not serving: unready (running, not ready within
-// listen_timeout), errored, or waiting to restart after crashes; with why
+// listen_timeout), errored, waiting to restart after crashes, or launching
+// again after one; with why
 // and its last stderr lines. The daemon reports the statuses once the
 // instances' readiness is decided; nil when every instance is ready.
 func notReady(apps []api.App) error {
@@ -36,6 +37,14 @@ func notReady(apps []api.App) error {
 				if x := in.LastExit; x != nil {
 					why, lines = x.Reason, x.Stderr
 				}
+			case api.StatusLaunching:
+				// Starting again after a crash since its readiness was
+				// decided: not serving either.
+				x := in.LastExit
+				if x == nil || x.Expected {
+					continue
+				}
+				why, lines = x.Reason, x.Stderr
 			default:
 				continue
 			}
