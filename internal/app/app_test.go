@@ -282,8 +282,9 @@ func TestUnreadyReasonNamesTheListeningPort(t *testing.T) {
 		ports []int
 		want  string
 	}{
-		{[]int{3000}, "listening on 3000, not on PORT=1 (port 1 accepted no connection within listen_timeout 2s)"},
-		{nil, "not listening on any port (PORT=1) (port 1 accepted no connection within listen_timeout 2s)"},
+		{[]int{3000}, "listening on 3000, not on PORT=1; port 1 accepted no connection within listen_timeout 2s"},
+		{[]int{1, 3000}, "port 1 accepted no connection within listen_timeout 2s"},
+		{nil, "not listening on any port; port 1 accepted no connection within listen_timeout 2s"},
 	} {
 		w := newWorld(t)
 		w.listening = tc.ports

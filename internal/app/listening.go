@@ -42,9 +42,6 @@ func (a *App) listeningNote(p *proc, want, ignore int) string {
 		return ""
 	}
 	if len(ports) == 0 {
-		if want > 0 {
-			return fmt.Sprintf("not listening on any port (PORT=%d)", want)
-		}
 		return "not listening on any port"
 	}
 	list := make([]string, 0, min(len(ports), maxPortsNamed)+1)

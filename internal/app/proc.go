@@ -332,7 +332,7 @@ func (a *App) explain(s spec.App, p *proc, why string) string {
 	if note == "" {
 		return why
 	}
-	return note + " (" + why + ")"
+	return note + "; " + why
 }
 
 // reprobe probes an unready process again every reprobeEvery until it is
