@@ -71,10 +71,10 @@ type Config struct {
 	// called (without blocking) when a backend's connections fail.
 	OpenFront func(s spec.App, onDown func(id string)) (Front, error)
 	// ListenSocket binds the public port of an app in socket mode.
+	ListenSocket func(port int) (*os.File, error)
 	// PauseSocket makes that socket refuse connections while no instance
 	// is alive to accept them, and ResumeSocket makes it listen again
 	// (socket.Pause and socket.Resume); nil leaves it listening.
-	ListenSocket func(port int) (*os.File, error)
 	PauseSocket  func(*os.File) error
 	ResumeSocket func(*os.File) error
 	// Self is the tend binary, run as a thin exec wrapper that sets

@@ -53,6 +53,7 @@ func notReady(apps []api.App) error {
 			if why != "" {
 				fmt.Fprintf(&b, ": %s", why)
 			}
+			lines = trimTrailer(lines)
 			if len(lines) > stderrShown {
 				lines = lines[len(lines)-stderrShown:]
 			}
@@ -72,6 +73,19 @@ func notReady(apps []api.App) error {
 		what = fmt.Sprintf("%d instances are not ready", n)
 	}
 	return fmt.Errorf("%s:%s\nsee `tend logs <app>` and `tend describe <app>`; an unready instance keeps running and goes online once it answers", what, b.String())
+}
+
+// trimTrailer drops the blank lines and Node's version trailer at the end
+// of a stderr tail, which would take the place of the error's own lines.
+func trimTrailer(lines []string) []string {
+	for len(lines) > 0 {
+		l := strings.TrimSpace(lines[len(lines)-1])
+		if l != "" && !strings.HasPrefix(l, "Node.js v") {
+			break
+		}
+		lines = lines[:len(lines)-1]
+	}
+	return lines
 }
 
 // answers reports whether a GET through the app's public port is answered

@@ -12,7 +12,7 @@ import (
 )
 
 func TestNotReadyNamesEachInstanceNotServing(t *testing.T) {
-	crash := &api.Exit{Code: 1, Reason: "exited with code 1; not restarting", Stderr: []string{"Error: boom"}}
+	crash := &api.Exit{Code: 1, Reason: "exited with code 1; not restarting", Stderr: []string{"Error: boom", "", "Node.js v20.20.2"}}
 	apps := []api.App{{
 		Name: "web",
 		Instances: []api.Instance{
@@ -33,7 +33,7 @@ func TestNotReadyNamesEachInstanceNotServing(t *testing.T) {
 	for _, want := range []string{
 		"4 instances are not ready",
 		"web:1 is unready: listening on 3000, not on PORT=4100\n    last stderr lines:\n      listening on 3000",
-		"web:2 is errored: exited with code 1; not restarting\n    last stderr lines:\n      Error: boom",
+		"web:2 is errored: exited with code 1; not restarting\n    last stderr lines:\n      Error: boom\n  web:3",
 		"web:3 is launching: exited with code 1",
 		"web:5 is waiting: restarting in 10s",
 	} {
