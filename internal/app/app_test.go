@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -301,5 +303,49 @@ func TestUnreadyReasonNamesTheListeningPort(t *testing.T) {
 		if got := st.Instances[0].Reason; got != tc.want {
 			t.Errorf("ports %v: reason %q, want %q", tc.ports, got, tc.want)
 		}
+	}
+}
+
+// In socket mode the shared socket stops listening when no process of the
+// app is alive (a crash waiting out its restart delay), and listens again
+// before the next process starts.
+func TestSocketPausesWhileNoInstanceIsAlive(t *testing.T) {
+	w := newWorld(t)
+	var mu sync.Mutex
+	var calls []string // guarded by mu
+	record := func(what string) func(*os.File) error {
+		return func(*os.File) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, what)
+			return nil
+		}
+	}
+	seen := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(calls, ",")
+	}
+	a := w.newAppConfig(spec.App{Mode: spec.ModeSocket, Port: 1, Autorestart: true, RestartDelay: spec.Duration(time.Minute)}, func(c *Config) {
+		c.ListenSocket = func(int) (*os.File, error) { return os.Open(os.DevNull) }
+		c.PauseSocket = record("pause")
+		c.ResumeSocket = record("resume")
+	})
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen(); got != "resume" {
+		t.Fatalf("calls %q after start, want resume before the spawn", got)
+	}
+	w.proc(0).end(1, "")
+	w.waitFor(a, "waiting", func(st api.App) bool { return st.Status == api.StatusWaiting })
+	if got := seen(); got != "resume,pause" {
+		t.Fatalf("calls %q with no instance alive, want a pause", got)
+	}
+	w.waitTimersMade(1)
+	w.advance(time.Minute)
+	w.waitFor(a, "online again", func(st api.App) bool { return st.Status == api.StatusOnline })
+	if got := seen(); got != "resume,pause,resume" {
+		t.Errorf("calls %q once an instance starts again, want a resume", got)
 	}
 }

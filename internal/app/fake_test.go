@@ -54,16 +54,23 @@ func (w *world) wake() {
 // newApp makes an app of s on the fake world and closes it at the end.
 func (w *world) newApp(s spec.App) *App {
 	w.t.Helper()
+	s.Mode = spec.ModeFork
+	return w.newAppConfig(s, nil)
+}
+
+// newAppConfig is newApp with the mode of s, and edit applied to the
+// app's Config.
+func (w *world) newAppConfig(s spec.App, edit func(*Config)) *App {
+	w.t.Helper()
 	s.Name = "t"
 	s.Script = "/bin/fake"
-	s.Mode = spec.ModeFork
 	if s.Instances == 0 {
 		s.Instances = 1
 	}
 	if s.KillSignal == "" {
 		s.KillSignal = "SIGINT"
 	}
-	a := New(Config{
+	c := Config{
 		Spec:     s,
 		LogDir:   w.t.TempDir(),
 		RunDir:   w.t.TempDir(),
@@ -77,7 +84,11 @@ func (w *world) newApp(s spec.App) *App {
 			Listening: func(int) ([]int, error) { return w.listening, nil },
 		},
 		afterTurn: w.wake,
-	})
+	}
+	if edit != nil {
+		edit(&c)
+	}
+	a := New(c)
 	w.t.Cleanup(a.Close)
 	return a
 }
