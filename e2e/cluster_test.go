@@ -355,8 +355,11 @@ func TestWaitReadyAndNotifySocket(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("first request: %s", resp.Status)
 	}
-	// A wait_ready app that never says so fails a reload after listen_timeout.
-	h.ok("start", "express-app.js", "--name", "mute", "--port", strconv.Itoa(freePort(t)), "--wait-ready", "--listen-timeout", "500ms")
+	// A wait_ready app that never says so is unready after listen_timeout:
+	// start says so, and a reload fails.
+	if msg := h.fails("start", "express-app.js", "--name", "mute", "--port", strconv.Itoa(freePort(t)), "--wait-ready", "--listen-timeout", "500ms"); !strings.Contains(msg, "mute:0 is unready: did not signal ready within listen_timeout 500ms") {
+		t.Errorf("start of a silent wait_ready app: %q", msg)
+	}
 	if msg := h.fails("reload", "mute"); !strings.Contains(msg, "ready") {
 		t.Errorf("reload of a silent wait_ready app: %q", msg)
 	}

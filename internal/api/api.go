@@ -24,6 +24,10 @@ const (
 	StatusStopped   = "stopped"
 	StatusWaiting   = "waiting" // backing off before a restart
 	StatusErrored   = "errored"
+	// StatusUnready is an instance that runs but did not become ready
+	// within listen_timeout (Instance.Reason says why). It gets no traffic
+	// and is probed again: once ready, it goes online and joins the pool.
+	StatusUnready = "unready"
 )
 
 // Ping answers GET /v1/ping.
@@ -133,6 +137,11 @@ type Instance struct {
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// HTTP is the instance's traffic through the edge (proxy mode).
 	HTTP *HTTPStats `json:"http,omitempty"`
+	// Reason says why an unready instance is not ready, from what tend can
+	// see ("listening on 3000, not on PORT=41234"); RecentStderr holds its
+	// last stderr lines (at most 10). Both are set only while unready.
+	Reason       string   `json:"reason,omitempty"`
+	RecentStderr []string `json:"recent_stderr,omitempty"`
 }
 
 // HTTPStats counts requests through the edge to one instance since it

@@ -72,6 +72,11 @@ type Config struct {
 	OpenFront func(s spec.App, onDown func(id string)) (Front, error)
 	// ListenSocket binds the public port of an app in socket mode.
 	ListenSocket func(port int) (*os.File, error)
+	// PauseSocket makes that socket refuse connections while no instance
+	// is alive to accept them, and ResumeSocket makes it listen again
+	// (socket.Pause and socket.Resume); nil leaves it listening.
+	PauseSocket  func(*os.File) error
+	ResumeSocket func(*os.File) error
 	// Self is the tend binary, run as a thin exec wrapper that sets
 	// LISTEN_PID in socket mode. NodePreload is the path of the preload that
 	// makes node's listen() use the inherited socket.
@@ -125,20 +130,22 @@ type App struct {
 	// live are the processes whose exit has not been handled yet,
 	// including those a reload retired, so that Close can end their
 	// readers.
-	live     map[*proc]struct{}
-	stopped  bool   // the user asked for the app to be down
-	reason   string // why the app is errored
-	front    Front
-	sock     *os.File // the shared listening socket in socket mode
-	nextGen  int
-	waiters  []chan struct{}
-	events   []api.Event
-	crashes  []api.Crash // unexpected exits, oldest first (crash.go)
-	watcher  *watch.Watcher
-	cronStop func()
-	scaler   *autoscale.Scaler
-	scaling  bool // an autoscale step is under way
-	seen     seen // what Emit was last told
+	live    map[*proc]struct{}
+	stopped bool   // the user asked for the app to be down
+	reason  string // why the app is errored
+	front   Front
+	sock    *os.File // the shared listening socket in socket mode
+	// sockPaused says sock refuses connections: no instance was alive.
+	sockPaused bool
+	nextGen    int
+	waiters    []chan struct{}
+	events     []api.Event
+	crashes    []api.Crash // unexpected exits, oldest first (crash.go)
+	watcher    *watch.Watcher
+	cronStop   func()
+	scaler     *autoscale.Scaler
+	scaling    bool // an autoscale step is under way
+	seen       seen // what Emit was last told
 }
 
 // New creates the app and starts its owner goroutine; no process runs yet.
@@ -356,7 +363,39 @@ func (a *App) closeTraffic() {
 	if a.sock != nil {
 		a.sock.Close()
 		a.sock = nil
+		a.sockPaused = false
 	}
+}
+
+// pauseIfIdle makes the shared socket of socket mode refuse connections
+// once no process of the app is alive: with nobody to accept them, a client
+// would wait in the backlog until its own timeout. Owner goroutine.
+func (a *App) pauseIfIdle() {
+	if a.sock == nil || a.sockPaused || len(a.live) > 0 || a.cfg.PauseSocket == nil {
+		return
+	}
+	if err := a.cfg.PauseSocket(a.sock); err != nil {
+		a.event("no instance is alive, and port %d still accepts connections: %v", a.spec.Port, err)
+		return
+	}
+	a.sockPaused = true
+	a.event("no instance is alive: port %d refuses connections until one starts", a.spec.Port)
+}
+
+// resumeSocket makes a paused shared socket listen again, before a process
+// that will accept on it starts. It asks even when the socket is not known
+// to be paused (listening again costs nothing), so that a socket paused
+// before it was handed to this app (a daemon upgrade) listens too. Owner
+// goroutine.
+func (a *App) resumeSocket() error {
+	if a.sock == nil || a.cfg.ResumeSocket == nil {
+		return nil
+	}
+	if err := a.cfg.ResumeSocket(a.sock); err != nil {
+		return fmt.Errorf("listen on port %d again: %w", a.spec.Port, err)
+	}
+	a.sockPaused = false
+	return nil
 }
 
 // Stop brings every instance down and returns when they are all stopped.
@@ -598,6 +637,13 @@ func (a *App) status() api.App {
 			if a.front != nil && p.port > 0 {
 				is.HTTP = a.front.Stats(p.id())
 			}
+			if p.state == api.StatusUnready {
+				is.Reason = p.notReady
+				is.RecentStderr = p.recentStderr(unreadyLines)
+				if s.Reason == "" {
+					s.Reason = fmt.Sprintf("instance %d: %s", sl.index, p.notReady)
+				}
+			}
 		}
 		s.Instances = append(s.Instances, is)
 	}
@@ -607,7 +653,7 @@ func (a *App) status() api.App {
 
 // summarize gives the app one status: the most alarming of its instances'.
 func summarize(insts []api.Instance) string {
-	rank := []string{api.StatusErrored, api.StatusWaiting, api.StatusLaunching, api.StatusStopping, api.StatusOnline, api.StatusStopped}
+	rank := []string{api.StatusErrored, api.StatusUnready, api.StatusWaiting, api.StatusLaunching, api.StatusStopping, api.StatusOnline, api.StatusStopped}
 	best := len(rank)
 	for _, in := range insts {
 		if i := slices.Index(rank, in.Status); i >= 0 && i < best {
@@ -715,6 +761,8 @@ func (a *App) cancelTimer(s *slot) {
 func (a *App) onExit(p *proc, stderr []string) {
 	p.close()
 	delete(a.live, p)
+	// Last, once a restart may have started another process.
+	defer a.pauseIfIdle()
 	s := p.slot
 	a.cfg.OnChange()
 	switch {
@@ -796,10 +844,12 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 	}
 }
 
-// onReady handles the readiness verdict of a process.
-func (a *App) onReady(p *proc, ok bool, why string) {
+// onReady handles the readiness verdict of a process. It returns true when
+// the process is now unready: it runs, gets no traffic, and its watcher
+// goes on probing it (reprobe).
+func (a *App) onReady(p *proc, ok bool, why string) bool {
 	if p.state != api.StatusLaunching {
-		return
+		return false
 	}
 	s := p.slot
 	if p == s.next {
@@ -807,20 +857,54 @@ func (a *App) onReady(p *proc, ok bool, why string) {
 			a.setProcState(p, api.StatusOnline)
 		}
 		p.decide(ok, why)
-		return
+		return false
 	}
 	if p != s.cur {
-		return
+		return false
 	}
-	// As PM2 does, an instance that missed its listen_timeout counts as
-	// online all the same; if it does not answer, the front marks it
-	// down and retries its requests elsewhere.
-	a.setProcState(p, api.StatusOnline)
 	p.decide(ok, why)
+	if !ok {
+		select {
+		case <-p.sp.Done():
+			// It exited: onExit, on its way, applies the restart
+			// policy; until then it is still launching.
+			return false
+		default:
+		}
+		// Not online, as PM2 would have it: a process that is not ready
+		// by listen_timeout is not serving, and saying so is the point.
+		p.notReady = why
+		a.setProcState(p, api.StatusUnready)
+		return true
+	}
+	a.online(p)
+	return false
+}
+
+// online puts a ready process in service.
+func (a *App) online(p *proc) {
+	p.notReady = ""
+	a.setProcState(p, api.StatusOnline)
 	if a.front != nil && p.port > 0 {
 		a.front.Add(p.id(), p.addr())
 		p.inPool = true
 	}
+}
+
+// onReprobe handles a new probe of an unready process: ready, it goes
+// online and joins the pool; else its reason is brought up to date. It
+// returns whether to go on probing.
+func (a *App) onReprobe(p *proc, ok bool, why string) bool {
+	if p.slot.cur != p || p.state != api.StatusUnready || p.stopping {
+		return false
+	}
+	if !ok {
+		p.notReady = why
+		return true
+	}
+	a.online(p)
+	a.event("instance %d became ready after all (%s): it is online", p.slot.index, why)
+	return false
 }
 
 // onDown is called by the front, from any goroutine, when connections to

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -236,4 +238,114 @@ func TestCloseEndsReadinessWaits(t *testing.T) {
 	closed.Store(true)
 	<-started
 	w.proc(0).end(0, "")
+}
+
+// An instance not ready by listen_timeout is unready, not online: it says
+// why, keeps running, and goes online once a later probe finds it ready.
+func TestUnreadyInstanceGoesOnlineWhenReady(t *testing.T) {
+	w := newWorld(t)
+	a := w.newApp(spec.App{WaitReady: true, Autorestart: true, ListenTimeout: spec.Duration(5 * time.Second)})
+	started := make(chan error, 1)
+	go func() { started <- a.Start(context.Background()) }()
+	p := w.proc(0)
+	w.waitTimersMade(1) // its listen_timeout
+	w.advance(5 * time.Second)
+	if err := <-started; err != nil {
+		t.Fatalf("start: %v (an unready instance is the CLI's to report)", err)
+	}
+	st := w.waitFor(a, "unready", func(st api.App) bool { return st.Status == api.StatusUnready })
+	in := st.Instances[0]
+	if in.Status != api.StatusUnready || in.PID != p.pid || in.Reason != "did not signal ready within listen_timeout 5s" {
+		t.Fatalf("instance %+v, want unready, running, with the reason", in)
+	}
+	if st.Reason != "instance 0: "+in.Reason {
+		t.Errorf("app reason %q", st.Reason)
+	}
+	if p.stopped() {
+		t.Fatal("the unready process was stopped")
+	}
+
+	p.ready(t)
+	w.waitTimersMade(2) // the pause before the next probe
+	w.advance(reprobeEvery)
+	st = w.waitFor(a, "online", func(st api.App) bool { return st.Status == api.StatusOnline })
+	if in := st.Instances[0]; in.Reason != "" || in.PID != p.pid {
+		t.Errorf("instance %+v, want the same process online with no reason", in)
+	}
+	if n := len(st.Events); n == 0 || !strings.Contains(st.Events[n-1].Message, "became ready after all") {
+		t.Errorf("events %+v, want the late readiness told", st.Events)
+	}
+}
+
+// The reason of an unready instance with a port says which port it does
+// listen on, when it is not the one it was given.
+func TestUnreadyReasonNamesTheListeningPort(t *testing.T) {
+	for _, tc := range []struct {
+		ports []int
+		want  string
+	}{
+		{[]int{3000}, "listening on 3000, not on PORT=1; port 1 accepted no connection within listen_timeout 2s"},
+		{[]int{1, 3000}, "port 1 accepted no connection within listen_timeout 2s"},
+		{nil, "not listening on any port; port 1 accepted no connection within listen_timeout 2s"},
+	} {
+		w := newWorld(t)
+		w.listening = tc.ports
+		a := w.newApp(spec.App{Port: 1, ListenTimeout: spec.Duration(2 * time.Second)})
+		started := make(chan error, 1)
+		go func() { started <- a.Start(context.Background()) }()
+		w.proc(0)
+		w.waitTimersMade(1)
+		w.advance(2 * time.Second)
+		if err := <-started; err != nil {
+			t.Fatal(err)
+		}
+		st := w.waitFor(a, "unready", func(st api.App) bool { return st.Status == api.StatusUnready })
+		if got := st.Instances[0].Reason; got != tc.want {
+			t.Errorf("ports %v: reason %q, want %q", tc.ports, got, tc.want)
+		}
+	}
+}
+
+// In socket mode the shared socket stops listening when no process of the
+// app is alive (a crash waiting out its restart delay), and listens again
+// before the next process starts.
+func TestSocketPausesWhileNoInstanceIsAlive(t *testing.T) {
+	w := newWorld(t)
+	var mu sync.Mutex
+	var calls []string // guarded by mu
+	record := func(what string) func(*os.File) error {
+		return func(*os.File) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, what)
+			return nil
+		}
+	}
+	seen := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(calls, ",")
+	}
+	a := w.newAppConfig(spec.App{Mode: spec.ModeSocket, Port: 1, Autorestart: true, RestartDelay: spec.Duration(time.Minute)}, func(c *Config) {
+		c.ListenSocket = func(int) (*os.File, error) { return os.Open(os.DevNull) }
+		c.PauseSocket = record("pause")
+		c.ResumeSocket = record("resume")
+	})
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen(); got != "resume" {
+		t.Fatalf("calls %q after start, want resume before the spawn", got)
+	}
+	w.proc(0).end(1, "")
+	w.waitFor(a, "waiting", func(st api.App) bool { return st.Status == api.StatusWaiting })
+	if got := seen(); got != "resume,pause" {
+		t.Fatalf("calls %q with no instance alive, want a pause", got)
+	}
+	w.waitTimersMade(1)
+	w.advance(time.Minute)
+	w.waitFor(a, "online again", func(st api.App) bool { return st.Status == api.StatusOnline })
+	if got := seen(); got != "resume,pause,resume" {
+		t.Errorf("calls %q once an instance starts again, want a resume", got)
+	}
 }

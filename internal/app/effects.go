@@ -22,6 +22,9 @@ type Effects struct {
 	Now func() time.Time
 	// AfterFunc calls f on its own goroutine after d (time.AfterFunc).
 	AfterFunc func(d time.Duration, f func()) Timer
+	// Listening returns the TCP ports the process group pgid listens on,
+	// to say why an instance is not ready (listening.go).
+	Listening func(pgid int) ([]int, error)
 }
 
 // Process is what an app needs of one child; *supervise.Process is it.
@@ -61,6 +64,9 @@ func (e *Effects) withDefaults() Effects {
 	}
 	if out.AfterFunc == nil {
 		out.AfterFunc = func(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+	}
+	if out.Listening == nil {
+		out.Listening = groupListening
 	}
 	// A nil Dial is ready's default dialer.
 	return out

@@ -28,6 +28,8 @@ type world struct {
 	// keepStdout gives each process a stdout it writes with fakeProc.say;
 	// the test must end every process, or its capture never ends.
 	keepStdout bool
+	// listening are the ports every process listens on, as /proc says.
+	listening []int
 
 	mu     sync.Mutex
 	now    time.Time
@@ -56,16 +58,23 @@ func (w *world) wake() {
 // newApp makes an app of s on the fake world and closes it at the end.
 func (w *world) newApp(s spec.App) *App {
 	w.t.Helper()
+	s.Mode = spec.ModeFork
+	return w.newAppConfig(s, nil)
+}
+
+// newAppConfig is newApp with the mode of s, and edit applied to the
+// app's Config.
+func (w *world) newAppConfig(s spec.App, edit func(*Config)) *App {
+	w.t.Helper()
 	s.Name = "t"
 	s.Script = "/bin/fake"
-	s.Mode = spec.ModeFork
 	if s.Instances == 0 {
 		s.Instances = 1
 	}
 	if s.KillSignal == "" {
 		s.KillSignal = "SIGINT"
 	}
-	a := New(Config{
+	c := Config{
 		Spec:     s,
 		LogDir:   w.t.TempDir(),
 		RunDir:   w.t.TempDir(),
@@ -76,9 +85,14 @@ func (w *world) newApp(s spec.App) *App {
 			Now:       w.Now,
 			AfterFunc: w.afterFunc,
 			Dial:      w.dialer,
+			Listening: func(int) ([]int, error) { return w.listening, nil },
 		},
 		afterTurn: w.wake,
-	})
+	}
+	if edit != nil {
+		edit(&c)
+	}
+	a := New(c)
 	w.t.Cleanup(a.Close)
 	return a
 }

@@ -321,6 +321,24 @@ func (p *proc) stderrTail(wait time.Duration) []string {
 	return out
 }
 
+// unreadyLines is how many stderr lines an unready instance shows.
+const unreadyLines = 10
+
+// recentStderr returns the last n stderr lines of a running process,
+// without waiting.
+func (p *proc) recentStderr(n int) []string {
+	if p.sinks == nil {
+		return nil
+	}
+	lines := p.sinks.recent.Lines()
+	lines = lines[max(0, len(lines)-n):]
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = l.Text
+	}
+	return out
+}
+
 // LogPath is one log file of the app.
 type LogPath struct {
 	Path     string

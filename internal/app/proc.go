@@ -62,6 +62,11 @@ type proc struct {
 	state     string // launching, online, stopping
 	stopping  bool
 	inPool    bool
+	// notReady says why the process is unready (state unready).
+	notReady string
+	// signals carries what the process says on its channels (ready,
+	// listening), for the readiness waits; the readers never block on it.
+	signals chan string
 
 	// ready is closed once readiness is decided; ok and why say how.
 	ready   chan struct{}
@@ -145,6 +150,9 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		}
 	}()
 	if a.spec.Mode == spec.ModeSocket && a.sock != nil {
+		if err := a.resumeSocket(); err != nil {
+			return nil, err
+		}
 		// fd 3, as systemd socket activation has it. LISTEN_PID must be
 		// the app's own pid, known only after fork: a thin exec of tend
 		// sets it and then execs the app in place.
@@ -154,6 +162,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		path = a.cfg.Self
 	}
 	signals := make(chan string, 4)
+	p.signals = signals
 	if a.spec.IsNode() {
 		parent, child, err := ready.SocketPair()
 		if err != nil {
@@ -230,7 +239,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 	})
 	a.live[p] = struct{}{}
 	sp0 := a.spec
-	a.goHelper(func() { a.watchReady(sp0, p, signals) })
+	a.goHelper(func() { a.watchReady(sp0, p) })
 	a.cfg.OnChange()
 	return p, nil
 }
@@ -241,57 +250,141 @@ func (a *App) procPort() int {
 }
 
 // watchReady decides when a process is ready, by the app's choice (s, as
-// it was when the process started): wait_ready (its own signal),
-// health_path answering 2xx, its port accepting connections, or at once
-// when it has nothing to wait for. A helper goroutine; the wait ends at
-// listen_timeout on the app's clock, or when the app is closed.
-func (a *App) watchReady(s spec.App, p *proc, signals <-chan string) {
-	timeout := s.ListenTimeout.D()
+// it was when the process started), and reports the verdict to the owner.
+// A helper goroutine; the wait ends at listen_timeout on the app's clock,
+// or when the app is closed. A process found not ready gets the reason
+// from what tend can see of it (the ports it listens on).
+func (a *App) watchReady(s spec.App, p *proc) {
+	ok, why := a.probe(s, p, s.ListenTimeout.D(), "within listen_timeout "+s.ListenTimeout.D().String())
+	if !ok {
+		why = a.explain(s, p, why)
+	}
+	unready := make(chan bool, 1)
+	a.post(func() { unready <- a.onReady(p, ok, why) })
+	select {
+	case u := <-unready:
+		if u {
+			a.reprobe(s, p)
+		}
+	case <-a.ctx.Done():
+	}
+}
+
+// probe waits up to timeout for the process to be ready, by the app's
+// choice: wait_ready (its own signal), health_path answering 2xx, in
+// socket mode its own listen on the inherited socket (the Node preload
+// says so), its port accepting connections, or at once when it has nothing
+// to wait for. within ends the reason of a wait that timed out.
+func (a *App) probe(s spec.App, p *proc, timeout time.Duration, within string) (bool, string) {
 	exited := p.sp.Done()
 	ctx, cancel := a.deadline(timeout)
 	defer cancel()
-	var ok bool
-	var why string
 	switch {
 	case s.WaitReady:
-		ok, why = waitSignal(ctx, exited, signals, timeout, ready.Ready)
+		return waitSignal(ctx, exited, p.signals, within, ready.Ready)
 	case s.HealthPath != "":
 		last, err := ready.Health(ctx, exited, p.addr(), s.HealthPath, a.fx.Dial)
 		switch {
 		case err == nil:
-			ok, why = true, last
+			return true, last
 		case errors.Is(err, ready.ErrExited):
-			why = err.Error()
+			return false, err.Error()
 		default:
-			why = fmt.Sprintf("health check %s not 2xx within listen_timeout %s (%s)", s.HealthPath, timeout, last)
+			return false, fmt.Sprintf("health check %s not 2xx %s (%s)", s.HealthPath, within, last)
 		}
 	case s.Mode == spec.ModeSocket && s.IsNode():
-		ok, why = waitSignal(ctx, exited, signals, timeout, ready.Listening)
+		ok, why := waitSignal(ctx, exited, p.signals, within, ready.Listening)
+		if !ok && why != ready.ErrExited.Error() {
+			why = "did not listen on the inherited socket " + within
+		}
+		return ok, why
 	case s.Mode == spec.ModeSocket:
-		ok, why = true, "socket mode: the shared socket accepts for it"
+		// A process that is not Node cannot be seen to accept on the
+		// shared socket: READY=1 (wait_ready) or health_path say more.
+		return true, "socket mode: started (set wait_ready or health_path for a readiness signal)"
 	case p.port > 0:
-		ok = ready.Port(ctx, exited, p.addr(), a.fx.Dial) == nil
-		why = "port " + strconv.Itoa(p.port) + " accepts connections"
-		if !ok {
-			why = fmt.Sprintf("port %d did not accept a connection within listen_timeout %s", p.port, timeout)
+		switch err := ready.Port(ctx, exited, p.addr(), a.fx.Dial); {
+		case err == nil:
+			return true, "port " + strconv.Itoa(p.port) + " accepts connections"
+		case errors.Is(err, ready.ErrExited):
+			return false, err.Error()
+		default:
+			return false, fmt.Sprintf("port %d accepted no connection %s", p.port, within)
 		}
 	default:
-		ok, why = true, "started"
+		return true, "started"
 	}
-	// The readers send without blocking, so nothing needs to drain the
-	// signals of a process that says ready twice.
-	a.post(func() { a.onReady(p, ok, why) })
 }
 
+// explain adds to why a process is not ready what tend can see of it: the
+// ports it listens on instead of the one it was given.
+func (a *App) explain(s spec.App, p *proc, why string) string {
+	if why == ready.ErrExited.Error() {
+		return why
+	}
+	var note string
+	switch {
+	case s.Mode == spec.ModeSocket:
+		note = a.listeningNote(p, 0, s.Port)
+	case p.port > 0 && !s.WaitReady:
+		note = a.listeningNote(p, p.port, 0)
+	}
+	if note == "" {
+		return why
+	}
+	return note + "; " + why
+}
+
+// reprobe probes an unready process again every reprobeEvery until it is
+// ready, it ends, or the app is closed. A helper goroutine.
+func (a *App) reprobe(s spec.App, p *proc) {
+	for {
+		ctx, cancel := a.deadline(reprobeEvery)
+		select {
+		case <-ctx.Done():
+		case <-p.sp.Done():
+		}
+		cancel()
+		select {
+		case <-p.sp.Done():
+			return
+		case <-a.ctx.Done():
+			return
+		default:
+		}
+		ok, why := a.probe(s, p, reprobeWindow, "when probed again")
+		if !ok {
+			why = a.explain(s, p, why)
+		}
+		done := make(chan bool, 1)
+		a.post(func() { done <- a.onReprobe(p, ok, why) })
+		select {
+		case more := <-done:
+			if !more {
+				return
+			}
+		case <-a.ctx.Done():
+			return
+		}
+	}
+}
+
+// Pace of the probes of an unready instance: one short probe a second
+// costs nothing, however long it stays unready.
+const (
+	reprobeEvery  = time.Second
+	reprobeWindow = 500 * time.Millisecond
+)
+
 // waitSignal waits for the process to signal want, and says how it went.
-func waitSignal(ctx context.Context, exited <-chan struct{}, signals <-chan string, timeout time.Duration, want string) (bool, string) {
+func waitSignal(ctx context.Context, exited <-chan struct{}, signals <-chan string, within, want string) (bool, string) {
 	switch err := ready.Signal(ctx, exited, signals, want); {
 	case err == nil:
 		return true, "signalled " + want
 	case errors.Is(err, ready.ErrExited):
 		return false, err.Error()
 	default:
-		return false, fmt.Sprintf("did not signal %s within listen_timeout %s", want, timeout)
+		return false, fmt.Sprintf("did not signal %s %s", want, within)
 	}
 }
 

@@ -38,7 +38,25 @@ prints the plan and changes nothing; an invalid file changes nothing either.`,
 			}
 			e.warnMemory(cmd.Context(), c, apps)
 			res, err := c.Apply(cmd.Context(), req)
-			return e.printPlan(res, err, dryRun, asJSON)
+			if err := e.printPlan(res, err, dryRun, asJSON); err != nil || dryRun {
+				return err
+			}
+			// The apps of the file are to run: each must be ready.
+			all, err := c.List(cmd.Context())
+			if err != nil {
+				return friendly(err)
+			}
+			want := map[string]bool{}
+			for _, a := range apps {
+				want[a.Key()] = true
+			}
+			var acted []api.App
+			for _, a := range all {
+				if want[a.Namespace+"/"+a.Name] {
+					acted = append(acted, a)
+				}
+			}
+			return notReady(acted)
 		},
 	}
 	cmd.Flags().BoolVar(&prune, "prune", false, "delete running apps that are not in the file")

@@ -33,7 +33,13 @@ func newAction(e *env, verb, short string, extra func(*cobra.Command) func() api
 			}
 			done = append(done, apps...)
 		}
-		return e.showApps(cmd.Context(), c, done, asJSON)
+		if err := e.showApps(cmd.Context(), c, done, asJSON); err != nil {
+			return err
+		}
+		if verb == "restart" || verb == "reload" {
+			return notReady(done)
+		}
+		return nil
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the apps acted on as JSON")
 	return cmd
@@ -85,7 +91,10 @@ func newScale(e *env) *cobra.Command {
 			if err != nil {
 				return friendly(err)
 			}
-			return e.showApps(cmd.Context(), c, apps, asJSON)
+			if err := e.showApps(cmd.Context(), c, apps, asJSON); err != nil {
+				return err
+			}
+			return notReady(apps)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the scaled apps as JSON")

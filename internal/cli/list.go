@@ -66,7 +66,7 @@ func printTable(w io.Writer, apps []api.App) {
 	}
 	tw.Flush()
 	for _, a := range apps {
-		if a.Reason != "" && (a.Status == api.StatusErrored || a.Status == api.StatusStopped) {
+		if a.Reason != "" && (a.Status == api.StatusErrored || a.Status == api.StatusStopped || a.Status == api.StatusUnready) {
 			fmt.Fprintf(w, "%s %s: %s\n", a.Name, a.Status, a.Reason)
 		}
 	}
@@ -183,6 +183,15 @@ func printDescribe(w io.Writer, a api.App) {
 		}
 		if in.RestartReason != "" {
 			fmt.Fprintf(w, "instance %d replaced by tend: %s\n", in.Index, in.RestartReason)
+		}
+		if in.Status == api.StatusUnready {
+			fmt.Fprintf(w, "instance %d unready: %s\n", in.Index, in.Reason)
+			if len(in.RecentStderr) > 0 {
+				fmt.Fprintf(w, "  recent stderr lines:\n")
+				for _, l := range in.RecentStderr {
+					fmt.Fprintf(w, "    %s\n", l)
+				}
+			}
 		}
 		if len(in.Metrics) > 0 {
 			var parts []string

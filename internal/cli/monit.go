@@ -668,7 +668,7 @@ func (m *model) statusStyle(status string) (lipgloss.Style, bool) {
 		return m.st.green, true
 	case api.StatusErrored:
 		return m.st.red, true
-	case api.StatusLaunching, api.StatusWaiting, api.StatusStopping:
+	case api.StatusLaunching, api.StatusWaiting, api.StatusStopping, api.StatusUnready:
 		return m.st.yellow, true
 	case api.StatusStopped:
 		return m.st.dim, true

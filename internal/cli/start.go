@@ -260,19 +260,22 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 			return friendly(err)
 		}
 		if asJSON {
-			return e.printJSON(appsOrEmpty(started))
+			if err := e.printJSON(appsOrEmpty(started)); err != nil {
+				return err
+			}
+			return notReady(started)
 		}
 		all, err := c.List(cmd.Context())
 		if err != nil {
 			return friendly(err)
 		}
 		printTable(e.stdout, all)
-		for _, a := range started {
-			if a.Port > 0 {
-				fmt.Fprintf(e.stdout, "%s is served on http://localhost:%d\n", a.Name, a.Port)
-			}
+		tlsApps := map[string]bool{}
+		for _, a := range apps {
+			tlsApps[a.Namespace+"/"+a.Name] = a.Mode == spec.ModeProxy && a.Edge != nil && a.Edge.TLS != nil
 		}
-		return nil
+		e.printServed(cmd.Context(), started, tlsApps)
+		return notReady(started)
 	}
 	return cmd
 }
@@ -291,7 +294,10 @@ func startExisting(cmd *cobra.Command, e *env, target string, asJSON bool) error
 	if err != nil {
 		return friendly(err)
 	}
-	return e.showApps(cmd.Context(), c, apps, asJSON)
+	if err := e.showApps(cmd.Context(), c, apps, asJSON); err != nil {
+		return err
+	}
+	return notReady(apps)
 }
 
 // flagError names flags rather than ecosystem keys in a decode error.

@@ -631,11 +631,13 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 			ln.Close()
 			return f, nil
 		},
-		NodePreload: d.preload,
-		Log:         d.log,
-		Files:       d.files,
-		Hub:         d.hub,
-		LogDefaults: d.logDefaults,
+		PauseSocket:  socket.Pause,
+		ResumeSocket: socket.Resume,
+		NodePreload:  d.preload,
+		Log:          d.log,
+		Files:        d.files,
+		Hub:          d.hub,
+		LogDefaults:  d.logDefaults,
 	})
 	e := &entry{app: a, id: id, name: s.Name, namespace: s.Namespace}
 	d.mu.Lock()
