@@ -168,7 +168,7 @@ func isPM2Default(k string, v any) bool {
 
 // shellVars are variables a shell sets for itself, and PM2's own; an app
 // never needs them copied.
-var shellVars = keySet(`_ PWD OLDPWD SHLVL NODE_APP_INSTANCE pm_id unique_id name namespace`)
+var shellVars = keySet(`_ PWD OLDPWD SHLVL NODE_APP_INSTANCE pm_id unique_id name namespace TEND_HOME`)
 
 func keySet(s string) map[string]bool {
 	m := map[string]bool{}
