@@ -530,3 +530,15 @@ func TestJlistFormatPM2HasTheShapeOfRealPM2(t *testing.T) {
 		t.Errorf("ls --format pm2 without --json: %s", e)
 	}
 }
+
+func TestPM2SpellingsOfCommandsAnswer(t *testing.T) {
+	h := newHome(t)
+	h.ok("start", "idle.js", "--name", "spelt")
+	h.waitApp("spelt", "online", allOnline)
+	h.ok("reloadLogs")
+	var apps []api.App
+	mustJSON(t, h.ok("jlist"), &apps)
+	if len(apps) != 1 || apps[0].Name != "spelt" {
+		t.Errorf("jlist: %+v", apps)
+	}
+}
