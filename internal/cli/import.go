@@ -54,6 +54,12 @@ app is invalid here (e.g. its script is gone): fix it, or leave it out with --on
 			if err != nil {
 				return fmt.Errorf("%w\nnothing was imported", err)
 			}
+			for _, m := range pm2.Modules(procs) {
+				fmt.Fprintf(e.stdout, "%s: a PM2 module, not an app; left out (tend rotates logs and exports metrics itself)\n", m)
+			}
+			if len(apps) == 0 {
+				return fmt.Errorf("%s: no app to import, only PM2 modules", path)
+			}
 			specs := make([]spec.App, len(apps))
 			for i, a := range apps {
 				specs[i] = a.Spec

@@ -59,7 +59,7 @@ func newList(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (a stable, documented schema)")
-	cmd.Flags().StringVar(&sortBy, "sort", "", "order apps by name, id, cpu, mem, uptime, restarts or status, with :asc (default) or :desc (e.g. --sort cpu:desc)")
+	cmd.Flags().StringVar(&sortBy, "sort", "", "order apps by name, namespace, id, pid, cpu, mem, uptime, restarts or status, with :asc (default) or :desc (e.g. --sort cpu:desc)")
 	cmd.Flags().StringVar(&format, "format", "tend", "JSON shape: tend, or pm2 for the shape of `pm2 jlist` (one entry per process, pm2_env, monit)")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the list again whenever the daemon reports a change, until interrupted (with --json: one array per line)")
 	return cmd

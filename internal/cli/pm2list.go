@@ -13,7 +13,9 @@ import (
 )
 
 // sortFields are what `ls --sort FIELD[:asc|desc]` orders apps by (PM2's
-// syntax). Figures of many instances are summed; uptime is the longest.
+// syntax and fields, and restarts). Figures of many instances are summed;
+// uptime is the longest, a duration (PM2 sorts by start time, so its
+// order is the reverse).
 var sortFields = map[string]func(a, b api.App) int{
 	"name": func(a, b api.App) int { return cmp.Compare(a.Name, b.Name) },
 	"id":   func(a, b api.App) int { return cmp.Compare(a.ID, b.ID) },
@@ -22,8 +24,10 @@ var sortFields = map[string]func(a, b api.App) int{
 	"uptime": func(a, b api.App) int {
 		return cmp.Compare(longest(a), longest(b))
 	},
-	"restarts": func(a, b api.App) int { return cmp.Compare(sum(a, restartsOf), sum(b, restartsOf)) },
-	"status":   func(a, b api.App) int { return cmp.Compare(a.Status, b.Status) },
+	"restarts":  func(a, b api.App) int { return cmp.Compare(sum(a, restartsOf), sum(b, restartsOf)) },
+	"namespace": func(a, b api.App) int { return cmp.Compare(a.Namespace, b.Namespace) },
+	"pid":       func(a, b api.App) int { return cmp.Compare(firstPID(a), firstPID(b)) },
+	"status":    func(a, b api.App) int { return cmp.Compare(a.Status, b.Status) },
 }
 
 func cpuOf(in api.Instance) float64      { return in.CPUPercent }
@@ -36,6 +40,15 @@ func sum(a api.App, f func(api.Instance) float64) float64 {
 		s += f(in)
 	}
 	return s
+}
+
+func firstPID(a api.App) int {
+	for _, in := range a.Instances {
+		if in.PID > 0 {
+			return in.PID
+		}
+	}
+	return 0
 }
 
 func longest(a api.App) int64 {
@@ -58,7 +71,7 @@ func sortApps(apps []api.App, by string) error {
 	}
 	f, ok := sortFields[field]
 	if !ok {
-		return fmt.Errorf("--sort %s: want one of name, id, cpu, mem, uptime, restarts, status, optionally with :asc or :desc (e.g. --sort cpu:desc)", by)
+		return fmt.Errorf("--sort %s: want one of name, namespace, id, pid, cpu, mem, uptime, restarts, status, optionally with :asc or :desc (e.g. --sort cpu:desc)", by)
 	}
 	switch order {
 	case "", "asc":

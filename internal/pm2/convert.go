@@ -46,6 +46,9 @@ func Convert(procs []Process, o Options) ([]App, error) {
 	var order []string
 	groups := map[string]*group{}
 	for _, p := range procs {
+		if isModule(p) {
+			continue
+		}
 		name, _ := p["name"].(string)
 		ns, _ := p["namespace"].(string)
 		if ns == "" {
@@ -106,6 +109,20 @@ func Convert(procs []Process, o Options) ([]App, error) {
 	}
 	return apps, nil
 }
+
+// Modules names the PM2 modules among procs (pm2 install NAME, such as
+// pm2-logrotate), which Convert leaves out: they extend PM2 itself.
+func Modules(procs []Process) []string {
+	var out []string
+	for _, p := range procs {
+		if name, _ := p["name"].(string); isModule(p) && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func isModule(p Process) bool { return p["pmx_module"] == true }
 
 func asErrors(err error, out *spec.Errors) bool {
 	e, ok := err.(spec.Errors)

@@ -213,3 +213,18 @@ func TestJListHasPM2sShape(t *testing.T) {
 		t.Errorf("a waiting instance's status = %v, want PM2's \"waiting restart\"", s)
 	}
 }
+
+func TestConvertLeavesPM2ModulesOut(t *testing.T) {
+	procs := readDump(t)
+	procs = append(procs, Process{"name": "pm2-logrotate", "pm_exec_path": "/root/.pm2/modules/pm2-logrotate/app.js", "pmx_module": true})
+	apps, err := Convert(procs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 2 {
+		t.Errorf("%d apps, want the 2 that are not modules", len(apps))
+	}
+	if m := Modules(procs); !slices.Equal(m, []string{"pm2-logrotate"}) {
+		t.Errorf("Modules = %q", m)
+	}
+}
