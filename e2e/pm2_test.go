@@ -404,6 +404,13 @@ func TestImportOfADumpWrittenByPM2(t *testing.T) {
 			t.Errorf("web env carries %s", k)
 		}
 	}
+	// Registered, not started: a daemon that comes back leaves them stopped.
+	h.ok("kill")
+	for _, a := range h.ls() {
+		if a.Status != api.StatusStopped {
+			t.Errorf("after the daemon came back, %s is %s, want stopped", a.Name, a.Status)
+		}
+	}
 	// Importing again is refused whole: nothing is duplicated.
 	if e := h.fails("import", "pm2", dump); !strings.Contains(e, "already exists") || !strings.Contains(e, "nothing was imported") {
 		t.Errorf("second import: %s", e)

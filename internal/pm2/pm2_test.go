@@ -2,6 +2,7 @@ package pm2
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -143,14 +144,40 @@ func TestReadRefusesWhatIsNotADump(t *testing.T) {
 			t.Errorf("Read(%q) = %v, want an error with %q", in, err, want)
 		}
 	}
-	big := "[" + strings.Repeat(" ", MaxFileBytes) + "]"
-	if _, err := Read(strings.NewReader(big)); err == nil || !strings.Contains(err.Error(), "larger than") {
+	// A sparse file: refused by its size, unread.
+	big := filepath.Join(t.TempDir(), "dump.pm2")
+	if err := os.WriteFile(big, []byte("["), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, MaxFileBytes+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(big); err == nil || !strings.Contains(err.Error(), big+": larger than") {
 		t.Errorf("a file above the ceiling: %v", err)
 	}
 	many := "[" + strings.Repeat(`{"name":"a","pm_exec_path":"/a.js"},`, MaxProcesses) + `{"name":"a","pm_exec_path":"/a.js"}]`
 	if _, err := Read(strings.NewReader(many)); err == nil || !strings.Contains(err.Error(), "processes: more than") {
 		t.Errorf("too many processes: %v", err)
 	}
+	// A stream is cut at the ceiling (a lower one: 32 MiB is slow under -race).
+	defer func(n int64) { readLimit = n }(readLimit)
+	readLimit = 1 << 10
+	if _, err := Read(io.LimitReader(spaces{}, readLimit+1)); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("a stream above the ceiling: %v", err)
+	}
+	if _, err := Read(io.MultiReader(strings.NewReader(`[{"name":"a","pm_exec_path":"/a.js"}`), io.LimitReader(spaces{}, readLimit-100), strings.NewReader("]"))); err != nil {
+		t.Errorf("a stream just below the ceiling: %v", err)
+	}
+}
+
+// spaces reads as endless blanks.
+type spaces struct{}
+
+func (spaces) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	return len(p), nil
 }
 
 func TestReadTakesJlistOutput(t *testing.T) {

@@ -26,6 +26,11 @@ const (
 	MaxProcesses = 4096
 )
 
+// readLimit is MaxFileBytes; a variable for tests.
+var readLimit int64 = MaxFileBytes
+
+var errTooLarge = fmt.Errorf("larger than %d MiB: not a PM2 dump", MaxFileBytes>>20)
+
 // Process is one process's entry: its pm2_env object, keys as PM2 wrote
 // them (numbers kept as json.Number).
 type Process map[string]any
@@ -37,6 +42,10 @@ func ReadFile(path string) ([]Process, error) {
 		return nil, fmt.Errorf("read the PM2 dump: %w", err)
 	}
 	defer f.Close()
+	// A file known to be too large is refused before it is read.
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > readLimit {
+		return nil, fmt.Errorf("%s: %w", path, errTooLarge)
+	}
 	procs, err := Read(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -48,12 +57,12 @@ func ReadFile(path string) ([]Process, error) {
 // MaxProcesses entries, each an object naming a process (name and
 // pm_exec_path).
 func Read(r io.Reader) ([]Process, error) {
-	b, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	b, err := io.ReadAll(io.LimitReader(r, readLimit+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > MaxFileBytes {
-		return nil, fmt.Errorf("larger than %d MiB: not a PM2 dump", MaxFileBytes>>20)
+	if int64(len(b)) > readLimit {
+		return nil, errTooLarge
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, errors.New("the file is empty: PM2 saved no process (run `pm2 save` while your apps run)")
