@@ -241,7 +241,7 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 			return err
 		}
 		if isFileTarget(args[0]) {
-			// As PM2: apps of the file that run already are not an error.
+			// Apps of the file tend has already are named, not an error (newApps).
 			if req.Apps, err = e.newApps(cmd.Context(), c, args[0], apps, asJSON); err != nil || req.Apps == nil {
 				if err == nil {
 					err = e.showApps(cmd.Context(), c, nil, asJSON)
