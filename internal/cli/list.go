@@ -42,7 +42,7 @@ func newList(e *env) *cobra.Command {
 				return fmt.Errorf("--format %s: want tend or pm2", format)
 			}
 			if watch {
-				return e.watchList(cmd.Context(), c, asJSON)
+				return e.watchList(cmd.Context(), c, asJSON, sortBy)
 			}
 			apps, err := c.List(cmd.Context())
 			if err != nil {
