@@ -255,6 +255,11 @@ func TestEcosystemFromRunningRoundTrips(t *testing.T) {
 		t.Fatalf("ecosystem --from-running: %d %s", r.code, r.stderr)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "tend.yaml"))
+	if st, err := os.Stat(filepath.Join(dir, "tend.yaml")); err != nil {
+		t.Fatal(err)
+	} else if st.Mode().Perm() != 0o600 {
+		t.Errorf("the file of the running apps (their env may hold secrets) is %v, want 0600", st.Mode().Perm())
+	}
 	if bytes.Contains(b, []byte("listen_timeout")) {
 		t.Errorf("a default setting was written:\n%s", b)
 	}

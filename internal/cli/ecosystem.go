@@ -51,8 +51,9 @@ func newEcosystem(e *env) *cobra.Command {
 		Short:   "Write a commented tend.yaml, or one describing the apps running now",
 		Long: `Write an ecosystem file (default tend.yaml in the current directory): a commented
 template, or with --from-running the apps the daemon runs now, with the settings that
-differ from the defaults. ` + "`tend start FILE`" + ` (on another machine, or after ` + "`tend delete all`" + `)
-brings the same apps up again. An existing file is left alone unless --force.`,
+differ from the defaults, readable by you only (env may hold secrets). ` + "`tend start FILE`" + ` (on
+another machine, or after ` + "`tend delete all`" + `) brings the same apps up again. An existing
+file is left alone unless --force.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := "tend.yaml"
@@ -92,7 +93,12 @@ brings the same apps up again. An existing file is left alone unless --force.`,
 			if force {
 				flag = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 			}
-			f, err := os.OpenFile(path, flag, 0o644)
+			// The apps' env may hold secrets: only the owner reads it.
+			mode := os.FileMode(0o644)
+			if fromRunning {
+				mode = 0o600
+			}
+			f, err := os.OpenFile(path, flag, mode)
 			if errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("%s exists: tend leaves it as it is (remove it, or use --force to overwrite)", path)
 			}

@@ -1,6 +1,7 @@
 package pm2
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -124,13 +125,7 @@ func Modules(procs []Process) []string {
 
 func isModule(p Process) bool { return p["pmx_module"] == true }
 
-func asErrors(err error, out *spec.Errors) bool {
-	e, ok := err.(spec.Errors)
-	if ok {
-		*out = e
-	}
-	return ok
-}
+func asErrors(err error, out *spec.Errors) bool { return errors.As(err, out) }
 
 // instanceOf is the process's instance number (NODE_APP_INSTANCE, or the
 // key instance_var names).
