@@ -373,7 +373,7 @@ func pm2Session(t *testing.T) (dump string, jlist []byte) {
 
 func TestImportOfADumpWrittenByPM2(t *testing.T) {
 	h := newHome(t)
-	dump, _ := pm2Session(t)
+	dump, jlist := pm2Session(t)
 
 	out := h.ok("import", "pm2", dump)
 	if !strings.Contains(out, "imported 2 apps") || !strings.Contains(out, "not carried over") {
@@ -420,12 +420,17 @@ func TestImportOfADumpWrittenByPM2(t *testing.T) {
 	if e := h.fails("import", "pm2", dump); !strings.Contains(e, "already exists") || !strings.Contains(e, "nothing was imported") {
 		t.Errorf("second import: %s", e)
 	}
-	// --start starts them.
+	// --start starts them; `pm2 jlist` output is read as well as a dump.
 	h.ok("delete", "all")
-	h.ok("import", "pm2", dump, "--start")
-	h.waitApp("web", "online", allOnline)
-	if n := len(h.app("web").Instances); n != 2 {
-		t.Errorf("web runs %d instances, want 2", n)
+	jfile := filepath.Join(t.TempDir(), "apps.json")
+	if err := os.WriteFile(jfile, jlist, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.ok("import", "pm2", jfile, "--start")
+	h.waitApp("job", "online", allOnline)
+	web2 := h.waitApp("web", "online", allOnline)
+	if n := len(web2.Instances); n != 2 || web2.Namespace != "shop" {
+		t.Errorf("web from jlist: %d instances in %q, want 2 in shop", n, web2.Namespace)
 	}
 }
 
