@@ -492,7 +492,8 @@ func TestJlistFormatPM2HasTheShapeOfRealPM2(t *testing.T) {
 		"pm2_env.unstable_restarts", "pm2_env.pm_uptime", "pm2_env.created_at", "pm2_env.exec_mode",
 		"pm2_env.instances", "pm2_env.pm_exec_path", "pm2_env.pm_cwd", "pm2_env.exec_interpreter",
 		"pm2_env.args", "pm2_env.node_args", "pm2_env.env", "pm2_env.autorestart", "pm2_env.watch",
-		"pm2_env.NODE_APP_INSTANCE", "pm2_env.version", "pm2_env.axm_monitor"}
+		"pm2_env.NODE_APP_INSTANCE", "pm2_env.version", "pm2_env.axm_monitor",
+		"pm2_env.pm_out_log_path", "pm2_env.pm_err_log_path"}
 	at := func(m map[string]any, path string) (any, bool) {
 		var v any = m
 		for _, k := range strings.Split(path, ".") {
@@ -535,6 +536,13 @@ func TestJlistFormatPM2HasTheShapeOfRealPM2(t *testing.T) {
 		}
 		if p["name"] == "web" && (env["instances"] != 2.0 || env["namespace"] != "shop") {
 			t.Errorf("web: instances %v namespace %v", env["instances"], env["namespace"])
+		}
+		// Where a log shipper finds the process's output.
+		for _, k := range []string{"pm_out_log_path", "pm_err_log_path"} {
+			path, _ := env[k].(string)
+			if _, err := os.Stat(path); err != nil || !strings.HasPrefix(path, h.dir) {
+				t.Errorf("%s instance %v: %s %q: %v", p["name"], env["NODE_APP_INSTANCE"], k, path, err)
+			}
 		}
 	}
 	// ls --json --format pm2 is the same list; the table refuses it.

@@ -4,12 +4,17 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/client"
+	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/pm2"
+	"github.com/tendhq/tend/internal/spec"
 )
 
 // sortFields are what `ls --sort FIELD[:asc|desc]` orders apps by (PM2's
@@ -96,5 +101,22 @@ func (e *env) printPM2List(ctx context.Context, c *client.Client, sortBy string)
 	if err := sortApps(apps, sortBy); err != nil {
 		return err
 	}
-	return e.printJSON(pm2.JList(apps))
+	return e.printJSON(pm2.JList(apps, e.logPath))
+}
+
+// logPath is where the daemon writes an instance's stream, as
+// internal/app names its files.
+func (e *env) logPath(s *spec.App, stream string, index int) string {
+	path := s.OutFile
+	if stream == "error" {
+		path = s.ErrorFile
+	}
+	if path == "" {
+		path = filepath.Join(e.home, home.LogsDir, fmt.Sprintf("%s-%s.log", app.LogName(s.Namespace, s.Name), stream))
+	}
+	if path == os.DevNull || s.MergeLogs || s.Instances <= 1 {
+		return path
+	}
+	ext := filepath.Ext(path)
+	return fmt.Sprintf("%s-%d%s", strings.TrimSuffix(path, ext), index, ext)
 }

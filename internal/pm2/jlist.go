@@ -44,6 +44,8 @@ type JEnv struct {
 	KillTimeout      int64             `json:"kill_timeout"` // ms
 	Watch            bool              `json:"watch"`
 	Instance         int               `json:"NODE_APP_INSTANCE"`
+	OutLog           string            `json:"pm_out_log_path"`
+	ErrLog           string            `json:"pm_err_log_path"`
 	Version          string            `json:"version"`
 	AxmMonitor       map[string]Metric `json:"axm_monitor"`
 }
@@ -57,8 +59,13 @@ type Metric struct {
 // instance. pm_id is the app's id, which is what tend's commands take, so
 // that `tend restart <pm_id>` does what `pm2 restart <pm_id>` did; the
 // instances of an app are told apart by pm2_env.NODE_APP_INSTANCE. Apps
-// need their Spec (as describe returns them).
-func JList(apps []api.App) []JProcess {
+// need their Spec (as describe returns them). logPath says where an
+// instance's stream ("out" or "error") is written; nil leaves the paths
+// empty.
+func JList(apps []api.App, logPath func(a *spec.App, stream string, index int) string) []JProcess {
+	if logPath == nil {
+		logPath = func(*spec.App, string, int) string { return "" }
+	}
 	out := []JProcess{}
 	for _, a := range apps {
 		s := a.Spec
@@ -106,6 +113,8 @@ func JList(apps []api.App) []JProcess {
 					KillTimeout:      s.KillTimeout.D().Milliseconds(),
 					Watch:            len(s.Watch) > 0,
 					Instance:         in.Index,
+					OutLog:           logPath(s, "out", in.Index),
+					ErrLog:           logPath(s, "error", in.Index),
 					Version:          "N/A",
 					AxmMonitor:       metrics,
 				},

@@ -2,6 +2,7 @@ package pm2
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -202,7 +203,9 @@ func TestJListHasPM2sShape(t *testing.T) {
 		},
 		Spec: &spec.App{Script: "/srv/api.js", Instances: 2, Autorestart: true, KillTimeout: spec.Duration(1600 * time.Millisecond)},
 	}}
-	b, err := json.Marshal(JList(apps))
+	b, err := json.Marshal(JList(apps, func(a *spec.App, stream string, i int) string {
+		return fmt.Sprintf("/logs/%s-%s-%d.log", a.Script, stream, i)
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,17 +219,19 @@ func TestJListHasPM2sShape(t *testing.T) {
 	p := got[0]
 	env := p["pm2_env"].(map[string]any)
 	checks := map[string][2]any{
-		"pid":                  {p["pid"], 100.0},
-		"pm_id":                {p["pm_id"], 3.0},
-		"monit.cpu":            {p["monit"].(map[string]any)["cpu"], 1.5},
-		"monit.memory":         {p["monit"].(map[string]any)["memory"], 4096.0},
-		"pm2_env.status":       {env["status"], "online"},
-		"pm2_env.restart_time": {env["restart_time"], 2.0},
-		"pm2_env.pm_uptime":    {env["pm_uptime"], float64(started.UnixMilli())},
-		"pm2_env.exec_mode":    {env["exec_mode"], "cluster_mode"},
-		"pm2_env.instances":    {env["instances"], 2.0},
-		"pm2_env.kill_timeout": {env["kill_timeout"], 1600.0},
-		"pm2_env.pm_exec_path": {env["pm_exec_path"], "/srv/api.js"},
+		"pid":                     {p["pid"], 100.0},
+		"pm_id":                   {p["pm_id"], 3.0},
+		"monit.cpu":               {p["monit"].(map[string]any)["cpu"], 1.5},
+		"monit.memory":            {p["monit"].(map[string]any)["memory"], 4096.0},
+		"pm2_env.status":          {env["status"], "online"},
+		"pm2_env.restart_time":    {env["restart_time"], 2.0},
+		"pm2_env.pm_uptime":       {env["pm_uptime"], float64(started.UnixMilli())},
+		"pm2_env.exec_mode":       {env["exec_mode"], "cluster_mode"},
+		"pm2_env.instances":       {env["instances"], 2.0},
+		"pm2_env.kill_timeout":    {env["kill_timeout"], 1600.0},
+		"pm2_env.pm_exec_path":    {env["pm_exec_path"], "/srv/api.js"},
+		"pm2_env.pm_out_log_path": {env["pm_out_log_path"], "/logs//srv/api.js-out-0.log"},
+		"pm2_env.pm_err_log_path": {env["pm_err_log_path"], "/logs//srv/api.js-error-0.log"},
 	}
 	for k, c := range checks {
 		if !reflect.DeepEqual(c[0], c[1]) {
