@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -199,7 +200,7 @@ func ecosystem(p Process, n int, base map[string]string) (map[string]any, []stri
 	for k, v := range p {
 		switch {
 		case runtimeKeys[k]:
-		case envVars[k] != nil || isEnvName(k):
+		case isEnvName(k) || envVars[k] != nil && reflect.DeepEqual(envVars[k], v):
 			// PM2 copies the environment to the top level of pm2_env too.
 		case isPM2Default(k, v):
 		default:

@@ -42,6 +42,12 @@ func TestConvertCarriesSettingsOfARealDump(t *testing.T) {
 		t.Fatalf("read %d processes, want 3", len(procs))
 	}
 	base := map[string]string{"HOME": "/root", "LANG": "C.UTF-8", "SHELL": "/bin/bash", "TERM": "xterm"}
+	// PM2 copies every variable to the top level of pm2_env, lower-case
+	// ones too: a copy is not a setting.
+	for _, p := range procs[:2] {
+		p["http_proxy"] = "http://proxy:3128"
+		p["env"].(map[string]any)["http_proxy"] = "http://proxy:3128"
+	}
 	apps, err := Convert(procs, Options{File: "dump.pm2", BaseEnv: base, NumCPU: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +73,7 @@ func TestConvertCarriesSettingsOfARealDump(t *testing.T) {
 	}
 	// The app's own variables are kept; the shell's and PM2's are not, and
 	// those equal in the importing shell are left to inheritance.
-	wantEnv := map[string]string{"API_KEY": "from-pm2", "NODE_ENV": "production", "PATH": "/usr/local/bin:/usr/bin:/bin"}
+	wantEnv := map[string]string{"API_KEY": "from-pm2", "NODE_ENV": "production", "PATH": "/usr/local/bin:/usr/bin:/bin", "http_proxy": "http://proxy:3128"}
 	if !reflect.DeepEqual(w.Env, wantEnv) {
 		t.Errorf("web env = %v, want %v", w.Env, wantEnv)
 	}
