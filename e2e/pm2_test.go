@@ -91,8 +91,28 @@ func TestStartOrVerbsStartTheMissingAndReloadOrRestartTheRest(t *testing.T) {
 	if !strings.Contains(out, "reloaded a") || !strings.Contains(out, "reloaded b") {
 		t.Errorf("startOrGracefulReload said:\n%s", out)
 	}
-	if a3 := h.pidsOf("a"); !changed(a2, a3) {
+	a3 := h.pidsOf("a")
+	if !changed(a2, a3) {
 		t.Errorf("startOrGracefulReload: a kept pids %v", a3)
+	}
+
+	// PM2's deploy habit: --update-env takes this shell's environment.
+	if r := h.runEnv([]string{"DEPLOYED=v2"}, "startOrRestart", eco, "--update-env"); r.code != 0 {
+		t.Fatalf("startOrRestart --update-env: %d %s", r.code, r.stderr)
+	}
+	h.pidsOf("a")
+	var envs []api.Env
+	mustJSON(t, h.ok("env", "a", "--json"), &envs)
+	if got := envs[0].Instances[0].Env["DEPLOYED"]; got != "v2" {
+		t.Errorf("after startOrRestart --update-env, DEPLOYED = %q, want v2", got)
+	}
+	// A reload cannot take it, and says what to type instead.
+	a4 := h.pidsOf("a")
+	if e := h.fails("startOrReload", eco, "--update-env"); !strings.Contains(e, "startOrRestart "+eco+" --update-env") {
+		t.Errorf("startOrReload --update-env: %s", e)
+	}
+	if a5 := h.pidsOf("a"); !slices.Equal(a4, a5) {
+		t.Errorf("a refused command touched a: %v → %v", a4, a5)
 	}
 }
 

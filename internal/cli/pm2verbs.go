@@ -126,13 +126,20 @@ func (e *env) newApps(ctx context.Context, c *client.Client, file string, apps [
 func newStartOr(e *env, verb, action, short string) *cobra.Command {
 	var envName string
 	var only []string
-	var asJSON bool
+	var asJSON, updateEnv bool
 	cmd := &cobra.Command{
 		Use:   verb + " <ecosystem file>",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			req := api.ActionRequest{}
+			if updateEnv {
+				if action != "restart" {
+					return fmt.Errorf("--update-env: a reload keeps the environment the app was started with; use `tend startOrRestart %s --update-env` (a restart), or set the variables in the file's env", args[0])
+				}
+				req = api.ActionRequest{UpdateEnv: true, Env: callerEnv()}
+			}
 			apps, err := e.fileApps(args[0], envName, splitList(only))
 			if err != nil {
 				return err
@@ -167,7 +174,9 @@ func newStartOr(e *env, verb, action, short string) *cobra.Command {
 			var acted []api.App
 			for _, a := range apps {
 				key := a.Key()
-				if kind, ok := done[key]; ok {
+				// A reload by apply kept the old environment: with
+				// --update-env the restart below still takes this shell's.
+				if kind, ok := done[key]; ok && !(updateEnv && kind == "reload") {
 					what := map[string]string{"start": "started", "replace": "replaced", "reload": "reloaded"}[kind]
 					fmt.Fprintf(out, "%s %s\n", what, a.Name)
 					continue
@@ -175,7 +184,7 @@ func newStartOr(e *env, verb, action, short string) *cobra.Command {
 				if _, ok := before[key]; !ok {
 					continue
 				}
-				got, err := c.Action(ctx, key, action, api.ActionRequest{})
+				got, err := c.Action(ctx, key, action, req)
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", action, a.Name, friendly(err))
 				}
@@ -201,6 +210,7 @@ func newStartOr(e *env, verb, action, short string) *cobra.Command {
 	cmd.Flags().StringVar(&envName, "env-name", "", "merge each app's env_NAME block over env (PM2's --env NAME)")
 	cmd.Flags().StringSliceVar(&only, "only", nil, "act only on these apps of the file (comma-separated)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the file's apps as JSON")
+	cmd.Flags().BoolVar(&updateEnv, "update-env", false, "startOrRestart: the restarted apps take this shell's environment (as restart --update-env)")
 	return cmd
 }
 
