@@ -426,9 +426,10 @@ func TestEcosystemFileWithEnvBlock(t *testing.T) {
 	if got := envs[0].Instances[0].Env["LEVEL"]; got != "warn" {
 		t.Errorf("LEVEL = %q, want warn from env_production", got)
 	}
+	// As PM2: the file's running apps are named, the others started.
 	r = h.run("start", eco)
-	if r.code == 0 || !strings.Contains(r.stderr, "already exists") {
-		t.Errorf("starting api twice: exit %d, %s", r.code, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stdout, "already running: api") || len(h.ls()) != 2 {
+		t.Errorf("starting the file with api running: exit %d, %s%s", r.code, r.stdout, r.stderr)
 	}
 	if !strings.Contains(r.stderr, "apps[1].source_map_support") {
 		t.Errorf("no warning for the unsupported key: %s", r.stderr)

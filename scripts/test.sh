@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 npm ci --prefix testdata/node --no-audit --no-fund --loglevel=error
+npm ci --prefix bench --no-audit --no-fund --loglevel=error  # the real PM2, for e2e/pm2_test.go
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
   echo "gofmt needed on:"; echo "$unformatted"; exit 1

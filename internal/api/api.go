@@ -49,6 +49,8 @@ type StartRequest struct {
 	// Env is the caller's environment, which every instance inherits
 	// under the app's own env (as PM2 does).
 	Env map[string]string `json:"env"`
+	// Stopped registers the apps without starting them (tend import).
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // ActionRequest is the body of POST /v1/apps/{target}/{action}. Target is an

@@ -12,7 +12,7 @@ import (
 func newAction(e *env, verb, short string, extra func(*cobra.Command) func() api.ActionRequest) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   verb + " <name|id|namespace|all>...",
+		Use:   verb + " <name|id|namespace|all|ecosystem file>...",
 		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 	}
@@ -25,8 +25,12 @@ func newAction(e *env, verb, short string, extra func(*cobra.Command) func() api
 		if err != nil {
 			return err
 		}
+		targets, err := e.expandTargets(cmd.Context(), c, args)
+		if err != nil {
+			return err
+		}
 		var done []api.App
-		for _, t := range args {
+		for _, t := range targets {
 			apps, err := c.Action(cmd.Context(), t, verb, req())
 			if err != nil {
 				return friendly(err)
@@ -106,7 +110,7 @@ func newScale(e *env) *cobra.Command {
 func newDelete(e *env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:     "delete <name|id|namespace|all>...",
+		Use:     "delete <name|id|namespace|all|ecosystem file>...",
 		Aliases: []string{"del"},
 		Short:   "Stop apps and forget them",
 		Args:    cobra.MinimumNArgs(1),
@@ -115,8 +119,12 @@ func newDelete(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			targets, err := e.expandTargets(cmd.Context(), c, args)
+			if err != nil {
+				return err
+			}
 			var gone []api.App
-			for _, t := range args {
+			for _, t := range targets {
 				apps, err := c.Delete(cmd.Context(), t)
 				if err != nil {
 					return friendly(err)

@@ -15,25 +15,43 @@ import (
 
 func newList(e *env) *cobra.Command {
 	var asJSON, watch bool
+	var sortBy, format string
 	cmd := &cobra.Command{
 		Use:     "ls",
-		Aliases: []string{"list", "l", "status", "jlist"},
+		Aliases: []string{"list", "l", "status", "jlist", "prettylist"},
 		Short:   "List apps and their instances",
 		Long:    "List apps. --json prints an array of apps, each with id, name, namespace, status and\ninstances (index, pid, status, restarts, uptime_ms, cpu_percent, memory_bytes, last_exit);\nsee the README for the full schema.",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := sortApps(nil, sortBy); err != nil {
+				return err
+			}
 			c, err := e.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
+			json := asJSON || cmd.CalledAs() == "jlist" || cmd.CalledAs() == "prettylist"
+			switch format {
+			case "tend":
+			case "pm2":
+				if watch || !json {
+					return fmt.Errorf("--format pm2 is a JSON shape: use it with --json (or jlist), without --watch")
+				}
+				return e.printPM2List(cmd.Context(), c, sortBy)
+			default:
+				return fmt.Errorf("--format %s: want tend or pm2", format)
+			}
 			if watch {
-				return e.watchList(cmd.Context(), c, asJSON)
+				return e.watchList(cmd.Context(), c, asJSON, sortBy)
 			}
 			apps, err := c.List(cmd.Context())
 			if err != nil {
 				return friendly(err)
 			}
-			if asJSON || cmd.CalledAs() == "jlist" {
+			if err := sortApps(apps, sortBy); err != nil {
+				return err
+			}
+			if json {
 				return e.printJSON(appsOrEmpty(apps))
 			}
 			printTable(e.stdout, apps)
@@ -41,6 +59,8 @@ func newList(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (a stable, documented schema)")
+	cmd.Flags().StringVar(&sortBy, "sort", "", "order apps by name, namespace, id, pid, cpu, mem, uptime, restarts or status, with :asc (default) or :desc (e.g. --sort cpu:desc)")
+	cmd.Flags().StringVar(&format, "format", "tend", "JSON shape: tend, or pm2 for the shape of `pm2 jlist` (one entry per process, pm2_env, monit)")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the list again whenever the daemon reports a change, until interrupted (with --json: one array per line)")
 	return cmd
 }

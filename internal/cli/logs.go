@@ -109,9 +109,10 @@ func newFlush(e *env) *cobra.Command {
 
 func newReloadLogs(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "reload-logs",
-		Short: "Reopen every log file (after an external logrotate moved them)",
-		Args:  cobra.NoArgs,
+		Use:     "reload-logs",
+		Aliases: []string{"reloadLogs"},
+		Short:   "Reopen every log file (after an external logrotate moved them)",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := e.connect(cmd.Context())
 			if err != nil {

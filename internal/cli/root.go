@@ -79,6 +79,10 @@ func newRoot(e *env) *cobra.Command {
 	}
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
+	group(root)
+	root.SetFlagErrorFunc(unknownFlag)
+	root.AddCommand(newStartOrVerbs(e)...)
+	root.AddCommand(group(newImport(e)), newEcosystem(e), newReport(e))
 	root.AddCommand(
 		newStart(e),
 		newStop(e), newRestart(e), newReload(e), newScale(e), newDelete(e), newReset(e), newSignal(e),

@@ -254,6 +254,15 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 		if err != nil {
 			return err
 		}
+		if isFileTarget(args[0]) {
+			// Apps of the file tend has already are named, not an error (newApps).
+			if req.Apps, err = e.newApps(cmd.Context(), c, args[0], apps, asJSON); err != nil || req.Apps == nil {
+				if err == nil {
+					err = e.showApps(cmd.Context(), c, nil, asJSON)
+				}
+				return err
+			}
+		}
 		e.warnMemory(cmd.Context(), c, apps)
 		started, err := c.Start(cmd.Context(), req)
 		if err != nil {

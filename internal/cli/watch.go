@@ -24,7 +24,8 @@ const (
 // watchList prints the apps, then again after each change the daemon
 // reports (samples included, so CPU and memory move), at most every
 // watchEvery, until ctx ends. On a terminal each print replaces the last.
-func (e *env) watchList(ctx context.Context, c *client.Client, asJSON bool) error {
+// sortBy is ls's --sort, checked by the caller.
+func (e *env) watchList(ctx context.Context, c *client.Client, asJSON bool, sortBy string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	changed := make(chan struct{}, 1)
 	poke := func() {
@@ -47,6 +48,7 @@ func (e *env) watchList(ctx context.Context, c *client.Client, asJSON bool) erro
 	clear := f != nil && isTerminal(f) && !asJSON
 	for {
 		apps, err := c.List(ctx)
+		_ = sortApps(apps, sortBy)
 		switch {
 		case ctx.Err() != nil:
 			return nil

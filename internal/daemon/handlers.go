@@ -212,6 +212,13 @@ func (d *Daemon) start(r *http.Request) (any, error) {
 	for i, s := range specs {
 		entries[i] = d.register(ids[i], s, req.Env, now)
 	}
+	if req.Stopped {
+		if err := d.persist(); err != nil {
+			d.discard(entries)
+			return nil, fmt.Errorf("write state: %w; nothing was registered", err)
+		}
+		return d.statuses(entries, false), nil
+	}
 	if err := d.persistStarting(entries); err != nil {
 		d.discard(entries)
 		return nil, fmt.Errorf("write state: %w; nothing was started", err)
