@@ -33,6 +33,9 @@ func TestApplyDoesTheLeastUnderLoad(t *testing.T) {
     port: %d
     instances: %d
     balance: %s
+    # Readiness is not this test's point: a loaded machine may take more
+    # than the default 3 s to start Express while the load runs.
+    listen_timeout: 30s
     env:
       LEVEL: %s
   - name: worker
