@@ -139,6 +139,9 @@ type App struct {
 	scaler   *autoscale.Scaler
 	scaling  bool // an autoscale step is under way
 	seen     seen // what Emit was last told
+	// handingOver is set once Handover has taken the app's state: the
+	// processes are the next daemon's, and their exits are left to it.
+	handingOver bool
 }
 
 // New creates the app and starts its owner goroutine; no process runs yet.
@@ -713,6 +716,9 @@ func (a *App) cancelTimer(s *slot) {
 
 // onExit handles the end of any process of the app.
 func (a *App) onExit(p *proc, stderr []string) {
+	if a.handingOver {
+		return
+	}
 	p.close()
 	delete(a.live, p)
 	s := p.slot
@@ -798,6 +804,9 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 
 // onReady handles the readiness verdict of a process.
 func (a *App) onReady(p *proc, ok bool, why string) {
+	if a.handingOver {
+		return
+	}
 	if p.state != api.StatusLaunching {
 		return
 	}

@@ -588,3 +588,10 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	s.wg.Wait()
 }
+
+// Open is how many connections the server has open.
+func (s *Server) Open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
