@@ -254,7 +254,14 @@ func TestChaosOfKillsAndUpdatesLeavesEveryAppOnceAndNoOrphan(t *testing.T) {
 	}
 	t.Logf("chaos: %d app kills, %d daemon kills, %d updates", kills, daemonKills, updates)
 
-	// Every app is back, each instance exactly once.
+	// Every app is back, and the daemon that came out of it updates too.
+	waitAll()
+	var before []int
+	for _, a := range h.ls() {
+		before = append(before, pids(a)...)
+	}
+	h.ok("update")
+	// Each instance exactly once, the same processes as before the update.
 	apps := waitAll()
 	var listed []int
 	for _, a := range apps {
@@ -262,6 +269,9 @@ func TestChaosOfKillsAndUpdatesLeavesEveryAppOnceAndNoOrphan(t *testing.T) {
 			t.Errorf("%s has %d instances, want %d", a.Name, len(a.Instances), want[a.Name])
 		}
 		listed = append(listed, pids(a)...)
+	}
+	if !slices.Equal(listed, before) {
+		t.Errorf("pids %v after the last update, want %v", listed, before)
 	}
 	slices.Sort(listed)
 	// No orphan: the processes of this home are exactly those listed

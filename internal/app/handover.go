@@ -31,8 +31,9 @@ type Handed struct {
 	Slots []HandedSlot `json:"slots"`
 	// Socket is the descriptor of the shared listening socket in socket
 	// mode, -1 when there is none. The edge's listener is the daemon's.
-	Socket int    `json:"socket_fd"`
-	Reason string `json:"reason,omitempty"` // why the app is errored
+	Socket  int    `json:"socket_fd"`
+	Reason  string `json:"reason,omitempty"` // why the app is errored
+	Stopped bool   `json:"stopped,omitempty"`
 }
 
 // HandedSlot is one instance.
@@ -111,7 +112,7 @@ func (a *App) Handover(ctx context.Context) (Handed, error) {
 			}
 			h.Slots = append(h.Slots, hs)
 		}
-		h.Reason = a.reason
+		h.Reason, h.Stopped = a.reason, a.stopped
 		if a.sock != nil {
 			if fd, err := supervise.Inheritable(a.sock); err == nil {
 				h.Socket = fd
@@ -187,6 +188,14 @@ func (a *App) Adopt(h Handed, procs map[int]Process) error {
 func (a *App) adopt(h Handed, procs map[int]Process) error {
 	if h.Socket >= 0 && a.sock == nil {
 		a.sock = os.NewFile(uintptr(h.Socket), "listen-socket")
+	}
+	if h.Stopped {
+		// Stopped by the user: nothing ran, nothing is adopted.
+		for _, hs := range h.Slots {
+			hs.Proc.closeFDs()
+		}
+		a.closeTraffic()
+		return nil
 	}
 	if err := a.openTraffic(); err != nil {
 		for _, hs := range h.Slots {
