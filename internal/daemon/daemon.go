@@ -359,10 +359,14 @@ func (d *Daemon) serve() (stop func(), failed <-chan error, err error) {
 		}
 		routes.ServeHTTP(w, r)
 	})}
+	// Streams (logs -f) follow their request's context: an update ends
+	// them through this one rather than waiting for them.
+	base, endStreams := context.WithCancel(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	errc := make(chan error, 1)
 	served := make(chan struct{})
 	d.api.mu.Lock()
-	d.api.srv, d.api.served = srv, served
+	d.api.srv, d.api.served, d.api.endStreams = srv, served, endStreams
 	d.api.ln, _ = ln.(*net.UnixListener)
 	d.api.mu.Unlock()
 	go func() {
@@ -375,6 +379,7 @@ func (d *Daemon) serve() (stop func(), failed <-chan error, err error) {
 		d.events.Close() // ends the event streams, which Shutdown would wait for
 		_ = srv.Shutdown(ctx)
 		_ = srv.Close() // what did not end in time
+		endStreams()
 		<-served
 		_ = os.Remove(sock)
 	}, errc, nil

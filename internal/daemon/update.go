@@ -559,9 +559,10 @@ func countProcs(apps []app.Handed) int {
 // controlAPI is the control API's server and listener, for a hand-over.
 type controlAPI struct {
 	mu     sync.Mutex // guards the fields below
-	srv    *http.Server
-	ln     *net.UnixListener
-	served chan struct{}
+	srv        *http.Server
+	ln         *net.UnixListener
+	served     chan struct{}
+	endStreams context.CancelFunc // cancels every request's context
 }
 
 // handover stops the API taking requests, lets those in flight finish
@@ -569,7 +570,7 @@ type controlAPI struct {
 // socket, which stays open: clients wait in its backlog.
 func (c *controlAPI) handover(ctx context.Context) (*os.File, error) {
 	c.mu.Lock()
-	srv, ln, served := c.srv, c.ln, c.served
+	srv, ln, served, endStreams := c.srv, c.ln, c.served, c.endStreams
 	c.mu.Unlock()
 	if srv == nil || ln == nil {
 		return nil, errors.New("no control socket")
@@ -581,6 +582,7 @@ func (c *controlAPI) handover(ctx context.Context) (*os.File, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
+	endStreams()
 	_ = srv.Shutdown(sctx)
 	_ = srv.Close()
 	<-served
