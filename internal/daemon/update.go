@@ -558,7 +558,7 @@ func countProcs(apps []app.Handed) int {
 
 // controlAPI is the control API's server and listener, for a hand-over.
 type controlAPI struct {
-	mu     sync.Mutex // guards the fields below
+	mu         sync.Mutex // guards the fields below
 	srv        *http.Server
 	ln         *net.UnixListener
 	served     chan struct{}
