@@ -75,6 +75,7 @@ import (
 
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
+	"github.com/tendhq/tend/internal/edge"
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/supervise"
 )
@@ -136,6 +137,7 @@ type updater struct {
 	from     *handover
 	adopted  map[int]app.Process // by pid
 	inherits map[int]net.Listener
+	gates    []func() // open the inherited listeners
 	ctl      net.Listener
 
 	mu     sync.Mutex     // guards fronts
@@ -228,7 +230,10 @@ func (d *Daemon) inherit(h *handover) {
 			d.log.Warn("edge listener not inherited", "app_id", id, "err", err)
 			continue
 		}
-		d.up.inherits[n] = ln
+		// Closed until the app has put its adopted instances in the pool.
+		gated, open := edge.Gate(ln)
+		d.up.inherits[n] = gated
+		d.up.gates = append(d.up.gates, open)
 	}
 	if f := inheritFD(h.Control, "control"); f != nil {
 		ln, err := net.FileListener(f)
@@ -292,6 +297,10 @@ func (d *Daemon) adoptApps() {
 	}
 	d.up.inherits = nil
 	d.up.mu.Unlock()
+	// Every adopted instance is in its pool: serve what waited.
+	for _, open := range d.up.gates {
+		open()
+	}
 	_ = os.Remove(filepath.Join(d.home, home.RunDir, handoverName))
 	d.log.Info("daemon updated in place", "from", h.From, "to", d.version, "apps", len(h.Apps), "processes", len(d.up.adopted), "error", d.up.lastError)
 	d.up.adopted = nil

@@ -3,7 +3,9 @@ package edge
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -32,25 +34,65 @@ func (f *Front) Handover(ctx context.Context) (*os.File, error) {
 	g := f.gen
 	f.mu.Unlock()
 	g.retired.Store(true)
+	g.h1.Drain()
 	// Closing the front's descriptor ends the accept loop; the duplicate
-	// keeps the socket listening.
-	f.acc.Close()
-	wait := time.Millisecond
-	for g.h1.Open() > 0 {
+	// keeps the socket listening. TLS handshakes under way finish and are
+	// served by the retired generation.
+	f.acc.stopAccepting()
+	// The first wait also lets a connection accepted just now reach its
+	// server, which counts it from then on.
+	for wait := 2 * time.Millisecond; ; wait = min(2*wait, 20*time.Millisecond) {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			wait = 0
 		case <-t.C:
 		}
-		if wait == 0 {
+		if ctx.Err() != nil || g.h1.Open() == 0 && f.acc.handshaking() == 0 {
 			break
 		}
-		wait = min(2*wait, 20*time.Millisecond)
 	}
 	if err := f.Close(ctx); err != nil {
 		f.log.Warn("edge handed over with requests cut off", "err", err)
 	}
 	return file, nil
+}
+
+// Gate wraps a listener handed over by a previous front so that a new
+// front takes no connection from it before open is called: the
+// connections waiting in its backlog have sent their requests already,
+// and must not find a pool with no instance in it yet. Closing the
+// listener ends a waiting Accept.
+func Gate(ln net.Listener) (gated net.Listener, open func()) {
+	g := &gate{Listener: ln, open: make(chan struct{}), closed: make(chan struct{})}
+	return g, func() { g.openOnce.Do(func() { close(g.open) }) }
+}
+
+type gate struct {
+	net.Listener
+	open, closed        chan struct{}
+	openOnce, closeOnce sync.Once
+}
+
+func (g *gate) Accept() (net.Conn, error) {
+	select {
+	case <-g.open:
+	case <-g.closed:
+		return nil, net.ErrClosed
+	}
+	return g.Listener.Accept()
+}
+
+func (g *gate) Close() error {
+	g.closeOnce.Do(func() { close(g.closed) })
+	return g.Listener.Close()
+}
+
+// File is the listener's, for the next hand-over.
+func (g *gate) File() (*os.File, error) {
+	fl, ok := g.Listener.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("listener %T has no descriptor", g.Listener)
+	}
+	return fl.File()
 }

@@ -595,3 +595,13 @@ func (s *Server) Open() int {
 	defer s.mu.Unlock()
 	return len(s.conns)
 }
+
+// Drain makes every connection close after its next response, without
+// closing the idle ones now as Shutdown does (one may be crossing a
+// request its client is sending): responses not yet begun say
+// Connection: close, and no new connection is served.
+func (s *Server) Drain() {
+	s.mu.Lock()
+	s.shutting.Store(true)
+	s.mu.Unlock()
+}
