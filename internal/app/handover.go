@@ -187,6 +187,7 @@ func (a *App) Adopt(h Handed, procs map[int]Process) error {
 
 func (a *App) adopt(h Handed, procs map[int]Process) error {
 	if h.Socket >= 0 && a.sock == nil {
+		unix.CloseOnExec(h.Socket) // the children get it as fd 3, no other
 		a.sock = os.NewFile(uintptr(h.Socket), "listen-socket")
 	}
 	if h.Stopped {

@@ -279,10 +279,16 @@ func (d *Daemon) adoptApps() {
 	entries := slices.Clone(d.apps)
 	d.mu.Unlock()
 	var wg sync.WaitGroup
+	unclaimed := maps.Clone(d.up.adopted)
 	for _, e := range entries {
 		ha, ok := d.handed(e.id)
 		if !ok {
 			continue
+		}
+		for _, s := range ha.Slots {
+			if s.Proc != nil {
+				delete(unclaimed, s.Proc.PID)
+			}
 		}
 		wg.Go(func() {
 			if err := e.app.Adopt(ha, d.up.adopted); err != nil {
@@ -297,6 +303,12 @@ func (d *Daemon) adoptApps() {
 	}
 	d.up.inherits = nil
 	d.up.mu.Unlock()
+	// A process of an app the state no longer has is nobody's: it goes.
+	for pid, p := range unclaimed {
+		d.log.Warn("stopping a handed-over process no app claims", "pid", pid)
+		wg.Go(func() { p.Stop(syscall.SIGKILL, 0) })
+	}
+	wg.Wait()
 	// Every adopted instance is in its pool: serve what waited.
 	for _, open := range d.up.gates {
 		open()
