@@ -186,6 +186,16 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d.lockFile = lock
+	// Updates: every fork on this goroutine's thread (served by the loop
+	// below), from the first one on.
+	var spawns <-chan func()
+	stopSpawns := func() {}
+	if d.up.enabled {
+		var stop func()
+		spawns, stop = supervise.SpawnThread()
+		stopSpawns = sync.OnceFunc(stop)
+		defer stopSpawns()
+	}
 	if ho != nil {
 		d.inherit(ho) // before the orphan reaper: it adopts the leaders
 	}
@@ -234,17 +244,16 @@ func Run(ctx context.Context, o Options) error {
 		o.Serving()
 	}
 
-	// Updates: forks on this goroutine's thread, and SIGHUP (update.go).
-	var spawns <-chan func()
+	// Updates: SIGHUP (update.go).
 	hup := make(chan os.Signal, 1)
 	if d.up.enabled {
-		var stopSpawns func()
-		spawns, stopSpawns = supervise.SpawnThread()
-		defer stopSpawns() // first of the defers: the apps stop on any thread
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
 		defer background(d.updateLoop)()
 	}
+	// First of all once Run returns, forks stop waiting for this
+	// goroutine: the apps stop, and updateLoop ends, on any thread.
+	defer stopSpawns()
 
 	for {
 		select {

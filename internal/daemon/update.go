@@ -468,6 +468,7 @@ func (d *Daemon) updateLoop(ctx context.Context) {
 func (d *Daemon) handOver(bin string) {
 	d.up.handingOver.set(true)
 	d.log.Info("daemon handing over", "binary", bin)
+	began := time.Now()
 	d.freeze()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -552,7 +553,7 @@ func (d *Daemon) handOver(bin string) {
 		env = append(env, EnvOwnLog+"=1")
 		d.ownLog.Close() // flushed: the new program opens it again
 	}
-	d.log.Info("daemon executing the new binary", "binary", bin, "processes", countProcs(h.Apps))
+	d.log.Info("daemon executing the new binary", "binary", bin, "processes", countProcs(h.Apps), "handing_over", time.Since(began).Round(time.Millisecond))
 	var execErr, oldErr error
 	supervise.OnSpawnThread(func() {
 		execErr = syscall.Exec(bin, d.up.argv, env)
