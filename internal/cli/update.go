@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -47,6 +48,10 @@ daemon (systemctl reload tend) does the same with the binary on disk.`,
 			}
 			start := time.Now()
 			r, err := c.Update(cmd.Context(), binary)
+			var ce *client.Error
+			if errors.As(err, &ce) && ce.Status == http.StatusNotFound {
+				return fmt.Errorf("the daemon runs %s, which cannot update in place: run `tend kill` and any tend command to start this build (the apps restart once)", before.Version)
+			}
 			if err != nil {
 				return friendly(err)
 			}
