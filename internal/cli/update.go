@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -55,7 +54,7 @@ daemon (systemctl reload tend) does the same with the binary on disk.`,
 			if err != nil {
 				return friendly(err)
 			}
-			after, err := waitUpdated(cmd.Context(), c, r.Updates)
+			after, err := waitUpdated(cmd.Context(), c, r.Updates, e.home)
 			if err != nil {
 				return err
 			}
@@ -83,7 +82,7 @@ daemon (systemctl reload tend) does the same with the binary on disk.`,
 // number n+1, with its apps adopted. The socket stays open throughout, so
 // a request waits rather than fails; a failure to talk is retried until
 // the deadline all the same.
-func waitUpdated(ctx context.Context, c *client.Client, n int) (api.Ping, error) {
+func waitUpdated(ctx context.Context, c *client.Client, n int, home string) (api.Ping, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var last error
@@ -97,7 +96,7 @@ func waitUpdated(ctx context.Context, c *client.Client, n int) (api.Ping, error)
 		}
 		select {
 		case <-ctx.Done():
-			return api.Ping{}, fmt.Errorf("the daemon did not come back from the update within 60s (last: %v); see %s/tend.log", last, filepath.Base(os.Getenv("TEND_HOME")))
+			return api.Ping{}, fmt.Errorf("the daemon did not come back from the update within 60s (last: %v); see %s", last, filepath.Join(home, "tend.log"))
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
