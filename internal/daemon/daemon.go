@@ -331,7 +331,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		events:       events.New(events.DefaultSize),
 		maxInstances: o.MaxInstances,
 	}
-	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan string, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
+	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
 	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
 	return d, nil

@@ -124,7 +124,7 @@ type updater struct {
 	argv    []string // the daemon's command line, for the exec
 	// pending carries a prepared update from the handler (or a SIGHUP)
 	// to updateLoop; busy is set while one is prepared or under way.
-	pending chan string
+	pending chan pendingUpdate
 	hup     chan struct{}
 	busy    chanFlag
 	// handingOver is set once an update is committed: Run's loop then
@@ -142,6 +142,13 @@ type updater struct {
 
 	mu     sync.Mutex     // guards fronts
 	fronts map[int]*front // the open edges, by app id
+}
+
+// pendingUpdate is an update whose apps are quiesced: release lets them
+// go on when it does not happen after all (the daemon stops first).
+type pendingUpdate struct {
+	bin     string
+	release func()
 }
 
 // chanFlag is a flag read and set from any goroutine.
@@ -368,7 +375,7 @@ func (d *Daemon) prepareUpdate(ctx context.Context, bin string) (string, error) 
 		return "", &httpError{http.StatusConflict, fmt.Sprintf("update: %v; nothing changed, try again", err)}
 	}
 	select {
-	case d.up.pending <- bin:
+	case d.up.pending <- pendingUpdate{bin, release}:
 	default:
 		release()
 		return "", &httpError{http.StatusConflict, "an update is already under way"}
@@ -450,14 +457,19 @@ func (d *Daemon) updateLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			select {
+			case u := <-d.up.pending:
+				u.release() // the daemon stops its apps instead
+			default:
+			}
 			return
 		case <-d.up.hup:
 			d.log.Info("SIGHUP: updating the daemon in place", "binary", d.self)
 			if _, err := d.prepareUpdate(ctx, d.self); err != nil {
 				d.log.Error("update on SIGHUP failed; the daemon keeps running", "err", err)
 			}
-		case bin := <-d.up.pending:
-			d.handOver(bin)
+		case u := <-d.up.pending:
+			d.handOver(u.bin)
 			return // only when the exec failed twice: see handOver
 		}
 	}
