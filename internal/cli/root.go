@@ -36,7 +36,7 @@ func Main(args []string) int {
 		return listenExec(args[1:])
 	}
 	if len(args) > 0 && args[0] == daemon.UpdateCheckArg {
-		return updateCheck()
+		return updateCheck(args[1:])
 	}
 	if len(args) > 0 && args[0] == serveArg {
 		return serveFiles(args[1:])

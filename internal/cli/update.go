@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -102,9 +103,20 @@ func waitUpdated(ctx context.Context, c *client.Client, n int, home string) (api
 	}
 }
 
-// updateCheck is `tend __update-check`: a daemon asks a new binary this
-// before it hands over to it.
-func updateCheck() int {
+// updateCheck is `tend __update-check [HOME]`: a daemon asks a new binary
+// this before it hands over to it. With HOME, the binary must also read
+// its daemon.yaml and state.json, which the new daemon starts from.
+func updateCheck(args []string) int {
+	if len(args) > 0 {
+		if _, err := loadDaemonConfig(args[0]); err != nil {
+			fmt.Fprintf(os.Stderr, "tend: %v\n", err)
+			return 1
+		}
+		if err := daemon.CheckState(args[0]); err != nil {
+			fmt.Fprintf(os.Stderr, "tend: %v\n", err)
+			return 1
+		}
+	}
 	b, _ := json.Marshal(daemon.UpdateCheck{Version: version.String(), Handover: daemon.HandoverFormat})
 	fmt.Println(string(b))
 	return 0

@@ -364,7 +364,7 @@ func (d *Daemon) prepareUpdate(ctx context.Context, bin string) (string, error) 
 	if d.restoring() {
 		return "", &httpError{http.StatusServiceUnavailable, "the daemon is still restoring its apps: try again in a moment"}
 	}
-	check, err := checkBinary(ctx, bin)
+	check, err := checkBinary(ctx, bin, d.home)
 	if err != nil {
 		return "", &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("new binary %s cannot take over: %v; the daemon keeps running %s", bin, err, d.version)}
 	}
@@ -384,8 +384,16 @@ func (d *Daemon) prepareUpdate(ctx context.Context, bin string) (string, error) 
 	return check.Version, nil
 }
 
-// checkBinary runs `bin __update-check` and reads its answer.
-func checkBinary(ctx context.Context, bin string) (UpdateCheck, error) {
+// CheckState reads home's state.json as a daemon starting there would:
+// `tend __update-check HOME` says whether a new binary can.
+func CheckState(dir string) error {
+	_, err := loadState(filepath.Join(dir, home.StateName))
+	return err
+}
+
+// checkBinary runs `bin __update-check DIR` (DIR is TEND_HOME) and reads
+// its answer.
+func checkBinary(ctx context.Context, bin, dir string) (UpdateCheck, error) {
 	st, err := os.Stat(bin)
 	switch {
 	case err != nil:
@@ -396,7 +404,7 @@ func checkBinary(ctx context.Context, bin string) (UpdateCheck, error) {
 	var out, errb bytes.Buffer
 	// Spawned as the apps are, so that the orphan reaper leaves its exit
 	// status to us.
-	p, err := supervise.Start(supervise.Config{Path: bin, Args: []string{bin, UpdateCheckArg}, Env: os.Environ(), Stdout: &out, Stderr: &errb})
+	p, err := supervise.Start(supervise.Config{Path: bin, Args: []string{bin, UpdateCheckArg, dir}, Env: os.Environ(), Stdout: &out, Stderr: &errb})
 	if err != nil {
 		return UpdateCheck{}, err
 	}

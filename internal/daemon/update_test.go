@@ -43,7 +43,7 @@ func TestCheckBinary(t *testing.T) {
 		{"mute", `echo hello`, "did not answer as tend does"},
 		{"future", `echo '{"version":"9.9.9","handover":2}'`, "hand-over format 2"},
 	} {
-		c, err := checkBinary(context.Background(), script(tc.name, tc.body))
+		c, err := checkBinary(context.Background(), script(tc.name, tc.body), dir)
 		switch {
 		case tc.want == "" && (err != nil || c.Version != "9.9.9"):
 			t.Errorf("%s: %+v, %v", tc.name, c, err)
@@ -51,7 +51,8 @@ func TestCheckBinary(t *testing.T) {
 			t.Errorf("%s: error %v, want one saying %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := checkBinary(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "not an executable") {
+	if _, err := checkBinary(context.Background(), dir, dir); err == nil || !strings.Contains(err.Error(), "not an executable") {
 		t.Errorf("a directory: %v", err)
 	}
 }
+
