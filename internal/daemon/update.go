@@ -16,10 +16,11 @@ package daemon
 //
 // The steps, in the old program:
 //
-//  1. The new binary is run once (tend __update-check) and must answer
-//     with its version and a hand-over format it reads: a binary that
-//     does not run, or cannot read our hand-over, leaves this daemon
-//     serving, and the update fails naming why.
+//  1. The new binary is run once (tend __update-check HOME) and must
+//     answer with its version and a hand-over format it reads, having read
+//     HOME's daemon.yaml and state.json as the new daemon will: a binary
+//     that does not run, or cannot read our hand-over or our files, leaves
+//     this daemon serving, and the update fails naming why.
 //  2. Every app is quiesced: no reload or scale under way, no instance
 //     launching or stopping (bounded; an app that stays busy fails the
 //     update, nothing changed). Commands that change apps get 503 from
