@@ -55,4 +55,3 @@ func TestCheckBinary(t *testing.T) {
 		t.Errorf("a directory: %v", err)
 	}
 }
-
