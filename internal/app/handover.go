@@ -107,7 +107,7 @@ func (a *App) Handover(ctx context.Context) (Handed, error) {
 				procs = append(procs, p)
 				hs.Proc = &HandedProc{
 					PID: p.sp.Pid(), StartTime: p.startTime, StartedAt: p.sp.Started(),
-					Port: p.port, State: p.state, Env: s.env, IPC: -1, Notify: -1,
+					Port: p.port, State: p.state, Env: s.env, Stdout: -1, Stderr: -1, IPC: -1, Notify: -1,
 				}
 			}
 			h.Slots = append(h.Slots, hs)
@@ -124,22 +124,28 @@ func (a *App) Handover(ctx context.Context) (Handed, error) {
 	}
 	var errs []error
 	for _, p := range procs {
+		hp := h.Slots[slices.IndexFunc(h.Slots, func(s HandedSlot) bool { return s.Index == p.slot.index })].Proc
+		captured := true
 		select {
 		case <-p.captured:
 		case <-ctx.Done():
+			// Its output is not handed over: the next daemon sees the
+			// process without it.
+			captured = false
 			errs = append(errs, fmt.Errorf("%s instance %d: its output capture did not stop", a.spec.Name, p.slot.index))
-			continue
 		}
-		hp := h.Slots[slices.IndexFunc(h.Slots, func(s HandedSlot) bool { return s.Index == p.slot.index })].Proc
-		hp.Stdout, hp.Stderr = -1, -1
-		if p.pipes.handed {
-			out, err1 := supervise.Inheritable(p.pipes.out)
-			errf, err2 := supervise.Inheritable(p.pipes.err)
-			if err := errors.Join(err1, err2); err != nil {
-				errs = append(errs, err)
+		if captured && p.pipes.handed[0] {
+			if fd, err := supervise.Inheritable(p.pipes.out); err != nil {
+				errs = append(errs, fmt.Errorf("stdout: %w", err))
 			} else {
-				hp.Stdout, hp.Stderr = out, errf
-				hp.OutCarry, hp.ErrCarry = p.pipes.carry[0], p.pipes.carry[1]
+				hp.Stdout, hp.OutCarry = fd, p.pipes.carry[0]
+			}
+		}
+		if captured && p.pipes.handed[1] {
+			if fd, err := supervise.Inheritable(p.pipes.err); err != nil {
+				errs = append(errs, fmt.Errorf("stderr: %w", err))
+			} else {
+				hp.Stderr, hp.ErrCarry = fd, p.pipes.carry[1]
 			}
 		}
 		if p.ipc != nil {
@@ -276,17 +282,19 @@ func (a *App) adoptProc(s *slot, hp *HandedProc, sp Process) error {
 		a.stopProc(p)
 		return err
 	}
+	// A stream the previous daemon saw at EOF stays at EOF.
 	out, errf := inherited(hp.Stdout, "|0"), inherited(hp.Stderr, "|0")
-	if out == nil || errf == nil {
-		// The previous daemon saw the pipes at EOF: the process is ending.
-		if out != nil {
-			out.Close()
-		}
-		if errf != nil {
-			errf.Close()
+	for _, f := range []**os.File{&out, &errf} {
+		if *f != nil {
+			continue
 		}
 		var err error
-		if out, errf, err = endedPipes(); err != nil {
+		if *f, err = endedPipe(); err != nil {
+			for _, g := range []*os.File{out, errf} {
+				if g != nil {
+					g.Close()
+				}
+			}
 			k.release()
 			return err
 		}
@@ -317,21 +325,14 @@ func inherited(fd int, name string) *os.File {
 	return os.NewFile(uintptr(fd), name)
 }
 
-// endedPipes are a stdout and stderr at EOF, for a process whose output
-// was not handed over.
-func endedPipes() (out, errf *os.File, err error) {
-	r1, w1, err := logs.Pipe()
+// endedPipe is a pipe at EOF, for a stream that was not handed over.
+func endedPipe() (*os.File, error) {
+	r, w, err := logs.Pipe()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	w1.Close()
-	r2, w2, err := logs.Pipe()
-	if err != nil {
-		r1.Close()
-		return nil, nil, err
-	}
-	w2.Close()
-	return r1, r2, nil
+	w.Close()
+	return r, nil
 }
 
 // closeFDs closes the descriptors of a process that is not adopted.

@@ -126,7 +126,7 @@ type pipes struct {
 	out, err *os.File
 	carry    [2][]byte // in: the previous daemon's partial lines; out: ours, once stopped
 	stop     chan struct{}
-	handed   bool // the capture was stopped before EOF: the pipes stay open
+	handed   [2]bool // the capture was stopped before EOF: the pipe stays open
 }
 
 func newPipes(out, err *os.File, outCarry, errCarry []byte) *pipes {
@@ -166,15 +166,9 @@ func (k *sinks) capture(pp *pipes, app string, index int, done chan<- struct{}) 
 		})
 	})
 	wg.Wait()
-	pp.handed = stopped[0] && stopped[1]
-	if !pp.handed {
-		// One stream ended at EOF: the process is gone, so is the other.
-		for i, ok := range stopped {
-			if ok {
-				[]*os.File{pp.out, pp.err}[i].Close()
-			}
-		}
-	}
+	// A stream at EOF was closed; one stopped is the next daemon's (a
+	// process may well have closed its stderr and go on writing stdout).
+	pp.handed = stopped
 	k.release()
 	close(done)
 }

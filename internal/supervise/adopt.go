@@ -132,23 +132,25 @@ func Adopt(pid int, started time.Time) (*Process, error) {
 	return p, nil
 }
 
-// Inheritable returns the descriptor of c (an *os.File, a net.Conn or a
-// net.Listener) with its close-on-exec flag cleared, so that it is still
-// open, with the same number, in the program an exec in place starts. The
-// caller keeps c open (and reachable) until then.
+// Inheritable returns a duplicate of the descriptor of c (an *os.File, a
+// net.Conn or a net.Listener) without the close-on-exec flag, so that it
+// is open, with that number, in the program an exec in place starts. It is
+// a duplicate so that c keeps owning its own descriptor, which closes at
+// the exec (or when c is closed, or collected) without touching the one
+// handed on. The duplicate belongs to no one until the exec.
 func Inheritable(c syscall.Conn) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return -1, err
 	}
-	fd := -1
-	if err := rc.Control(func(d uintptr) { fd = int(d) }); err != nil {
+	dup, derr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) { dup, derr = unix.FcntlInt(fd, unix.F_DUPFD, 0) }); err != nil {
 		return -1, err
 	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
-		return -1, fmt.Errorf("keep fd %d open across exec: %w", fd, err)
+	if derr != nil {
+		return -1, fmt.Errorf("keep a descriptor open across exec: %w", derr)
 	}
-	return fd, nil
+	return dup, nil
 }
 
 // OnSpawnThread runs f on the thread that forks the children (see
