@@ -570,11 +570,11 @@ func (d *Daemon) handOver(bin string) {
 		return strings.HasPrefix(kv, EnvHandover+"=") || strings.HasPrefix(kv, envUpdateError+"=") || strings.HasPrefix(kv, EnvOwnLog+"=")
 	})
 	env = append(env, EnvHandover+"="+path)
+	d.log.Info("daemon executing the new binary", "binary", bin, "processes", countProcs(h.Apps), "handing_over", time.Since(began).Round(time.Millisecond))
 	if d.ownLog != nil {
 		env = append(env, EnvOwnLog+"=1")
 		d.ownLog.Close() // flushed: the new program opens it again
 	}
-	d.log.Info("daemon executing the new binary", "binary", bin, "processes", countProcs(h.Apps), "handing_over", time.Since(began).Round(time.Millisecond))
 	var execErr, oldErr error
 	supervise.OnSpawnThread(func() {
 		execErr = syscall.Exec(bin, d.up.argv, env)
