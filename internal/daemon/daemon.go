@@ -255,6 +255,7 @@ func Run(ctx context.Context, o Options) error {
 	// goroutine: the apps stop, and updateLoop ends, on any thread.
 	defer stopSpawns()
 
+	done := ctx.Done()
 	for {
 		select {
 		case job := <-spawns:
@@ -264,7 +265,14 @@ func Run(ctx context.Context, o Options) error {
 			case d.up.hup <- struct{}{}:
 			default: // one is being prepared
 			}
-		case <-ctx.Done():
+		case <-done:
+			if d.up.handingOver.get() {
+				// The apps are the next program's already: stopping now
+				// would lose them. It runs on; stop it once it does.
+				o.Log.Warn("stop requested during an update: the updated daemon goes on; stop it again")
+				done = nil
+				continue
+			}
 			return nil
 		case <-d.killed:
 			return nil
