@@ -165,6 +165,39 @@ func TestUpdateToABrokenBinaryLeavesTheOldDaemonServing(t *testing.T) {
 	}
 }
 
+// When the new binary cannot be executed after all (here it passes the
+// check and then is gone), the old one is executed again with the same
+// hand-over: the apps are kept, and update fails saying why.
+func TestUpdateWhoseExecFailsGoesOnWithTheOldBinary(t *testing.T) {
+	h := newHome(t)
+	url := startCluster(t, h, "web", 2)
+	h.ok("start", "counter.js", "--name", "counter")
+	before := append(pids(h.waitApp("web", "online", allOnline)), pids(h.waitApp("counter", "online", allOnline))...)
+	daemon := h.pingJSON()
+	vanishing := filepath.Join(t.TempDir(), "tend-vanishing")
+	script := fmt.Sprintf("#!/bin/sh\nrm -f \"$0\"\nexec %s \"$@\"\n", tendBin)
+	if err := os.WriteFile(vanishing, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stderr := h.fails("update", "--binary", vanishing)
+	if !strings.Contains(stderr, "keeps running") || !strings.Contains(stderr, vanishing) {
+		t.Errorf("update whose exec failed: stderr does not say the daemon keeps running and why:\n%s", stderr)
+	}
+	p := h.pingJSON()
+	if p.PID != daemon.PID || p.Version != daemon.Version {
+		t.Errorf("daemon after a failed exec: %+v, want pid %d version %s", p, daemon.PID, daemon.Version)
+	}
+	web, counter := h.waitApp("web", "online", allOnline), h.waitApp("counter", "online", allOnline)
+	if got := append(pids(web), pids(counter)...); !slices.Equal(got, before) {
+		t.Errorf("pids %v after the failed exec, want %v", got, before)
+	}
+	get(t, url+"/")
+	log := filepath.Join(h.dir, "logs", "counter-out.log")
+	ts := ticks(t, log)
+	waitTick(t, log, ts[len(ts)-1]+200)
+	checkTicks(t, ticks(t, log))
+}
+
 func TestUpdateOnSIGHUP(t *testing.T) {
 	h := newHome(t)
 	h.ok("start", "counter.js", "--name", "counter")
