@@ -198,6 +198,33 @@ func TestUpdateWhoseExecFailsGoesOnWithTheOldBinary(t *testing.T) {
 	checkTicks(t, ticks(t, log))
 }
 
+// A new program that dies after the exec, before it has adopted the apps,
+// takes them with it (parent-death signal), and the next tend command
+// starts a daemon that restores each once, leaving nothing behind: the
+// fallback README documents.
+func TestUpdateToAProgramThatDiesAfterTheExecRestoresTheApps(t *testing.T) {
+	h := newHome(t)
+	h.ok("start", "idle.js", "--name", "idle", "-i", "2")
+	before := pids(h.waitApp("idle", "online", allOnline))
+	daemon := h.pingJSON()
+	dying := filepath.Join(t.TempDir(), "tend-dying")
+	script := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = %s ] && exec %s \"$@\"\nexit 1\n", "__update-check", tendBin)
+	if err := os.WriteFile(dying, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.run("update", "--binary", dying); r.code == 0 {
+		t.Errorf("update to a program that dies: exit 0\n%s", r.stdout)
+	}
+	waitGone(t, append(before, daemon.PID)...)
+	after := h.waitApp("idle", "online", allOnline)
+	if len(after.Instances) != 2 || slices.Contains(pids(after), before[0]) || slices.Contains(pids(after), before[1]) {
+		t.Errorf("after the dead update: %+v, want 2 new instances", after.Instances)
+	}
+	if running := h.processes(); len(running) != 2 {
+		t.Errorf("processes of this home %v, want exactly the 2 instances", running)
+	}
+}
+
 func TestUpdateOnSIGHUP(t *testing.T) {
 	h := newHome(t)
 	h.ok("start", "counter.js", "--name", "counter")

@@ -87,6 +87,7 @@ func waitUpdated(ctx context.Context, c *client.Client, n int, home string) (api
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var last error
+	var gone time.Time // since when nothing answers
 	for {
 		p, err := c.Ping(ctx)
 		if err == nil && p.Updates > n && !p.Restoring {
@@ -94,6 +95,16 @@ func waitUpdated(ctx context.Context, c *client.Client, n int, home string) (api
 		}
 		if err != nil {
 			last = err
+		}
+		// The socket stays open through a hand-over: a daemon that does
+		// not answer for long has died.
+		switch {
+		case !errors.Is(err, client.ErrNoDaemon):
+			gone = time.Time{}
+		case gone.IsZero():
+			gone = time.Now()
+		case time.Since(gone) > 3*time.Second:
+			return api.Ping{}, fmt.Errorf("the daemon exited during the update (see %s); the next tend command starts one from the binary on disk and restores the apps", filepath.Join(home, "tend.log"))
 		}
 		select {
 		case <-ctx.Done():
