@@ -39,6 +39,27 @@ type Ping struct {
 	// Restoring is true while the daemon is starting the apps of its
 	// state again; commands that change apps wait until it is done.
 	Restoring bool `json:"restoring,omitempty"`
+	// Updates is how many times this daemon was updated in place (tend
+	// update); UpdateError says why the last one kept the old binary.
+	Updates     int    `json:"updates,omitempty"`
+	UpdateError string `json:"update_error,omitempty"`
+}
+
+// UpdateRequest is the body of POST /v1/update: replace the daemon's
+// program in place by Binary ("": the binary the daemon was started from,
+// as it is on disk now), keeping every app process running.
+type UpdateRequest struct {
+	Binary string `json:"binary,omitempty"`
+}
+
+// UpdateResponse says that the hand-over has begun: the daemon answers
+// again as the new program, with Ping.Updates one more than Updates.
+type UpdateResponse struct {
+	PID     int    `json:"pid"`
+	From    string `json:"from"` // the version now running
+	To      string `json:"to"`   // the new binary's
+	Binary  string `json:"binary"`
+	Updates int    `json:"updates"`
 }
 
 // StartRequest is the body of POST /v1/apps. Apps are ecosystem objects

@@ -146,6 +146,9 @@ type App struct {
 	scaler     *autoscale.Scaler
 	scaling    bool // an autoscale step is under way
 	seen       seen // what Emit was last told
+	// handingOver is set once Handover has taken the app's state: the
+	// processes are the next daemon's, and their exits are left to it.
+	handingOver bool
 }
 
 // New creates the app and starts its owner goroutine; no process runs yet.
@@ -759,6 +762,9 @@ func (a *App) cancelTimer(s *slot) {
 
 // onExit handles the end of any process of the app.
 func (a *App) onExit(p *proc, stderr []string) {
+	if a.handingOver {
+		return
+	}
 	p.close()
 	delete(a.live, p)
 	// Last, once a restart may have started another process.
@@ -848,6 +854,9 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 // the process is now unready: it runs, gets no traffic, and its watcher
 // goes on probing it (reprobe).
 func (a *App) onReady(p *proc, ok bool, why string) bool {
+	if a.handingOver {
+		return false
+	}
 	if p.state != api.StatusLaunching {
 		return false
 	}

@@ -294,3 +294,16 @@ type tempFiles struct{}
 
 func (tempFiles) Open(cfg logs.FileConfig) (*logs.File, error) { return logs.OpenFile(cfg) }
 func (tempFiles) Release(f *logs.File)                         { f.Close() }
+
+// procByPID returns the process spawned with pid.
+func (w *world) procByPID(pid int) *fakeProc {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.procs {
+		if p.pid == pid {
+			return p
+		}
+	}
+	w.t.Fatalf("no process %d", pid)
+	return nil
+}

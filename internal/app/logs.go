@@ -264,9 +264,23 @@ func (a *App) openSinks(index int) (*sinks, error) {
 	return k, nil
 }
 
+// pipes are the read ends of a process's stdout and stderr, and what a
+// hand-over needs of their capture.
+type pipes struct {
+	out, err *os.File
+	carry    [2][]byte // in: the previous daemon's partial lines; out: ours, once stopped
+	stop     chan struct{}
+	handed   [2]bool // the capture was stopped before EOF: the pipe stays open
+}
+
+func newPipes(out, err *os.File, outCarry, errCarry []byte) *pipes {
+	return &pipes{out: out, err: err, carry: [2][]byte{outCarry, errCarry}, stop: make(chan struct{})}
+}
+
 // capture drains a process's stdout and stderr pipes into its sinks until
-// both reach EOF, then releases the files and closes done.
-func (k *sinks) capture(outR, errR *os.File, app string, index int, done chan<- struct{}) {
+// both reach EOF (or the capture is stopped for a hand-over: pp.stop),
+// then releases the files and closes done.
+func (k *sinks) capture(pp *pipes, app string, index int, done chan<- struct{}) {
 	var wg sync.WaitGroup
 	// WriteChunk never blocks, so holding the read lock costs the owner
 	// goroutine's retarget nothing more than a queue's mutex.
@@ -287,18 +301,28 @@ func (k *sinks) capture(outR, errR *os.File, app string, index int, done chan<- 
 			k.hub.Publish(c)
 		}
 	}
+	var stopped [2]bool
+	run := func(i int, r *os.File, stream string, emit func(logs.Chunk)) {
+		carry, ok, _ := logs.CaptureUntil(r, app, index, stream, emit, logs.Handoff{Carry: pp.carry[i], Stop: pp.stop})
+		if ok {
+			// Stopped at a line boundary: the pipe is the next daemon's.
+			pp.carry[i], stopped[i] = carry, true
+			return
+		}
+		pp.carry[i] = nil
+		r.Close()
+	}
+	wg.Go(func() { run(0, pp.out, logs.StreamOut, func(c logs.Chunk) { emit(logs.StreamOut, c) }) })
 	wg.Go(func() {
-		_ = logs.Capture(outR, app, index, logs.StreamOut, func(c logs.Chunk) { emit(logs.StreamOut, c) })
-		outR.Close()
-	})
-	wg.Go(func() {
-		_ = logs.Capture(errR, app, index, logs.StreamErr, func(c logs.Chunk) {
+		run(1, pp.err, logs.StreamErr, func(c logs.Chunk) {
 			emit(logs.StreamErr, c)
 			k.recent.Add(c)
 		})
-		errR.Close()
 	})
 	wg.Wait()
+	// A stream at EOF was closed; one stopped is the next daemon's (a
+	// process may well have closed its stderr and go on writing stdout).
+	pp.handed = stopped
 	k.release()
 	close(done)
 }

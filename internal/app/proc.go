@@ -79,6 +79,13 @@ type proc struct {
 	closers []io.Closer
 
 	sinks *sinks
+	// The parent's ends of the process's channels, kept for a hand-over
+	// to the next daemon (handover.go): nil when it has none.
+	ipc    net.Conn
+	notify *ready.Notify
+	// pipes are the read ends of stdout and stderr and how their capture
+	// ends before EOF for a hand-over (handover.go).
+	pipes *pipes
 	// captured is closed when stdout and stderr are drained. The capture
 	// goroutine is the one goroutine per process that the app does not
 	// wait for: the process owns it, as it ends at the EOF of the pipes,
@@ -169,6 +176,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 			return nil, err
 		}
 		p.closers = append(p.closers, parent)
+		p.ipc = parent
 		childEnds = append(childEnds, child)
 		env = append(env, fmt.Sprintf("NODE_CHANNEL_FD=%d", 3+len(extra)), "NODE_CHANNEL_SERIALIZATION_MODE=json")
 		extra = append(extra, child)
@@ -182,6 +190,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 			return nil, err
 		}
 		p.closers = append(p.closers, n)
+		p.notify = n
 		env = append(env, "NOTIFY_SOCKET="+n.Path())
 		metric := a.metricSink(p)
 		a.goHelper(func() { n.Read(signals, metric) })
@@ -220,12 +229,22 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		p.close()
 		return nil, err
 	}
-	p.sinks = k
-	p.captured = make(chan struct{})
-	go k.capture(outR, errR, LogName(a.spec.Namespace, a.spec.Name), s.index, p.captured)
 	p.sp = sp
 	p.startTime, _ = metrics.StartTime(sp.Pid())
 	s.env = env
+	a.attach(p, k, newPipes(outR, errR, nil, nil), signals)
+	return p, nil
+}
+
+// attach starts capturing a process's output into k, watching its exit
+// and deciding its readiness: for a process just spawned, and one adopted
+// from the previous daemon (handover.go). Owner goroutine.
+func (a *App) attach(p *proc, k *sinks, pp *pipes, signals chan string) {
+	p.sinks = k
+	p.pipes = pp
+	p.captured = make(chan struct{})
+	go k.capture(pp, LogName(a.spec.Namespace, a.spec.Name), p.slot.index, p.captured)
+	sp := p.sp
 	a.goHelper(func() {
 		select {
 		case <-sp.Done():
@@ -238,10 +257,17 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		a.post(func() { a.onExit(p, tail) })
 	})
 	a.live[p] = struct{}{}
+	if p.decided {
+		return // adopted online: ready long ago
+	}
 	sp0 := a.spec
-	a.goHelper(func() { a.watchReady(sp0, p) })
+	if p.state == api.StatusUnready {
+		// Adopted unready from the previous daemon: probed again, as it was.
+		a.goHelper(func() { a.reprobe(sp0, p) })
+	} else {
+		a.goHelper(func() { a.watchReady(sp0, p) })
+	}
 	a.cfg.OnChange()
-	return p, nil
 }
 
 // procPort is the PORT a process gets outside proxy mode.

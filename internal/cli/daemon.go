@@ -53,7 +53,9 @@ override.`,
 			defaults := cfg.logDefaults()
 			var out io.Writer = e.stderr
 			var own *logs.File
-			if os.Getenv("TEND_READY_FD") != "" {
+			ownLog := os.Getenv(daemon.EnvOwnLog) == "1" // kept across tend update
+			os.Unsetenv(daemon.EnvOwnLog)
+			if os.Getenv("TEND_READY_FD") != "" || ownLog {
 				// Started in the background: the daemon's log is a file it
 				// rotates itself (10M, 5 kept, unless daemon.yaml says).
 				fc := defaults
@@ -97,6 +99,7 @@ override.`,
 				Home: e.home, Version: version.String(), Log: log, Ready: ready,
 				MetricsAddr: cfg.MetricsAddr, MetricsToken: cfg.MetricsToken, MetricsInterval: every,
 				LogDefaults: defaults, OwnLog: own, Procs: cfg.Procs, MaxInstances: cfg.MaxInstances,
+				Updatable: true, Argv: os.Args,
 			})
 			if errors.Is(err, home.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)
@@ -132,7 +135,8 @@ func newKill(e *env) *cobra.Command {
 }
 
 func newPing(e *env) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "ping",
 		Short: "Ask whether the daemon is running and answering (exit 1 when none is; it starts none)",
 		Args:  cobra.NoArgs,
@@ -144,11 +148,16 @@ func newPing(e *env) *cobra.Command {
 			if err != nil {
 				return friendly(err)
 			}
+			if asJSON {
+				return e.printJSON(p)
+			}
 			fmt.Fprintf(e.stdout, "pong: daemon pid %d, version %s, home %s\n", p.PID, p.Version, p.Home)
 			warnVersion(e, p.Version)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the daemon's answer as JSON")
+	return cmd
 }
 
 func newVersion(e *env) *cobra.Command {

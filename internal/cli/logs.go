@@ -40,7 +40,7 @@ and is told how many; it never slows the app.`,
 			case outOnly:
 				req.Stream = "out"
 			}
-			err = c.Logs(cmd.Context(), req, func(l api.LogLine) error {
+			print := func(l api.LogLine) error {
 				if asJSON {
 					return e.printJSONLine(l)
 				}
@@ -58,7 +58,19 @@ and is told how many; it never slows the app.`,
 				}
 				_, err := fmt.Fprintf(e.stdout, "%s | %s\n", prefix, l.Message)
 				return err
-			})
+			}
+			err = c.Logs(cmd.Context(), req, print)
+			// A daemon updated in place (tend update) ends the stream and
+			// answers again as the new program: follow on.
+			for err == nil && req.Follow && cmd.Context().Err() == nil {
+				before, perr := c.Ping(cmd.Context())
+				if perr != nil {
+					break
+				}
+				fmt.Fprintf(e.stderr, "tend: the daemon (%s) ended the stream, following again; lines written meanwhile are in the log files\n", before.Version)
+				req.Lines = 0
+				err = c.Logs(cmd.Context(), req, print)
+			}
 			if errors.Is(err, context.Canceled) || cmd.Context().Err() != nil {
 				return nil
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/client"
+	"github.com/tendhq/tend/internal/daemon"
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/version"
@@ -33,6 +34,9 @@ type env struct {
 func Main(args []string) int {
 	if len(args) > 0 && args[0] == app.ListenExecArg {
 		return listenExec(args[1:])
+	}
+	if len(args) > 0 && args[0] == daemon.UpdateCheckArg {
+		return updateCheck(args[1:])
 	}
 	if len(args) > 0 && args[0] == serveArg {
 		return serveFiles(args[1:])
@@ -88,7 +92,7 @@ func newRoot(e *env) *cobra.Command {
 		newStop(e), newRestart(e), newReload(e), newScale(e), newDelete(e), newReset(e), newSignal(e),
 		newList(e), newDescribe(e), newEnv(e),
 		newSave(e), newResurrect(e),
-		newDaemon(e), newKill(e), newPing(e), newVersion(e),
+		newDaemon(e), newKill(e), newPing(e), newVersion(e), newUpdate(e),
 		newStartup(e), newUnstartup(e), newMetrics(e),
 		newApply(e), newSet(e), newUnset(e),
 		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e), newDoctor(e), newMonit(e),

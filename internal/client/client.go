@@ -310,6 +310,16 @@ func (c *Client) Kill(ctx context.Context) error {
 	return c.WaitGone(ctx)
 }
 
+// Update asks the daemon to replace its program in place by bin ("": the
+// binary it runs from, as it is on disk now), keeping every app running.
+// It returns once the daemon has committed to the hand-over; the new
+// program answers Ping with Updates greater than the answer's.
+func (c *Client) Update(ctx context.Context, bin string) (api.UpdateResponse, error) {
+	var r api.UpdateResponse
+	err := c.do(ctx, http.MethodPost, "/update", api.UpdateRequest{Binary: bin}, &r)
+	return r, err
+}
+
 // Metrics returns every series the daemon exposes to Prometheus, as JSON.
 func (c *Client) Metrics(ctx context.Context) ([]api.Metric, error) {
 	var out []api.Metric

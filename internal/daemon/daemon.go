@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -77,6 +78,12 @@ type Options struct {
 	// MaxInstances is the most instances an app may have (start, apply,
 	// set, scale); 0 is spec.DefaultMaxInstances.
 	MaxInstances int
+	// Updatable lets the daemon replace its program in place (tend update,
+	// SIGHUP; update.go): Run must then be called on the main goroutine,
+	// locked to the main thread, which forks every child and calls the
+	// exec. Argv is the command line the new program gets (os.Args).
+	Updatable bool
+	Argv      []string
 }
 
 // Daemon is one running daemon.
@@ -119,6 +126,10 @@ type Daemon struct {
 	// two at once could each plan against a state the other is changing.
 	applyMu sync.Mutex
 	frozen  bool // guarded by saveMu: shutting down, state is final
+
+	up       updater    // tend update (update.go)
+	api      controlAPI // the control API's server, for an update
+	lockFile *os.File   // holds home's lock; an update passes it on
 }
 
 // entry is a registered app with the fields that never change for its life,
@@ -154,15 +165,39 @@ func Run(ctx context.Context, o Options) error {
 	if err := home.Ensure(o.Home); err != nil {
 		return err
 	}
-	unlock, err := home.Lock(o.Home)
+	// After an update in place, the lock is inherited, as is the rest.
+	ho, err := takeHandover()
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	var lock *os.File
+	if ho != nil {
+		lock = inheritFD(ho.Lock, "lock")
+	}
+	if lock == nil {
+		if lock, err = home.LockFile(o.Home); err != nil {
+			return err
+		}
+	}
+	defer lock.Close()
 
 	d, err := newDaemon(ctx, o)
 	if err != nil {
 		return err
+	}
+	d.lockFile = lock
+	// Updates: every fork on this goroutine's thread (served by the loop
+	// below), from the first one on.
+	var spawns <-chan func()
+	stopSpawns := func() {}
+	if d.up.enabled {
+		var stop func()
+		spawns, stop = supervise.SpawnThread()
+		stopSpawns = sync.OnceFunc(stop)
+		defer stopSpawns()
+	}
+	if ho != nil {
+		d.inherit(ho) // before the orphan reaper: it adopts the leaders
 	}
 	defer background(d.reapOrphans)()
 	if o.MetricsAddr != "" {
@@ -209,13 +244,43 @@ func Run(ctx context.Context, o Options) error {
 		o.Serving()
 	}
 
+	// Updates: SIGHUP (update.go).
+	hup := make(chan os.Signal, 1)
+	if d.up.enabled {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		defer background(d.updateLoop)()
+	}
+	// First of all once Run returns, forks stop waiting for this
+	// goroutine: the apps stop, and updateLoop ends, on any thread.
+	defer stopSpawns()
+
+	done := ctx.Done()
 	for {
 		select {
-		case <-ctx.Done():
+		case job := <-spawns:
+			job()
+		case <-hup:
+			select {
+			case d.up.hup <- struct{}{}:
+			default: // one is being prepared
+			}
+		case <-done:
+			if d.up.handingOver.get() {
+				// The apps are the next program's already: stopping now
+				// would lose them. It runs on; stop it once it does.
+				o.Log.Warn("stop requested during an update: the updated daemon goes on; stop it again")
+				done = nil
+				continue
+			}
 			return nil
 		case <-d.killed:
 			return nil
 		case err := <-failed:
+			if d.up.handingOver.get() {
+				failed = nil // the API stopped for the hand-over
+				continue
+			}
 			o.Log.Error("control socket failed", "err", err)
 			return nil
 		case err := <-restored:
@@ -274,6 +339,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		events:       events.New(events.DefaultSize),
 		maxInstances: o.MaxInstances,
 	}
+	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
 	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
 	return d, nil
@@ -294,17 +360,32 @@ func (d *Daemon) serve() (stop func(), failed <-chan error, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ln, err := listenPrivate(sock)
-	if err != nil {
-		return nil, nil, err
+	ln := d.up.ctl // inherited from the program before an update
+	if ln == nil {
+		if ln, err = listenPrivate(sock); err != nil {
+			return nil, nil, err
+		}
 	}
 	routes := d.waitRestored(d.routes())
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.quiet.Touch()
+		if d.up.busy.get() && mutating(r) {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "the daemon is being updated (tend update): try again in a moment"})
+			return
+		}
 		routes.ServeHTTP(w, r)
 	})}
+	// Streams (logs -f) follow their request's context: an update ends
+	// them through this one rather than waiting for them.
+	base, endStreams := context.WithCancel(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	errc := make(chan error, 1)
 	served := make(chan struct{})
+	d.api.mu.Lock()
+	d.api.srv, d.api.served, d.api.endStreams = srv, served, endStreams
+	d.api.ln, _ = ln.(*net.UnixListener)
+	d.api.mu.Unlock()
 	go func() {
 		defer close(served)
 		errc <- srv.Serve(ln)
@@ -315,6 +396,7 @@ func (d *Daemon) serve() (stop func(), failed <-chan error, err error) {
 		d.events.Close() // ends the event streams, which Shutdown would wait for
 		_ = srv.Shutdown(ctx)
 		_ = srv.Close() // what did not end in time
+		endStreams()
 		<-served
 		_ = os.Remove(sock)
 	}, errc, nil
@@ -370,6 +452,9 @@ func (d *Daemon) load() ([]*entry, error) {
 	}
 	for _, r := range st.Apps {
 		for _, p := range r.Procs {
+			if d.up.adopted[p.PID] != nil {
+				continue // handed over by an update: ours
+			}
 			if n := supervise.KillStaleGroup(p.PID, p.StartTime); n > 0 {
 				d.log.Warn("killed processes left by a previous daemon", "app", r.Spec.Name, "pgid", p.PID, "count", n)
 			}
@@ -384,7 +469,7 @@ func (d *Daemon) load() ([]*entry, error) {
 		d.mu.Lock()
 		d.nextID = max(d.nextID, r.ID+1)
 		d.mu.Unlock()
-		if !r.Stopped && !r.Finished {
+		if _, adopt := d.handed(r.ID); !r.Stopped && !r.Finished && !adopt {
 			starts = append(starts, e)
 		}
 	}
@@ -397,6 +482,7 @@ func (d *Daemon) load() ([]*entry, error) {
 // answers and ends it with endRestore; ctx is cancelled when the daemon
 // stops, and the apps' Start returns at once then.
 func (d *Daemon) restore(ctx context.Context, starts []*entry, apply []spec.App, env map[string]string) error {
+	d.adoptApps()
 	var wg sync.WaitGroup
 	for _, e := range starts {
 		wg.Go(func() {
@@ -606,6 +692,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		OpenFront: func(s spec.App, onDown func(string)) (app.Front, error) {
 			access := d.accessLog(s)
 			f, err := edge.Listen(edge.Config{
+				Listener:     d.inheritedListener(id),
 				App:          s.Name,
 				Addr:         ":" + strconv.Itoa(s.Port),
 				Balance:      edge.Balance(s.Balance),
@@ -620,7 +707,18 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 				access.close()
 				return nil, err
 			}
-			return &front{Front: f, access: access}, nil
+			fr := &front{Front: f, access: access}
+			fr.forget = func() {
+				d.up.mu.Lock()
+				if d.up.fronts[id] == fr {
+					delete(d.up.fronts, id)
+				}
+				d.up.mu.Unlock()
+			}
+			d.up.mu.Lock()
+			d.up.fronts[id] = fr
+			d.up.mu.Unlock()
+			return fr, nil
 		},
 		ListenSocket: func(port int) (*os.File, error) {
 			f, ln, err := socket.Listen(":" + strconv.Itoa(port))
@@ -651,6 +749,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 type front struct {
 	*edge.Front
 	access *accessLog
+	forget func() // unlists it from the fronts an update hands over
 }
 
 func (f *front) Add(id, addr string) { f.Front.Add(edge.Backend{ID: id, Addr: addr}) }
@@ -666,6 +765,7 @@ func (f *front) Configure(s spec.App) error {
 }
 
 func (f *front) Close(ctx context.Context) error {
+	f.forget()
 	err := f.Front.Close(ctx)
 	f.access.close()
 	return err

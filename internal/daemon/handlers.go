@@ -51,6 +51,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("POST "+p+"/save", d.handle(d.save))
 	mux.Handle("POST "+p+"/resurrect", d.handle(d.resurrect))
 	mux.Handle("POST "+p+"/kill", d.handle(d.killAll))
+	mux.Handle("POST "+p+"/update", d.handle(d.update))
 	mux.Handle("GET "+p+"/metrics", d.handle(func(*http.Request) (any, error) { return prom.Families(d.reg) }))
 	mux.Handle("POST "+p+"/apply", d.handle(d.apply))
 	mux.HandleFunc("GET "+p+"/logs", d.logs)
@@ -113,7 +114,8 @@ func decodeBody(r *http.Request, v any) error {
 }
 
 func (d *Daemon) ping(*http.Request) (any, error) {
-	return api.Ping{Version: d.version, PID: os.Getpid(), Home: d.home, StartedAt: d.started, Restoring: d.restoring()}, nil
+	return api.Ping{Version: d.version, PID: os.Getpid(), Home: d.home, StartedAt: d.started, Restoring: d.restoring(),
+		Updates: d.up.count, UpdateError: d.up.lastError}, nil
 }
 
 func (d *Daemon) list(*http.Request) (any, error) {

@@ -80,6 +80,10 @@ type Config struct {
 	// instance.
 	Layers []func(http.Handler) http.Handler
 
+	// Listener, when set, is the public listener to serve instead of
+	// binding Addr: one a previous daemon handed over (Front.Handover).
+	Listener net.Listener
+
 	now func() time.Time // tests: the clock of certificate checks, rate limits and logs
 }
 
@@ -203,7 +207,10 @@ func Listen(cfg Config) (*Front, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge of %s: %w", cfg.App, err)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := cfg.Listener, error(nil)
+	if ln == nil {
+		ln, err = net.Listen("tcp", cfg.Addr)
+	}
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
 		return nil, fmt.Errorf("edge of %s: %s is already in use by another process: stop it or give the app another port: %w", cfg.App, cfg.Addr, err)

@@ -46,6 +46,23 @@ type acceptor struct {
 
 	mu      sync.Mutex
 	pending map[net.Conn]struct{} // connections in their handshake; guarded by mu
+
+	// quit is set by stopAccepting: the listener's end is not an error.
+	quit atomic.Bool
+}
+
+// stopAccepting closes the listener and ends the accept loop, but lets
+// the handshakes in progress finish and reach a view (Front.Handover).
+func (a *acceptor) stopAccepting() {
+	a.quit.Store(true)
+	a.ln.Close()
+}
+
+// handshaking is how many connections are in their TLS handshake.
+func (a *acceptor) handshaking() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.pending)
 }
 
 func newAcceptor(ln net.Listener, log *slog.Logger, onBad func(net.Conn)) *acceptor {
@@ -77,6 +94,9 @@ func (a *acceptor) loop() {
 			case <-a.done:
 				return
 			default:
+			}
+			if a.quit.Load() {
+				return
 			}
 			if retryable(err) {
 				// Out of file descriptors, say: wait as net/http does.

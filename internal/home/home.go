@@ -66,6 +66,17 @@ func Ensure(home string) error {
 // Lock takes the daemon lock of home, which a daemon holds for its whole
 // life; ErrRunning when another process holds it.
 func Lock(home string) (unlock func(), err error) {
+	f, err := LockFile(home)
+	if err != nil {
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// LockFile is Lock that returns the locked file: the lock is held until it
+// is closed, and by a program that inherits its descriptor across an exec
+// (the daemon's update in place).
+func LockFile(home string) (*os.File, error) {
 	path := filepath.Join(home, LockName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -78,7 +89,7 @@ func Lock(home string) (unlock func(), err error) {
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	return func() { f.Close() }, nil
+	return f, nil
 }
 
 // Unlocked reports whether no daemon holds home's lock.

@@ -2,6 +2,7 @@ package logs
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"iter"
 	"os"
@@ -134,11 +135,49 @@ func (c Chunk) Lines() iter.Seq[Line] {
 // every process holding the write end has closed it: the app and any
 // children that inherited its stdout.
 func Capture(r io.Reader, app string, instance int, stream string, emit func(Chunk)) error {
+	_, _, err := CaptureUntil(r, app, instance, stream, emit, Handoff{})
+	return err
+}
+
+// Handoff lets a Capture end before EOF and another one, in the next
+// daemon, go on where it stopped (tend update): no line is lost or doubled.
+type Handoff struct {
+	// Carry is the start of a line that the previous Capture of this pipe
+	// had read but not emitted: the first line read here completes it.
+	Carry []byte
+	// Stop, once closed, ends the Capture at the next line boundary: what it
+	// has read of an incomplete line is returned, not emitted, and the rest
+	// stays in the pipe. Only a pipe from Pipe can be stopped.
+	Stop <-chan struct{}
+}
+
+// CaptureUntil is Capture that ends when h.Stop is closed (or at EOF, or
+// on an error). It returns the incomplete line it read when it was
+// stopped (stopped true), or with stopped false that it reached EOF, or
+// the read error, having emitted everything.
+func CaptureUntil(r io.Reader, app string, instance int, stream string, emit func(Chunk), h Handoff) (carry []byte, stopped bool, err error) {
 	c := &framer{tmpl: Chunk{App: app, Instance: instance, Stream: stream}, emit: emit}
+	c.carry = bytes.Clone(h.Carry)
 	if f, ok := r.(*os.File); ok {
 		if w, err := newWaiter(f); err == nil {
 			defer w.close()
-			return c.poll(w)
+			if h.Stop != nil {
+				// Wakes the wait of poll when Stop closes; owned by this
+				// call, which waits for it.
+				done := make(chan struct{})
+				woke := make(chan struct{})
+				go func() {
+					defer close(woke)
+					select {
+					case <-h.Stop:
+						_ = w.ep.SetReadDeadline(time.Unix(1, 0))
+					case <-done:
+					}
+				}()
+				defer func() { close(done); <-woke }()
+			}
+			carry, err := c.poll(w, h.Stop)
+			return carry, err == errStopped, nilIfStopped(err)
 		}
 	}
 	for {
@@ -153,25 +192,51 @@ func Capture(r io.Reader, app string, instance int, stream string, emit func(Chu
 			c.flush()
 			c.release()
 			if err == io.EOF {
-				return nil
+				return nil, false, nil
 			}
-			return err
+			return nil, false, err
 		}
+	}
+}
+
+// errStopped is poll's answer when Handoff.Stop ended it.
+var errStopped = errors.New("capture stopped")
+
+func nilIfStopped(err error) error {
+	if err == errStopped {
+		return nil
+	}
+	return err
+}
+
+// stopped reports whether stop is closed.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
 	}
 }
 
 // poll is Capture's loop on a pipe: read until the pipe is empty, then wait
 // for it without a buffer.
-func (c *framer) poll(w *waiter) error {
+func (c *framer) poll(w *waiter, stop <-chan struct{}) ([]byte, error) {
 	var last time.Time // of the last read that got data
 	for {
+		if stopped(stop) {
+			// Between reads: every complete line is emitted, the partial
+			// one goes to the next Capture, the rest is in the pipe.
+			c.release()
+			return c.carry, errStopped
+		}
 		if c.buf == nil {
 			c.take()
 		}
 		n, err := w.read(c.buf[c.end:])
 		if err == unix.EAGAIN {
 			c.release()
-			if err = w.wait(); err == nil {
+			if err = w.wait(); err == nil || stopped(stop) {
 				continue
 			}
 		}
@@ -181,7 +246,7 @@ func (c *framer) poll(w *waiter) error {
 			}
 			c.flush()
 			c.release()
-			return err // nil at EOF
+			return nil, err // nil at EOF
 		}
 		now := c.frame(n)
 		// Slow: the n bytes took longer to come than napBelow bytes a

@@ -112,6 +112,15 @@ type Stat struct {
 	RSSPages        uint64
 }
 
+// StatOf reads /proc/PID/stat of one process.
+func StatOf(pid int) (Stat, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Stat{}, false
+	}
+	return parseStat(pid, b)
+}
+
 // Stats reads /proc/PID/stat of every process, in one pass over /proc.
 func Stats() []Stat {
 	d, err := os.Open("/proc")

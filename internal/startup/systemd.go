@@ -42,6 +42,9 @@ User={{.User}}
 Environment={{.Quote (print "TEND_HOME=" .Home)}}
 Environment={{.Quote (print "PATH=" .Path)}}
 ExecStart={{.Exe}} daemon
+# systemctl reload: the daemon replaces itself in place by the binary on
+# disk (tend update), keeping its pid and every app running.
+ExecReload=/bin/kill -HUP $MAINPID
 # SIGTERM goes to the daemon alone, which stops every app within its
 # kill_timeout; whatever is left after TimeoutStopSec is killed.
 KillMode=mixed

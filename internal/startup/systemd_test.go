@@ -19,7 +19,7 @@ func TestUnitGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, filepath.Join("..", "..", "testdata", "startup", "tend-deploy.service"), got)
-	for _, line := range []string{"Type=notify", "Restart=always", "KillMode=mixed", `Environment="TEND_HOME=/home/deploy/.tend"`, "ExecStart=/usr/local/bin/tend daemon"} {
+	for _, line := range []string{"Type=notify", "Restart=always", "KillMode=mixed", `Environment="TEND_HOME=/home/deploy/.tend"`, "ExecStart=/usr/local/bin/tend daemon", "ExecReload=/bin/kill -HUP $MAINPID"} {
 		if !strings.Contains(string(got), line+"\n") {
 			t.Errorf("unit lacks %q", line)
 		}

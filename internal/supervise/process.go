@@ -51,7 +51,7 @@ func (e Exit) Uptime() time.Duration { return e.Ended.Sub(e.Started) }
 // goroutine, started by Start, which calls Wait, kills what is left of the
 // process group and closes Done.
 type Process struct {
-	cmd     *exec.Cmd
+	cmd     *exec.Cmd // nil for a process adopted after an exec in place (Adopt)
 	pid     int
 	started time.Time
 	done    chan struct{}
@@ -75,7 +75,10 @@ func Start(c Config) (*Process, error) {
 		},
 	}
 	reaper.mu.Lock()
-	err := cmd.Start()
+	var err error
+	// On the spawn thread (see SpawnThread): an exec in place must not
+	// end the thread that forked a child, or the child gets Pdeathsig.
+	onSpawnThread(func() { err = cmd.Start() })
 	if err == nil {
 		// Registered under the reaper's lock so the orphan reaper never
 		// collects a leader whose status belongs to cmd.Wait.
@@ -93,7 +96,27 @@ func Start(c Config) (*Process, error) {
 func (p *Process) wait() {
 	// Wait reaps at once when awaitExit saw the exit; else it blocks.
 	awaitExit(p.pid)
-	err := p.cmd.Wait()
+	// During a hand-over the exit stays unreaped: a zombie's pid cannot be
+	// reused, and the next daemon adopts it and reaps it.
+	waitHold()
+	var ws syscall.WaitStatus
+	ok := false
+	if p.cmd != nil {
+		err := p.cmd.Wait()
+		var ee *exec.ExitError
+		if err == nil || errors.As(err, &ee) {
+			ws, ok = p.cmd.ProcessState.Sys().(syscall.WaitStatus), true
+		}
+	} else {
+		for {
+			_, err := syscall.Wait4(p.pid, &ws, 0, nil)
+			if err == syscall.EINTR {
+				continue
+			}
+			ok = err == nil
+			break
+		}
+	}
 	ended := time.Now()
 	reaper.mu.Lock()
 	delete(reaper.leaders, p.pid)
@@ -103,9 +126,7 @@ func (p *Process) wait() {
 	killGroup(p.pid, time.Second)
 
 	e := Exit{Code: -1, Started: p.started, Ended: ended}
-	var ee *exec.ExitError
-	if err == nil || errors.As(err, &ee) {
-		ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ok {
 		if ws.Signaled() {
 			e.Signal = unix.SignalName(ws.Signal())
 		} else {
@@ -137,6 +158,10 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	case <-p.done:
 		return os.ErrProcessDone
 	default:
+	}
+	if p.cmd == nil {
+		// Not reaped before done is closed, so the pid is still ours.
+		return unix.Kill(p.pid, sig)
 	}
 	return p.cmd.Process.Signal(sig)
 }

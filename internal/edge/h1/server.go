@@ -646,3 +646,20 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	s.wg.Wait()
 }
+
+// Open is how many connections the server has open.
+func (s *Server) Open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Drain makes every connection close after its next response, without
+// closing the idle ones now as Shutdown does (one may be crossing a
+// request its client is sending): responses not yet begun say
+// Connection: close, and no new connection is served.
+func (s *Server) Drain() {
+	s.mu.Lock()
+	s.shutting.Store(true)
+	s.mu.Unlock()
+}
