@@ -83,6 +83,10 @@ type proc struct {
 	usage     metrics.Usage      // the latest sample of its process tree
 	overLimit int                // samples in a row above max_memory_restart
 	custom    map[string]float64 // the app's own metrics
+
+	// inspectPort is a Node process's inspector port on 127.0.0.1, closed
+	// until OpenInspector opens it (inspect.go).
+	inspectPort int
 }
 
 func (p *proc) id() string   { return fmt.Sprintf("%d.g%d", p.slot.index, p.gen) }
@@ -132,6 +136,12 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		p.port = port
 	}
 	env := a.environ(s.index, p.port)
+	if a.spec.IsNode() {
+		var err error
+		if env, p.inspectPort, err = withInspectPort(env); err != nil {
+			return nil, err
+		}
+	}
 	path, argv, err := a.command(env)
 	if err != nil {
 		return nil, err

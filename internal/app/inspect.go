@@ -1,0 +1,86 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/tendhq/tend/internal/api"
+)
+
+// Why an instance cannot be inspected; the daemon answers each with its own
+// status.
+var (
+	ErrNotNode     = errors.New("not a Node.js app")
+	ErrNoInstance  = errors.New("no such instance")
+	ErrNotOnline   = errors.New("instance not online")
+	ErrNoInspector = errors.New("instance has no inspector port")
+)
+
+// InspectTarget is the process whose inspector OpenInspector opened.
+type InspectTarget struct {
+	Index int
+	PID   int
+	// Port is the inspector's port on 127.0.0.1.
+	Port int
+}
+
+// withInspectPort gives a Node process its own inspector port, merged into
+// the NODE_OPTIONS the user set: the inspector stays closed until
+// OpenInspector sends SIGUSR1, and then listens on 127.0.0.1 only. Ours
+// comes last, so it wins over an --inspect-port the user set (which N
+// instances could not share anyway).
+func withInspectPort(env []string) ([]string, int, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, 0, err
+	}
+	opt := "--inspect-port=127.0.0.1:" + strconv.Itoa(port)
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "NODE_OPTIONS="); ok {
+			if strings.TrimSpace(v) != "" {
+				opt = v + " " + opt
+			}
+			env[i] = "NODE_OPTIONS=" + opt
+			return env, port, nil
+		}
+	}
+	return append(env, "NODE_OPTIONS="+opt), port, nil
+}
+
+// OpenInspector opens the inspector of instance index with SIGUSR1, if the
+// instance is a Node process that is online: Node installs its SIGUSR1
+// handler as it boots, and the signal before that would kill it. The
+// caller closes the inspector again when it is done.
+func (a *App) OpenInspector(index int) (InspectTarget, error) {
+	var t InspectTarget
+	var err error
+	if e := a.do(func() {
+		switch {
+		case !a.spec.IsNode():
+			err = fmt.Errorf("%s is %w (interpreter %q): only Node.js instances can be profiled", a.spec.Name, ErrNotNode, a.spec.Interpreter)
+		case index < 0 || index >= len(a.slots):
+			err = fmt.Errorf("%s has %d instance(s), 0 to %d: %w %d", a.spec.Name, len(a.slots), len(a.slots)-1, ErrNoInstance, index)
+		default:
+			s := a.slots[index]
+			p := s.cur
+			switch {
+			case p == nil || p.state != api.StatusOnline:
+				err = fmt.Errorf("%s instance %d is %s: %w (start it, or wait until `tend ls` shows it online)", a.spec.Name, index, s.status(), ErrNotOnline)
+			case p.inspectPort == 0:
+				err = fmt.Errorf("%s instance %d: %w (it started before tend could give it one: `tend reload %s` first)", a.spec.Name, index, ErrNoInspector, a.spec.Name)
+			default:
+				if e := p.sp.Signal(syscall.SIGUSR1); e != nil {
+					err = fmt.Errorf("open the inspector of %s instance %d: %w", a.spec.Name, index, e)
+					return
+				}
+				t = InspectTarget{Index: index, PID: p.sp.Pid(), Port: p.inspectPort}
+			}
+		}
+	}); e != nil {
+		return t, e
+	}
+	return t, err
+}
