@@ -119,6 +119,8 @@ type Daemon struct {
 	// two at once could each plan against a state the other is changing.
 	applyMu sync.Mutex
 	frozen  bool // guarded by saveMu: shutting down, state is final
+
+	prof profiles // the profiles being recorded (profile.go)
 }
 
 // entry is a registered app with the fields that never change for its life,

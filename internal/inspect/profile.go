@@ -140,19 +140,25 @@ func (c *Conn) HeapUsage(ctx context.Context) (HeapUsage, error) {
 	return u, err
 }
 
-// closeExpr deactivates the inspector once this session is gone: close()
-// waits for the open sessions to end, so it runs on a later turn of the
-// event loop, after the caller has hung up. `require` is not in the scope
-// of Runtime.evaluate in every Node; the command-line API brings one, and
-// process.binding and mainModule are fallbacks.
+// closeExpr deactivates the inspector a moment after this session is gone:
+// inspector.close() run while a session is attached can crash Node
+// (nodejs/node#18761: a response sent to a session already deleted), so
+// the caller hangs up at once and the timer leaves the inspector's thread
+// time to see it. The module comes from process.getBuiltinModule (Node
+// 22+), else the `require` that the command-line API brings into scope,
+// else the main module's.
 const closeExpr = `(() => {
-  const req = typeof require === 'function' ? require
+  const get = (globalThis.process && typeof process.getBuiltinModule === 'function') ? (m) => process.getBuiltinModule(m)
+    : typeof require === 'function' ? require
     : (globalThis.process && process.mainModule && process.mainModule.require.bind(process.mainModule));
-  if (!req) return 'no require';
-  const inspector = req('inspector');
-  setImmediate(() => { try { inspector.close(); } catch (e) {} });
+  if (!get) return 'no way to load the inspector module';
+  const inspector = get('inspector');
+  setTimeout(() => { try { inspector.close(); } catch (e) {} }, ` + closeDelayMS + `);
   return 'closing';
 })()`
+
+// closeDelayMS is how long after CloseInspector's call the inspector closes.
+const closeDelayMS = "250"
 
 // CloseInspector asks the process to close its inspector, then ends the
 // session. The port refuses connections a moment later (WaitClosed).
