@@ -111,8 +111,11 @@ func (e *env) runProfile(ctx context.Context, target, kind string, o profileOpts
 	if o.instance < 0 {
 		return fmt.Errorf("--instance %d: want 0 or more", o.instance)
 	}
-	if o.duration <= 0 {
-		return fmt.Errorf("--duration %s: want more than 0", o.duration)
+	if o.duration < time.Millisecond {
+		return fmt.Errorf("--duration %s: want 1ms or more", o.duration)
+	}
+	if kind == api.ProfileCPU && o.interval < time.Microsecond {
+		return fmt.Errorf("--interval %s: want 1µs or more", o.interval)
 	}
 	out := o.out
 	if out == "" {

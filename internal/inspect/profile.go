@@ -58,12 +58,19 @@ func (c *Conn) StopCPU(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// StartHeapSampling starts a sampling heap profile.
+// StartHeapSampling starts a sampling heap profile: V8 records the stack of
+// one allocation in about every DefaultSamplingInterval bytes.
 func (c *Conn) StartHeapSampling(ctx context.Context) error {
 	if err := c.Call(ctx, "HeapProfiler.enable", nil, nil); err != nil {
 		return err
 	}
-	return c.Call(ctx, "HeapProfiler.startSampling", map[string]int{"samplingInterval": DefaultSamplingInterval}, nil)
+	// Objects the GC has collected since count too: the profile is of
+	// allocation, where the garbage an app makes is half the story.
+	return c.Call(ctx, "HeapProfiler.startSampling", map[string]any{
+		"samplingInterval":                 DefaultSamplingInterval,
+		"includeObjectsCollectedByMajorGC": true,
+		"includeObjectsCollectedByMinorGC": true,
+	}, nil)
 }
 
 // StopHeapSampling stops the sampling heap profile and writes it to w as a

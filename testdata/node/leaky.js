@@ -1,5 +1,5 @@
-// Heap fixture: keeps every LeakyWidget it makes, ten each tick up to 200000, so that
-// two heap snapshots taken apart show more of them. Serves "ok" on PORT.
+// Heap fixture: keeps every LeakyWidget it makes, ten each tick up to
+// 200000, so that two heap snapshots taken apart show more of them. Serves "ok" on PORT.
 const http = require('http');
 
 class LeakyWidget {
@@ -9,10 +9,19 @@ class LeakyWidget {
   }
 }
 
+// churn makes garbage, so that a sampling heap profile has allocations to
+// show every second.
+function churn() {
+  const a = [];
+  for (let i = 0; i < 100; i++) a.push({ i, s: 'tmp-' + i + '-' + made });
+  return a.length;
+}
+
 const kept = [];
 let made = 0;
 setInterval(() => {
   for (let i = 0; i < 10 && kept.length < 200000; i++) kept.push(new LeakyWidget(made++));
+  churn();
 }, 10);
 
 const server = http.createServer((req, res) => res.end(`ok ${kept.length}\n`));
