@@ -243,7 +243,12 @@ func TestProfileHeapShowsTheLeakGrowing(t *testing.T) {
 	insp := inspectPort(t, h, "leaky")
 	dir := t.TempDir()
 	first, second := filepath.Join(dir, "1.heapsnapshot"), filepath.Join(dir, "2.heapsnapshot")
+	// The snapshot holds the event loop: requests wait, and none fails.
+	l := startLoad(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 2)
+	l.waitRequests(t, 10)
 	h.ok("profile", "heap", "leaky", "-o", first)
+	l.waitRequests(t, 10)
+	l.check(t, "requests during a heap snapshot")
 	refuses(t, insp, "after a heap snapshot")
 	// Wait until the fixture says it keeps a thousand widgets more.
 	kept := func() int {
