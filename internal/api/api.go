@@ -131,6 +131,11 @@ type Instance struct {
 	// Metrics are the app's own figures (process.send({type: 'tend:metric',
 	// name, value}) or TEND_METRIC name=value on NOTIFY_SOCKET).
 	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// Node are a Node instance's runtime figures, from tend's preload:
+	// eventloop_delay_{p50,p99,max}_seconds, eventloop_utilization,
+	// heap_{used,total,limit}_bytes, external_bytes, array_buffers_bytes,
+	// gc_<kind>_total, gc_<kind>_pause_seconds_total, active_resources.
+	Node map[string]float64 `json:"node,omitempty"`
 	// HTTP is the instance's traffic through the edge (proxy mode).
 	HTTP *HTTPStats `json:"http,omitempty"`
 }

@@ -31,13 +31,18 @@ type InspectTarget struct {
 // the NODE_OPTIONS the user set: the inspector stays closed until
 // OpenInspector sends SIGUSR1, and then listens on 127.0.0.1 only. Ours
 // comes last, so it wins over an --inspect-port the user set (which N
-// instances could not share anyway).
-func withInspectPort(env []string) ([]string, int, error) {
+// instances could not share anyway). preload, when set, is required too:
+// tend's runtime metrics.
+func withInspectPort(env []string, preload string) ([]string, int, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, 0, err
 	}
 	opt := "--inspect-port=127.0.0.1:" + strconv.Itoa(port)
+	if preload != "" {
+		// NODE_OPTIONS splits on spaces outside double quotes.
+		opt += ` --require "` + strings.ReplaceAll(preload, `"`, `\"`) + `"`
+	}
 	for i, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "NODE_OPTIONS="); ok {
 			if strings.TrimSpace(v) != "" {
@@ -48,6 +53,20 @@ func withInspectPort(env []string) ([]string, int, error) {
 		}
 	}
 	return append(env, "NODE_OPTIONS="+opt), port, nil
+}
+
+// maxRuntimeFigures bounds the runtime figures a process can make the
+// daemon remember.
+const maxRuntimeFigures = 48
+
+// runtimeFigure records one figure of the runtime preload. Owner goroutine.
+func (p *proc) runtimeFigure(name string, v float64) {
+	if p.runtime == nil {
+		p.runtime = map[string]float64{}
+	}
+	if _, ok := p.runtime[name]; ok || len(p.runtime) < maxRuntimeFigures {
+		p.runtime[name] = v
+	}
 }
 
 // OpenInspector opens the inspector of instance index with SIGUSR1, if the

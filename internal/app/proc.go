@@ -84,6 +84,9 @@ type proc struct {
 	overLimit int                // samples in a row above max_memory_restart
 	custom    map[string]float64 // the app's own metrics
 
+	// runtime are the figures of tend's Node runtime preload (inspect.go).
+	runtime map[string]float64
+
 	// inspectPort is a Node process's inspector port on 127.0.0.1, closed
 	// until OpenInspector opens it (inspect.go).
 	inspectPort int
@@ -138,7 +141,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 	env := a.environ(s.index, p.port)
 	if a.spec.IsNode() {
 		var err error
-		if env, p.inspectPort, err = withInspectPort(env); err != nil {
+		if env, p.inspectPort, err = withInspectPort(env, a.cfg.NodeRuntimePreload); err != nil {
 			return nil, err
 		}
 	}
@@ -309,6 +312,10 @@ func waitSignal(ctx context.Context, exited <-chan struct{}, signals <-chan stri
 // the app's own metrics to the owner goroutine.
 func (a *App) metricSink(p *proc) ready.MetricFunc {
 	return func(name string, v float64) {
+		if rest, ok := strings.CutPrefix(name, ready.RuntimePrefix); ok {
+			a.post(func() { p.runtimeFigure(rest, v) })
+			return
+		}
 		a.post(func() {
 			if p.custom == nil {
 				p.custom = map[string]float64{}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -291,4 +292,33 @@ func (e *env) progress(kind, target string, o profileOpts, pid int, stopping <-c
 		}
 	}()
 	return p
+}
+
+// nodeRuntimeText is one line of a Node instance's runtime figures for
+// describe, or "" when it has none.
+func nodeRuntimeText(f map[string]float64) string {
+	if len(f) == 0 {
+		return ""
+	}
+	ms := func(k string) string { return fmt.Sprintf("%.1fms", f[k]*1000) }
+	mib := func(k string) string { return fmt.Sprintf("%.1fMiB", f[k]/(1<<20)) }
+	parts := []string{
+		"event loop delay p50 " + ms("eventloop_delay_p50_seconds") + " p99 " + ms("eventloop_delay_p99_seconds") + " max " + ms("eventloop_delay_max_seconds"),
+		fmt.Sprintf("utilization %.0f%%", f["eventloop_utilization"]*100),
+		"heap " + mib("heap_used_bytes") + " used / " + mib("heap_total_bytes") + " total / " + mib("heap_limit_bytes") + " limit",
+		"external " + mib("external_bytes") + " (buffers " + mib("array_buffers_bytes") + ")",
+	}
+	var gc []string
+	for _, kind := range []string{"minor", "major", "incremental", "weakcb"} {
+		if n, ok := f["gc_"+kind+"_total"]; ok {
+			gc = append(gc, fmt.Sprintf("%s %.0f (%.1fms)", kind, n, f["gc_"+kind+"_pause_seconds_total"]*1000))
+		}
+	}
+	if len(gc) > 0 {
+		parts = append(parts, "gc "+strings.Join(gc, ", "))
+	}
+	if n, ok := f["active_resources"]; ok {
+		parts = append(parts, fmt.Sprintf("active resources %.0f", n))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/tendhq/tend/internal/edge/socket"
 	"github.com/tendhq/tend/internal/events"
 	"github.com/tendhq/tend/internal/home"
+	"github.com/tendhq/tend/internal/inspect"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
 	"github.com/tendhq/tend/internal/metrics/prom"
@@ -121,6 +122,9 @@ type Daemon struct {
 	frozen  bool // guarded by saveMu: shutting down, state is final
 
 	prof profiles // the profiles being recorded (profile.go)
+	// runtimePreload is the node preload of runtime metrics, which every
+	// Node instance gets.
+	runtimePreload string
 }
 
 // entry is a registered app with the fields that never change for its life,
@@ -252,6 +256,10 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 	if err := writeFileAtomic(preload, socket.PreloadJS, 0o644); err != nil {
 		return nil, fmt.Errorf("write node preload: %w", err)
 	}
+	runtimePreload := filepath.Join(runDir, "runtime-preload.js")
+	if err := writeFileAtomic(runtimePreload, inspect.RuntimePreloadJS, 0o644); err != nil {
+		return nil, fmt.Errorf("write node runtime preload: %w", err)
+	}
 	hub := o.Hub
 	if hub == nil {
 		hub = logs.NewHub(1000)
@@ -276,6 +284,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		events:       events.New(events.DefaultSize),
 		maxInstances: o.MaxInstances,
 	}
+	d.runtimePreload = runtimePreload
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
 	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
 	return d, nil
@@ -624,6 +633,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 			}
 			return &front{Front: f, access: access}, nil
 		},
+		NodeRuntimePreload: d.runtimePreload,
 		ListenSocket: func(port int) (*os.File, error) {
 			f, ln, err := socket.Listen(":" + strconv.Itoa(port))
 			if err != nil {
