@@ -192,6 +192,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer func() {
 		stopServing()
+		d.prof.wait() // the apps are down: their profiles end at once
 		o.Log.Info("daemon stopped")
 	}()
 	defer background(d.trimLoop)()

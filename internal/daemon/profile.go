@@ -38,9 +38,12 @@ const (
 )
 
 // profiles are the profiles being recorded, at most one per instance.
+// Each runs on the goroutine of its request; Run waits for them (wait)
+// once the apps are stopped and the socket is closed, which ends them.
 type profiles struct {
-	mu  sync.Mutex             // guards run
-	run map[string]*profileRun // by "appID/instance"
+	mu      sync.Mutex             // guards run
+	run     map[string]*profileRun // by "appID/instance"
+	running sync.WaitGroup
 }
 
 // profileRun is one profile being recorded; stop ends its recording early.
@@ -65,14 +68,21 @@ func (p *profiles) begin(key string) (*profileRun, bool) {
 	}
 	r := &profileRun{stop: make(chan struct{})}
 	p.run[key] = r
+	p.running.Add(1)
 	return r, true
 }
 
 func (p *profiles) end(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.run, key)
+	if _, ok := p.run[key]; ok {
+		delete(p.run, key)
+		p.running.Done()
+	}
 }
+
+// wait waits until no profile is being recorded.
+func (p *profiles) wait() { p.running.Wait() }
 
 // stopEarly ends the recording of the instance's profile; false when none
 // is running.
