@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -108,12 +109,18 @@ func WaitList(ctx context.Context, port int) (Target, error) {
 	for {
 		ts, err := List(ctx, port)
 		if err == nil {
-			for _, t := range ts {
-				if t.WebSocketDebuggerURL != "" {
-					return t, nil
-				}
-			}
 			err = errors.New("no target with a webSocketDebuggerUrl")
+			for _, t := range ts {
+				if t.WebSocketDebuggerURL == "" {
+					continue
+				}
+				// Whoever answers on the port names the URL: never follow
+				// it off the port we asked.
+				if u, perr := url.Parse(t.WebSocketDebuggerURL); perr != nil || u.Scheme != "ws" || u.Host != Addr(port) {
+					return Target{}, fmt.Errorf("inspector on %s names a debugger URL elsewhere (%q): not following it", Addr(port), t.WebSocketDebuggerURL)
+				}
+				return t, nil
+			}
 		}
 		last = err
 		select {

@@ -1,8 +1,15 @@
 package inspect
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestAppendChunkMatchesEncodingJSON(t *testing.T) {
@@ -46,5 +53,18 @@ func TestSplitEvent(t *testing.T) {
 		if _, _, ok := splitEvent([]byte(b)); ok {
 			t.Errorf("%s: split, want the slow path", b)
 		}
+	}
+}
+
+func TestWaitListFollowsNoURLOffThePort(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `[{"id":"x","type":"node","webSocketDebuggerUrl":"ws://203.0.113.9:9229/x"}]`)
+	}))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := WaitList(ctx, port); err == nil || !strings.Contains(err.Error(), "not following it") {
+		t.Fatalf("got %v, want a refusal", err)
 	}
 }
