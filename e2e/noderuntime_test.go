@@ -32,8 +32,10 @@ func TestNodeRuntimeMetricsWithoutCode(t *testing.T) {
 	if u := f["eventloop_utilization"]; u <= 0 || u > 1 {
 		t.Errorf("event loop utilization %v", u)
 	}
-	if _, ok := f["active_resources"]; !ok {
-		t.Errorf("no active_resources in %v", f)
+	for _, k := range []string{"active_resources", "gc_minor_total", "eventloop_delay_p50_seconds", "external_bytes"} {
+		if _, ok := f[k]; !ok {
+			t.Errorf("no %s in %v", k, f)
+		}
 	}
 	if d := h.ok("describe", "stall"); !strings.Contains(d, "instance 0 node: event loop delay p50") {
 		t.Errorf("describe shows no runtime figures:\n%s", d)

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/ready"
 )
 
 // Why an instance cannot be inspected; the daemon answers each with its own
@@ -59,13 +61,32 @@ func withInspectPort(env []string, preload string) ([]string, int, error) {
 // daemon remember.
 const maxRuntimeFigures = 48
 
-// runtimeFigure records one figure of the runtime preload. Owner goroutine.
-func (p *proc) runtimeFigure(name string, v float64) {
-	if p.runtime == nil {
-		p.runtime = map[string]float64{}
+// runtimeBatch gathers the figures of one message of the runtime preload,
+// which the owner goroutine then takes in one turn, not one per figure.
+type runtimeBatch struct {
+	mu   sync.Mutex // guards figs: a process's readers may call at once
+	figs map[string]float64
+}
+
+// add takes one figure of the reader's message (name has
+// ready.RuntimePrefix), or at ready.RuntimeEnd hands the batch to the owner.
+func (b *runtimeBatch) add(a *App, p *proc, name string, v float64) {
+	b.mu.Lock()
+	if name != ready.RuntimeEnd {
+		if b.figs == nil {
+			b.figs = map[string]float64{}
+		}
+		if len(b.figs) < maxRuntimeFigures {
+			b.figs[strings.TrimPrefix(name, ready.RuntimePrefix)] = v
+		}
+		b.mu.Unlock()
+		return
 	}
-	if _, ok := p.runtime[name]; ok || len(p.runtime) < maxRuntimeFigures {
-		p.runtime[name] = v
+	figs := b.figs
+	b.figs = nil
+	b.mu.Unlock()
+	if len(figs) > 0 {
+		a.post(func() { p.runtime = figs })
 	}
 }
 

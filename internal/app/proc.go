@@ -311,9 +311,10 @@ func waitSignal(ctx context.Context, exited <-chan struct{}, signals <-chan stri
 // metricSink returns the callback with which a process's readers report
 // the app's own metrics to the owner goroutine.
 func (a *App) metricSink(p *proc) ready.MetricFunc {
+	rt := &runtimeBatch{}
 	return func(name string, v float64) {
-		if rest, ok := strings.CutPrefix(name, ready.RuntimePrefix); ok {
-			a.post(func() { p.runtimeFigure(rest, v) })
+		if strings.HasPrefix(name, ready.RuntimePrefix) {
+			rt.add(a, p, name, v)
 			return
 		}
 		a.post(func() {

@@ -69,8 +69,13 @@ func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc) {
 
 // RuntimePrefix starts the names with which ReadIPC reports the figures of
 // tend's runtime preload ({type: 'tend:runtime', figures: {name: value}}):
-// a space, which no name of the app's own metrics has.
-const RuntimePrefix = "runtime "
+// a space, which no name of the app's own metrics has. After the figures
+// of one message comes RuntimeEnd, so that the receiver can take them as
+// one batch.
+const (
+	RuntimePrefix = "runtime "
+	RuntimeEnd    = RuntimePrefix
+)
 
 // maxRuntimeFigures bounds the figures taken from one runtime message.
 const maxRuntimeFigures = 32
@@ -84,10 +89,11 @@ func runtimeFigures(v any, metric MetricFunc) {
 			continue
 		}
 		if n++; n > maxRuntimeFigures {
-			return
+			break
 		}
 		metric(RuntimePrefix+name, f)
 	}
+	metric(RuntimeEnd, 0)
 }
 
 // Notify is the sd_notify datagram socket of one process.
