@@ -158,6 +158,11 @@ type Instance struct {
 	// Metrics are the app's own figures (process.send({type: 'tend:metric',
 	// name, value}) or TEND_METRIC name=value on NOTIFY_SOCKET).
 	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// Node are a Node instance's runtime figures, from tend's preload:
+	// eventloop_delay_{p50,p99,max}_seconds, eventloop_utilization,
+	// heap_{used,total,limit}_bytes, external_bytes, array_buffers_bytes,
+	// gc_<kind>_total, gc_<kind>_pause_seconds_total, active_resources.
+	Node map[string]float64 `json:"node,omitempty"`
 	// HTTP is the instance's traffic through the edge (proxy mode).
 	HTTP *HTTPStats `json:"http,omitempty"`
 	// Reason says why an unready instance is not ready, from what tend can
@@ -370,3 +375,39 @@ type Gap struct {
 	Missed uint64 `json:"missed"`
 	Reason string `json:"reason"`
 }
+
+// ProfileRequest is the body of POST /v1/apps/{target}/profile: profile
+// one instance of one app. The answer is the profile file itself, streamed
+// as application/octet-stream once recording has begun; an error after
+// that arrives in the ProfileErrorTrailer trailer (the body is then
+// incomplete), and one that leaves the body whole (the inspector could not
+// be closed) in ProfileWarningTrailer.
+type ProfileRequest struct {
+	Kind     string `json:"kind"` // ProfileCPU, ProfileHeap or ProfileHeapSampling
+	Instance int    `json:"instance"`
+	// DurationMS is how long a cpu or heap-sampling profile records.
+	DurationMS int64 `json:"duration_ms,omitempty"`
+	// IntervalUS is the sampling interval of a cpu profile.
+	IntervalUS int64 `json:"interval_us,omitempty"`
+}
+
+// Kinds of profile.
+const (
+	ProfileCPU          = "cpu"
+	ProfileHeap         = "heap"
+	ProfileHeapSampling = "heap-sampling"
+)
+
+// ProfileStopRequest is the body of POST /v1/apps/{target}/profile/stop:
+// it ends the recording of the instance's profile early, and the profile
+// request answers with what was recorded.
+type ProfileStopRequest struct {
+	Instance int `json:"instance"`
+}
+
+// Headers and trailers of a profile's answer.
+const (
+	ProfilePIDHeader      = "Tend-Profile-Pid"
+	ProfileErrorTrailer   = "Tend-Profile-Error"
+	ProfileWarningTrailer = "Tend-Profile-Warning"
+)

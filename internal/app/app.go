@@ -82,6 +82,9 @@ type Config struct {
 	// makes node's listen() use the inherited socket.
 	Self        string
 	NodePreload string
+	// NodeRuntimePreload is the path of the preload every Node instance
+	// gets (--require in NODE_OPTIONS) to report its runtime figures.
+	NodeRuntimePreload string
 	// Log receives the app's events (watch and cron reloads, autoscale).
 	Log *slog.Logger
 	// Files and Hub take the app's output; LogDefaults holds the daemon's
@@ -636,6 +639,9 @@ func (a *App) status() api.App {
 			is.Processes = p.usage.Processes
 			if len(p.custom) > 0 {
 				is.Metrics = maps.Clone(p.custom)
+			}
+			if len(p.runtime) > 0 {
+				is.Node = maps.Clone(p.runtime)
 			}
 			if a.front != nil && p.port > 0 {
 				is.HTTP = a.front.Stats(p.id())

@@ -250,6 +250,7 @@ func (a *App) adoptProc(s *slot, hp *HandedProc, sp Process) error {
 	a.nextGen++
 	p := &proc{slot: s, gen: a.nextGen, sp: sp, port: hp.Port, startTime: hp.StartTime, state: hp.State, ready: make(chan struct{})}
 	s.env = hp.Env
+	p.inspectPort = inspectPortOf(hp.Env)
 	signals := make(chan string, 4)
 	if f := inherited(hp.IPC, "ipc-parent"); f != nil {
 		c, err := net.FileConn(f)

@@ -95,6 +95,13 @@ type proc struct {
 	usage     metrics.Usage      // the latest sample of its process tree
 	overLimit int                // samples in a row above max_memory_restart
 	custom    map[string]float64 // the app's own metrics
+
+	// runtime are the figures of tend's Node runtime preload (inspect.go).
+	runtime map[string]float64
+
+	// inspectPort is a Node process's inspector port on 127.0.0.1, closed
+	// until OpenInspector opens it (inspect.go).
+	inspectPort int
 }
 
 func (p *proc) id() string   { return fmt.Sprintf("%d.g%d", p.slot.index, p.gen) }
@@ -144,6 +151,12 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		p.port = port
 	}
 	env := a.environ(s.index, p.port)
+	if a.spec.IsNode() {
+		var err error
+		if env, p.inspectPort, err = withInspectPort(env, a.cfg.NodeRuntimePreload); err != nil {
+			return nil, err
+		}
+	}
 	path, argv, err := a.command(env)
 	if err != nil {
 		return nil, err
@@ -417,7 +430,12 @@ func waitSignal(ctx context.Context, exited <-chan struct{}, signals <-chan stri
 // metricSink returns the callback with which a process's readers report
 // the app's own metrics to the owner goroutine.
 func (a *App) metricSink(p *proc) ready.MetricFunc {
+	rt := &runtimeBatch{}
 	return func(name string, v float64) {
+		if strings.HasPrefix(name, ready.RuntimePrefix) {
+			rt.add(a, p, name, v)
+			return
+		}
 		a.post(func() {
 			if p.custom == nil {
 				p.custom = map[string]float64{}

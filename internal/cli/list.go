@@ -220,6 +220,9 @@ func printDescribe(w io.Writer, a api.App) {
 			}
 			fmt.Fprintf(w, "instance %d metrics: %s\n", in.Index, strings.Join(parts, " "))
 		}
+		if line := nodeRuntimeText(in.Node); line != "" {
+			fmt.Fprintf(w, "instance %d node: %s\n", in.Index, line)
+		}
 		if !in.NextRestartAt.IsZero() {
 			fmt.Fprintf(w, "instance %d restarts in %s\n", in.Index, time.Until(in.NextRestartAt).Round(time.Millisecond))
 		}

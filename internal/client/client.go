@@ -493,3 +493,39 @@ func (c *Client) FollowEvents(ctx context.Context, r EventsRequest, retry time.D
 		}
 	}
 }
+
+// Profile is a profile being received: Body is the file, streamed; Err,
+// read after Body is drained, says whether it arrived whole.
+type Profile struct {
+	PID  int
+	Body io.ReadCloser
+	resp *http.Response
+}
+
+// Err reports an error the daemon sent after the body had begun (the body
+// is then incomplete), or, with whole true, a warning about a whole body.
+func (p *Profile) Err() (whole bool, err error) {
+	if m := p.resp.Trailer.Get(api.ProfileErrorTrailer); m != "" {
+		return false, errors.New(m)
+	}
+	if m := p.resp.Trailer.Get(api.ProfileWarningTrailer); m != "" {
+		return true, errors.New(m)
+	}
+	return true, nil
+}
+
+// Profile starts a profile of one instance of target. It returns once the
+// daemon has begun recording; the caller reads and closes Body.
+func (c *Client) Profile(ctx context.Context, target string, req api.ProfileRequest) (*Profile, error) {
+	resp, err := c.send(ctx, http.MethodPost, "/apps/"+url.PathEscape(target)+"/profile", req)
+	if err != nil {
+		return nil, err
+	}
+	pid, _ := strconv.Atoi(resp.Header.Get(api.ProfilePIDHeader))
+	return &Profile{PID: pid, Body: resp.Body, resp: resp}, nil
+}
+
+// StopProfile ends the recording of an instance's profile early.
+func (c *Client) StopProfile(ctx context.Context, target string, instance int) error {
+	return c.do(ctx, http.MethodPost, "/apps/"+url.PathEscape(target)+"/profile/stop", api.ProfileStopRequest{Instance: instance}, nil)
+}

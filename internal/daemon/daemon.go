@@ -31,6 +31,7 @@ import (
 	"github.com/tendhq/tend/internal/edge/socket"
 	"github.com/tendhq/tend/internal/events"
 	"github.com/tendhq/tend/internal/home"
+	"github.com/tendhq/tend/internal/inspect"
 	"github.com/tendhq/tend/internal/logs"
 	"github.com/tendhq/tend/internal/metrics"
 	"github.com/tendhq/tend/internal/metrics/prom"
@@ -130,6 +131,10 @@ type Daemon struct {
 	up       updater    // tend update (update.go)
 	api      controlAPI // the control API's server, for an update
 	lockFile *os.File   // holds home's lock; an update passes it on
+	prof     profiles   // the profiles being recorded (profile.go)
+	// runtimePreload is the node preload of runtime metrics, which every
+	// Node instance gets.
+	runtimePreload string
 }
 
 // entry is a registered app with the fields that never change for its life,
@@ -221,6 +226,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer func() {
 		stopServing()
+		d.prof.wait() // the apps are down: their profiles end at once
 		o.Log.Info("daemon stopped")
 	}()
 	defer background(d.trimLoop)()
@@ -315,6 +321,10 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 	if err := writeFileAtomic(preload, socket.PreloadJS, 0o644); err != nil {
 		return nil, fmt.Errorf("write node preload: %w", err)
 	}
+	runtimePreload := filepath.Join(runDir, "runtime-preload.js")
+	if err := writeFileAtomic(runtimePreload, inspect.RuntimePreloadJS, 0o644); err != nil {
+		return nil, fmt.Errorf("write node runtime preload: %w", err)
+	}
 	hub := o.Hub
 	if hub == nil {
 		hub = logs.NewHub(1000)
@@ -340,6 +350,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		maxInstances: o.MaxInstances,
 	}
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
+	d.runtimePreload = runtimePreload
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
 	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
 	return d, nil
@@ -720,6 +731,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 			d.up.mu.Unlock()
 			return fr, nil
 		},
+		NodeRuntimePreload: d.runtimePreload,
 		ListenSocket: func(port int) (*os.File, error) {
 			f, ln, err := socket.Listen(":" + strconv.Itoa(port))
 			if err != nil {

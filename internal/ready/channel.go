@@ -53,6 +53,9 @@ func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc) {
 			if m["tend"] == Listening {
 				send(signals, Listening)
 			}
+			if m["type"] == "tend:runtime" {
+				runtimeFigures(m["figures"], metric)
+			}
 			if m["type"] == "tend:metric" {
 				name, _ := m["name"].(string)
 				v, ok := m["value"].(float64)
@@ -62,6 +65,35 @@ func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc) {
 			}
 		}
 	}
+}
+
+// RuntimePrefix starts the names with which ReadIPC reports the figures of
+// tend's runtime preload ({type: 'tend:runtime', figures: {name: value}}):
+// a space, which no name of the app's own metrics has. After the figures
+// of one message comes RuntimeEnd, so that the receiver can take them as
+// one batch.
+const (
+	RuntimePrefix = "runtime "
+	RuntimeEnd    = RuntimePrefix
+)
+
+// maxRuntimeFigures bounds the figures taken from one runtime message.
+const maxRuntimeFigures = 32
+
+func runtimeFigures(v any, metric MetricFunc) {
+	figs, _ := v.(map[string]any)
+	n := 0
+	for name, val := range figs {
+		f, ok := val.(float64)
+		if !ok || !validMetricName(name) {
+			continue
+		}
+		if n++; n > maxRuntimeFigures {
+			break
+		}
+		metric(RuntimePrefix+name, f)
+	}
+	metric(RuntimeEnd, 0)
 }
 
 // Notify is the sd_notify datagram socket of one process.

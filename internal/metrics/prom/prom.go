@@ -30,6 +30,8 @@ type collector struct {
 
 	cpu, mem, up, uptime, procs, restarts, custom, instances          *prometheus.Desc
 	requests, inflight, latency, bytesIn, bytesOut, upErrors, retries *prometheus.Desc
+
+	node *nodeDescs // tend_node_* (node.go)
 }
 
 func newCollector(apps func() []api.App) *collector {
@@ -38,6 +40,7 @@ func newCollector(apps func() []api.App) *collector {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	return &collector{
+		node:      newNodeDescs(inst),
 		apps:      apps,
 		cpu:       desc("tend_instance_cpu_percent", "CPU use of the instance's process tree, percent of one core.", inst...),
 		mem:       desc("tend_instance_memory_bytes", "Resident memory of the instance's process tree.", inst...),
@@ -62,6 +65,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.requests, c.inflight, c.latency, c.bytesIn, c.bytesOut, c.upErrors, c.retries} {
 		ch <- d
 	}
+	c.node.describe(ch)
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -88,6 +92,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			for name, v := range in.Metrics {
 				gauge(c.custom, v, name)
 			}
+			c.node.collect(in.Node, gauge, counter)
 			if h := in.HTTP; h != nil {
 				for class, n := range h.Requests {
 					counter(c.requests, float64(n), class)

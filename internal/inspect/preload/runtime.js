@@ -1,0 +1,87 @@
+// tend's runtime metrics preload (node --require, through NODE_OPTIONS).
+// Every TEND_METRICS_INTERVAL_MS (default 1000) it sends tend, over the IPC
+// channel tend opened, {type: 'tend:runtime', figures: {...}}: event-loop
+// delay percentiles, event-loop utilization, heap, GC counts and pauses by
+// kind, active handles. Nothing here may break the app: every step is
+// guarded, the timer is unref'd, and an app without the channel is left
+// alone.
+// It reports for the process tend started only: it takes itself out of the
+// NODE_OPTIONS its children inherit (a cluster worker's IPC channel leads to
+// the app, not to tend).
+'use strict';
+(function tendRuntime() {
+  try {
+    const o = process.env.NODE_OPTIONS;
+    if (o) process.env.NODE_OPTIONS = o.replace(/\s*--require\s+"[^"]*runtime-preload\.js"/, '').trim();
+  } catch (e) { /* children report to their parent, who ignores it */ }
+  try {
+    if (typeof process.send !== 'function') return;
+    const { monitorEventLoopDelay, performance } = require('perf_hooks');
+    const v8 = require('v8');
+    const every = Math.max(100, Number(process.env.TEND_METRICS_INTERVAL_MS) || 1000);
+    // The histogram records the time between its timer's runs, which
+    // includes the resolution itself: the delay is what exceeds it.
+    const resolutionMS = 20;
+    const h = monitorEventLoopDelay({ resolution: resolutionMS });
+    const late = (ns) => Math.max(0, ns / 1e9 - resolutionMS / 1000);
+    h.enable();
+    let elu = performance.eventLoopUtilization();
+    // GC counts and pauses come from v8.GCProfiler (Node 18.15+), which
+    // records in C++ and is read once an interval (a PerformanceObserver of
+    // 'gc' entries costs an object and a callback per collection, which a
+    // busy app feels). TEND_NODE_GC=0 in the app's env turns it off.
+    const kinds = {};
+    const kindName = (t) => {
+      if (t === 'Scavenge' || /^Minor/.test(t)) return 'minor';
+      if (t === 'MarkSweepCompact') return 'major';
+      if (t === 'IncrementalMarking') return 'incremental';
+      if (t === 'ProcessWeakCallbacks') return 'weakcb';
+      return 'other';
+    };
+    let gcp = null;
+    try {
+      if (process.env.TEND_NODE_GC !== '0' && typeof v8.GCProfiler === 'function') { gcp = new v8.GCProfiler(); gcp.start(); }
+    } catch (e) { gcp = null; }
+    const readGC = () => {
+      if (!gcp) return;
+      const r = gcp.stop();
+      gcp = new v8.GCProfiler();
+      gcp.start();
+      for (const s of (r && r.statistics) || []) {
+        const kind = kindName(s.gcType);
+        const k = kinds[kind] || (kinds[kind] = { count: 0, pause: 0 });
+        k.count++;
+        k.pause += (Number(s.cost) || 0) / 1e6;
+      }
+    };
+    const t = setInterval(() => {
+      try {
+        const f = {};
+        f.eventloop_delay_p50_seconds = late(h.percentile(50));
+        f.eventloop_delay_p99_seconds = late(h.percentile(99));
+        f.eventloop_delay_max_seconds = late(h.max);
+        h.reset();
+        const now = performance.eventLoopUtilization();
+        f.eventloop_utilization = performance.eventLoopUtilization(now, elu).utilization;
+        elu = now;
+        const hs = v8.getHeapStatistics();
+        f.heap_used_bytes = hs.used_heap_size;
+        f.heap_total_bytes = hs.total_heap_size;
+        f.heap_limit_bytes = hs.heap_size_limit;
+        const mu = process.memoryUsage();
+        f.external_bytes = mu.external;
+        f.array_buffers_bytes = mu.arrayBuffers;
+        try { readGC(); } catch (e) { gcp = null; }
+        for (const kind of Object.keys(kinds)) {
+          f['gc_' + kind + '_total'] = kinds[kind].count;
+          f['gc_' + kind + '_pause_seconds_total'] = kinds[kind].pause;
+        }
+        if (typeof process.getActiveResourcesInfo === 'function') {
+          f.active_resources = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length;
+        }
+        if (process.connected) process.send({ type: 'tend:runtime', figures: f });
+      } catch (e) { /* the next interval tries again */ }
+    }, every);
+    if (t.unref) t.unref();
+  } catch (e) { /* the app runs without runtime metrics */ }
+})();
