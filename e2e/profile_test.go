@@ -352,3 +352,24 @@ func TestProfileErrorsLeaveTheAppAlone(t *testing.T) {
 		t.Errorf("sh was touched: %+v", a)
 	}
 }
+
+// An instance adopted across `tend update` keeps its inspector port: it can
+// be profiled by the new daemon, and the inspector closes after.
+func TestProfileAfterAnUpdate(t *testing.T) {
+	h := newHome(t)
+	h.ok("start", "hot.js", "--name", "hot", "--port", strconv.Itoa(freePort(t)))
+	before := pids(h.waitApp("hot", "online", allOnline))
+	insp := inspectPort(t, h, "hot")
+	h.ok("update")
+	if got := pids(h.waitApp("hot", "online", allOnline)); !slices.Equal(got, before) {
+		t.Fatalf("pids %v after the update, want %v", got, before)
+	}
+	file := filepath.Join(t.TempDir(), "hot.cpuprofile")
+	if r := h.run("profile", "cpu", "hot", "--duration", "1s", "-o", file); r.code != 0 {
+		t.Fatalf("profile cpu after an update: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if p := readCPUProfile(t, file); len(p.Nodes) == 0 {
+		t.Errorf("profile after an update has no nodes")
+	}
+	refuses(t, insp, "after the profile")
+}
