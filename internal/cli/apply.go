@@ -41,14 +41,18 @@ prints the plan and changes nothing; an invalid file changes nothing either.`,
 			if err := e.printPlan(res, err, dryRun, asJSON); err != nil || dryRun {
 				return err
 			}
-			// The apps of the file are to run: each must be ready.
+			// The apps whose processes the plan started must be ready; an
+			// in-place update or an unchanged app asked for none.
 			all, err := c.List(cmd.Context())
 			if err != nil {
 				return friendly(err)
 			}
 			want := map[string]bool{}
-			for _, a := range apps {
-				want[a.Key()] = true
+			for _, st := range res.Steps {
+				switch st.Kind {
+				case "start", "replace", "scale", "reload":
+					want[st.App] = true
+				}
 			}
 			var acted []api.App
 			for _, a := range all {
