@@ -120,6 +120,18 @@ func (h *home) run(args ...string) result {
 // "-KEY" entry, without KEY.
 func (h *home) runEnv(extra []string, args ...string) result {
 	h.t.Helper()
+	return h.runAt(fixtures, extra, args...)
+}
+
+// runIn runs tend in dir rather than in the fixtures.
+func (h *home) runIn(dir string, args ...string) result {
+	h.t.Helper()
+	return h.runAt(dir, nil, args...)
+}
+
+// runAt runs tend in dir with extra environment variables (as runEnv).
+func (h *home) runAt(dir string, extra []string, args ...string) result {
+	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tendBin, args...)
@@ -132,7 +144,7 @@ func (h *home) runEnv(extra []string, args ...string) result {
 		env = append(env, kv)
 	}
 	cmd.Env = env
-	cmd.Dir = fixtures
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

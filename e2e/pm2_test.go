@@ -35,25 +35,6 @@ func ecoFile(t *testing.T, names ...string) string {
 	return p
 }
 
-// runIn runs tend in dir rather than in the fixtures.
-func (h *home) runIn(dir string, args ...string) result {
-	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tendBin, args...)
-	cmd.Env, cmd.Dir = h.env, dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		h.t.Fatalf("tend %v: %v", args, err)
-	}
-	return result{out.String(), errb.String(), code}
-}
-
 func (h *home) pidsOf(name string) []int {
 	h.t.Helper()
 	return pids(h.waitApp(name, "online", allOnline))
