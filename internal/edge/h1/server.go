@@ -329,7 +329,9 @@ func checkRequest(r *http.Request) (int, string) {
 			}
 		}
 	}
-	if e := r.Header["Expect"]; len(e) > 0 && !(r.ProtoAtLeast(1, 1) && len(e) == 1 && strings.EqualFold(e[0], "100-continue")) {
+	// As net/http: the first Expect line decides, and an empty one is no
+	// expectation (the differential fuzz target found the empty one).
+	if e := r.Header["Expect"]; len(e) > 0 && e[0] != "" && !strings.EqualFold(e[0], "100-continue") {
 		return http.StatusExpectationFailed, ""
 	}
 	return 0, ""
@@ -383,7 +385,7 @@ func (c *serverConn) exchange(req *http.Request) (done, hijacked bool) {
 	if body == http.NoBody {
 		c.startWatch()
 	} else {
-		br = &bodyReader{c: c, body: body, expect: req.Header.Get("Expect") != "", timeout: s.body}
+		br = &bodyReader{c: c, body: body, expect: waitsForContinue(req), timeout: s.body}
 		req.Body = br
 	}
 	ok := c.run(w, req)
@@ -662,4 +664,11 @@ func (s *Server) Drain() {
 	s.mu.Lock()
 	s.shutting.Store(true)
 	s.mu.Unlock()
+}
+
+// waitsForContinue says whether the client waits for "100 Continue" before
+// it sends the body. An HTTP/1.0 client never gets a 1xx (RFC 9110, 15.2),
+// so it waits for none.
+func waitsForContinue(r *http.Request) bool {
+	return r.ProtoAtLeast(1, 1) && strings.EqualFold(r.Header.Get("Expect"), "100-continue")
 }
