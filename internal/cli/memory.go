@@ -1,16 +1,13 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"strconv"
 	"strings"
 
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/client"
+	"github.com/tendhq/tend/internal/metrics"
 	"github.com/tendhq/tend/internal/spec"
 )
 
@@ -100,35 +97,16 @@ func sizeText(b uint64) string {
 	return fmt.Sprintf("%.0fM", float64(b)/(1<<20))
 }
 
-// memAvailable reads MemAvailable from /proc/meminfo's format: the memory
-// the kernel can give new processes without swapping. ok is false when
-// there is no such line (a kernel before 3.14, or not Linux).
-func memAvailable(r io.Reader) (uint64, bool) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 3 && f[0] == "MemAvailable:" && f[2] == "kB" {
-			kb, err := strconv.ParseUint(f[1], 10, 64)
-			return kb << 10, err == nil && kb < 1<<50
-		}
-	}
-	return 0, false
-}
-
 // warnMemory prints a warning, not a refusal, when the instances apps add
 // would need more memory than this machine has available (the daemon runs
 // here: the CLI reaches it on a local socket). Any failure to tell is
 // silent: the warning is advice.
 func (e *env) warnMemory(ctx context.Context, c *client.Client, apps []spec.App) {
-	f, err := os.Open("/proc/meminfo")
+	mi, err := metrics.ReadMemInfo()
 	if err != nil {
 		return
 	}
-	avail, ok := memAvailable(f)
-	f.Close()
-	if !ok {
-		return
-	}
+	avail := mi.Available
 	running, err := c.List(ctx)
 	if err != nil {
 		return

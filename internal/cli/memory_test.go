@@ -8,18 +8,6 @@ import (
 	"github.com/tendhq/tend/internal/spec"
 )
 
-func TestMemAvailable(t *testing.T) {
-	meminfo := "MemTotal:       24683736 kB\nMemFree:         1000000 kB\nMemAvailable:   23889104 kB\nBuffers:  1 kB\n"
-	if n, ok := memAvailable(strings.NewReader(meminfo)); !ok || n != 23889104<<10 {
-		t.Errorf("memAvailable = %d, %v", n, ok)
-	}
-	for _, bad := range []string{"MemTotal: 1 kB\n", "MemAvailable: x kB\n", "MemAvailable: 99999999999999999999 kB\n", ""} {
-		if n, ok := memAvailable(strings.NewReader(bad)); ok {
-			t.Errorf("memAvailable(%q) = %d, ok", bad, n)
-		}
-	}
-}
-
 // The estimate: the mean RSS of an app's running instances for the ones
 // it adds, tend's stated default for a Node app that has not run, nothing
 // for any other app that has not run.

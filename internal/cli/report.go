@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tendhq/tend/internal/client"
 	"github.com/tendhq/tend/internal/home"
+	"github.com/tendhq/tend/internal/metrics"
 	"github.com/tendhq/tend/internal/version"
 	"golang.org/x/sys/unix"
 )
@@ -108,19 +107,8 @@ func systemFacts() [][2]string {
 		kernel = fmt.Sprintf("%s %s %s", unix.ByteSliceToString(u.Sysname[:]), unix.ByteSliceToString(u.Release[:]), unix.ByteSliceToString(u.Machine[:]))
 	}
 	mem := "unknown"
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var total, avail string
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) >= 2 && f[0] == "MemTotal:" {
-				total = f[1]
-			}
-			if len(f) >= 2 && f[0] == "MemAvailable:" {
-				avail = f[1]
-			}
-		}
-		mem = fmt.Sprintf("%s kB total, %s kB available", total, avail)
+	if mi, err := metrics.ReadMemInfo(); err == nil {
+		mem = fmt.Sprintf("%s total, %s available", sizeText(mi.Total), sizeText(mi.Available))
 	}
 	return [][2]string{
 		{"os", osName},

@@ -13,6 +13,7 @@ import (
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/inspect"
+	"github.com/tendhq/tend/internal/metrics"
 )
 
 // Profiles are taken through the Node inspector (internal/inspect), which
@@ -295,10 +296,11 @@ func (d *Daemon) checkSnapshotRoom(ctx context.Context, conn *inspect.Conn, what
 	if err != nil {
 		return err
 	}
-	avail, err := inspect.MemAvailable()
+	mi, err := metrics.ReadMemInfo()
 	if err != nil {
 		return fmt.Errorf("read free memory: %w", err)
 	}
+	avail := mi.Available
 	if err := inspect.CheckSnapshotRoom(avail, u.Used); err != nil {
 		d.log.Warn("profile: heap snapshot refused", "target", what, "available", avail, "heap_used", u.Used)
 		return err

@@ -331,16 +331,3 @@ func TestCheckSnapshotRoom(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
-
-func TestParseMemAvailable(t *testing.T) {
-	got, err := parseMemAvailable(strings.NewReader("MemTotal:       16000000 kB\nMemFree:  1 kB\nMemAvailable:    8000000 kB\n"))
-	if err != nil || got != 8000000<<10 {
-		t.Fatalf("got %d, %v", got, err)
-	}
-	if _, err := parseMemAvailable(strings.NewReader("MemTotal: 1 kB\n")); err == nil {
-		t.Fatal("want an error without MemAvailable")
-	}
-	if _, err := MemAvailable(); err != nil {
-		t.Fatal(err)
-	}
-}

@@ -1,16 +1,12 @@
 package inspect
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -223,39 +219,6 @@ func WaitClosed(ctx context.Context, port int) error {
 		case <-tick.C:
 		}
 	}
-}
-
-// MemAvailable reads MemAvailable from /proc/meminfo, in bytes.
-func MemAvailable() (uint64, error) {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	return parseMemAvailable(f)
-}
-
-func parseMemAvailable(r io.Reader) (uint64, error) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "MemAvailable:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("meminfo: unexpected MemAvailable line %q", sc.Text())
-		}
-		kb, err := strconv.ParseUint(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("meminfo: %w", err)
-		}
-		return kb << 10, nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, errors.New("meminfo: no MemAvailable")
 }
 
 // ErrLowMemory refuses a heap snapshot the machine may not have room for.
