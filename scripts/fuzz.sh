@@ -38,6 +38,16 @@ for t in "${targets[@]}"; do
   echo "fuzz: $name ($pkg)"
   log=$(mktemp)
   if ! go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" -parallel 2 "$pkg" >"$log" 2>&1; then
+    # Go 1.26's fuzz coordinator can report a bare "context deadline
+    # exceeded" when -fuzztime ends while a worker is mid-call, with no
+    # input written (golang/go#75804, fixed in Go 1.27). That is no
+    # finding (a real one writes its input): the seeds are replayed to be sure.
+    if grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written to' "$log" \
+      && go test -count=1 -run "^$name\$" "$pkg" >/dev/null 2>&1; then
+      echo "fuzz: $name stopped with Go's fuzztime deadline race (golang/go#75804); its seeds replay clean"
+      rm -f "$log"
+      continue
+    fi
     cat "$log"
     dir=$(go list -f '{{.Dir}}' "$pkg")
     input=$(sed -n 's/.*Failing input written to \(testdata\/fuzz\/[^ ]*\).*/\1/p' "$log" | tail -1)
