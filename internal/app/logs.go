@@ -188,11 +188,19 @@ func (m *logMove) commit(a *App) error {
 // the default namespace, see LogName), with -<i> before the extension when
 // instances write separate files.
 func (a *App) logPath(setting, stream string, index int) string {
+	return StreamFile(&a.spec, a.cfg.LogDir, setting, stream, index)
+}
+
+// StreamFile is the file an instance's stream goes to: setting when the app
+// names one, else <logDir>/<name>-<stream>.log; with -<index> before the
+// extension when each of several instances writes its own file. The CLI
+// names the same files (ls --format pm2).
+func StreamFile(s *spec.App, logDir, setting, stream string, index int) string {
 	path := setting
 	if path == "" {
-		path = filepath.Join(a.cfg.LogDir, fmt.Sprintf("%s-%s.log", LogName(a.spec.Namespace, a.spec.Name), stream))
+		path = filepath.Join(logDir, fmt.Sprintf("%s-%s.log", LogName(s.Namespace, s.Name), stream))
 	}
-	if path == os.DevNull || a.spec.MergeLogs || a.spec.Instances <= 1 {
+	if path == os.DevNull || s.MergeLogs || s.Instances <= 1 {
 		return path
 	}
 	ext := filepath.Ext(path)

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -104,19 +103,11 @@ func (e *env) printPM2List(ctx context.Context, c *client.Client, sortBy string)
 	return e.printJSON(pm2.JList(apps, e.logPath))
 }
 
-// logPath is where the daemon writes an instance's stream, as
-// internal/app names its files.
+// logPath is where the daemon writes an instance's stream.
 func (e *env) logPath(s *spec.App, stream string, index int) string {
-	path := s.OutFile
+	setting := s.OutFile
 	if stream == "error" {
-		path = s.ErrorFile
+		setting = s.ErrorFile
 	}
-	if path == "" {
-		path = filepath.Join(e.home, home.LogsDir, fmt.Sprintf("%s-%s.log", app.LogName(s.Namespace, s.Name), stream))
-	}
-	if path == os.DevNull || s.MergeLogs || s.Instances <= 1 {
-		return path
-	}
-	ext := filepath.Ext(path)
-	return fmt.Sprintf("%s-%d%s", strings.TrimSuffix(path, ext), index, ext)
+	return app.StreamFile(s, filepath.Join(e.home, home.LogsDir), setting, stream, index)
 }
