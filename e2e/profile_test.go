@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/inspect"
 )
 
 // inspectPort reads the inspector port tend gave an instance from its
@@ -43,26 +44,13 @@ func refuses(t *testing.T, port int, when string) {
 	}
 }
 
-type cpuProfile struct {
-	Nodes []struct {
-		ID        int `json:"id"`
-		CallFrame struct {
-			FunctionName string `json:"functionName"`
-		} `json:"callFrame"`
-	} `json:"nodes"`
-	StartTime  int64 `json:"startTime"`
-	EndTime    int64 `json:"endTime"`
-	Samples    []int `json:"samples"`
-	TimeDeltas []int `json:"timeDeltas"`
-}
-
-func readCPUProfile(t *testing.T, file string) cpuProfile {
+func readCPUProfile(t *testing.T, file string) inspect.CPUProfile {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p cpuProfile
+	var p inspect.CPUProfile
 	if err := json.Unmarshal(b, &p); err != nil {
 		t.Fatalf("%s is not a cpu profile: %v", file, err)
 	}
@@ -70,24 +58,6 @@ func readCPUProfile(t *testing.T, file string) cpuProfile {
 		t.Fatalf("%s: %d nodes, %d samples, %d timeDeltas", file, len(p.Nodes), len(p.Samples), len(p.TimeDeltas))
 	}
 	return p
-}
-
-// topSelf returns the names of the n functions with the most self samples.
-func (p cpuProfile) topSelf(n int) []string {
-	count := map[int]int{}
-	for _, s := range p.Samples {
-		count[s]++
-	}
-	byFn := map[string]int{}
-	for _, nd := range p.Nodes {
-		byFn[nd.CallFrame.FunctionName] += count[nd.ID]
-	}
-	var names []string
-	for k := range byFn {
-		names = append(names, k)
-	}
-	slices.SortFunc(names, func(a, b string) int { return byFn[b] - byFn[a] })
-	return names[:min(n, len(names))]
 }
 
 func TestProfileCPUFindsTheHotFunctionAndClosesTheInspector(t *testing.T) {
@@ -112,7 +82,7 @@ func TestProfileCPUFindsTheHotFunctionAndClosesTheInspector(t *testing.T) {
 		t.Errorf("profile cpu printed:\n%s%s", r.stdout, r.stderr)
 	}
 	p := readCPUProfile(t, file)
-	if top := p.topSelf(3); !slices.Contains(top, "hotLoopForProfile") {
+	if top := p.TopSelf(3); !slices.Contains(top, "hotLoopForProfile") {
 		t.Errorf("hotLoopForProfile is not among the top self-time functions %q", top)
 	}
 	refuses(t, insp, "after the profile")

@@ -142,37 +142,6 @@ func (n *node) closeAndCheck(t *testing.T, c *Conn) {
 	}
 }
 
-type cpuProfile struct {
-	Nodes []struct {
-		ID        int `json:"id"`
-		CallFrame struct {
-			FunctionName string `json:"functionName"`
-		} `json:"callFrame"`
-	} `json:"nodes"`
-	StartTime  int64 `json:"startTime"`
-	EndTime    int64 `json:"endTime"`
-	Samples    []int `json:"samples"`
-	TimeDeltas []int `json:"timeDeltas"`
-}
-
-// topSelf returns the function names of the n nodes with the most samples.
-func (p *cpuProfile) topSelf(n int) []string {
-	count := map[int]int{}
-	for _, s := range p.Samples {
-		count[s]++
-	}
-	byFn := map[string]int{}
-	for _, nd := range p.Nodes {
-		byFn[nd.CallFrame.FunctionName] += count[nd.ID]
-	}
-	names := make([]string, 0, len(byFn))
-	for k := range byFn {
-		names = append(names, k)
-	}
-	slices.SortFunc(names, func(a, b string) int { return byFn[b] - byFn[a] })
-	return names[:min(n, len(names))]
-}
-
 func TestCPUProfileShowsTheHotFunction(t *testing.T) {
 	n := startNode(t, "hot.js")
 	c := n.dial(t)
@@ -187,14 +156,14 @@ func TestCPUProfileShowsTheHotFunction(t *testing.T) {
 	if err := c.StopCPU(ctx, &buf); err != nil {
 		t.Fatal(err)
 	}
-	var p cpuProfile
+	var p CPUProfile
 	if err := json.Unmarshal(buf.Bytes(), &p); err != nil {
 		t.Fatalf("cpu profile is not JSON: %v", err)
 	}
 	if len(p.Nodes) == 0 || len(p.Samples) == 0 || len(p.TimeDeltas) != len(p.Samples) {
 		t.Fatalf("cpu profile has %d nodes, %d samples, %d timeDeltas", len(p.Nodes), len(p.Samples), len(p.TimeDeltas))
 	}
-	if top := p.topSelf(3); !slices.Contains(top, "hotLoopForProfile") {
+	if top := p.TopSelf(3); !slices.Contains(top, "hotLoopForProfile") {
 		t.Fatalf("hotLoopForProfile is not among the top self-time functions %q", top)
 	}
 	n.closeAndCheck(t, c)
