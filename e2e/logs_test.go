@@ -50,13 +50,13 @@ func readRotated(t *testing.T, path string) []string {
 }
 
 func TestEveryLineOnceAcrossRotations(t *testing.T) {
+	dir := t.TempDir() // made first, so it is removed after the daemon stops
 	h := newHome(t)
 	const n = 200000
 	h.ok("start", "count.js", "--name", "count", "--no-autorestart", "--env", "COUNT="+strconv.Itoa(n))
 	h.waitApp("count", "done", func(a api.App) bool { return a.Status == api.StatusStopped })
 	// Rotation is per app: restart it with a small max_size and compress.
 	h.ok("delete", "count")
-	dir := t.TempDir()
 	eco := filepath.Join(dir, "tend.yaml")
 	out := filepath.Join(dir, "count.log")
 	writeEco(t, eco, fmt.Sprintf("apps:\n  - name: count\n    script: %s/count.js\n    out_file: %s\n    max_size: 512K\n    compress: true\n    retain: 100\n    env:\n      COUNT: %d\n      STAY: 1\n", fixtures, out, n))

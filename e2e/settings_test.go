@@ -324,8 +324,10 @@ func fileSize(path string) int64 {
 // timestamp format take effect on the next line, and no process restarts.
 func TestLogSettingsTakeEffectInPlace(t *testing.T) {
 	bothWays(t, func(t *testing.T, via string) {
-		h := newHome(t)
+		// The directory outlives the daemon (cleanups run last first):
+		// the app writes its log into it until the daemon stops.
 		dir := t.TempDir()
+		h := newHome(t)
 		script := filepath.Join(dir, "chatty.js")
 		writeEco(t, script, `let n = 0;
 setInterval(() => { for (let i = 0; i < 20; i++) console.log('chatty line ' + (n++) + ' ' + 'x'.repeat(100)); }, 50);
