@@ -84,7 +84,7 @@ type fileStamp struct {
 }
 
 func stampOf(fi os.FileInfo) fileStamp {
-	st := stampOf(fi)
+	st := fileStamp{mod: fi.ModTime(), size: fi.Size()}
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
 		st.ino = sys.Ino
 	}
