@@ -125,7 +125,7 @@ func (a *App) reportReload(ctx context.Context, err error) {
 		switch {
 		case err != nil:
 			a.reloadFailed = true
-			a.incident(api.AlertReloadFailed, "reload failed: "+err.Error(), false)
+			a.incident(api.AlertReloadFailed, err.Error(), false)
 		case a.reloadFailed:
 			a.reloadFailed = false
 			a.incident(api.AlertReloadFailed, "a reload succeeded", true)
