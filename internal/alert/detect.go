@@ -92,20 +92,23 @@ func (d *Detector) Observe(ev api.StreamEvent, now time.Time) []Raised {
 		if st == nil || ev.Exit == nil || ev.Exit.Expected {
 			return nil
 		}
-		// A crash: not stable yet. The process may have been started
-		// again at once, the app staying online: count from now.
-		st.stableAt = time.Time{}
-		if st.online {
-			d.arm(app, st, now)
-		}
+		var out []Raised
 		if ev.Exit.Unstable >= api.AlertCrashLoopRestarts {
 			msg := fmt.Sprintf("instance %d restarted %d times in a row, each time up less than its min_uptime; last exit: %s",
 				ev.Instance, ev.Exit.Unstable, ev.Exit.Reason)
 			if line := lastLine(ev.Exit.Stderr); line != "" {
 				msg += "; stderr: " + line
 			}
-			return d.begin(now, api.AlertCrashLoop, ev, app, "", msg)
+			out = d.begin(now, api.AlertCrashLoop, ev, app, "", msg)
 		}
+		// A crash: not stable yet. The process may have been started
+		// again at once, the app staying online (no event says so):
+		// count from now.
+		st.stableAt = time.Time{}
+		if st.online {
+			d.arm(app, st, now)
+		}
+		return out
 	case api.EventIncident:
 		if !slices.Contains(api.AlertKinds, ev.Kind) {
 			return nil

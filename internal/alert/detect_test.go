@@ -76,6 +76,12 @@ func TestDetector(t *testing.T) {
 			tick(1500 * time.Millisecond),
 			tick(1800*time.Millisecond, "recovered crash_loop api @1.8s: online and stable for 1s"),
 		}},
+		{"a loop restarted at once, the app never leaving online, ends after its last crash", []step{
+			{0, state("api", api.StatusOnline, ""), nil},
+			{100 * time.Millisecond, crash("api", 3), []string{"alert crash_loop api @100ms: " + loopMsg}},
+			tick(1099 * time.Millisecond),
+			tick(1100*time.Millisecond, "recovered crash_loop api @1.1s: online and stable for 1s"),
+		}},
 		{"errored, then started again by hand", []step{
 			{0, state("api", api.StatusErrored, "instance 0: exited with code 1 after 40ms; 16 unstable restarts in a row (each up less than 1s); not restarting"),
 				[]string{"alert errored api @0s: instance 0: exited with code 1 after 40ms; 16 unstable restarts in a row (each up less than 1s); not restarting"}},
