@@ -88,7 +88,7 @@ func TestACrashLoopAlertsOnceThenOnceWhenFixed(t *testing.T) {
 	mustJSON(t, bodies[0], &first)
 	if first.Host != host || first.App != "loop" || first.Kind != api.AlertCrashLoop || first.Recovered ||
 		!strings.HasPrefix(first.Message, "instance 0 restarted 3 times in a row, each time up less than its min_uptime; last exit: exited with code 1 after ") ||
-		!strings.HasSuffix(first.Message, "; stderr: crash fixture exiting with 1") {
+		!strings.HasSuffix(first.Message, "; error: crash fixture exiting with 1") {
 		t.Fatalf("alert = %+v", first)
 	}
 	// It goes on crashing: no second alert for the same incident.
@@ -269,5 +269,51 @@ func TestABadAlertsConfigIsRefusedWithFileKeyAndReason(t *testing.T) {
 	mustJSON(t, h.ok("alerts", "ls", "--json"), &a)
 	if len(a.Targets) != 1 || a.Targets[0].URL != "https://example.com/…" || strings.Join(a.Targets[0].Events, ",") != "errored,crash_loop" {
 		t.Fatalf("targets %+v", a.Targets)
+	}
+}
+
+func TestAFailedReloadAlertsAndASuccessfulOneRecovers(t *testing.T) {
+	h := newHome(t)
+	hk := newHook(t, nil)
+	h.writeDaemonYAML(fmt.Sprintf("alerts:\n  - url: %s/hook\n", hk.URL))
+	port := freePort(t)
+	h.ok("start", "late.js", "--name", "late", "--port", fmt.Sprint(port), "--listen-timeout", "2s", "--env", "LATE_MS=0")
+	h.waitApp("late", "online", allOnline)
+	// The new process would listen only in a minute: the reload fails and
+	// the old one serves on.
+	if err := h.fails("set", "late", "env.LATE_MS=60000"); !strings.Contains(err, "reload failed") {
+		t.Fatalf("set: %s", err)
+	}
+	h.ok("set", "late", "env.LATE_MS=0")
+	bodies := waitHook(t, hk, 2, "the failed reload and the one that succeeded")
+	var failed, ok alert.Body
+	mustJSON(t, bodies[0], &failed)
+	mustJSON(t, bodies[1], &ok)
+	if failed.App != "late" || failed.Kind != api.AlertReloadFailed || failed.Recovered ||
+		!strings.HasPrefix(failed.Message, "reload failed: late: instance 0: new process ") || !strings.Contains(failed.Message, "within listen_timeout 2s") {
+		t.Errorf("alert %+v", failed)
+	}
+	if ok.App != "late" || ok.Kind != api.AlertReloadFailed || !ok.Recovered || ok.Message != "a reload succeeded" {
+		t.Errorf("recovery %+v", ok)
+	}
+	// Another success tells nothing: the next alert is the next failure.
+	h.ok("reload", "late")
+	h.fails("set", "late", "env.LATE_MS=60000")
+	deadline := time.Now().Add(20 * time.Second)
+	a := h.alerts()
+	for len(a.Alerts) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the next failure was never raised: %+v", a.Alerts)
+		}
+		time.Sleep(50 * time.Millisecond)
+		a = h.alerts()
+	}
+	// Within min_interval (1m) of the first alert of this incident key,
+	// it is raised but not sent.
+	if next := a.Alerts[2]; len(a.Alerts) != 3 || next.Kind != api.AlertReloadFailed || next.Recovered || next.Deliveries[0].Status != api.DeliverySuppressed {
+		t.Fatalf("after a reload that succeeded with nothing open, then one that failed: %+v", a.Alerts)
+	}
+	if a.Targets[0].Suppressed != 1 || len(hk.got()) != 2 {
+		t.Fatalf("target %+v, %d sent; want 1 suppressed, 2 sent", a.Targets[0], len(hk.got()))
 	}
 }

@@ -278,6 +278,23 @@ func TestTestSendsASampleToEveryTarget(t *testing.T) {
 	}
 }
 
+func TestText(t *testing.T) {
+	for _, c := range []struct {
+		r    Raised
+		want string
+	}{
+		{Raised{Kind: api.AlertReloadFailed, Subject: "api", Message: "reload failed: api: instance 0: not ready"}, "[web-1] api: reload failed: api: instance 0: not ready"},
+		{Raised{Kind: api.AlertReloadFailed, Subject: "api", Message: "a reload succeeded", Recovered: true}, "[web-1] api: recovered from reload failed: a reload succeeded"},
+		{Raised{Kind: api.AlertMemoryLimit, Subject: "api", Message: "instance 1 replaced: max_memory_restart: ..."}, "[web-1] api: memory limit: instance 1 replaced: max_memory_restart: ..."},
+		{Raised{Kind: api.AlertHostLost, Subject: "web-2", Message: "no heartbeat for 30s"}, "[web-1] web-2: host lost: no heartbeat for 30s"},
+		{Raised{Kind: api.AlertDeployFailed, Message: "release 3: npm ci failed"}, "[web-1] deploy failed: release 3: npm ci failed"},
+	} {
+		if got := text("web-1", c.r); got != c.want {
+			t.Errorf("text = %q; want %q", got, c.want)
+		}
+	}
+}
+
 func TestRecentKeepsABoundedRing(t *testing.T) {
 	a := New(Options{Keep: 5})
 	for range 12 {

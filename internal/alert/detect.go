@@ -96,8 +96,8 @@ func (d *Detector) Observe(ev api.StreamEvent, now time.Time) []Raised {
 		if ev.Exit.Unstable >= api.AlertCrashLoopRestarts {
 			msg := fmt.Sprintf("instance %d restarted %d times in a row, each time up less than its min_uptime; last exit: %s",
 				ev.Instance, ev.Exit.Unstable, ev.Exit.Reason)
-			if line := lastLine(ev.Exit.Stderr); line != "" {
-				msg += "; stderr: " + line
+			if ev.Exit.Error != "" {
+				msg += "; error: " + clip(ev.Exit.Error, 200)
 			}
 			out = d.begin(now, api.AlertCrashLoop, ev, app, "", msg)
 		}
@@ -272,16 +272,6 @@ func first(a, b string) string {
 		return a
 	}
 	return b
-}
-
-// lastLine is the last line of lines with something on it, clipped.
-func lastLine(lines []string) string {
-	for i := len(lines) - 1; i >= 0; i-- {
-		if s := strings.TrimSpace(lines[i]); s != "" {
-			return clip(s, 200)
-		}
-	}
-	return ""
 }
 
 // clip cuts s to at most n bytes, on a rune boundary, marking the cut.

@@ -34,7 +34,7 @@ func state(app, status, reason string) *api.StreamEvent {
 func crash(app string, unstable int) *api.StreamEvent {
 	return &api.StreamEvent{Type: api.EventInstanceExit, App: app, Namespace: "default", Exit: &api.Exit{
 		Code: 1, Unstable: unstable, Reason: fmt.Sprintf("exited with code 1 after 40ms (unstable %d/16); restarting now", unstable),
-		Stderr: []string{"    at boom (app.js:1)", "Error: boom", ""},
+		Stderr: []string{"Error: boom", "    at boom (app.js:1)", "", "Node.js v20.0.0"}, Error: "Error: boom",
 	}}
 }
 
@@ -46,7 +46,7 @@ func incident(app, kind, msg string, resolved bool) *api.StreamEvent {
 	return &api.StreamEvent{Type: api.EventIncident, App: app, Namespace: "default", Instance: -1, Kind: kind, Message: msg, Resolved: resolved}
 }
 
-const loopMsg = "instance 0 restarted 3 times in a row, each time up less than its min_uptime; last exit: exited with code 1 after 40ms (unstable 3/16); restarting now; stderr: Error: boom"
+const loopMsg = "instance 0 restarted 3 times in a row, each time up less than its min_uptime; last exit: exited with code 1 after 40ms (unstable 3/16); restarting now; error: Error: boom"
 
 func TestDetector(t *testing.T) {
 	s := time.Second

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -231,7 +232,7 @@ func bodies(al api.Alert, subject string) map[string][]byte {
 var labels = map[string]string{
 	api.AlertErrored:      "errored",
 	api.AlertCrashLoop:    "crash loop",
-	api.AlertMemoryLimit:  "replaced for its memory limit",
+	api.AlertMemoryLimit:  "memory limit",
 	api.AlertReloadFailed: "reload failed",
 	api.AlertDeployFailed: "deploy failed",
 	api.AlertHostLost:     "host lost",
@@ -245,12 +246,15 @@ func text(host string, r Raised) string {
 	if label == "" {
 		label = r.Kind
 	}
-	if r.Recovered {
-		label = "recovered from " + label
-	}
 	s := "[" + host + "] "
 	if r.Subject != "" {
 		s += r.Subject + ": "
 	}
-	return s + label + ": " + r.Message
+	switch {
+	case r.Recovered:
+		s += "recovered from " + label + ": "
+	case !strings.HasPrefix(r.Message, label+":"): // "reload failed: ..." says it already
+		s += label + ": "
+	}
+	return s + r.Message
 }

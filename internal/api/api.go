@@ -234,6 +234,8 @@ type Exit struct {
 	// Unstable is how many unstable restarts in a row (each up less than
 	// min_uptime) the restart policy counted after this exit.
 	Unstable int `json:"unstable,omitempty"`
+	// Error is the line of Stderr that names the error, as Crash.Error.
+	Error string `json:"error,omitempty"`
 	// Stderr is the last lines the process wrote to stderr before an
 	// unexpected exit (at most 50): the stack trace of an uncaught error.
 	Stderr []string `json:"stderr,omitempty"`

@@ -824,6 +824,7 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 	if spawnErr != nil {
 		detail = []string{spawnErr.Error()}
 	}
+	s.lastExit.Error = errorLineOf(detail)
 	a.recordCrash(s.index, s.lastExit, detail, a.fx.Now())
 	if a.stopped || !slices.Contains(a.slots, s) {
 		a.setSlotState(s, api.StatusStopped)
