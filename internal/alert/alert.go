@@ -54,7 +54,8 @@ type Alerter struct {
 	log     *slog.Logger
 	now     func() time.Time
 	keep    int
-	det     *Detector // used by Run's goroutine only
+	det     *Detector   // used by Run's goroutine only
+	bus     *events.Bus // set by Run, for its goroutine: where raised alerts are published
 	senders []*sender
 
 	mu       sync.Mutex
@@ -110,6 +111,7 @@ func (a *Alerter) Run(ctx context.Context, bus *events.Bus) {
 		wg.Go(func() { s.run(sctx) })
 	}
 	defer func() { stop(); wg.Wait() }()
+	a.bus = bus
 	f := bus.FollowQuiet(watched)
 	defer func() { f.Close() }()
 	for {
@@ -143,12 +145,15 @@ func (a *Alerter) Run(ctx context.Context, bus *events.Bus) {
 	}
 }
 
-// raise records each alert and hands it to the targets that want it and
-// whose rate limit lets it through.
+// raise records each alert, publishes it on the bus (the dashboard shows
+// it live), and hands it to the targets that want it and whose rate limit
+// lets it through.
 func (a *Alerter) raise(rs []Raised) {
 	for _, r := range rs {
 		al, body, send := a.record(r)
 		a.log.Info("alert", "app", al.App, "kind", al.Kind, "recovered", al.Recovered, "message", al.Message)
+		shown := cloneAlert(al)
+		a.bus.Publish(api.StreamEvent{Type: api.EventAlert, Time: al.Time, App: r.name, Namespace: r.namespace, AppID: -1, Instance: -1, Alert: &shown})
 		for i, s := range a.senders {
 			if send[i] {
 				s.enqueue(job{id: al.ID, body: body[s.t.Format]})

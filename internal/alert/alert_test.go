@@ -101,6 +101,8 @@ func TestAlertsAreDeliveredOncePerIncidentWithTheirRecovery(t *testing.T) {
 	base := len(rj.got())
 	baseS := len(rs.got())
 
+	raised, _ := bus.Follow(0, false, func(e *api.StreamEvent) bool { return e.Type == api.EventAlert })
+	defer raised.Close()
 	for u := 1; u <= 5; u++ {
 		bus.Publish(*crash("api", u))
 	}
@@ -133,6 +135,21 @@ func TestAlertsAreDeliveredOncePerIncidentWithTheirRecovery(t *testing.T) {
 		t.Errorf("slack body = %s; want %s", slack[1], want)
 	}
 
+	// Each alert is published on the bus too, for the dashboard.
+	var shown []string
+	for len(shown) < 2 {
+		evs, err := raised.Next(context.Background(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			shown = append(shown, fmt.Sprintf("%s/%s %s recovered=%v", e.Namespace, e.App, e.Alert.Kind, e.Alert.Recovered))
+		}
+	}
+	if want := []string{"default/api crash_loop recovered=false", "default/api crash_loop recovered=true"}; strings.Join(shown, "|") != strings.Join(want, "|") {
+		t.Errorf("alert events %q; want %q", shown, want)
+	}
+
 	rec := a.Recent()
 	if len(rec.Targets) != 2 || rec.Targets[0].URL != "http://"+strings.TrimPrefix(rj.URL, "http://")+"/…" {
 		t.Errorf("targets = %+v", rec.Targets)
@@ -152,6 +169,27 @@ func sendOne(a *Alerter, key string) uint64 {
 	a.raise([]Raised{{Key: key, Kind: api.AlertReloadFailed, App: "api", Subject: "api", Message: "reload failed: " + key, Time: time.Now()}})
 	rec := a.Recent().Alerts
 	return rec[len(rec)-1].ID
+}
+
+// publishOne has the running a raise an alert of app's failed reload, by
+// way of bus, and returns its id.
+func publishOne(t *testing.T, a *Alerter, bus *events.Bus, app string) uint64 {
+	t.Helper()
+	msg := "reload failed: " + app
+	var id uint64
+	eventually(t, "the alert of "+app, func() bool {
+		if id == 0 {
+			bus.Publish(*incident(app, api.AlertReloadFailed, msg, false)) // again, until Run follows
+		}
+		for _, al := range a.Recent().Alerts {
+			if al.Message == msg {
+				id = al.ID
+				return true
+			}
+		}
+		return false
+	})
+	return id
 }
 
 func delivery(a *Alerter, id uint64) api.Delivery {
@@ -175,8 +213,9 @@ func TestAFailingTargetIsRetriedABoundedNumberOfTimes(t *testing.T) {
 		tg := target(r.URL+"/SECRET", FormatJSON)
 		tg.Attempts = 4
 		a := New(Options{Targets: []Target{tg}, Backoff: time.Millisecond})
-		running(t, a, events.New(8))
-		id := sendOne(a, "k")
+		bus := events.New(8)
+		running(t, a, bus)
+		id := publishOne(t, a, bus, "api")
 		eventually(t, "the delivery to fail", func() bool { return delivery(a, id).Status == api.DeliveryFailed })
 		d := delivery(a, id)
 		if len(r.got()) != c.attempts || d.Attempts != c.attempts || d.Code != c.code {
@@ -197,12 +236,13 @@ func TestAHangingTargetTimesOutAndAFullQueueDropsItsOldest(t *testing.T) {
 	tg := target(r.URL+"/hook/SECRET", FormatJSON)
 	tg.Timeout, tg.Attempts = 2*time.Second, 1
 	a := New(Options{Targets: []Target{tg}, Backoff: time.Millisecond})
-	running(t, a, events.New(8))
-	first := sendOne(a, "first")
+	bus := events.New(8)
+	running(t, a, bus)
+	first := publishOne(t, a, bus, "first")
 	<-r.arrived // the first is in flight, held
 	var ids []uint64
 	for i := range QueueSize + 3 {
-		ids = append(ids, sendOne(a, "k"+string(rune('a'+i%26))+string(rune('a'+i/26))))
+		ids = append(ids, publishOne(t, a, bus, fmt.Sprint("app", i)))
 	}
 	// Raising never waited for the held request; the 3 oldest queued were
 	// pushed out.

@@ -31,6 +31,8 @@ type Raised struct {
 	Message   string
 	Recovered bool
 	Time      time.Time
+
+	name, namespace string // the app's, when it is about one
 }
 
 // Detector finds incidents in the daemon's events and says when each
@@ -221,7 +223,7 @@ func (d *Detector) raised(now time.Time, kind string, ev api.StreamEvent, app, s
 	shown := shownApp(ev)
 	return Raised{
 		Key: key(kind, first(subject, app)), Kind: kind, App: shown, Subject: first(subject, shown),
-		Message: clip(msg, MaxMessage), Recovered: recovered, Time: now,
+		Message: clip(msg, MaxMessage), Recovered: recovered, Time: now, name: ev.App, namespace: ev.Namespace,
 	}
 }
 

@@ -327,6 +327,9 @@ const (
 	// the alerts of daemon.yaml tell a person about: Kind (an Alert*
 	// kind), Message, Host (for host_lost); Resolved when it is over.
 	EventIncident = "incident"
+	// EventAlert is an alert the daemon raised (GET /v1/alerts): Alert,
+	// with its deliveries as they were when it was raised.
+	EventAlert = "alert"
 	// EventGap is the first event of a stream whose resume id is no longer
 	// kept (or unknown to this daemon): Gap says what was missed.
 	EventGap = "gap"
@@ -368,6 +371,7 @@ type StreamEvent struct {
 	Kind     string `json:"kind,omitempty"`
 	Host     string `json:"host,omitempty"`
 	Resolved bool   `json:"resolved,omitempty"`
+	Alert    *Alert `json:"alert,omitempty"`
 }
 
 // SampleFigure is one instance's reading in a sample event.
