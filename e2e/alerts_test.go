@@ -82,7 +82,8 @@ func TestACrashLoopAlertsOnceThenOnceWhenFixed(t *testing.T) {
 	host, _ := os.Hostname()
 
 	// A crash loop that does not reach errored: restarts keep coming.
-	h.ok("start", "crash.js", "--name", "loop", "--max-restarts", "1000", "--restart-delay", "100")
+	// A min_uptime well above a crash.js's life, even on a loaded machine.
+	h.ok("start", "crash.js", "--name", "loop", "--max-restarts", "1000", "--restart-delay", "100", "--min-uptime", "5s")
 	bodies := waitHook(t, hk, 1, "the crash loop")
 	var first alert.Body
 	mustJSON(t, bodies[0], &first)
@@ -94,20 +95,21 @@ func TestACrashLoopAlertsOnceThenOnceWhenFixed(t *testing.T) {
 	// It goes on crashing: no second alert for the same incident.
 	h.waitApp("loop", "restarted 8 times", func(a api.App) bool { return a.Instances[0].Restarts >= 8 })
 
-	// Fixed: it stays up, and after its min_uptime the recovery is told.
+	// Fixed: it stays up, and after its min_uptime (5s) the recovery is
+	// told.
 	h.ok("set", "loop", "env.CRASH_STAY=1")
 	bodies = waitHook(t, hk, 2, "the recovery")
 	var second alert.Body
 	mustJSON(t, bodies[1], &second)
-	if second.App != "loop" || second.Kind != api.AlertCrashLoop || !second.Recovered || second.Message != "online and stable for 1s" ||
-		second.Text != "["+host+"] loop: recovered from crash loop: online and stable for 1s" {
+	if second.App != "loop" || second.Kind != api.AlertCrashLoop || !second.Recovered || second.Message != "online and stable for 5s" ||
+		second.Text != "["+host+"] loop: recovered from crash loop: online and stable for 5s" {
 		t.Fatalf("recovery = %+v", second)
 	}
 	if len(bodies) != 2 {
 		t.Fatalf("webhook got %d alerts; want the crash loop and its recovery: %q", len(bodies), bodies)
 	}
 	sl := waitHook(t, slack, 2, "the slack target's two")
-	if sl[1] != `{"text":"[`+host+`] loop: recovered from crash loop: online and stable for 1s"}` {
+	if sl[1] != `{"text":"[`+host+`] loop: recovered from crash loop: online and stable for 5s"}` {
 		t.Errorf("slack body %s", sl[1])
 	}
 
@@ -161,7 +163,8 @@ func TestAFailingWebhookIsRetriedWhileTheDaemonAnswers(t *testing.T) {
 	t.Cleanup(func() { close(quit) })
 	h.writeDaemonYAML(fmt.Sprintf("alerts:\n  - url: %s/a\n    attempts: 3\n  - url: %s/b\n    timeout: 1m\n    attempts: 1\n", failing.URL, hanging.URL))
 
-	h.ok("start", "crash.js", "--name", "loop", "--max-restarts", "1000", "--restart-delay", "100")
+	// A min_uptime well above a crash.js's life, even on a loaded machine.
+	h.ok("start", "crash.js", "--name", "loop", "--max-restarts", "1000", "--restart-delay", "100", "--min-uptime", "5s")
 	select {
 	case <-held:
 	case <-time.After(30 * time.Second):
