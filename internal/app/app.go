@@ -640,6 +640,7 @@ func (a *App) status() api.App {
 			if len(p.custom) > 0 {
 				is.Metrics = maps.Clone(p.custom)
 			}
+			is.Actions = slices.Clone(p.actions)
 			if len(p.runtime) > 0 {
 				is.Node = maps.Clone(p.runtime)
 			}
@@ -752,6 +753,16 @@ func (a *App) stopProc(p *proc) {
 			ctx, cancel := context.WithTimeout(context.Background(), grace)
 			_ = front.Drain(ctx, p.id())
 			cancel()
+		}
+		if send := p.sender; send != nil && a.spec.ShutdownWithMessage && send.Send(ready.ShutdownMessage) == nil {
+			// PM2's shutdown_with_message: the message instead of the
+			// signal, which follows after kill_timeout.
+			t := time.NewTimer(grace)
+			select {
+			case <-p.sp.Done():
+			case <-t.C:
+			}
+			t.Stop()
 		}
 		p.sp.Stop(sig, grace)
 	})
