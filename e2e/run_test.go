@@ -17,7 +17,13 @@ import (
 // reader of its stdout.
 func runTend(t *testing.T, h *home, args ...string) (*exec.Cmd, *bufio.Scanner, chan error) {
 	t.Helper()
-	cmd := exec.Command(tendBin, append([]string{"run"}, args...)...)
+	return runTendVerb(t, h, "run", args...)
+}
+
+// runTendVerb starts `tend verb args...` in the foreground, as runTend.
+func runTendVerb(t *testing.T, h *home, verb string, args ...string) (*exec.Cmd, *bufio.Scanner, chan error) {
+	t.Helper()
+	cmd := exec.Command(tendBin, append([]string{verb}, args...)...)
 	cmd.Env = h.env
 	cmd.Dir = fixtures
 	cmd.Stderr = os.Stderr

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -172,7 +173,7 @@ func (o *startOpts) apps(cmd *cobra.Command, args []string) ([]spec.App, []spec.
 	}
 	a, w, err := spec.Decode(raw, spec.DecodeOptions{BaseDir: cwd, NumCPU: runtime.NumCPU(), MaxInstances: o.maxInstances})
 	if err != nil {
-		return nil, w, flagError(err)
+		return nil, w, flagError(cmd, err)
 	}
 	return []spec.App{a}, w, nil
 }
@@ -352,11 +353,18 @@ func startExisting(cmd *cobra.Command, e *env, target string, asJSON bool) error
 	return notReady(apps)
 }
 
-// flagError names flags rather than ecosystem keys in a decode error.
-func flagError(err error) error {
+// flagError names flags rather than ecosystem keys in a decode error: the
+// flag given, of those that set a key.
+func flagError(cmd *cobra.Command, err error) error {
 	msg := err.Error()
+	named := map[string]bool{}
 	for _, f := range startFlags {
-		msg = strings.ReplaceAll(msg, f.key+":", "--"+f.flag+":")
+		if named[f.key] || !cmd.Flags().Changed(f.flag) {
+			continue
+		}
+		named[f.key] = true
+		re := regexp.MustCompile(`(^|\s)` + regexp.QuoteMeta(f.key) + `:`)
+		msg = re.ReplaceAllString(msg, "${1}--"+f.flag+":")
 	}
 	return errors.New(msg)
 }
