@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -210,15 +209,7 @@ func TestStartNoDaemonRunsInTheForeground(t *testing.T) {
 		}
 	}()
 	pid := h.pidsOf("goodbye")
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("start --no-daemon after SIGTERM: %v, want exit 0", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("start --no-daemon did not exit after SIGTERM")
-	}
+	sigtermExits0(t, cmd, exited, "tend start --no-daemon")
 	waitGone(t, pid...)
 	if _, err := os.Stat(filepath.Join(h.dir, "tend.sock")); err == nil {
 		t.Errorf("a daemon is left after start --no-daemon ended")

@@ -25,6 +25,10 @@ const (
 	// maxPendingTriggers is the most triggers of one process waiting for
 	// a reply at once.
 	maxPendingTriggers = 32
+	// maxMessagesPerSecond bounds the app.message events of one process,
+	// so that a chatty app cannot push every other event out of the
+	// daemon's ring of recent events.
+	maxMessagesPerSecond = 20
 )
 
 // ErrNoAction means no instance of the app offers the action.
@@ -72,6 +76,17 @@ func (a *App) pm2Sink(p *proc) ready.PM2Func {
 			})
 		case ready.PM2Message:
 			a.post(func() {
+				now := a.fx.Now()
+				if now.Sub(p.msgSecond) >= time.Second {
+					if p.msgDropped > 0 {
+						a.event("instance %d: %d process:msg/human:event messages not passed on (more than %d a second)", p.slot.index, p.msgDropped, maxMessagesPerSecond)
+					}
+					p.msgSecond, p.msgCount, p.msgDropped = now, 0, 0
+				}
+				if p.msgCount++; p.msgCount > maxMessagesPerSecond {
+					p.msgDropped++
+					return
+				}
 				if a.cfg.Emit != nil {
 					a.cfg.Emit(api.StreamEvent{Type: api.EventAppMessage, App: a.spec.Name, Namespace: a.spec.Namespace,
 						AppID: a.id, Instance: p.slot.index, PID: p.sp.Pid(), Action: m.Type, Message: string(m.Data)})

@@ -102,6 +102,10 @@ type proc struct {
 	sender  *ready.Sender
 	actions []string
 	pending []*trigger
+	// msgSecond starts the second in which msgCount messages were passed
+	// on as events and msgDropped were not (pm2.go).
+	msgSecond            time.Time
+	msgCount, msgDropped int
 
 	// runtime are the figures of tend's Node runtime preload (inspect.go).
 	runtime map[string]float64

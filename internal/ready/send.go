@@ -30,13 +30,22 @@ func (s *Sender) Send(v any) error {
 		return fmt.Errorf("ipc message: %w", err)
 	}
 	b = append(b, '\n')
+	return s.Locked(func(c net.Conn) error {
+		if err := c.SetWriteDeadline(time.Now().Add(sendTimeout)); err != nil {
+			return fmt.Errorf("ipc channel: %w", err)
+		}
+		if _, err := c.Write(b); err != nil {
+			return fmt.Errorf("ipc channel: %w", err)
+		}
+		return nil
+	})
+}
+
+// Locked runs write with the channel to itself, between other messages:
+// for a writer of another kind on the same channel (a message with a
+// descriptor), so that its bytes never land inside one of Send's.
+func (s *Sender) Locked(write func(c net.Conn) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.c.SetWriteDeadline(time.Now().Add(sendTimeout)); err != nil {
-		return fmt.Errorf("ipc channel: %w", err)
-	}
-	if _, err := s.c.Write(b); err != nil {
-		return fmt.Errorf("ipc channel: %w", err)
-	}
-	return nil
+	return write(s.c)
 }
