@@ -746,15 +746,17 @@ func (a *App) stopProc(p *proc) {
 	}
 	sig := signalNum(a.spec.KillSignal)
 	grace := a.spec.KillTimeout.D()
-	// Draining and stopping take up to two kill_timeouts; the owner
-	// goroutine must not wait for them. Close does (bounded by them).
+	withMessage := a.spec.ShutdownWithMessage
+	// Draining and stopping take up to two kill_timeouts (three with
+	// shutdown_with_message); the owner goroutine must not wait for them.
+	// Close does (bounded by them).
 	a.goHelper(func() {
 		if front != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), grace)
 			_ = front.Drain(ctx, p.id())
 			cancel()
 		}
-		if send := p.sender; send != nil && a.spec.ShutdownWithMessage && send.Send(ready.ShutdownMessage) == nil {
+		if send := p.sender; send != nil && withMessage && send.Send(ready.ShutdownMessage) == nil {
 			// PM2's shutdown_with_message: the message instead of the
 			// signal, which follows after kill_timeout.
 			t := time.NewTimer(grace)
