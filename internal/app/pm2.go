@@ -124,6 +124,7 @@ func (a *App) Trigger(ctx context.Context, action string, param *string, index i
 		}
 		var offered []string
 		var targets []*slot
+		busy := false
 		for _, s := range a.slots {
 			if index < 0 || s.index == index {
 				targets = append(targets, s)
@@ -152,6 +153,7 @@ func (a *App) Trigger(ctx context.Context, action string, param *string, index i
 			case !slices.Contains(p.actions, action):
 				r.Error = fmt.Sprintf("instance %d has no action %q (%s)", s.index, action, actionList(p.actions))
 			case len(p.pending) >= maxPendingTriggers:
+				busy = true
 				r.Error = fmt.Sprintf("instance %d has %d triggers waiting for a reply already", s.index, len(p.pending))
 			default:
 				w := &trigger{action: action, reply: make(chan json.RawMessage, 1)}
@@ -160,7 +162,7 @@ func (a *App) Trigger(ctx context.Context, action string, param *string, index i
 			}
 		}
 		online := slices.ContainsFunc(out, func(r api.TriggerReply) bool { return r.PID > 0 })
-		if len(calls) == 0 && online && !slices.ContainsFunc(out, func(r api.TriggerReply) bool { return strings.Contains(r.Error, "waiting for a reply") }) {
+		if len(calls) == 0 && online && !busy {
 			err = fmt.Errorf("%s: %w %q: %s", a.spec.Name, ErrNoAction, action, offeredText(offered))
 		}
 	}); e != nil {
