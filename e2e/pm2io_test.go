@@ -48,7 +48,7 @@ func TestPM2IOAndTx2MetricsShowLikeTendsOwn(t *testing.T) {
 		t.Errorf("ls --json: tx2app offers %v, want hello", tx.Instances[0].Actions)
 	}
 	desc := h.ok("describe", "pm2io")
-	for _, want := range []string{"instance 0 metrics: ", "instance 1 metrics: ", "jobs_done=3", "instance 0 actions: ", "ping, echo, silent"} {
+	for _, want := range []string{"instance 0 metrics: ", "instance 1 metrics: ", "jobs_done=3", "instance 0 actions: ", "ping, echo, silent, first (tend trigger)", "instance 1 actions: "} {
 		if !strings.Contains(desc, want) {
 			t.Errorf("describe pm2io lacks %q:\n%s", want, desc)
 		}
@@ -81,7 +81,10 @@ func TestTriggerCallsAnActionOnEveryInstance(t *testing.T) {
 			return allOnline(a)
 		}
 	}
-	h.waitApp("pm2io", "offering ping", actions("silent"))
+	h.waitApp("pm2io", "offering its actions", func(a api.App) bool {
+		// Registered in this order: first (instance 0 only) comes last.
+		return actions("silent")(a) && slices.Contains(a.Instances[0].Actions, "first")
+	})
 	h.waitApp("tx2app", "offering hello", actions("hello"))
 
 	out := h.ok("trigger", "pm2io", "ping")
@@ -111,6 +114,13 @@ func TestTriggerCallsAnActionOnEveryInstance(t *testing.T) {
 	r := h.run("trigger", "pm2io", "pong")
 	if r.code == 0 || !strings.Contains(r.stderr, `no such action "pong"`) || !strings.Contains(r.stderr, "ping, echo, silent") {
 		t.Errorf("trigger of an unknown action: exit %d, %s", r.code, r.stderr)
+	}
+	// An instance without the action is named, with the actions it has;
+	// the others reply.
+	r = h.run("trigger", "pm2io", "first")
+	if r.code == 0 || r.stdout != `pm2io[0] "only instance 0 has me"`+"\n" ||
+		!strings.Contains(r.stderr, `pm2io[1] instance 1 has no action "first" (it offers km:heapdump`) || !strings.Contains(r.stderr, "ping, echo, silent)") {
+		t.Errorf("trigger of an action instance 1 lacks: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// An app with no IPC channel says so per instance.
 	r = h.run("trigger", "plain", "ping")
