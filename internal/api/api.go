@@ -158,6 +158,9 @@ type Instance struct {
 	// Metrics are the app's own figures (process.send({type: 'tend:metric',
 	// name, value}) or TEND_METRIC name=value on NOTIFY_SOCKET).
 	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// Actions are the actions the instance offers (@pm2/io's io.action,
+	// tx2.action), which `tend trigger` calls.
+	Actions []string `json:"actions,omitempty"`
 	// Node are a Node instance's runtime figures, from tend's preload:
 	// eventloop_delay_{p50,p99,max}_seconds, eventloop_utilization,
 	// heap_{used,total,limit}_bytes, external_bytes, array_buffers_bytes,
@@ -330,6 +333,7 @@ const (
 	// EventAlert is an alert the daemon raised (GET /v1/alerts): Alert,
 	// with its deliveries as they were when it was raised.
 	EventAlert = "alert"
+	EventAppMessage    = "app.message"    // an instance sent process:msg or human:event (PM2's bus): Instance, PID, Action (the type), Message (its data as JSON)
 	// EventGap is the first event of a stream whose resume id is no longer
 	// kept (or unknown to this daemon): Gap says what was missed.
 	EventGap = "gap"
@@ -514,4 +518,27 @@ type AlertTestResult struct {
 	Format string `json:"format"`
 	Code   int    `json:"code,omitempty"`
 	Error  string `json:"error,omitempty"`
+}
+
+// TriggerRequest is the body of POST /v1/apps/{target}/trigger: call an
+// action the app's instances offer (@pm2/io, tx2), as `pm2 trigger` does.
+type TriggerRequest struct {
+	Action string `json:"action"`
+	// Param, when set, is passed to the action (PM2 sends {msg, opts}).
+	Param *string `json:"param,omitempty"`
+	// Instance, when set, is the one instance to call; else all.
+	Instance *int `json:"instance,omitempty"`
+	// TimeoutMS bounds the wait for the replies (default 10 s, at most
+	// 5 min).
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+// TriggerReply is one instance's answer to a trigger: its reply as JSON, or
+// why there is none.
+type TriggerReply struct {
+	App      string          `json:"app"`
+	Instance int             `json:"instance"`
+	PID      int             `json:"pid,omitempty"`
+	Reply    json.RawMessage `json:"reply,omitempty"`
+	Error    string          `json:"error,omitempty"`
 }

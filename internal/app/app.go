@@ -643,6 +643,7 @@ func (a *App) status() api.App {
 			if len(p.custom) > 0 {
 				is.Metrics = maps.Clone(p.custom)
 			}
+			is.Actions = slices.Clone(p.actions)
 			if len(p.runtime) > 0 {
 				is.Node = maps.Clone(p.runtime)
 			}
@@ -748,13 +749,25 @@ func (a *App) stopProc(p *proc) {
 	}
 	sig := signalNum(a.spec.KillSignal)
 	grace := a.spec.KillTimeout.D()
-	// Draining and stopping take up to two kill_timeouts; the owner
-	// goroutine must not wait for them. Close does (bounded by them).
+	withMessage := a.spec.ShutdownWithMessage
+	// Draining and stopping take up to two kill_timeouts (three with
+	// shutdown_with_message); the owner goroutine must not wait for them.
+	// Close does (bounded by them).
 	a.goHelper(func() {
 		if front != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), grace)
 			_ = front.Drain(ctx, p.id())
 			cancel()
+		}
+		if send := p.sender; send != nil && withMessage && send.Send(ready.ShutdownMessage) == nil {
+			// PM2's shutdown_with_message: the message instead of the
+			// signal, which follows after kill_timeout.
+			t := time.NewTimer(grace)
+			select {
+			case <-p.sp.Done():
+			case <-t.C:
+			}
+			t.Stop()
 		}
 		p.sp.Stop(sig, grace)
 	})

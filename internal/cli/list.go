@@ -220,6 +220,9 @@ func printDescribe(w io.Writer, a api.App) {
 			}
 			fmt.Fprintf(w, "instance %d metrics: %s\n", in.Index, strings.Join(parts, " "))
 		}
+		if len(in.Actions) > 0 {
+			fmt.Fprintf(w, "instance %d actions: %s (tend trigger)\n", in.Index, strings.Join(in.Actions, ", "))
+		}
 		if line := nodeRuntimeText(in.Node); line != "" {
 			fmt.Fprintf(w, "instance %d node: %s\n", in.Index, line)
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -454,6 +456,7 @@ func (m *model) View() string {
 	rows, first, last := m.tableRows(w, max(1, h-4-monitMinLog))
 	lines := []string{m.titleLine(w, first, last)}
 	lines = append(lines, rows...)
+	lines = append(lines, m.metricLines()...)
 	lines = append(lines, m.rule(w))
 	nlog := max(0, h-len(lines)-1)
 	lines = append(lines, m.logLines(w, nlog)...)
@@ -465,6 +468,30 @@ func (m *model) View() string {
 		lines[i] = ansi.Truncate(l, w, "")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// monitMetricLines bounds the lines of the selected app's own metrics.
+const monitMetricLines = 3
+
+// metricLines are the selected app's own metrics (tend:metric, @pm2/io,
+// tx2), one line per instance that has some, sorted by name.
+func (m *model) metricLines() []string {
+	a, ok := m.selected()
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, in := range a.Instances {
+		if len(in.Metrics) == 0 || len(out) == monitMetricLines {
+			continue
+		}
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(in.Metrics)) {
+			parts = append(parts, fmt.Sprintf("%s=%g", clean(k), in.Metrics[k]))
+		}
+		out = append(out, m.st.dim.Render(fmt.Sprintf("  %s[%d] ", clean(a.Name), in.Index))+strings.Join(parts, " "))
+	}
+	return out
 }
 
 func (m *model) titleLine(w, first, last int) string {

@@ -516,3 +516,21 @@ func TestFollower(t *testing.T) {
 	default:
 	}
 }
+
+func TestMonitShowsTheSelectedAppsOwnMetrics(t *testing.T) {
+	m, _ := plainModel()
+	apps := fixtureApps()
+	apps[0].Instances[1].Metrics = map[string]float64{"jobs_done": 3, "Heap_Size": 9.5}
+	feed(m, tea.WindowSizeMsg{Width: 80, Height: 24}, appsMsg{apps: apps, at: fixtureTime})
+	lines := screen(t, m.View(), 80, 24)
+	l, ok := lineWith(lines, "jobs_done=3")
+	if !ok || !strings.Contains(l, "api[1]") || !strings.Contains(l, "Heap_Size=9.5 jobs_done=3") {
+		t.Errorf("no line of api[1]'s metrics, sorted by name; view:\n%s", strings.Join(lines, "\n"))
+	}
+	if _, ok := lineWith(lines, "api[0]"); ok {
+		t.Errorf("an instance without metrics has a metrics line")
+	}
+	if len(lines) != 24 {
+		t.Errorf("%d lines, want 24", len(lines))
+	}
+}

@@ -98,7 +98,7 @@ func newRoot(e *env) *cobra.Command {
 		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e), newDoctor(e), newMonit(e),
 	)
 	root.AddCommand(newAlerts(e))
-	root.AddCommand(newProfile(e))
+	root.AddCommand(newProfile(e), newTrigger(e))
 	root.AddCommand(newProfileAliases(e)...)
 	return root
 }

@@ -281,6 +281,14 @@ func (c *Client) Action(ctx context.Context, target, action string, req api.Acti
 	return out, err
 }
 
+// Trigger calls an action the instances of the apps matching target offer
+// (@pm2/io, tx2) and returns each instance's reply.
+func (c *Client) Trigger(ctx context.Context, target string, req api.TriggerRequest) ([]api.TriggerReply, error) {
+	var out []api.TriggerReply
+	err := c.do(ctx, http.MethodPost, "/apps/"+url.PathEscape(target)+"/trigger", req, &out)
+	return out, err
+}
+
 // Delete stops and removes the apps matching target.
 func (c *Client) Delete(ctx context.Context, target string) ([]api.App, error) {
 	var out []api.App

@@ -77,8 +77,9 @@ var Settings = map[string]Setting{
 	"exp_backoff_restart_delay": {Update, areaRestart},
 	"stop_exit_codes":           {Update, areaRestart},
 
-	"kill_timeout": {Update, areaStop},
-	"kill_signal":  {Update, areaStop},
+	"kill_timeout":          {Update, areaStop},
+	"kill_signal":           {Update, areaStop},
+	"shutdown_with_message": {Update, areaStop},
 
 	"wait_ready":     {Update, areaReady},
 	"health_path":    {Update, areaReady},
@@ -99,6 +100,10 @@ var Settings = map[string]Setting{
 	"interpreter_args": {Reload, areaProcess},
 	"cwd":              {Reload, areaProcess},
 	"env":              {Reload, areaProcess},
+	// What each instance's environment and command line get.
+	"instance_var":       {Reload, areaProcess},
+	"increment_var":      {Reload, areaProcess},
+	"source_map_support": {Reload, areaProcess},
 	// What `npm start` resolved to: it changes with script and args.
 	"resolved_from": {Reload, areaProcess},
 

@@ -42,6 +42,8 @@ var appKeys = conf.Table[target]{
 			Else(func(d *conf.Decoder, t *target) { t.Env = withScriptEnv(t, env(d, t.o.EnvName)) }),
 		conf.Custom("instances", setInstances),
 		conf.IntField("port", 1, 65535, func(t *target) *int { return &t.Port }),
+		conf.Custom("instance_var", setInstanceVar),
+		conf.Custom("increment_var", setIncrementVar),
 		conf.BoolField("autorestart", func(t *target) *bool { return &t.Autorestart }),
 		conf.IntField("max_restarts", 0, conf.Unbounded, func(t *target) *int { return &t.MaxRestarts }),
 		conf.DurationField("min_uptime", func(t *target) *Duration { return &t.MinUptime }),
@@ -49,6 +51,8 @@ var appKeys = conf.Table[target]{
 		conf.DurationField("exp_backoff_restart_delay", func(t *target) *Duration { return &t.ExpBackoffRestartDelay }),
 		conf.DurationField("kill_timeout", func(t *target) *Duration { return &t.KillTimeout }),
 		conf.Custom("kill_signal", setKillSignal),
+		conf.Custom("shutdown_with_message", nodeOnly(func(t *target) *bool { return &t.ShutdownWithMessage }, "the message goes over Node's IPC channel; other apps stop on kill_signal")),
+		conf.Custom("source_map_support", nodeOnly(func(t *target) *bool { return &t.SourceMapSupport }, "it is node's --enable-source-maps")),
 		conf.Custom("stop_exit_codes", func(d *conf.Decoder, key string, v any, t *target) { t.StopExitCodes = exitCodes(d, key, v) }),
 
 		// Traffic: how the app is reached and when an instance is ready.
@@ -78,7 +82,13 @@ var appKeys = conf.Table[target]{
 		conf.BoolField("merge_logs", func(t *target) *bool { return &t.MergeLogs }).Or("combine_logs"),
 		conf.BoolField("time", func(t *target) *bool { return &t.Time }),
 		conf.BoolField("compress", func(t *target) *bool { return &t.Compress }),
-		conf.StringField("log_date_format", checkMoment, func(t *target) *string { return &t.LogDateFormat }),
+		conf.Custom("log_date_format", func(d *conf.Decoder, key string, v any, t *target) {
+			conf.StringField(key, checkMoment, func(t *target) *string { return &t.LogDateFormat }).Set(d, key, v, t)
+			// In PM2 the format alone asks for timestamps.
+			if _, given := d.Get("time"); !given {
+				t.Time = true
+			}
+		}),
 		conf.Custom("log_type", setLogType),
 		conf.Custom("max_size", setMaxSize),
 		conf.StringField("rotate_interval", checkInterval, func(t *target) *string { return &t.RotateInterval }),
@@ -107,9 +117,9 @@ func CanonicalKey(key string) (string, bool) {
 // unsupported are PM2's other app keys (lib/API/schema.json, with aliases).
 // They get a warning of their own so that a PM2 user knows the key was
 // understood and deliberately ignored, rather than misspelt.
-var unsupported = keySet(`watch_options shutdown_with_message
+var unsupported = keySet(`watch_options
 	pid_file pid disable_logs
-	source_map_support disable_source_map_support vizion increment_var instance_var
+	disable_source_map_support vizion
 	filter_env name_prefix install_url force post_update treekill pmx automation
 	trace disable_trace v8 event_loop_inspector deep_monitoring io append_env_to_name
 	execute_command kill_retry_time write windowsHide uid gid user username autostart`)
@@ -131,6 +141,8 @@ var asTendDoes = map[string][]any{
 	"vizion":     {false},
 	"pmx":        {false},
 	"automation": {false},
+	// Source maps are off unless source_map_support asks for them.
+	"disable_source_map_support": {true},
 }
 
 // otherKey deals with the keys the table does not declare that are not

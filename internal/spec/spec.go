@@ -68,6 +68,11 @@ type App struct {
 	Instances int `json:"instances"`
 	// Port is the public port the app serves on; 0 when it has none.
 	Port int `json:"port,omitempty"`
+	// InstanceVar names the variable that holds an instance's index
+	// ("": DefaultInstanceVar). IncrementVar names a variable of Env
+	// whose integer value instance i gets plus i (see InstanceEnv).
+	InstanceVar  string `json:"instance_var,omitempty"`
+	IncrementVar string `json:"increment_var,omitempty"`
 	// Mode is ModeFork (no port, or one instance owning the port itself),
 	// ModeProxy (the edge listens on Port and balances over instances on
 	// private ports) or ModeSocket (every instance inherits one listening
@@ -132,6 +137,12 @@ type App struct {
 	// KillSignal is a canonical signal name such as "SIGINT".
 	KillSignal    string `json:"kill_signal"`
 	StopExitCodes []int  `json:"stop_exit_codes,omitempty"`
+	// ShutdownWithMessage stops a Node app by sending it 'shutdown' over
+	// its IPC channel; KillSignal follows after KillTimeout, SIGKILL after
+	// another.
+	ShutdownWithMessage bool `json:"shutdown_with_message,omitempty"`
+	// SourceMapSupport runs node with --enable-source-maps.
+	SourceMapSupport bool `json:"source_map_support,omitempty"`
 }
 
 // Autoscale is an app's autoscale block: instances between Min and Max,
