@@ -332,8 +332,8 @@ const (
 	EventIncident = "incident"
 	// EventAlert is an alert the daemon raised (GET /v1/alerts): Alert,
 	// with its deliveries as they were when it was raised.
-	EventAlert = "alert"
-	EventAppMessage    = "app.message"    // an instance sent process:msg or human:event (PM2's bus): Instance, PID, Action (the type), Message (its data as JSON)
+	EventAlert      = "alert"
+	EventAppMessage = "app.message" // an instance sent process:msg or human:event (PM2's bus): Instance, PID, Action (the type), Message (its data as JSON)
 	// EventGap is the first event of a stream whose resume id is no longer
 	// kept (or unknown to this daemon): Gap says what was missed.
 	EventGap = "gap"
