@@ -85,6 +85,9 @@ type Config struct {
 	// NodeRuntimePreload is the path of the preload every Node instance
 	// gets (--require in NODE_OPTIONS) to report its runtime figures.
 	NodeRuntimePreload string
+	// RuntimeInterval is how often that preload reports
+	// (TEND_METRICS_INTERVAL_MS): the daemon's metrics_interval.
+	RuntimeInterval time.Duration
 	// Log receives the app's events (watch and cron reloads, autoscale).
 	Log *slog.Logger
 	// Files and Hub take the app's output; LogDefaults holds the daemon's

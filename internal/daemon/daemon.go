@@ -135,6 +135,9 @@ type Daemon struct {
 	// runtimePreload is the node preload of runtime metrics, which every
 	// Node instance gets.
 	runtimePreload string
+	// metricsInterval is how often instances are sampled and the preload
+	// reports.
+	metricsInterval time.Duration
 }
 
 // entry is a registered app with the fields that never change for its life,
@@ -349,6 +352,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		events:       events.New(events.DefaultSize),
 		maxInstances: o.MaxInstances,
 	}
+	d.metricsInterval = o.MetricsInterval
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.runtimePreload = runtimePreload
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
@@ -732,6 +736,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 			return fr, nil
 		},
 		NodeRuntimePreload: d.runtimePreload,
+		RuntimeInterval:    d.metricsInterval,
 		ListenSocket: func(port int) (*os.File, error) {
 			f, ln, err := socket.Listen(":" + strconv.Itoa(port))
 			if err != nil {

@@ -4,7 +4,7 @@
 // delay percentiles, event-loop utilization, heap, GC counts and pauses by
 // kind, active handles. Nothing here may break the app: every step is
 // guarded, the timer is unref'd, and an app without the channel is left
-// alone.
+// alone. TEND_NODE_RUNTIME=0 in the app's env turns it off.
 // It reports for the process tend started only: it takes itself out of the
 // NODE_OPTIONS its children inherit (a cluster worker's IPC channel leads to
 // the app, not to tend).
@@ -15,7 +15,7 @@
     if (o) process.env.NODE_OPTIONS = o.replace(/\s*--require\s+"[^"]*runtime-preload\.js"/, '').trim();
   } catch (e) { /* children report to their parent, who ignores it */ }
   try {
-    if (typeof process.send !== 'function') return;
+    if (typeof process.send !== 'function' || process.env.TEND_NODE_RUNTIME === '0') return;
     const { monitorEventLoopDelay, performance } = require('perf_hooks');
     const v8 = require('v8');
     const every = Math.max(100, Number(process.env.TEND_METRICS_INTERVAL_MS) || 1000);
