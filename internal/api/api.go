@@ -318,6 +318,7 @@ const (
 	EventSet           = "set"            // tend set ended: Steps, Error
 	EventApply         = "apply"          // tend apply ended: Steps, Error
 	EventSample        = "sample"         // the periodic CPU and memory reading of an app's instances: Samples
+	EventProfile       = "profile"        // tend profiled an instance by itself, or chose not to: Instance, Action (a ProfileTrigger), Message (the file), Error (why not)
 	// EventGap is the first event of a stream whose resume id is no longer
 	// kept (or unknown to this daemon): Gap says what was missed.
 	EventGap = "gap"
@@ -404,6 +405,23 @@ const (
 type ProfileStopRequest struct {
 	Instance int `json:"instance"`
 }
+
+// StoredProfile is a profile tend took by itself, in $TEND_HOME/profiles
+// (GET /v1/profiles?app=NAME answers []StoredProfile, oldest first).
+type StoredProfile struct {
+	File     string    `json:"file"` // its full path
+	App      string    `json:"app"`
+	Instance int       `json:"instance"`
+	Trigger  string    `json:"trigger"` // ProfileTriggerStall or ProfileTriggerMemory
+	Size     int64     `json:"size"`
+	Time     time.Time `json:"time"`
+}
+
+// Why tend took a profile by itself.
+const (
+	ProfileTriggerStall  = "stall"  // profile_on_stall: a CPU profile
+	ProfileTriggerMemory = "memory" // heap_snapshot_on_memory_limit: a heap snapshot
+)
 
 // Headers and trailers of a profile's answer.
 const (

@@ -138,6 +138,12 @@ type Daemon struct {
 	// metricsInterval is how often instances are sampled and the preload
 	// reports.
 	metricsInterval time.Duration
+	// stalls decides when a stall is profiled, and autoCtx bounds the
+	// profiles tend takes by itself: cancelled as the daemon stops
+	// (autoprofile.go).
+	stalls     stallGate
+	autoCtx    context.Context
+	cancelAuto context.CancelFunc
 }
 
 // entry is a registered app with the fields that never change for its life,
@@ -243,6 +249,7 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	defer func() {
 		o.Log.Info("daemon stopping")
+		d.cancelAuto()
 		d.endRestore()
 		stopPersist()
 		d.freeze()
@@ -353,6 +360,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		maxInstances: o.MaxInstances,
 	}
 	d.metricsInterval = o.MetricsInterval
+	d.autoCtx, d.cancelAuto = context.WithCancel(ctx)
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.runtimePreload = runtimePreload
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
@@ -694,6 +702,8 @@ func (d *Daemon) stopAll() {
 
 // register creates an app and adds it to the registry. The caller holds no lock.
 func (d *Daemon) register(id int, s spec.App, env map[string]string, created time.Time) *entry {
+	// The hooks below know the entry; its app is set before it starts.
+	e := &entry{id: id, name: s.Name, namespace: s.Namespace}
 	a := app.New(app.Config{
 		ID:        id,
 		Spec:      s,
@@ -737,6 +747,10 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		},
 		NodeRuntimePreload: d.runtimePreload,
 		RuntimeInterval:    d.metricsInterval,
+		OnRuntime: func(index, pid int, figs map[string]float64, stall *spec.ProfileOnStall) {
+			d.onRuntime(e, index, pid, figs, stall)
+		},
+		BeforeMemoryRestart: func(index, pid int) { d.beforeMemoryRestart(e, index, pid) },
 		ListenSocket: func(port int) (*os.File, error) {
 			f, ln, err := socket.Listen(":" + strconv.Itoa(port))
 			if err != nil {
@@ -754,7 +768,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		Hub:          d.hub,
 		LogDefaults:  d.logDefaults,
 	})
-	e := &entry{app: a, id: id, name: s.Name, namespace: s.Namespace}
+	e.app = a
 	d.mu.Lock()
 	d.apps = append(d.apps, e)
 	slices.SortFunc(d.apps, func(x, y *entry) int { return x.id - y.id })
