@@ -371,5 +371,8 @@ func nodeRuntimeText(f map[string]float64) string {
 	if n, ok := f["active_resources"]; ok {
 		parts = append(parts, fmt.Sprintf("active resources %.0f", n))
 	}
+	if n, ok := f["unhandled_rejections_total"]; ok {
+		parts = append(parts, fmt.Sprintf("unhandled rejections %.0f", n))
+	}
 	return strings.Join(parts, "; ")
 }

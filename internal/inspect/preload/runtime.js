@@ -60,6 +60,31 @@
         k.pause += (Number(s.cost) || 0) / 1e6;
       }
     };
+    // Unhandled promise rejections are counted by a listener of
+    // 'unhandledRejection', which would otherwise change what Node does
+    // with one: since Node 15 (--unhandled-rejections=throw, the default)
+    // an unhandled rejection with no listener is thrown as an uncaught
+    // exception. So the listener is added only under that default, and
+    // while it is the only listener it throws the rejection as Node would;
+    // beside the app's own listeners it only counts.
+    let rejections = 0;
+    try {
+      const major = Number(process.versions.node.split('.')[0]);
+      const flags = (process.execArgv || []).join(' ') + ' ' + (process.env.NODE_OPTIONS || '');
+      if (major >= 15 && !/--unhandled-rejections/.test(flags)) {
+        process.on('unhandledRejection', function tendCountRejection(reason) {
+          rejections++;
+          if (process.listenerCount('unhandledRejection') > 1) return;
+          try { if (process.connected) process.send({ type: 'tend:runtime', figures: { unhandled_rejections_total: rejections } }); } catch (e) { /* the crash says it */ }
+          if (reason instanceof Error) throw reason;
+          const err = new Error('This error originated either by throwing inside of an async function without a catch block, ' +
+            'or by rejecting a promise which was not handled with .catch(). The promise rejected with the reason "' +
+            require('util').inspect(reason) + '".');
+          err.code = 'ERR_UNHANDLED_REJECTION';
+          throw err;
+        });
+      }
+    } catch (e) { /* no count */ }
     const t = setInterval(() => {
       try {
         const f = {};
@@ -82,6 +107,7 @@
           f['gc_' + kind + '_total'] = kinds[kind].count;
           f['gc_' + kind + '_pause_seconds_total'] = kinds[kind].pause;
         }
+        f.unhandled_rejections_total = rejections;
         if (typeof process.getActiveResourcesInfo === 'function') {
           f.active_resources = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length;
         }
