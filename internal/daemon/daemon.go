@@ -895,6 +895,7 @@ func (d *Daemon) unregister(e *entry) {
 	d.apps = slices.DeleteFunc(d.apps, func(x *entry) bool { return x == e })
 	d.mu.Unlock()
 	d.hub.Forget(e.logName())
+	d.stalls.forget(e.id)
 }
 
 // Notify sends an sd_notify message (e.g. "READY=1") to a service manager's
