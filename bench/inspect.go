@@ -57,11 +57,11 @@ func (b *bench) runtimeCost(ctx context.Context, t *tend, r *result) error {
 			return err
 		}
 		ports[state] = port
-		a := app{name: "rt-" + state, script: expressScript, port: port, instances: clusterInstances, mode: "proxy"}
+		env := []string{}
 		if state == "off" {
-			a.env = []string{"TEND_NODE_RUNTIME=0"}
+			env = []string{"TEND_NODE_RUNTIME=0"}
 		}
-		if err := t.start(ctx, a); err != nil {
+		if err := startProxied(ctx, t, "rt-"+state, expressScript, port, env); err != nil {
 			return err
 		}
 	}
@@ -118,9 +118,7 @@ func (b *bench) heapSnapshot(ctx context.Context, t *tend, r *result) error {
 	if err := os.WriteFile(claim, nil, 0o600); err != nil {
 		return err
 	}
-	a := app{name: "heap", script: heapScript, port: port, instances: clusterInstances, mode: "proxy",
-		env: []string{"HOG_FILE=" + claim, "HOG_MB=" + strconv.Itoa(heapMB)}}
-	if err := t.start(ctx, a); err != nil {
+	if err := startProxied(ctx, t, "heap", heapScript, port, []string{"HOG_FILE=" + claim, "HOG_MB=" + strconv.Itoa(heapMB)}); err != nil {
 		return err
 	}
 	if err := waitOnline(ctx, t, map[string]int{"heap": clusterInstances}, onlineTimeout); err != nil {
@@ -205,6 +203,18 @@ func (b *bench) heapSnapshot(ctx context.Context, t *tend, r *result) error {
 	r.add(row{"inspect: daemon peak RSS (VmHWM) over the snapshot" + hwmNote, mib(hwm), "–", "–", "–", "≤ 30 MiB", met(hwm <= 30)})
 	r.add(row{"inspect: requests failed by the other instance meanwhile", fmt.Sprintf("%d of %d", wr.failed(), wr.requests), "–", "–", "–", "0", met(wr.failed() == 0)})
 	_, err = t.run(ctx, nil, "delete", "heap")
+	return err
+}
+
+// startProxied starts clusterInstances of script behind tend's edge on
+// port, with a listen_timeout long enough for a machine that other jobs
+// load (Express can take more than the default 3 s to start there).
+func startProxied(ctx context.Context, t *tend, name, script string, port int, env []string) error {
+	args := []string{"start", script, "--name", name, "--port", strconv.Itoa(port), "-i", strconv.Itoa(clusterInstances), "--listen-timeout", "60s"}
+	for _, kv := range env {
+		args = append(args, "--env", kv)
+	}
+	_, err := t.run(ctx, nil, args...)
 	return err
 }
 
