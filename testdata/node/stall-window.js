@@ -6,17 +6,21 @@ const http = require('http');
 let stalling = false;
 let stalls = 0;
 
-// The timer's callback itself, so that no JIT inlines it into a caller
-// and a CPU profile names it.
+// The block is made of 20 ms calls of stallForProfile, as hot.js burns:
+// a single 500 ms call would run in on-stack-replaced code, which a CPU
+// profile may charge to the timer machinery that called it.
 let sink = 0;
-setInterval(function stallForProfile() {
-  if (!stalling) return;
-  const end = Date.now() + 500;
+function stallForProfile(ms) {
+  const end = Date.now() + ms;
   let x = 0;
   while (Date.now() < end) {
     for (let i = 0; i < 1000; i++) x = (x * 31 + i) % 1000003;
   }
   sink += x;
+}
+setInterval(() => {
+  if (!stalling) return;
+  for (let i = 0; i < 25; i++) stallForProfile(20);
   stalls++;
 }, 1000);
 
