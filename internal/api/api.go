@@ -161,7 +161,8 @@ type Instance struct {
 	// Node are a Node instance's runtime figures, from tend's preload:
 	// eventloop_delay_{p50,p99,max}_seconds, eventloop_utilization,
 	// heap_{used,total,limit}_bytes, external_bytes, array_buffers_bytes,
-	// gc_<kind>_total, gc_<kind>_pause_seconds_total, active_resources.
+	// gc_<kind>_total, gc_<kind>_pause_seconds_total, active_resources,
+	// unhandled_rejections_total.
 	Node map[string]float64 `json:"node,omitempty"`
 	// HTTP is the instance's traffic through the edge (proxy mode).
 	HTTP *HTTPStats `json:"http,omitempty"`
