@@ -164,7 +164,8 @@ type Instance struct {
 	// Node are a Node instance's runtime figures, from tend's preload:
 	// eventloop_delay_{p50,p99,max}_seconds, eventloop_utilization,
 	// heap_{used,total,limit}_bytes, external_bytes, array_buffers_bytes,
-	// gc_<kind>_total, gc_<kind>_pause_seconds_total, active_resources.
+	// gc_<kind>_total, gc_<kind>_pause_seconds_total, active_resources,
+	// unhandled_rejections_total.
 	Node map[string]float64 `json:"node,omitempty"`
 	// HTTP is the instance's traffic through the edge (proxy mode).
 	HTTP *HTTPStats `json:"http,omitempty"`
@@ -334,6 +335,7 @@ const (
 	// with its deliveries as they were when it was raised.
 	EventAlert      = "alert"
 	EventAppMessage = "app.message" // an instance sent process:msg or human:event (PM2's bus): Instance, PID, Action (the type), Message (its data as JSON)
+	EventProfile    = "profile"     // tend profiled an instance by itself, or chose not to: Instance, Action (a ProfileTrigger), Message (the file), Error (why not)
 	// EventGap is the first event of a stream whose resume id is no longer
 	// kept (or unknown to this daemon): Gap says what was missed.
 	EventGap = "gap"
@@ -425,6 +427,23 @@ const (
 type ProfileStopRequest struct {
 	Instance int `json:"instance"`
 }
+
+// StoredProfile is a profile tend took by itself, in $TEND_HOME/profiles
+// (GET /v1/profiles?app=NAME answers []StoredProfile, oldest first).
+type StoredProfile struct {
+	File     string    `json:"file"` // its full path
+	App      string    `json:"app"`
+	Instance int       `json:"instance"`
+	Trigger  string    `json:"trigger"` // ProfileTriggerStall or ProfileTriggerMemory
+	Size     int64     `json:"size"`
+	Time     time.Time `json:"time"`
+}
+
+// Why tend took a profile by itself.
+const (
+	ProfileTriggerStall  = "stall"  // profile_on_stall: a CPU profile
+	ProfileTriggerMemory = "memory" // heap_snapshot_on_memory_limit: a heap snapshot
+)
 
 // Headers and trailers of a profile's answer.
 const (

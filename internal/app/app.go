@@ -85,6 +85,19 @@ type Config struct {
 	// NodeRuntimePreload is the path of the preload every Node instance
 	// gets (--require in NODE_OPTIONS) to report its runtime figures.
 	NodeRuntimePreload string
+	// RuntimeInterval is how often that preload reports
+	// (TEND_METRICS_INTERVAL_MS): the daemon's metrics_interval.
+	RuntimeInterval time.Duration
+	// OnRuntime, when set, is called from the owner goroutine with each
+	// runtime report of a Node instance's current process and the app's
+	// profile_on_stall setting (nil when unset). It must not block nor
+	// keep figs.
+	OnRuntime func(index, pid int, figs map[string]float64, stall *spec.ProfileOnStall)
+	// BeforeMemoryRestart, when set, is called before max_memory_restart
+	// replaces instance index (process pid) of an app with
+	// heap_snapshot_on_memory_limit, from the helper goroutine that
+	// replaces it, which waits for it: it must bound its own time.
+	BeforeMemoryRestart func(index, pid int)
 	// Log receives the app's events (watch and cron reloads, autoscale).
 	Log *slog.Logger
 	// Files and Hub take the app's output; LogDefaults holds the daemon's

@@ -484,6 +484,9 @@ func (a *App) environ(index, port int) []string {
 	m["TEND_INSTANCE"] = strconv.Itoa(index)
 	m["TEND_APP_NAME"] = a.spec.Name
 	m["TEND_APP_ID"] = strconv.Itoa(a.id)
+	if _, set := m["TEND_METRICS_INTERVAL_MS"]; !set && a.spec.IsNode() && a.cfg.RuntimeInterval > 0 {
+		m["TEND_METRICS_INTERVAL_MS"] = strconv.FormatInt(a.cfg.RuntimeInterval.Milliseconds(), 10)
+	}
 	// Set per process by tend, never inherited from the caller.
 	for _, k := range []string{"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"} {
 		delete(m, k)

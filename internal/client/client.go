@@ -551,3 +551,15 @@ func (c *Client) Profile(ctx context.Context, target string, req api.ProfileRequ
 func (c *Client) StopProfile(ctx context.Context, target string, instance int) error {
 	return c.do(ctx, http.MethodPost, "/apps/"+url.PathEscape(target)+"/profile/stop", api.ProfileStopRequest{Instance: instance}, nil)
 }
+
+// Profiles lists the profiles tend took by itself, of app or (app "") of
+// every app, oldest first.
+func (c *Client) Profiles(ctx context.Context, app string) ([]api.StoredProfile, error) {
+	var out []api.StoredProfile
+	path := "/profiles"
+	if app != "" {
+		path += "?app=" + url.QueryEscape(app)
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}

@@ -139,6 +139,15 @@ type Daemon struct {
 	// runtimePreload is the node preload of runtime metrics, which every
 	// Node instance gets.
 	runtimePreload string
+	// metricsInterval is how often instances are sampled and the preload
+	// reports.
+	metricsInterval time.Duration
+	// stalls decides when a stall is profiled, and autoCtx bounds the
+	// profiles tend takes by itself: cancelled as the daemon stops
+	// (autoprofile.go).
+	stalls     stallGate
+	autoCtx    context.Context
+	cancelAuto context.CancelFunc
 }
 
 // entry is a registered app with the fields that never change for its life,
@@ -245,6 +254,7 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	defer func() {
 		o.Log.Info("daemon stopping")
+		d.cancelAuto()
 		d.endRestore()
 		stopPersist()
 		d.freeze()
@@ -354,6 +364,8 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		events:       events.New(events.DefaultSize),
 		maxInstances: o.MaxInstances,
 	}
+	d.metricsInterval = o.MetricsInterval
+	d.autoCtx, d.cancelAuto = context.WithCancel(ctx)
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.runtimePreload = runtimePreload
 	d.alerts = alert.New(alert.Options{Targets: o.Alerts, Log: o.Log, Stable: d.stableFor})
@@ -696,6 +708,8 @@ func (d *Daemon) stopAll() {
 
 // register creates an app and adds it to the registry. The caller holds no lock.
 func (d *Daemon) register(id int, s spec.App, env map[string]string, created time.Time) *entry {
+	// The hooks below know the entry; its app is set before it starts.
+	e := &entry{id: id, name: s.Name, namespace: s.Namespace}
 	a := app.New(app.Config{
 		ID:        id,
 		Spec:      s,
@@ -738,6 +752,11 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 			return fr, nil
 		},
 		NodeRuntimePreload: d.runtimePreload,
+		RuntimeInterval:    d.metricsInterval,
+		OnRuntime: func(index, pid int, figs map[string]float64, stall *spec.ProfileOnStall) {
+			d.onRuntime(e, index, pid, figs, stall)
+		},
+		BeforeMemoryRestart: func(index, pid int) { d.beforeMemoryRestart(e, index, pid) },
 		ListenSocket: func(port int) (*os.File, error) {
 			f, ln, err := socket.Listen(":" + strconv.Itoa(port))
 			if err != nil {
@@ -755,7 +774,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		Hub:          d.hub,
 		LogDefaults:  d.logDefaults,
 	})
-	e := &entry{app: a, id: id, name: s.Name, namespace: s.Namespace}
+	e.app = a
 	d.mu.Lock()
 	d.apps = append(d.apps, e)
 	slices.SortFunc(d.apps, func(x, y *entry) int { return x.id - y.id })
@@ -882,6 +901,7 @@ func (d *Daemon) unregister(e *entry) {
 	d.apps = slices.DeleteFunc(d.apps, func(x *entry) bool { return x == e })
 	d.mu.Unlock()
 	d.hub.Forget(e.logName())
+	d.stalls.forget(e.id)
 }
 
 // Notify sends an sd_notify message (e.g. "READY=1") to a service manager's

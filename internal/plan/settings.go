@@ -39,6 +39,8 @@ var (
 		"at the next start of an instance (start, restart, reload, scale up, crash restart); reload_batch at the next reload"}
 	areaMemory = &Area{"memory limit",
 		"at the next usage sample"}
+	areaProfile = &Area{"smart profiling",
+		"at the next runtime report of each instance"}
 	areaRuntime = &Area{"watch, cron and autoscale",
 		"at once: the watcher, cron schedule and autoscaler are re-armed"}
 	areaProcess = &Area{"process",
@@ -86,7 +88,9 @@ var Settings = map[string]Setting{
 	"listen_timeout": {Update, areaReady},
 	"reload_batch":   {Update, areaReady},
 
-	"max_memory_restart": {Update, areaMemory},
+	"max_memory_restart":            {Update, areaMemory},
+	"heap_snapshot_on_memory_limit": {Update, areaMemory},
+	"profile_on_stall":              {Update, areaProfile},
 
 	"watch":        {Update, areaRuntime},
 	"ignore_watch": {Update, areaRuntime},
@@ -163,7 +167,7 @@ func areas(keys []string) []string {
 	return names
 }
 
-var allAreas = []*Area{areaLogs, areaEdge, areaRestart, areaStop, areaReady, areaMemory, areaRuntime, areaProcess, areaCount, areaSocket}
+var allAreas = []*Area{areaLogs, areaEdge, areaRestart, areaStop, areaReady, areaMemory, areaProfile, areaRuntime, areaProcess, areaCount, areaSocket}
 
 func areaOrder(a *Area) int { return slices.Index(allAreas, a) }
 
@@ -184,7 +188,7 @@ func Markdown() string {
 		slices.Sort(keys)
 		for i, k := range keys {
 			keys[i] = "`" + k + "`"
-			if k == "env" || k == "edge" || k == "autoscale" {
+			if k == "env" || k == "edge" || k == "autoscale" || k == "profile_on_stall" {
 				keys[i] = "`" + k + ".*`"
 			}
 		}

@@ -74,6 +74,8 @@ var appKeys = conf.Table[target]{
 		conf.DurationField("watch_delay", func(t *target) *Duration { return &t.WatchDelay }),
 		conf.StringField("cron_restart", checkCron, func(t *target) *string { return &t.CronRestart }).Or("cron"),
 		conf.Custom("autoscale", setAutoscale),
+		conf.Custom("profile_on_stall", setProfileOnStall),
+		conf.BoolField("heap_snapshot_on_memory_limit", func(t *target) *bool { return &t.HeapSnapshotOnMemoryLimit }),
 
 		// Logs: where and how the app's output is written.
 		conf.Custom("out_file", logPath(func(t *target) *string { return &t.OutFile })).Or("output", "out", "out_log"),
@@ -345,6 +347,38 @@ func setAutoscale(d *conf.Decoder, key string, v any, t *target) {
 	if t.Instances < as.Min || t.Instances > as.Max {
 		t.Instances = min(max(t.Instances, as.Min), as.Max)
 	}
+}
+
+// stallKeys are the keys of an app's profile_on_stall block.
+var stallKeys = conf.Table[ProfileOnStall]{Fields: []conf.Field[ProfileOnStall]{
+	conf.DurationField("threshold", func(p *ProfileOnStall) *Duration { return &p.Threshold }),
+	conf.DurationField("duration", func(p *ProfileOnStall) *Duration { return &p.Duration }),
+	conf.IntField("max_per_hour", 1, MaxStallPerHour, func(p *ProfileOnStall) *int { return &p.MaxPerHour }),
+}}
+
+// setProfileOnStall reads profile_on_stall: a block, or true for the
+// defaults (false for none).
+func setProfileOnStall(d *conf.Decoder, key string, v any, t *target) {
+	p := &ProfileOnStall{Threshold: Duration(DefaultStallThreshold), Duration: Duration(DefaultStallDuration), MaxPerHour: DefaultStallMaxPerHour}
+	if b, ok := v.(bool); ok {
+		if b {
+			t.ProfileOnStall = p
+		}
+		return
+	}
+	m, ok := d.Map(key, v, "{threshold: 200ms, duration: 5s, max_per_hour: 3}")
+	if !ok {
+		return
+	}
+	sub := d.Sub(key, m)
+	stallKeys.Decode(sub, p)
+	if th := p.Threshold.D(); th < MinStallThreshold {
+		sub.Errorf("threshold", "%s is below %s: a loop that late is not a stall", th, MinStallThreshold)
+	}
+	if du := p.Duration.D(); du <= 0 || du > MaxStallDuration {
+		sub.Errorf("duration", "%s: want more than 0 and at most %s", du, MaxStallDuration)
+	}
+	t.ProfileOnStall = p
 }
 
 // logPath reads a log file's path: absolute, /dev/null, or relative to

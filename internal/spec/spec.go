@@ -103,6 +103,12 @@ type App struct {
 	CronRestart string `json:"cron_restart,omitempty"`
 	// Autoscale lets the instance count follow load.
 	Autoscale *Autoscale `json:"autoscale,omitempty"`
+	// ProfileOnStall records a CPU profile of a Node instance whose event
+	// loop stalls; nil means never.
+	ProfileOnStall *ProfileOnStall `json:"profile_on_stall,omitempty"`
+	// HeapSnapshotOnMemoryLimit takes a heap snapshot of a Node instance
+	// before max_memory_restart replaces it.
+	HeapSnapshotOnMemoryLimit bool `json:"heap_snapshot_on_memory_limit,omitempty"`
 	// Edge is the production checklist the edge applies in front of the
 	// app (TLS, compression, headers, cookies, limits, access log, static
 	// files); nil means the defaults.
@@ -156,6 +162,26 @@ type Autoscale struct {
 	UpWindow       Duration `json:"up_window,omitempty"`
 	DownWindow     Duration `json:"down_window,omitempty"`
 }
+
+// ProfileOnStall is an app's profile_on_stall block: when a runtime report
+// of an instance says its event loop was held up for Threshold or more, a
+// CPU profile of Duration is recorded, at most MaxPerHour an hour for each
+// instance.
+type ProfileOnStall struct {
+	Threshold  Duration `json:"threshold"`
+	Duration   Duration `json:"duration"`
+	MaxPerHour int      `json:"max_per_hour"`
+}
+
+// Defaults and ceilings of profile_on_stall.
+const (
+	DefaultStallThreshold  = 200 * time.Millisecond
+	DefaultStallDuration   = 5 * time.Second
+	DefaultStallMaxPerHour = 3
+	MinStallThreshold      = 10 * time.Millisecond
+	MaxStallDuration       = 10 * time.Minute
+	MaxStallPerHour        = 60
+)
 
 // Key identifies an app uniquely within a daemon.
 func (a *App) Key() string { return a.Namespace + "/" + a.Name }
