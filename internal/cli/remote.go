@@ -247,7 +247,7 @@ func newLogin(e *env) *cobra.Command {
 store the token (--token, or TEND_TOKEN) for later commands with --host. A certificate
 signed by an authority this host trusts is not pinned. To accept a certificate replaced
 on purpose, log in again with --fingerprint and the new fingerprint.`,
-		Args: cobra.ExactArgs(1),
+		Args:        cobra.ExactArgs(1),
 		Annotations: map[string]string{annHostless: ""},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := client.NormalURL(args[0])
