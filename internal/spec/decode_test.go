@@ -341,7 +341,7 @@ func TestElsewhereResolvesNothingHere(t *testing.T) {
 	}
 	for raw, want := range map[string]map[string]any{
 		"cwd: \"app\" is relative; give an absolute path on the daemon's host": {"script": "server.js", "cwd": "app"},
-		"cwd: required: the absolute directory on the daemon's host":            {"script": "server.js"},
+		"cwd: required: the absolute directory on the daemon's host":           {"script": "server.js"},
 	} {
 		if _, _, err := Decode(want, DecodeOptions{BaseDir: here, Elsewhere: true}); err == nil || !strings.Contains(err.Error(), raw) {
 			t.Errorf("%v: %v, want %q", want, err, raw)
