@@ -232,14 +232,11 @@ func (d *Daemon) inherit(h *handover) {
 	d.up.inherits = map[int]net.Listener{}
 	for id, fd := range h.Fronts {
 		n, err := strconv.Atoi(id)
-		f := inheritFD(fd, "edge")
-		if err != nil || f == nil {
+		if err != nil {
 			continue
 		}
-		ln, err := net.FileListener(f)
-		f.Close()
-		if err != nil {
-			d.log.Warn("edge listener not inherited", "app_id", id, "err", err)
+		ln := d.inheritListener(fd, "edge listener", "app_id", id)
+		if ln == nil {
 			continue
 		}
 		// Closed until the app has put its adopted instances in the pool.
@@ -248,25 +245,25 @@ func (d *Daemon) inherit(h *handover) {
 		d.up.gates = append(d.up.gates, open)
 	}
 	if h.Remote != nil {
-		if f := inheritFD(*h.Remote, "remote"); f != nil {
-			ln, err := net.FileListener(f)
-			f.Close()
-			if err == nil {
-				d.up.remote = ln
-			} else {
-				d.log.Warn("remote listener not inherited; it is bound again", "err", err)
-			}
-		}
+		d.up.remote = d.inheritListener(*h.Remote, "remote listener (bound again)")
 	}
-	if f := inheritFD(h.Control, "control"); f != nil {
-		ln, err := net.FileListener(f)
-		f.Close()
-		if err == nil {
-			d.up.ctl = ln
-		} else {
-			d.log.Warn("control socket not inherited", "err", err)
-		}
+	d.up.ctl = d.inheritListener(h.Control, "control socket")
+}
+
+// inheritListener is the listening socket of a descriptor an update
+// passed on; nil, said in the log with args, when it is none.
+func (d *Daemon) inheritListener(fd int, what string, args ...any) net.Listener {
+	f := inheritFD(fd, what)
+	if f == nil {
+		return nil
 	}
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		d.log.Warn(what+" not inherited", append(args, "err", err)...)
+		return nil
+	}
+	return ln
 }
 
 // inheritedListener takes the edge listener handed over for app id.
@@ -519,14 +516,16 @@ func (d *Daemon) handOver(bin string) {
 		keep = append(keep, ctl)
 	}
 	if d.remoteOn() {
+		fd := -1
 		rf, err := d.remote.handover(ctx)
+		if err == nil {
+			fd, err = supervise.Inheritable(rf)
+		}
 		if err != nil {
 			d.log.Error("remote listener not handed over; the new daemon binds it again", "err", err)
-		} else if fd, err := supervise.Inheritable(rf); err == nil {
+		} else {
 			h.Remote = &fd
 			keep = append(keep, rf)
-		} else {
-			d.log.Error("remote listener not handed over; the new daemon binds it again", "err", err)
 		}
 	}
 
