@@ -117,7 +117,7 @@ func TestRemoteCommandsWorkFromAnotherHomeOverTLS(t *testing.T) {
 
 	// From here the stored token is used (no TEND_TOKEN).
 	port := freePort(t)
-	p.remoteOK("", "start", filepath.Join(fixtures, "express-app.js"), "--name", "web", "-i", "2", "--port", strconv.Itoa(port))
+	p.remoteOK("", "start", filepath.Join(fixtures, "express-app.js"), "--name", "web", "-i", "2", "--port", strconv.Itoa(port), "--listen-timeout", "30s") // a loaded machine starts express slowly
 	p.remoteOK("", "start", filepath.Join(fixtures, "counter.js"), "--name", "counter")
 	web := p.b.waitApp("web", "online", allOnline)
 	p.b.waitApp("counter", "online", allOnline)
@@ -215,7 +215,7 @@ func TestRemoteRefusesWhatTheTokenDoesNotAllow(t *testing.T) {
 	p := newRemotePair(t)
 	op := p.token(t, "ci", false)
 	ro := p.token(t, "viewer", true)
-	p.b.ok("start", "express-app.js", "--name", "web", "-i", "2", "--port", strconv.Itoa(freePort(t)), "--env", "SECRET_KEY=s3cr3t-value")
+	p.b.ok("start", "express-app.js", "--name", "web", "-i", "2", "--port", strconv.Itoa(freePort(t)), "--listen-timeout", "30s", "--env", "SECRET_KEY=s3cr3t-value")
 	before := pids(p.b.waitApp("web", "online", allOnline))
 
 	// Plain HTTP to the TLS port gets nothing of the API.
