@@ -1,7 +1,7 @@
 package daemon
 
 import (
-	"io"
+	"bytes"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,7 +19,8 @@ func TestRemoteHandlerAuthorisesEveryRequest(t *testing.T) {
 	}
 	op, _, _ := tokens.Create("ci", remote.Operator)
 	ro, _, _ := tokens.Create("viewer", remote.ReadOnly)
-	d := &Daemon{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	var logged bytes.Buffer
+	d := &Daemon{log: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	var served []string
 	h := d.remoteHandler(&remote.Guard{Tokens: tokens}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, _ := remote.TokenFrom(r.Context())
@@ -62,6 +63,15 @@ func TestRemoteHandlerAuthorisesEveryRequest(t *testing.T) {
 	}
 	if want := "GET /v1/apps viewer"; served[0] != want {
 		t.Errorf("the API saw %q, want the token's name: %q", served[0], want)
+	}
+	// Seven refusals within loglimit.Every: one line. Each served request
+	// is a debug line naming its token.
+	log := logged.String()
+	if n := strings.Count(log, "remote request refused"); n != 1 {
+		t.Errorf("%d refusal lines, want 1:\n%s", n, log)
+	}
+	if !strings.Contains(log, `level=DEBUG msg="remote request" token=viewer`) || !strings.Contains(log, `level=DEBUG msg="remote request" token=ci`) {
+		t.Errorf("served requests are not logged at debug with their token's name:\n%s", log)
 	}
 }
 
