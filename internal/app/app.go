@@ -149,6 +149,9 @@ type App struct {
 	scaler     *autoscale.Scaler
 	scaling    bool // an autoscale step is under way
 	seen       seen // what Emit was last told
+	// reloadFailed says a failed reload was reported as an incident, so
+	// that the next reload that succeeds reports it over (emit.go).
+	reloadFailed bool
 	// handingOver is set once Handover has taken the app's state: the
 	// processes are the next daemon's, and their exits are left to it.
 	handingOver bool
@@ -816,10 +819,12 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 	}
 	s.lastExit = apiExit(e, false, reason)
 	s.lastExit.Stderr = stderr
+	s.lastExit.Unstable = s.tracker.Unstable()
 	detail := stderr // where the crash log finds the error line
 	if spawnErr != nil {
 		detail = []string{spawnErr.Error()}
 	}
+	s.lastExit.Error = errorLineOf(detail)
 	a.recordCrash(s.index, s.lastExit, detail, a.fx.Now())
 	if a.stopped || !slices.Contains(a.slots, s) {
 		a.setSlotState(s, api.StatusStopped)

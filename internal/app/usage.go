@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/metrics"
 )
 
@@ -82,6 +83,9 @@ func (a *App) replace(index int, reason string, limit time.Duration) {
 				reason += fmt.Sprintf("; replacement failed: %v", err)
 			}
 			a.slots[index].reason = reason
+		}
+		if a.ctx.Err() == nil { // not cut short by the app's end
+			a.incident(api.AlertMemoryLimit, fmt.Sprintf("instance %d replaced: %s", index, reason), false)
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tendhq/tend/internal/alert"
 	"github.com/tendhq/tend/internal/conf"
 	"github.com/tendhq/tend/internal/logs"
 )
@@ -37,6 +38,8 @@ type daemonConfig struct {
 	RemoteAddr string
 	RemoteCert string
 	RemoteKey  string
+	// Alerts are the webhooks alerts go to (internal/alert).
+	Alerts []alert.Target
 }
 
 // daemonKeys are daemon.yaml's keys.
@@ -72,6 +75,7 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 		}
 		c.Procs = n
 	}),
+	conf.Custom("alerts", func(d *conf.Decoder, key string, v any, c *daemonConfig) { c.Alerts = alert.Decode(d, key, v) }),
 }}
 
 // loadDaemonConfig reads daemon.yaml; a missing file is the defaults.

@@ -112,6 +112,7 @@ func newRoot(e *env) *cobra.Command {
 		localOnly(newServe(e), "it serves a directory of this host"),
 		localOnly(newDoctor(e), "it checks this host"), newMonit(e),
 	)
+	root.AddCommand(newAlerts(e))
 	root.AddCommand(newProfile(e))
 	root.AddCommand(newProfileAliases(e)...)
 	root.AddCommand(newRemote(e))

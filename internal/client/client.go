@@ -310,6 +310,20 @@ func (c *Client) Delete(ctx context.Context, target string) ([]api.App, error) {
 	return out, err
 }
 
+// Alerts returns the alert targets and the recent alerts (GET /v1/alerts).
+func (c *Client) Alerts(ctx context.Context) (api.Alerts, error) {
+	var out api.Alerts
+	err := c.do(ctx, http.MethodGet, "/alerts", nil, &out)
+	return out, err
+}
+
+// TestAlerts sends a sample alert to every target (POST /v1/alerts/test).
+func (c *Client) TestAlerts(ctx context.Context) ([]api.AlertTestResult, error) {
+	var out []api.AlertTestResult
+	err := c.do(ctx, http.MethodPost, "/alerts/test", nil, &out)
+	return out, err
+}
+
 // Save writes every app to $TEND_HOME/dump.json.
 func (c *Client) Save(ctx context.Context) (api.Saved, error) {
 	var out api.Saved

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tendhq/tend/internal/alert"
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
@@ -91,6 +92,8 @@ type Options struct {
 	RemoteAddr string
 	RemoteCert string
 	RemoteKey  string
+	// Alerts are the webhooks of daemon.yaml's alerts list.
+	Alerts []alert.Target
 }
 
 // Daemon is one running daemon.
@@ -108,7 +111,8 @@ type Daemon struct {
 	kill    sync.Once
 	// maxInstances is Options.MaxInstances: 0 is spec.DefaultMaxInstances.
 	maxInstances int
-	events       *events.Bus // what happens to apps, streamed by GET /v1/events (events.go)
+	events       *events.Bus    // what happens to apps, streamed by GET /v1/events (events.go)
+	alerts       *alert.Alerter // raises alerts from events; Run drives it (alerts.go)
 
 	reg         *prometheus.Registry
 	onState     func([]api.App)
@@ -212,6 +216,7 @@ func Run(ctx context.Context, o Options) error {
 		d.inherit(ho) // before the orphan reaper: it adopts the leaders
 	}
 	defer background(d.reapOrphans)()
+	defer background(func(ctx context.Context) { d.alerts.Run(ctx, d.events) })()
 	if o.MetricsAddr != "" {
 		stop, err := prom.Serve(o.MetricsAddr, o.MetricsToken, d.reg, o.Log)
 		if err != nil {
@@ -369,6 +374,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.runtimePreload = runtimePreload
+	d.alerts = alert.New(alert.Options{Targets: o.Alerts, Log: o.Log, Stable: d.stableFor})
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
 	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
 	return d, nil

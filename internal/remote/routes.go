@@ -43,7 +43,8 @@ func (a Access) String() string {
 //   - tokens and remote: token management is local only, whatever route
 //     may ever serve it (tend remote token writes the store on the host).
 //
-// Operator, not Read: env (an app's environment holds its secrets), and
+// Operator, not Read: env (an app's environment holds its secrets),
+// alerts (their webhook URLs are secrets too), and
 // every route that starts, stops or changes an app. A remote start or
 // apply names paths on the daemon's host: the daemon checks them there
 // (the caller's environment is not sent; apps inherit the daemon's).
@@ -70,6 +71,10 @@ var routes = []struct {
 	{"POST /resurrect", Operate},
 	{"POST /logs/flush", Operate},
 	{"POST /logs/reopen", Operate},
+	// Alert targets are webhook URLs, often secrets themselves (a chat's
+	// incoming webhook); a test sends to all of them.
+	{"GET /alerts", Operate},
+	{"POST /alerts/test", Operate},
 
 	{"/update", Never},
 	{"/kill", Never},

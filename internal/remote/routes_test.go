@@ -31,6 +31,8 @@ func TestRoutesAreClassifiedWithDefaultDeny(t *testing.T) {
 		{"POST", "/v1/apply", Operate},
 		{"POST", "/v1/save", Operate},
 		{"POST", "/v1/logs/flush", Operate},
+		{"GET", "/v1/alerts", Operate},
+		{"POST", "/v1/alerts/test", Operate},
 
 		// Never beyond the socket, whatever the method.
 		{"POST", "/v1/update", Never},
