@@ -325,6 +325,13 @@ func TestRemoteRefusesWhatTheTokenDoesNotAllow(t *testing.T) {
 	}
 	p.a.ok("remote", "login", p.url, "--token", op, "--fingerprint", fresh)
 	p.remoteOK("", "ls")
+	// TEND_FINGERPRINT is the one certificate to accept, whatever is pinned.
+	if r := p.a.runEnv([]string{"TEND_FINGERPRINT=" + old}, "--host", p.url, "ls"); r.code == 0 || !strings.Contains(r.stderr, "not the one given") {
+		t.Errorf("TEND_FINGERPRINT of the old certificate: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := p.a.runEnv([]string{"TEND_FINGERPRINT=" + fresh}, "--host", p.url, "ls"); r.code != 0 {
+		t.Errorf("TEND_FINGERPRINT of the certificate served: exit %d\n%s", r.code, r.stderr)
+	}
 	if got := pids(p.b.app("web")); !slices.Equal(got, restored) {
 		t.Errorf("the refused restart restarted web: pids %v, want %v", got, restored)
 	}
