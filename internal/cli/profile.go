@@ -172,7 +172,10 @@ func (e *env) runProfile(ctx context.Context, target, kind string, o profileOpts
 	if out == "" {
 		out = fmt.Sprintf("%s-%d-%s%s", safeName(target), o.instance, time.Now().Format("20060102-150405"), profileExt(kind))
 	}
-	c := client.New(e.home)
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
 	req := api.ProfileRequest{Kind: kind, Instance: o.instance}
 	if kind != api.ProfileHeap {
 		req.DurationMS = o.duration.Milliseconds()

@@ -74,6 +74,9 @@ type startOpts struct {
 	// maxInstances is daemon.yaml's max_instances, so that the CLI refuses
 	// what the daemon would (0: the default).
 	maxInstances int
+	// elsewhere: the daemon is another host's (--host), whose paths these
+	// are; nothing is looked up or checked here (spec's Elsewhere).
+	elsewhere bool
 }
 
 // errNotAScript means the target is neither a file nor a command: start
@@ -109,11 +112,22 @@ func (o *startOpts) apps(cmd *cobra.Command, args []string) ([]spec.App, []spec.
 				return nil, nil, fmt.Errorf("--%s cannot be combined with an ecosystem file: set it in %s", f, target)
 			}
 		}
-		return spec.LoadFile(target, spec.LoadOptions{EnvName: o.envName, Only: splitList(o.only), MaxInstances: o.maxInstances})
+		return spec.LoadFile(target, spec.LoadOptions{EnvName: o.envName, Only: splitList(o.only), MaxInstances: o.maxInstances, Elsewhere: o.elsewhere})
 	}
-	target, appArgs = commandLine(target, appArgs)
-	if !fileExists(target) && !onPath(target) && !strings.Contains(target, "/") {
-		return nil, nil, errNotAScript
+	if o.elsewhere {
+		// The script is a file of the daemon's host: only an absolute
+		// path can name one from here; a bare word is an app's name.
+		if !filepath.IsAbs(target) {
+			if strings.Contains(target, "/") {
+				return nil, nil, fmt.Errorf("%s: with --host, a script is an absolute path on the daemon's host", target)
+			}
+			return nil, nil, errNotAScript
+		}
+	} else {
+		target, appArgs = commandLine(target, appArgs)
+		if !fileExists(target) && !onPath(target) && !strings.Contains(target, "/") {
+			return nil, nil, errNotAScript
+		}
 	}
 	raw := map[string]any{"script": target}
 	given := map[string]string{} // key: the flag that set it
@@ -171,7 +185,10 @@ func (o *startOpts) apps(cmd *cobra.Command, args []string) ([]spec.App, []spec.
 	if err != nil {
 		return nil, nil, err
 	}
-	a, w, err := spec.Decode(raw, spec.DecodeOptions{BaseDir: cwd, NumCPU: runtime.NumCPU(), MaxInstances: o.maxInstances})
+	if _, ok := raw["cwd"]; o.elsewhere && !ok {
+		raw["cwd"] = filepath.Dir(target) // this host's directory means nothing there
+	}
+	a, w, err := spec.Decode(raw, spec.DecodeOptions{BaseDir: cwd, NumCPU: runtime.NumCPU(), MaxInstances: o.maxInstances, Elsewhere: o.elsewhere})
 	if err != nil {
 		return nil, w, flagError(cmd, err)
 	}
@@ -271,6 +288,7 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 	cmd.Flags().BoolVar(&noDaemon, "no-daemon", false, "run in the foreground with these apps only, as `tend run` (PM2's --no-daemon)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		o.maxInstances = e.maxInstances()
+		o.elsewhere = e.host != ""
 		apps, warnings, err := o.apps(cmd, args)
 		printWarnings(e, warnings)
 		if noDaemon {
@@ -293,7 +311,7 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 		if err != nil {
 			return err
 		}
-		req := api.StartRequest{Apps: raw, Env: callerEnv()}
+		req := api.StartRequest{Apps: raw, Env: e.callerEnv()}
 		c, err := e.connect(cmd.Context())
 		if err != nil {
 			return err
@@ -373,6 +391,16 @@ func printWarnings(e *env, ws []spec.Warning) {
 	for _, w := range ws {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}
+}
+
+// callerEnv is the environment the apps of a command inherit: this
+// process's, or none for a remote daemon (whose apps then inherit its
+// own: this host's PATH, HOME and secrets have no business there).
+func (e *env) callerEnv() map[string]string {
+	if e.host != "" {
+		return nil
+	}
+	return callerEnv()
 }
 
 // callerEnv is this process's environment, which the app inherits.

@@ -1,5 +1,7 @@
 // Package client is the typed client of tend's control API. It dials
-// $TEND_HOME/tend.sock and, when nobody answers there, starts a daemon.
+// $TEND_HOME/tend.sock and, when nobody answers there, starts a daemon;
+// or it reaches a daemon on another host over TLS with a bearer token
+// (NewRemote), pinning the certificate of one no CA vouches for.
 package client
 
 import (
@@ -30,6 +32,11 @@ type Client struct {
 	Home    string
 	hc      *http.Client
 	sockErr error // the socket's path cannot be used (too long)
+	// base is where requests go: http://tend over the socket, or the
+	// remote daemon's https URL, with its token and certificate check.
+	base     string
+	token    string
+	verifier *verifier
 }
 
 // New returns a client for the daemon in home. It does not connect.
@@ -42,7 +49,7 @@ func New(dir string) *Client {
 		},
 		MaxIdleConns: 1,
 	}
-	return &Client{Home: dir, hc: &http.Client{Transport: tr}, sockErr: sockErr}
+	return &Client{Home: dir, hc: &http.Client{Transport: tr}, sockErr: sockErr, base: "http://tend"}
 }
 
 // Error is an answer of the daemon other than 2xx.
@@ -85,17 +92,28 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	if c.sockErr != nil {
 		return nil, c.sockErr
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://tend"+api.Prefix+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+api.Prefix+path, body)
 	if err != nil {
 		return nil, err
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if isNoDaemon(err) {
+		var mismatch *MismatchError
+		switch {
+		case errors.As(err, &mismatch):
+			return nil, mismatch
+		case c.verifier != nil && isNoDaemon(err):
+			return nil, c.unreachable(err)
+		case isNoDaemon(err):
 			return nil, ErrNoDaemon
+		case c.verifier != nil && ctx.Err() == nil:
+			return nil, fmt.Errorf("talk to %s: %w", c.base, err)
 		}
 		return nil, fmt.Errorf("talk to daemon: %w", err)
 	}
@@ -105,6 +123,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		b, _ := io.ReadAll(resp.Body)
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
+		}
+		if c.verifier != nil {
+			e.Error = c.refused(resp.StatusCode, e.Error)
 		}
 		return nil, &Error{Status: resp.StatusCode, Message: e.Error}
 	}
@@ -125,9 +146,10 @@ func (c *Client) Ping(ctx context.Context) (api.Ping, error) {
 // Ensure makes sure a daemon answers, starting one in the background when
 // none does: `exe daemon` in a session of its own, its output appended to
 // $TEND_HOME/tend.log. It returns once the daemon has restored its apps.
+// A remote daemon is only asked: it is never started from here.
 func (c *Client) Ensure(ctx context.Context, exe string) (api.Ping, error) {
 	p, err := c.Ping(ctx)
-	if !errors.Is(err, ErrNoDaemon) {
+	if !errors.Is(err, ErrNoDaemon) || c.verifier != nil {
 		return p, err
 	}
 	if err := c.spawn(ctx, exe); err != nil {

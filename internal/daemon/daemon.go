@@ -86,6 +86,12 @@ type Options struct {
 	// exec. Argv is the command line the new program gets (os.Args).
 	Updatable bool
 	Argv      []string
+	// RemoteAddr, when set, serves the control API there too, over TLS
+	// only and to bearer tokens only (remote.go): RemoteCert and
+	// RemoteKey, or a self-signed certificate kept in TEND_HOME/remote.
+	RemoteAddr string
+	RemoteCert string
+	RemoteKey  string
 	// Alerts are the webhooks of daemon.yaml's alerts list.
 	Alerts []alert.Target
 }
@@ -134,6 +140,7 @@ type Daemon struct {
 
 	up       updater    // tend update (update.go)
 	api      controlAPI // the control API's server, for an update
+	remote   controlAPI // the remote API's server (remote_addr), for an update
 	lockFile *os.File   // holds home's lock; an update passes it on
 	prof     profiles   // the profiles being recorded (profile.go)
 	// runtimePreload is the node preload of runtime metrics, which every
@@ -243,6 +250,17 @@ func Run(ctx context.Context, o Options) error {
 		d.prof.wait() // the apps are down: their profiles end at once
 		o.Log.Info("daemon stopped")
 	}()
+	if o.RemoteAddr != "" {
+		stopRemote, err := d.serveRemote(o.RemoteAddr, o.RemoteCert, o.RemoteKey)
+		if err != nil {
+			return err
+		}
+		defer stopRemote()
+	} else if d.up.remote != nil {
+		o.Log.Info("remote_addr is no longer set: the inherited remote listener is closed")
+		d.up.remote.Close()
+		d.up.remote = nil
+	}
 	defer background(d.trimLoop)()
 
 	// From here apps run: whatever ends Run stops them first.
@@ -395,30 +413,8 @@ func (d *Daemon) serve() (stop func(), failed <-chan error, err error) {
 			return nil, nil, err
 		}
 	}
-	routes := d.waitRestored(d.routes())
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.quiet.Touch()
-		if d.up.busy.get() && mutating(r) {
-			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "the daemon is being updated (tend update): try again in a moment"})
-			return
-		}
-		routes.ServeHTTP(w, r)
-	})}
-	// Streams (logs -f) follow their request's context: an update ends
-	// them through this one rather than waiting for them.
-	base, endStreams := context.WithCancel(context.Background())
-	srv.BaseContext = func(net.Listener) context.Context { return base }
-	errc := make(chan error, 1)
-	served := make(chan struct{})
-	d.api.mu.Lock()
-	d.api.srv, d.api.served, d.api.endStreams = srv, served, endStreams
-	d.api.ln, _ = ln.(*net.UnixListener)
-	d.api.mu.Unlock()
-	go func() {
-		defer close(served)
-		errc <- srv.Serve(ln)
-	}()
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: d.apiHandler()}
+	errc, endStreams, served := d.api.start(srv, ln, false)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -429,6 +425,22 @@ func (d *Daemon) serve() (stop func(), failed <-chan error, err error) {
 		<-served
 		_ = os.Remove(sock)
 	}, errc, nil
+}
+
+// apiHandler is the control API as every door serves it: the routes,
+// held while the apps are restored, refused while an update is under way
+// when they would change apps.
+func (d *Daemon) apiHandler() http.Handler {
+	routes := d.waitRestored(d.routes())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.quiet.Touch()
+		if d.up.busy.get() && mutating(r) {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "the daemon is being updated (tend update): try again in a moment"})
+			return
+		}
+		routes.ServeHTTP(w, r)
+	})
 }
 
 // listenPrivate listens on a unix socket only its owner can use. The socket

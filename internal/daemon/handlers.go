@@ -179,8 +179,9 @@ func (d *Daemon) start(r *http.Request) (any, error) {
 		return nil, badRequest("apps: %v", err)
 	}
 	// The CLI checked the files when it resolved the apps' paths; a file
-	// gone since then is reported by the start itself.
-	specs, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: true, MaxInstances: d.maxInstances})
+	// gone since then is reported by the start itself. A remote CLI could
+	// not: the paths are this host's, checked here.
+	specs, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: !fromRemote(r), MaxInstances: d.maxInstances})
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
@@ -218,7 +219,7 @@ func (d *Daemon) start(r *http.Request) (any, error) {
 	now := time.Now()
 	entries := make([]*entry, len(specs))
 	for i, s := range specs {
-		entries[i] = d.register(ids[i], s, req.Env, now)
+		entries[i] = d.register(ids[i], s, callerEnv(r, req.Env), now)
 	}
 	if req.Stopped {
 		if err := d.persist(); err != nil {
@@ -316,7 +317,11 @@ func (d *Daemon) describe(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.statuses(m, true), nil
+	out := d.statuses(m, true)
+	if readOnly(r) {
+		hideEnv(out)
+	}
+	return out, nil
 }
 
 func (d *Daemon) env(r *http.Request) (any, error) {
@@ -400,7 +405,7 @@ func (d *Daemon) action(r *http.Request) (any, error) {
 	case "restart":
 		var env map[string]string
 		if req.UpdateEnv {
-			env = req.Env
+			env = callerEnv(r, req.Env)
 			if env == nil {
 				env = map[string]string{}
 			}

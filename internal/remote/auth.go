@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -25,7 +26,7 @@ const (
 var (
 	ErrMissing  = errors.New("this API needs a token: send Authorization: Bearer <token> (tend remote token create makes one)")
 	ErrWrong    = errors.New("the token is not valid here (revoked, or made on another host)")
-	ErrReadOnly = errors.New("the token is read-only: this request changes what runs and needs an operator token")
+	ErrReadOnly = errors.New("the token is read-only: this request changes what runs or reads secrets, and needs an operator token (tend remote token create --name NAME on the daemon's host)")
 	ErrTooMany  = errors.New("too many failed logins from this address: wait a minute")
 )
 
@@ -145,4 +146,18 @@ func (g *Guard) evict(now time.Time) {
 	if len(g.fails) >= maxAddrs {
 		delete(g.fails, oldest)
 	}
+}
+
+type tokenKey struct{}
+
+// WithToken is ctx for a request the token t was checked for.
+func WithToken(ctx context.Context, t Token) context.Context {
+	return context.WithValue(ctx, tokenKey{}, t)
+}
+
+// TokenFrom is the token of a request from beyond the unix socket; ok is
+// false for a request over the socket.
+func TokenFrom(ctx context.Context) (t Token, ok bool) {
+	t, ok = ctx.Value(tokenKey{}).(Token)
+	return t, ok
 }

@@ -1,16 +1,14 @@
 package remote
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/tendhq/tend/internal/edge/tlsstore"
+	"github.com/tendhq/tend/internal/remote/pin"
 )
 
 // TLSDir is where, in TEND_HOME, the self-signed certificate of the
@@ -46,21 +44,7 @@ func ServerTLS(dir, certFile, keyFile string, log *slog.Logger) (*tls.Config, *t
 // Fingerprint is the SHA-256 of a certificate's DER bytes, as openssl
 // prints it (upper-case hex pairs joined by colons): what `tend remote
 // fingerprint` prints and a client pins.
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	h := strings.ToUpper(hex.EncodeToString(sum[:]))
-	var b strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
-	}
-	return b.String()
-}
+func Fingerprint(der []byte) string { return pin.Fingerprint(der) }
 
 // SameFingerprint compares two fingerprints, ignoring case and colons.
-func SameFingerprint(a, b string) bool {
-	norm := func(s string) string { return strings.ToUpper(strings.ReplaceAll(s, ":", "")) }
-	return a != "" && norm(a) == norm(b)
-}
+func SameFingerprint(a, b string) bool { return pin.Same(a, b) }

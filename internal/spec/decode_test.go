@@ -320,6 +320,40 @@ func TestSkipFileChecks(t *testing.T) {
 	}
 }
 
+// Elsewhere: the paths are another host's. Nothing here is looked at: a
+// relative script stays as given (that host's daemon finds it from cwd),
+// even one that exists here or is a command on this PATH; cwd must be
+// absolute, whatever the base directory.
+func TestElsewhereResolvesNothingHere(t *testing.T) {
+	here := t.TempDir()
+	if err := os.WriteFile(filepath.Join(here, "server.js"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, script := range []string{"server.js", "sh", "bin/www"} {
+		a, _, err := Decode(map[string]any{"script": script, "cwd": "/srv/nowhere"}, DecodeOptions{BaseDir: here, Elsewhere: true})
+		if err != nil {
+			t.Errorf("%s: %v", script, err)
+			continue
+		}
+		if a.Script != script || a.Cwd != "/srv/nowhere" {
+			t.Errorf("%s: script %q, cwd %q; want them as given", script, a.Script, a.Cwd)
+		}
+	}
+	for raw, want := range map[string]map[string]any{
+		"cwd: \"app\" is relative; give an absolute path on the daemon's host": {"script": "server.js", "cwd": "app"},
+		"cwd: required: the absolute directory on the daemon's host":           {"script": "server.js"},
+	} {
+		if _, _, err := Decode(want, DecodeOptions{BaseDir: here, Elsewhere: true}); err == nil || !strings.Contains(err.Error(), raw) {
+			t.Errorf("%v: %v, want %q", want, err, raw)
+		}
+	}
+	// Without it, the same relative script is this directory's file.
+	a, _, err := Decode(map[string]any{"script": "server.js"}, DecodeOptions{BaseDir: here})
+	if err != nil || a.Script != filepath.Join(here, "server.js") {
+		t.Errorf("here: %q, %v", a.Script, err)
+	}
+}
+
 // Far more instances than CPUs is allowed, with a warning; the ceiling
 // follows the daemon's max_instances, autoscale.max included.
 func TestInstancesWarningAndCeiling(t *testing.T) {
