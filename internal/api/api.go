@@ -411,3 +411,11 @@ const (
 	ProfileErrorTrailer   = "Tend-Profile-Error"
 	ProfileWarningTrailer = "Tend-Profile-Warning"
 )
+
+// Dashboard is the answer of POST /v1/dashboard: where the daemon serves
+// the web dashboard (started on loopback when daemon.yaml sets no
+// dashboard_addr) and a login link that works once, within a minute.
+type Dashboard struct {
+	URL   string `json:"url"`
+	Login string `json:"login"`
+}

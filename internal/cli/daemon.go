@@ -27,7 +27,8 @@ func newDaemon(e *env) *cobra.Command {
 		Short: "Run the daemon in the foreground (other commands start it when needed)",
 		Long: `Run the daemon in the foreground. Other commands start it in the background when none
 answers. Its settings come from $TEND_HOME/daemon.yaml (metrics_addr, metrics_token,
-metrics_interval, procs (CPUs to run on, default half of them), and the default log
+metrics_interval, procs (CPUs to run on, default half of them), dashboard_addr (the web
+dashboard; TLS beyond loopback with remote_cert and remote_key), and the default log
 rotation: log_max_size, log_rotate_interval, log_retain, log_compress), which these flags
 override.`,
 		Args: cobra.NoArgs,
@@ -100,6 +101,7 @@ override.`,
 				MetricsAddr: cfg.MetricsAddr, MetricsToken: cfg.MetricsToken, MetricsInterval: every,
 				LogDefaults: defaults, OwnLog: own, Procs: cfg.Procs, MaxInstances: cfg.MaxInstances,
 				Updatable: true, Argv: os.Args,
+				Dashboard: daemon.DashboardOptions{Addr: cfg.DashboardAddr, CertFile: cfg.RemoteCert, KeyFile: cfg.RemoteKey},
 			})
 			if errors.Is(err, home.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)

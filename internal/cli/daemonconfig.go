@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -30,6 +32,10 @@ type daemonConfig struct {
 	// MaxInstances is the most instances an app may have; 0 is
 	// spec.DefaultMaxInstances.
 	MaxInstances int
+	// DashboardAddr serves the web dashboard there (default off); beyond
+	// loopback over TLS with RemoteCert and RemoteKey (or self-signed).
+	DashboardAddr         string
+	RemoteCert, RemoteKey string
 }
 
 // daemonKeys are daemon.yaml's keys.
@@ -53,6 +59,9 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 	}, func(c *daemonConfig) *string { return &c.LogRotateInterval }),
 	conf.IntField("log_retain", 0, 1000, func(c *daemonConfig) *int { return &c.LogRetain }),
 	conf.BoolField("log_compress", func(c *daemonConfig) *bool { return &c.LogCompress }),
+	conf.StringField("dashboard_addr", checkListenAddr, func(c *daemonConfig) *string { return &c.DashboardAddr }),
+	conf.StringField("remote_cert", nil, func(c *daemonConfig) *string { return &c.RemoteCert }),
+	conf.StringField("remote_key", nil, func(c *daemonConfig) *string { return &c.RemoteKey }),
 	conf.IntField("max_instances", 1, 1<<20, func(c *daemonConfig) *int { return &c.MaxInstances }),
 	conf.Custom("procs", func(d *conf.Decoder, key string, v any, c *daemonConfig) {
 		n, err := conf.Int(v)
@@ -63,6 +72,18 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 		c.Procs = n
 	}),
 }}
+
+// checkListenAddr says why s is not a host:port to listen on, or "".
+func checkListenAddr(s string) string {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Sprintf("want host:port, such as 127.0.0.1:9300 (%v)", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("port %q: want 0 to 65535", port)
+	}
+	return ""
+}
 
 // loadDaemonConfig reads daemon.yaml; a missing file is the defaults.
 func loadDaemonConfig(home string) (daemonConfig, error) {

@@ -95,7 +95,7 @@ func newRoot(e *env) *cobra.Command {
 		newDaemon(e), newKill(e), newPing(e), newVersion(e), newUpdate(e),
 		newStartup(e), newUnstartup(e), newMetrics(e),
 		newApply(e), newSet(e), newUnset(e),
-		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e), newDoctor(e), newMonit(e),
+		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e), newDoctor(e), newMonit(e), newDashboard(e),
 	)
 	root.AddCommand(newProfile(e))
 	root.AddCommand(newProfileAliases(e)...)

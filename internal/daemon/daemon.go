@@ -85,6 +85,8 @@ type Options struct {
 	// exec. Argv is the command line the new program gets (os.Args).
 	Updatable bool
 	Argv      []string
+	// Dashboard configures the web dashboard (dashboard.go).
+	Dashboard DashboardOptions
 }
 
 // Daemon is one running daemon.
@@ -135,6 +137,7 @@ type Daemon struct {
 	// runtimePreload is the node preload of runtime metrics, which every
 	// Node instance gets.
 	runtimePreload string
+	dash           dashState // the web dashboard (dashboard.go)
 }
 
 // entry is a registered app with the fields that never change for its life,
@@ -230,6 +233,12 @@ func Run(ctx context.Context, o Options) error {
 		o.Log.Info("daemon stopped")
 	}()
 	defer background(d.trimLoop)()
+	if o.Dashboard.Addr != "" {
+		if _, err := d.startDashboard(o.Dashboard.Addr); err != nil {
+			return err
+		}
+	}
+	defer d.closeDashboard() // before the API stops: it ends its streams
 
 	// From here apps run: whatever ends Run stops them first.
 	stopPersist := background(d.persistLoop)
@@ -351,6 +360,8 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.runtimePreload = runtimePreload
+	d.dash.opts = o.Dashboard
+	d.dash.interval = o.MetricsInterval
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
 	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
 	return d, nil
