@@ -47,7 +47,9 @@ func (s *Server) routes() http.Handler {
 		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer") // login links carry a nonce
+		// Same-origin only: login links carry a nonce; and "no-referrer" would
+		// make browsers send "Origin: null" with the login form.
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		if r.TLS != nil {
 			h.Set("Strict-Transport-Security", "max-age=31536000")

@@ -247,8 +247,7 @@
     }
     function drawDetail() {
       if (!detail) return;
-      const evs = (detail.events || []).slice(-50).reverse();
-      $('#events').replaceChildren(...evs.map((e) => el('li', {}, el('time', { text: new Date(e.at).toLocaleString() }), ' ' + e.message)));
+      drawEvents();
       const crashes = (detail.crashes || []).slice(-20).reverse();
       $('#crashes').replaceChildren(...(crashes.length ? crashes.map((c) => el('details', {},
         el('summary', { text: new Date(c.at).toLocaleString() + ' · instance ' + c.instance + ' · ' + (c.signal || 'code ' + c.code) + (c.error ? ' · ' + c.error : '') }),
@@ -262,6 +261,26 @@
       const le = i && i.last_exit;
       if (le && le.stderr && Math.abs(Date.parse(le.at) - Date.parse(c.at)) < 1000) return le.stderr.join('\n');
       return c.error || '(no stderr kept for this crash)';
+    }
+    // The app's recorded events and what the stream told since the page
+    // opened, newest first.
+    const liveEvents = [];
+    function drawEvents() {
+      const all = ((detail && detail.events) || []).map((e) => ({ at: e.at, text: e.message })).concat(liveEvents);
+      all.sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
+      $('#events').replaceChildren(...all.slice(0, 100).map((e) => el('li', {}, el('time', { text: new Date(e.at).toLocaleString() }), ' ' + e.text)));
+    }
+    function describeEvent(e) {
+      const parts = [e.type];
+      if (e.instance >= 0) parts.push('#' + e.instance);
+      if (e.action) parts.push(e.action);
+      if (e.status) parts.push(e.status);
+      if (e.pid) parts.push('pid ' + e.pid);
+      if (e.exit) parts.push('exit ' + (e.exit.signal || 'code ' + e.exit.code) + (e.exit.reason ? ' (' + e.exit.reason + ')' : ''));
+      if (e.to) parts.push('to ' + e.to);
+      if (e.message) parts.push(e.message);
+      if (e.error) parts.push('error: ' + e.error);
+      return parts.join(' · ');
     }
     async function loadDetail() {
       const r = await fetch('/api/apps/' + id);
@@ -290,25 +309,27 @@
     function drawCharts() {
       if (!hist || !window.uPlot) return;
       const box = $('#charts');
-      const width = Math.min(box.clientWidth || 600, 640);
       if (!charts.length) {
         for (const d of defs) {
           if (d.node && !hist.v[d.keys[0]].some((v) => v > 0)) continue;
           const wrap = el('figure', { cls: 'chart' }, el('figcaption', { text: d.title }));
           box.append(wrap);
           const opts = {
-            width, height: 160,
+            width: Math.max(200, wrap.clientWidth - 18), height: 160,
             scales: { x: { time: true } },
             axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', values: (u, vals) => vals.map((v) => d.fmt(v)), size: 64 }],
             series: [{}].concat(d.keys.map((k, i) => ({ label: d.labels ? d.labels[i] : k, stroke: colors[i], width: 1.5, value: (u, v) => (v == null ? '-' : d.fmt(v)) }))),
-            legend: { show: true },
+            legend: { show: d.keys.length > 1, live: false },
           };
-          charts.push({ d, u: new uPlot(opts, dataOf(d), wrap) });
+          charts.push({ d, wrap, u: new uPlot(opts, dataOf(d), wrap) });
         }
       } else {
         for (const c of charts) c.u.setData(dataOf(c.d));
       }
     }
+    window.addEventListener('resize', () => {
+      for (const c of charts) c.u.setSize({ width: Math.max(200, c.wrap.clientWidth - 18), height: 160 });
+    });
     function dataOf(d) { return [hist.t].concat(d.keys.map((k) => hist.v[k])); }
     function addPoint(t) {
       if (!hist || !app) return;
@@ -373,7 +394,10 @@
       events(evs) {
         for (const e of evs) {
           if (e.type === 'reload.step' && e.message) progress.textContent = 'reload: ' + e.message;
+          liveEvents.push({ at: e.time, text: describeEvent(e) });
         }
+        if (liveEvents.length > 200) liveEvents.splice(0, liveEvents.length - 200);
+        drawEvents();
         detailSoon();
       },
       gone() { $('#status').textContent = 'this app is gone'; },
