@@ -72,6 +72,9 @@ type pageData struct {
 	Who       string
 	Version   string
 	Error     string
+	// Apps are the overview's first rows, drawn by the server so that
+	// they show before the script has run; the stream takes over.
+	Apps []Summary
 }
 
 func (s *Server) page(name string) http.HandlerFunc {
@@ -88,6 +91,10 @@ func (s *Server) page(name string) http.HandlerFunc {
 				return
 			}
 			d.AppID = r.PathValue("id")
+		}
+		if name == "overview" {
+			d.Apps = s.bc.latest().apps
+			d.Apps = d.Apps[:min(len(d.Apps), overviewPage)]
 		}
 		render(w, http.StatusOK, name+".html", d)
 	}
@@ -408,4 +415,37 @@ func (s *Server) doctor(w http.ResponseWriter, r *http.Request, _ *session) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-var pages = template.Must(template.New("").ParseFS(assetFS, "templates/*.html"))
+// overviewPage is how many apps a page of the overview shows; the
+// script pages the same way.
+const overviewPage = 50
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"bytes": lsBytes,
+	"pct":   func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "%" },
+	"num": func(v float64) string {
+		if v >= 100 {
+			return strconv.FormatFloat(v, 'f', 0, 64)
+		}
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	},
+	"msf": func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return strconv.FormatFloat(v, 'f', 1, 64) + "ms"
+	},
+}).ParseFS(assetFS, "templates/*.html"))
+
+// lsBytes writes a size as tend ls does (and the page's script).
+func lsBytes(b uint64) string {
+	switch {
+	case b < 1<<10:
+		return strconv.FormatUint(b, 10) + "b"
+	case b < 1<<20:
+		return strconv.FormatFloat(float64(b)/(1<<10), 'f', 1, 64) + "kb"
+	case b < 1<<30:
+		return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + "mb"
+	default:
+		return strconv.FormatFloat(float64(b)/(1<<30), 'f', 2, 64) + "gb"
+	}
+}
