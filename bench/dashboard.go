@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -44,14 +43,10 @@ func (b *bench) dashboardSection(ctx context.Context) (result, error) {
 		r.add(skipped("dashboard: page weight, first render, daemon cost", "chromium"))
 		return r, nil
 	}
-	home := filepath.Join(b.tmp, "tend-dashboard")
-	if err := os.MkdirAll(home, 0o700); err != nil {
+	t, err := b.sampledTend("tend-dashboard")
+	if err != nil {
 		return result{}, err
 	}
-	if err := os.WriteFile(filepath.Join(home, "daemon.yaml"), []byte("metrics_interval: "+metricsInterval+"\n"), 0o600); err != nil {
-		return result{}, err
-	}
-	t := newTend(b.tendBin, b.root, home, b.env)
 	defer shutdown(ctx, t)
 	want := map[string]int{}
 	for i := range dashApps {
@@ -65,7 +60,8 @@ func (b *bench) dashboardSection(ctx context.Context) (result, error) {
 			return result{}, err
 		}
 	}
-	logf("dashboard: %d apps, %d instances", dashApps, dashInstances)
+	load, _ := os.ReadFile("/proc/loadavg")
+	logf("dashboard: %d apps, %d instances; load average %s", dashApps, dashInstances, strings.Join(strings.Fields(string(load))[:3], " "))
 	if err := waitOnline(ctx, t, want, onlineTimeout); err != nil {
 		return result{}, err
 	}
@@ -134,6 +130,10 @@ func (b *bench) dashboardSection(ctx context.Context) (result, error) {
 			const fcp = performance.getEntriesByName('first-contentful-paint')[0];
 			return server && fcp ? fcp.startTime : performance.getEntriesByName('tend:rendered')[0].startTime;
 		})()`))
+		if err == nil {
+			script, _ := chromedp.Run(bctx, chromedp.Evaluate[float64](`performance.getEntriesByName('tend:rendered')[0].startTime`))
+			logf("dashboard: render %d: first paint with the rows %.1f ms; the script's first draw %.1f ms", i, ms, script)
+		}
 		if err != nil {
 			return result{}, err
 		}

@@ -128,6 +128,20 @@ func (b *bench) metricsSection(ctx context.Context) (result, error) {
 	return r, nil
 }
 
+// sampledTend is a tend of its own home, tmp/name, whose daemon samples
+// every metricsInterval.
+func (b *bench) sampledTend(name string) (*tend, error) {
+	home := filepath.Join(b.tmp, name)
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	// Said explicitly, so the figure stays at 1 s if the default changes.
+	if err := os.WriteFile(filepath.Join(home, "daemon.yaml"), []byte("metrics_interval: "+metricsInterval+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return newTend(b.tendBin, b.root, home, b.env), nil
+}
+
 // edgeP99 serves the Express fixture in proxy mode next to the fifty
 // sampled instances and loads it with wrk, request metrics on and off in
 // turn (`tend set web edge.metrics=…` changes the edge in place: the same

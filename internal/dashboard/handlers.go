@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -96,30 +97,41 @@ func (s *Server) page(name string) http.HandlerFunc {
 			d.Apps = s.bc.latest().apps
 			d.Apps = d.Apps[:min(len(d.Apps), overviewPage)]
 		}
-		render(w, http.StatusOK, name+".html", d)
+		render(w, r, http.StatusOK, name+".html", d)
 	}
 }
 
-func render(w http.ResponseWriter, code int, name string, d pageData) {
+// render writes a page, gzipped to a browser that takes it.
+func render(w http.ResponseWriter, r *http.Request, code int, name string, d pageData) {
 	var b bytes.Buffer
 	if err := pages.ExecuteTemplate(&b, name, d); err != nil {
 		http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Vary", "Accept-Encoding")
+	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.WriteHeader(code)
+		_, _ = w.Write(b.Bytes())
+		return
+	}
+	h.Set("Content-Encoding", "gzip")
 	w.WriteHeader(code)
-	_, _ = w.Write(b.Bytes())
+	zw := gzip.NewWriter(w)
+	_, _ = zw.Write(b.Bytes())
+	_ = zw.Close()
 }
 
 // login answers a login link (?nonce=), or shows the token form.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	nonce := r.URL.Query().Get("nonce")
 	if nonce == "" {
-		render(w, http.StatusOK, "login.html", pageData{Page: "login", Title: "Log in", Version: s.cfg.Version})
+		render(w, r, http.StatusOK, "login.html", pageData{Page: "login", Title: "Log in", Version: s.cfg.Version})
 		return
 	}
 	if !s.sess.useLink(nonce) {
-		render(w, http.StatusForbidden, "login.html", pageData{Page: "login", Title: "Log in", Version: s.cfg.Version,
+		render(w, r, http.StatusForbidden, "login.html", pageData{Page: "login", Title: "Log in", Version: s.cfg.Version,
 			Error: "This login link was used already or has expired (links work once, for a minute): run tend dashboard again, or log in with a token."})
 		return
 	}
@@ -135,7 +147,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, scope remo
 // loginToken logs in with a token of the remote token store.
 func (s *Server) loginToken(w http.ResponseWriter, r *http.Request) {
 	fail := func(code int, msg string) {
-		render(w, code, "login.html", pageData{Page: "login", Title: "Log in", Version: s.cfg.Version, Error: msg})
+		render(w, r, code, "login.html", pageData{Page: "login", Title: "Log in", Version: s.cfg.Version, Error: msg})
 	}
 	if !sameOrigin(r) {
 		fail(http.StatusForbidden, "This login did not come from this dashboard's page.")

@@ -165,7 +165,13 @@ func Start(addr string, cfg Config) (*Server, error) {
 			cfg.Log.Error("dashboard stopped serving", "err", err)
 		}
 	}()
-	s.stopCollect = background(s.collect)
+	collectCtx, stopCollect := context.WithCancel(context.Background())
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		s.collect(collectCtx)
+	}()
+	s.stopCollect = func() { stopCollect(); <-collected }
 	cfg.Log.Info("dashboard serving", "url", s.base)
 	return s, nil
 }
@@ -249,18 +255,6 @@ func (s *Server) alerts() []Alert {
 		return nil
 	}
 	return s.cfg.Alerts.Recent()
-}
-
-// background runs loop until the returned stop is called, which cancels
-// its context and waits for it.
-func background(loop func(ctx context.Context)) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		loop(ctx)
-	}()
-	return func() { cancel(); <-done }
 }
 
 // broadcaster hands each tick's overview to the open streams. A stream
