@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/remote"
@@ -141,7 +143,7 @@ func TestDashboardInBrowserShowsAppsLiveAndActs(t *testing.T) {
 	ctx := browser(t)
 	h := newHome(t)
 	port := freePort(t)
-	h.ok("start", "express-app.js", "--name", "web", "-i", "2", "--port", strconv.Itoa(port))
+	h.ok("start", "express-app.js", "--name", "web", "-i", "2", "--port", strconv.Itoa(port), "--listen-timeout", "30s")
 	h.ok("start", "count.js", "--name", "counter", "--no-autorestart")
 	web := h.waitApp("web", "online", allOnline)
 	base, link := h.dashboard()
@@ -169,6 +171,33 @@ func TestDashboardInBrowserShowsAppsLiveAndActs(t *testing.T) {
 		t.Errorf("%d navigations, want the page as first loaded", navs)
 	}
 	screenshot(t, ctx, "overview.png")
+
+	// On a phone-sized screen in dark mode: the page does not scroll
+	// sideways (wide tables scroll in their box) and the colours follow.
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+			return err
+		}),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the page fits a phone's width", `document.documentElement.scrollWidth <= window.innerWidth`, 5*time.Second)
+	if bg := evalJS[string](t, ctx, `getComputedStyle(document.body).backgroundColor`); bg != "rgb(15, 20, 25)" {
+		t.Errorf("dark mode background %s, want rgb(15, 20, 25)", bg)
+	}
+	screenshot(t, ctx, "overview-phone-dark.png")
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1280, 900),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+			return err
+		}),
+	); err != nil {
+		t.Fatal(err)
+	}
 
 	// The app page: instances with their pids; a reload brings new ones.
 	navigate(t, ctx, fmt.Sprintf("%s/apps/%d", base, web.ID))
@@ -241,7 +270,7 @@ func samePIDs(a, b []int) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 func TestDashboardReadOnlyTokenHasNoEnabledActions(t *testing.T) {
 	ctx := browser(t)
 	h := newHome(t)
-	h.ok("start", "express-app.js", "--name", "web", "--port", strconv.Itoa(freePort(t)))
+	h.ok("start", "express-app.js", "--name", "web", "--port", strconv.Itoa(freePort(t)), "--listen-timeout", "30s")
 	web := h.waitApp("web", "online", allOnline)
 	base, _ := h.dashboard()
 	store, err := remote.Open(h.dir)

@@ -93,9 +93,12 @@ func (s *Server) page(name string) http.HandlerFunc {
 			}
 			d.AppID = r.PathValue("id")
 		}
-		if name == "overview" {
+		switch name {
+		case "overview":
 			d.Apps = s.bc.latest().apps
 			d.Apps = d.Apps[:min(len(d.Apps), overviewPage)]
+		case "logs":
+			d.Apps = s.bc.latest().apps // the app menu
 		}
 		render(w, r, http.StatusOK, name+".html", d)
 	}

@@ -454,19 +454,9 @@
       if (!paused) { show(held); held = []; }
     };
     sel.onchange = connect;
-    // The app list comes from the overview stream's first message.
-    const es0 = stream({ page: 'overview' }, {
-      apps(m) {
-        es0.close();
-        const want = params.get('app');
-        for (const a of m.apps || []) {
-          const v = a.namespace && a.namespace !== 'default' ? a.namespace + '/' + a.name : a.name;
-          sel.append(el('option', { value: v, text: v }));
-        }
-        if (want) sel.value = want;
-        connect();
-      },
-    });
+    const want = params.get('app');
+    if (want) sel.value = want;
+    connect();
   }
 
   if (page === 'overview') overview();
