@@ -245,6 +245,15 @@ func TestDashboardInBrowserShowsAppsLiveAndActs(t *testing.T) {
 	}
 	screenshot(t, ctx, "app.png")
 
+	// The CPU profile button's request: a download of the profile,
+	// recorded by the daemon's profile code.
+	prof := evalJS[[]string](t, ctx, fmt.Sprintf(`fetch('/api/apps/%d/profile', {method: 'POST',
+		body: new URLSearchParams({csrf: document.body.dataset.csrf, kind: 'cpu', instance: '0', seconds: '1'})})
+		.then(async r => [String(r.status), r.headers.get('content-disposition') || '', await r.text()])`, web.ID))
+	if prof[0] != "200" || !strings.HasPrefix(prof[1], "attachment;") || !strings.Contains(prof[1], ".cpuprofile") || !strings.Contains(prof[2], `"nodes"`) {
+		t.Errorf("CPU profile download: status %s, disposition %q, %d bytes: %.200s", prof[0], prof[1], len(prof[2]), prof[2])
+	}
+
 	// An action without the CSRF token is refused.
 	code := evalJS[int](t, ctx, fmt.Sprintf(`fetch('/api/apps/%d/restart', {method: 'POST', body: '{}'}).then(r => r.status)`, web.ID))
 	if code != http.StatusForbidden {

@@ -149,7 +149,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ *session) {
 	}
 	if last.apps != nil && !sendTick(last) {
 		return
-	} else if last.apps == nil && rc.Flush() != nil {
+	}
+	if rc.Flush() != nil { // the headers, at least: the page knows it is live
 		return
 	}
 	var lineDrops int64

@@ -321,7 +321,7 @@
           const opts = {
             width: Math.max(200, wrap.clientWidth - 18), height: 160,
             scales: { x: { time: true } },
-            axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', values: (u, vals) => vals.map((v) => d.fmt(v)), size: 64 }],
+            axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', values: (u, vals) => vals.map((v) => (v === 0 ? '0' : d.fmt(v))), size: 76 }],
             series: [{}].concat(d.keys.map((k, i) => ({ label: d.labels ? d.labels[i] : k, stroke: colors[i], width: 1.5, value: (u, v) => (v == null ? '-' : d.fmt(v)) }))),
             legend: { show: d.keys.length > 1, live: false },
           };
