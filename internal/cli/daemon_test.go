@@ -22,6 +22,9 @@ func TestLoadDaemonConfig(t *testing.T) {
 		{yaml: "log_max_size: lots\n", err: `daemon.yaml: log_max_size: "lots": want a size`},
 		{yaml: "log_retain: -1\n", err: "daemon.yaml: log_retain: must be between 0 and 1000, got -1"},
 		{yaml: "procs: [\n", err: "daemon.yaml: yaml:"},
+		{yaml: "dashboard_addr: 127.0.0.1:9300\nremote_cert: c.pem\nremote_key: k.pem\n"},
+		{yaml: "dashboard_addr: localhost\n", err: "daemon.yaml: dashboard_addr: want host:port"},
+		{yaml: "dashboard_addr: 127.0.0.1:99999\n", err: `daemon.yaml: dashboard_addr: port "99999": want 0 to 65535`},
 	} {
 		home := t.TempDir()
 		if err := os.WriteFile(filepath.Join(home, "daemon.yaml"), []byte(tc.yaml), 0o600); err != nil {
