@@ -271,7 +271,7 @@ func TestStreamSendsTheFigures(t *testing.T) {
 
 func TestBeyondLoopbackOnlyTLS(t *testing.T) {
 	if _, err := Start("0.0.0.0:0", Config{Home: t.TempDir(), CertFile: "/nonexistent/cert.pem"}); err == nil ||
-		!strings.Contains(err.Error(), "needs TLS") {
+		!strings.Contains(err.Error(), "TLS only") {
 		t.Errorf("a half-set certificate: %v, want a refusal naming TLS", err)
 	}
 	s, _, _ := startTest(t, "0.0.0.0:0")

@@ -127,7 +127,7 @@ func Start(addr string, cfg Config) (*Server, error) {
 	if !Loopback(addr) {
 		c, _, err := remote.ServerTLS(cfg.Home, cfg.CertFile, cfg.KeyFile, cfg.Log)
 		if err != nil {
-			return nil, fmt.Errorf("dashboard on %s needs TLS beyond loopback: %w (set remote_cert and remote_key in daemon.yaml, or neither for a self-signed certificate)", addr, err)
+			return nil, fmt.Errorf("dashboard on %s is served over TLS only, beyond loopback: %w (daemon.yaml: remote_cert, remote_key)", addr, err)
 		}
 		tlsCfg = c
 	}
