@@ -118,9 +118,8 @@ func (b *bench) dashboardSection(ctx context.Context) (result, error) {
 		if err := chromedp.Do(bctx, chromedp.Navigate(string(base[1])+"/")); err != nil {
 			return result{}, err
 		}
-		n, err := chromedp.Run(bctx, chromedp.Poll[int](`document.querySelectorAll('#apps tbody tr').length === `+fmt.Sprint(dashApps)+
-			` && performance.getEntriesByName('tend:rendered').length > 0 ? 1 : 0`, chromedp.WithPollingTimeout(20*time.Second)))
-		if err != nil || n != 1 {
+		if err := pollPage(bctx, `document.querySelectorAll('#apps tbody tr').length === `+fmt.Sprint(dashApps)+
+			` && performance.getEntriesByName('tend:rendered').length > 0`, 20*time.Second); err != nil {
 			return result{}, fmt.Errorf("the overview did not show %d apps: %v", dashApps, err)
 		}
 		// Rows the server drew were on the first contentful paint; else
@@ -142,6 +141,28 @@ func (b *bench) dashboardSection(ctx context.Context) (result, error) {
 		}
 	}
 	logSamples("dashboard: first render of 20 apps (ms)", map[string][]float64{"tend": renders})
+	// The floor on this machine at this moment: the login page, the same
+	// stylesheet and script and no data, to its first contentful paint.
+	var floor []float64
+	for i := range dashRenders + 1 {
+		if err := chromedp.Do(bctx, chromedp.Navigate(string(base[1])+"/login")); err != nil {
+			return result{}, err
+		}
+		if err := pollPage(bctx, `performance.getEntriesByName('first-contentful-paint').length > 0`, 20*time.Second); err != nil {
+			return result{}, fmt.Errorf("the login page did not paint: %v", err)
+		}
+		ms, err := chromedp.Run(bctx, chromedp.Evaluate[float64](`performance.getEntriesByName('first-contentful-paint')[0].startTime`))
+		if err != nil {
+			return result{}, err
+		}
+		if i > 0 {
+			floor = append(floor, ms)
+		}
+	}
+	logSamples("dashboard: first paint of the login page (ms)", map[string][]float64{"tend": floor})
+	if err := chromedp.Do(bctx, chromedp.Navigate(string(base[1])+"/")); err != nil {
+		return result{}, err
+	}
 	// One overview stays open, watching.
 	if err := sleep(ctx, startupSettle); err != nil {
 		return result{}, err
@@ -159,12 +180,25 @@ func (b *bench) dashboardSection(ctx context.Context) (result, error) {
 	var r result
 	r.add(row{"dashboard: overview weight, all assets, gzip", cell(float64(weight)/1000, "%.1f KB"), "–", "–", "–", "≤ 150 KB", met(weight <= 150_000)})
 	render := median(renders)
-	r.add(row{fmt.Sprintf("dashboard: first render of %d apps, headless Chromium, median of %d", dashApps, dashRenders), ms1(render), "–", "–", "–", "≤ 300 ms", met(render <= 300)})
+	r.add(row{fmt.Sprintf("dashboard: first render of %d apps, headless Chromium, median of %d", dashApps, dashRenders), ms1(render), "–",
+		ms1(median(floor)) + " (login page)", "–", "≤ 300 ms", met(render <= 300)})
 	r.add(row{fmt.Sprintf("dashboard: daemon CPU, %d instances, no dashboard", dashInstances), cell(cpuNone, "%.2f%% of a core"), "–", "–", "–", "", ""})
 	r.add(row{fmt.Sprintf("dashboard: daemon CPU, %d instances, one overview open", dashInstances), cell(cpuOpen, "%.2f%% of a core"), "–", "–", "–", "", ""})
 	r.add(row{"dashboard: daemon RSS, no dashboard", mib(median(rssNone["tend"])), "–", "–", "–", "", ""})
 	r.add(row{"dashboard: daemon RSS, one overview open", mib(median(rssOpen["tend"])), "–", "–", "–", "", ""})
 	return r, nil
+}
+
+// pollPage waits until expr is true in the page, polling again in a new
+// document when the page navigated under the poll.
+func pollPage(ctx context.Context, expr string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(max(time.Until(deadline), time.Millisecond))))
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil || !strings.Contains(err.Error(), "(-32000)") {
+			return err
+		}
+	}
 }
 
 func chromiumPath() (string, error) {
