@@ -56,6 +56,19 @@ func loadAssets() map[string]*asset {
 	return out
 }
 
+// version is the hash the pages put in the file's URL.
+func (a *asset) version() string { return strings.Trim(a.etag, `"`) }
+
+// assetURL is the URL of an embedded file, with its hash: what the pages
+// link to.
+func assetURL(name string) string {
+	a := assets[name]
+	if a == nil {
+		panic("dashboard: no asset " + name) // a template names a file that is not embedded
+	}
+	return "/assets/" + name + "?v=" + a.version()
+}
+
 // serveAsset serves an embedded file, gzipped to a browser that takes it.
 func serveAsset(w http.ResponseWriter, r *http.Request) {
 	a := assets[r.PathValue("file")]
@@ -65,7 +78,13 @@ func serveAsset(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", a.ctype)
-	h.Set("Cache-Control", "no-cache") // revalidated by ETag: a new tend brings new files
+	if r.URL.Query().Get("v") == a.version() {
+		// The pages name each file with its hash: a new tend brings new
+		// names, so the browser need not ask again.
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache") // revalidated by ETag
+	}
 	h.Set("ETag", a.etag)
 	h.Set("Vary", "Accept-Encoding")
 	if r.Header.Get("If-None-Match") == a.etag {

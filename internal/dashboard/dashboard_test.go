@@ -294,3 +294,22 @@ func TestBeyondLoopbackOnlyTLS(t *testing.T) {
 		t.Errorf("TLS login page: %d, HSTS %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
 	}
 }
+
+func TestAssetsNamedByHashAreCachedForGood(t *testing.T) {
+	s, _, _ := startTest(t, "127.0.0.1:0")
+	u := assetURL("dashboard.js")
+	for _, tc := range []struct{ path, cache string }{
+		{u, "public, max-age=31536000, immutable"},
+		{"/assets/dashboard.js", "no-cache"},
+		{"/assets/dashboard.js?v=old", "no-cache"},
+	} {
+		resp, err := http.Get(s.URL() + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != tc.cache {
+			t.Errorf("GET %s: %d, Cache-Control %q; want 200, %q", tc.path, resp.StatusCode, resp.Header.Get("Cache-Control"), tc.cache)
+		}
+	}
+}

@@ -435,6 +435,7 @@ func (s *Server) doctor(w http.ResponseWriter, r *http.Request, _ *session) {
 const overviewPage = 50
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"asset": assetURL,
 	"bytes": lsBytes,
 	"pct":   func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "%" },
 	"num": func(v float64) string {

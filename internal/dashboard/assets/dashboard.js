@@ -73,16 +73,22 @@
     m.hidden = false;
     const yes = $('#confirm-yes');
     const no = $('#confirm-no');
+    const back = document.activeElement;
     yes.focus();
     return new Promise((resolve) => {
       const done = (v) => {
         m.hidden = true;
         yes.onclick = no.onclick = m.onkeydown = null;
+        if (back) back.focus();
         resolve(v);
       };
       yes.onclick = () => done(true);
       no.onclick = () => done(false);
-      m.onkeydown = (e) => { if (e.key === 'Escape') done(false); };
+      // Escape cancels; Tab stays within the dialog.
+      m.onkeydown = (e) => {
+        if (e.key === 'Escape') done(false);
+        if (e.key === 'Tab') { e.preventDefault(); (document.activeElement === yes ? no : yes).focus(); }
+      };
     });
   }
 
