@@ -62,13 +62,7 @@ func (b *bench) dashboardSection(ctx context.Context) (result, error) {
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	logf("dashboard: %d apps, %d instances; load average %s", dashApps, dashInstances, strings.Join(strings.Fields(string(load))[:3], " "))
-	if err := waitOnline(ctx, t, want, onlineTimeout); err != nil {
-		return result{}, err
-	}
-	if err := sleep(ctx, startupSettle); err != nil {
-		return result{}, err
-	}
-	pid, err := t.daemonPID(ctx)
+	pid, err := settled(ctx, t, want)
 	if err != nil {
 		return result{}, err
 	}

@@ -53,13 +53,7 @@ func (b *bench) metricsSection(ctx context.Context) (result, error) {
 			return result{}, err
 		}
 	}
-	if err := waitOnline(ctx, t, want, onlineTimeout); err != nil {
-		return result{}, err
-	}
-	if err := sleep(ctx, startupSettle); err != nil {
-		return result{}, err
-	}
-	pid, err := t.daemonPID(ctx)
+	pid, err := settled(ctx, t, want)
 	if err != nil {
 		return result{}, err
 	}
@@ -140,6 +134,18 @@ func (b *bench) sampledTend(name string) (*tend, error) {
 		return nil, err
 	}
 	return newTend(b.tendBin, b.root, home, b.env), nil
+}
+
+// settled waits for the apps of want to be online and the daemon to
+// settle, and returns the daemon's pid.
+func settled(ctx context.Context, t *tend, want map[string]int) (int, error) {
+	if err := waitOnline(ctx, t, want, onlineTimeout); err != nil {
+		return 0, err
+	}
+	if err := sleep(ctx, startupSettle); err != nil {
+		return 0, err
+	}
+	return t.daemonPID(ctx)
 }
 
 // edgeP99 serves the Express fixture in proxy mode next to the fifty

@@ -139,12 +139,7 @@ func login(t *testing.T, s *Server, c *http.Client) (*http.Cookie, string) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	var cookie *http.Cookie
-	for _, ck := range resp.Cookies() {
-		if ck.Name == CookieName {
-			cookie = ck
-		}
-	}
+	cookie := sessionOf(resp)
 	if cookie == nil {
 		t.Fatalf("the login link set no session cookie (status %d)", resp.StatusCode)
 	}
@@ -162,6 +157,16 @@ func login(t *testing.T, s *Server, c *http.Client) (*http.Cookie, string) {
 		t.Fatalf("no CSRF token in the page:\n%s", b)
 	}
 	return cookie, tok
+}
+
+// sessionOf is the session cookie resp sets, or nil.
+func sessionOf(resp *http.Response) *http.Cookie {
+	for _, ck := range resp.Cookies() {
+		if ck.Name == CookieName {
+			return ck
+		}
+	}
+	return nil
 }
 
 func noRedirect() *http.Client {
@@ -224,12 +229,7 @@ func TestChangesNeedOriginCSRFAndAnOperator(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	var ro *http.Cookie
-	for _, ck := range resp.Cookies() {
-		if ck.Name == CookieName {
-			ro = ck
-		}
-	}
+	ro := sessionOf(resp)
 	if ro == nil {
 		t.Fatalf("token login: %d and no session", resp.StatusCode)
 	}
