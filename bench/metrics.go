@@ -53,13 +53,7 @@ func (b *bench) metricsSection(ctx context.Context) (result, error) {
 			return result{}, err
 		}
 	}
-	if err := waitOnline(ctx, t, want, onlineTimeout); err != nil {
-		return result{}, err
-	}
-	if err := sleep(ctx, startupSettle); err != nil {
-		return result{}, err
-	}
-	pid, err := t.daemonPID(ctx)
+	pid, err := settled(ctx, t, want)
 	if err != nil {
 		return result{}, err
 	}
@@ -126,6 +120,32 @@ func (b *bench) metricsSection(ctx context.Context) (result, error) {
 	ratio := pairedRatio(p99["on"], p99["off"])
 	r.add(row{"metrics: edge p99 on ÷ off, paired median", times(ratio), "–", "–", "–", "≤ 1.05×", met(ratio <= 1.05)})
 	return r, nil
+}
+
+// sampledTend is a tend of its own home, tmp/name, whose daemon samples
+// every metricsInterval.
+func (b *bench) sampledTend(name string) (*tend, error) {
+	home := filepath.Join(b.tmp, name)
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	// Said explicitly, so the figure stays at 1 s if the default changes.
+	if err := os.WriteFile(filepath.Join(home, "daemon.yaml"), []byte("metrics_interval: "+metricsInterval+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return newTend(b.tendBin, b.root, home, b.env), nil
+}
+
+// settled waits for the apps of want to be online and the daemon to
+// settle, and returns the daemon's pid.
+func settled(ctx context.Context, t *tend, want map[string]int) (int, error) {
+	if err := waitOnline(ctx, t, want, onlineTimeout); err != nil {
+		return 0, err
+	}
+	if err := sleep(ctx, startupSettle); err != nil {
+		return 0, err
+	}
+	return t.daemonPID(ctx)
 }
 
 // edgeP99 serves the Express fixture in proxy mode next to the fifty

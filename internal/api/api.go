@@ -561,3 +561,11 @@ type TriggerReply struct {
 	Reply    json.RawMessage `json:"reply,omitempty"`
 	Error    string          `json:"error,omitempty"`
 }
+
+// Dashboard is the answer of POST /v1/dashboard: where the daemon serves
+// the web dashboard (started on loopback when daemon.yaml sets no
+// dashboard_addr) and a login link that works once, within a minute.
+type Dashboard struct {
+	URL   string `json:"url"`
+	Login string `json:"login"`
+}

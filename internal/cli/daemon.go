@@ -29,7 +29,8 @@ func newDaemon(e *env) *cobra.Command {
 answers. Its settings come from $TEND_HOME/daemon.yaml (metrics_addr, metrics_token,
 metrics_interval, procs (CPUs to run on, default half of them), the default log
 rotation: log_max_size, log_rotate_interval, log_retain, log_compress; alerts, the
-webhooks of tend alerts; and the remote control API: remote_addr, remote_cert,
+webhooks of tend alerts; the remote control API: remote_addr, remote_cert, remote_key;
+and dashboard_addr, the web dashboard, over TLS beyond loopback with remote_cert and
 remote_key), which these flags override.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -102,6 +103,7 @@ remote_key), which these flags override.`,
 				LogDefaults: defaults, OwnLog: own, Procs: cfg.Procs, MaxInstances: cfg.MaxInstances,
 				Updatable: true, Argv: os.Args, Alerts: cfg.Alerts,
 				RemoteAddr: cfg.RemoteAddr, RemoteCert: cfg.RemoteCert, RemoteKey: cfg.RemoteKey,
+				Dashboard: daemon.DashboardOptions{Addr: cfg.DashboardAddr, CertFile: cfg.RemoteCert, KeyFile: cfg.RemoteKey},
 			})
 			if errors.Is(err, home.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)

@@ -28,10 +28,13 @@ func TestLoadDaemonConfig(t *testing.T) {
 		{yaml: "remote_addr: \":70000\"\n", err: `daemon.yaml: remote_addr: port "70000": want 1 to 65535`},
 		{yaml: "remote_addr: :8701\nremote_cert: /c.pem\n", err: "daemon.yaml: remote_key: required with remote_cert"},
 		{yaml: "remote_addr: :8701\nremote_key: /k.pem\n", err: "daemon.yaml: remote_cert: required with remote_key"},
-		{yaml: "remote_cert: /c.pem\nremote_key: /k.pem\n", err: "daemon.yaml: remote_cert: has no use without remote_addr"},
+		{yaml: "remote_cert: /c.pem\nremote_key: /k.pem\n", err: "daemon.yaml: remote_cert: has no use without remote_addr or dashboard_addr"},
 		{yaml: "alerts:\n  - url: https://hooks.example.com/x\n", procs: 0},
 		{yaml: "alerts:\n  - url: file:///etc/passwd\n", err: "daemon.yaml: alerts[0].url: want an http:// or https:// URL, got scheme file"},
 		{yaml: "alert: []\n", err: "daemon.yaml: alert: unknown key (did you mean alerts?)"},
+		{yaml: "dashboard_addr: 127.0.0.1:9300\nremote_cert: c.pem\nremote_key: k.pem\n"},
+		{yaml: "dashboard_addr: localhost\n", err: "daemon.yaml: dashboard_addr: want host:port"},
+		{yaml: "dashboard_addr: 127.0.0.1:99999\n", err: `daemon.yaml: dashboard_addr: port "99999": want 1 to 65535`},
 	} {
 		home := t.TempDir()
 		if err := os.WriteFile(filepath.Join(home, "daemon.yaml"), []byte(tc.yaml), 0o600); err != nil {

@@ -40,6 +40,9 @@ type daemonConfig struct {
 	RemoteKey  string
 	// Alerts are the webhooks alerts go to (internal/alert).
 	Alerts []alert.Target
+	// DashboardAddr serves the web dashboard there (default off); beyond
+	// loopback over TLS with RemoteCert and RemoteKey (or self-signed).
+	DashboardAddr string
 }
 
 // daemonKeys are daemon.yaml's keys.
@@ -64,6 +67,7 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 	conf.IntField("log_retain", 0, 1000, func(c *daemonConfig) *int { return &c.LogRetain }),
 	conf.BoolField("log_compress", func(c *daemonConfig) *bool { return &c.LogCompress }),
 	conf.StringField("remote_addr", checkListenAddr, func(c *daemonConfig) *string { return &c.RemoteAddr }),
+	conf.StringField("dashboard_addr", checkListenAddr, func(c *daemonConfig) *string { return &c.DashboardAddr }),
 	conf.StringField("remote_cert", nil, func(c *daemonConfig) *string { return &c.RemoteCert }),
 	conf.StringField("remote_key", nil, func(c *daemonConfig) *string { return &c.RemoteKey }),
 	conf.IntField("max_instances", 1, 1<<20, func(c *daemonConfig) *int { return &c.MaxInstances }),
@@ -100,8 +104,8 @@ func loadDaemonConfig(home string) (daemonConfig, error) {
 		d.Errorf("remote_key", "required with remote_cert (or leave both out for a self-signed certificate)")
 	case c.RemoteKey != "" && c.RemoteCert == "":
 		d.Errorf("remote_cert", "required with remote_key (or leave both out for a self-signed certificate)")
-	case c.RemoteCert != "" && c.RemoteAddr == "":
-		d.Errorf("remote_cert", "has no use without remote_addr")
+	case c.RemoteCert != "" && c.RemoteAddr == "" && c.DashboardAddr == "":
+		d.Errorf("remote_cert", "has no use without remote_addr or dashboard_addr")
 	}
 	if errs := d.Errs(); len(errs) > 0 {
 		return daemonConfig{}, errs

@@ -110,7 +110,7 @@ func newRoot(e *env) *cobra.Command {
 		newLogs(e), newFlush(e), newReloadLogs(e),
 		localOnly(newRun(e), "it runs a daemon in the foreground here"),
 		localOnly(newServe(e), "it serves a directory of this host"),
-		localOnly(newDoctor(e), "it checks this host"), newMonit(e),
+		localOnly(newDoctor(e), "it checks this host"), newMonit(e), newDashboard(e),
 	)
 	root.AddCommand(newAlerts(e))
 	root.AddCommand(newProfile(e), newTrigger(e))

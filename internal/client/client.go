@@ -332,6 +332,14 @@ func (c *Client) TestAlerts(ctx context.Context) ([]api.AlertTestResult, error) 
 	return out, err
 }
 
+// Dashboard has the daemon serve the web dashboard (on loopback, unless
+// daemon.yaml sets dashboard_addr) and returns its URL and a login link.
+func (c *Client) Dashboard(ctx context.Context) (api.Dashboard, error) {
+	var out api.Dashboard
+	err := c.do(ctx, http.MethodPost, "/dashboard", nil, &out)
+	return out, err
+}
+
 // Save writes every app to $TEND_HOME/dump.json.
 func (c *Client) Save(ctx context.Context) (api.Saved, error) {
 	var out api.Saved

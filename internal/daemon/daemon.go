@@ -94,6 +94,8 @@ type Options struct {
 	RemoteKey  string
 	// Alerts are the webhooks of daemon.yaml's alerts list.
 	Alerts []alert.Target
+	// Dashboard configures the web dashboard (dashboard.go).
+	Dashboard DashboardOptions
 }
 
 // Daemon is one running daemon.
@@ -155,6 +157,7 @@ type Daemon struct {
 	stalls     stallGate
 	autoCtx    context.Context
 	cancelAuto context.CancelFunc
+	dash       dashState // the web dashboard (dashboard.go)
 }
 
 // entry is a registered app with the fields that never change for its life,
@@ -262,6 +265,12 @@ func Run(ctx context.Context, o Options) error {
 		d.up.remote = nil
 	}
 	defer background(d.trimLoop)()
+	if o.Dashboard.Addr != "" {
+		if _, err := d.startDashboard(o.Dashboard.Addr); err != nil {
+			return err
+		}
+	}
+	defer d.closeDashboard() // before the API stops: it ends its streams
 
 	// From here apps run: whatever ends Run stops them first.
 	stopPersist := background(d.persistLoop)
@@ -387,6 +396,8 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.runtimePreload = runtimePreload
 	d.alerts = alert.New(alert.Options{Targets: o.Alerts, Log: o.Log, Stable: d.stableFor})
+	d.dash.opts = o.Dashboard
+	d.dash.interval = o.MetricsInterval
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
 	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
 	return d, nil

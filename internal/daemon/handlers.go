@@ -54,6 +54,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("POST "+p+"/update", d.handle(d.update))
 	mux.Handle("GET "+p+"/metrics", d.handle(func(*http.Request) (any, error) { return prom.Families(d.reg) }))
 	mux.Handle("POST "+p+"/apply", d.handle(d.apply))
+	mux.Handle("POST "+p+"/dashboard", d.handle(d.openDashboard))
 	mux.HandleFunc("GET "+p+"/logs", d.logs)
 	mux.HandleFunc("GET "+p+"/events", d.eventStream)
 	mux.Handle("POST "+p+"/logs/flush", d.handle(d.flushLogs))

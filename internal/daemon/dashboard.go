@@ -1,0 +1,133 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/dashboard"
+	"github.com/tendhq/tend/internal/doctor"
+	"github.com/tendhq/tend/internal/remote"
+)
+
+// DashboardOptions configure the web dashboard.
+type DashboardOptions struct {
+	// Addr, when set, serves the dashboard there for the daemon's life
+	// (daemon.yaml's dashboard_addr); beyond loopback over TLS only.
+	Addr string
+	// CertFile and KeyFile are the TLS certificate beyond loopback
+	// (remote_cert, remote_key); both empty: the self-signed one.
+	CertFile, KeyFile string
+	// Alerts, when set, lists the recent alerts on the overview.
+	Alerts dashboard.Alerts
+}
+
+// dashState is the dashboard of a daemon: started with the daemon when
+// daemon.yaml says where, or by the first `tend dashboard` on loopback,
+// and stopped with the daemon.
+type dashState struct {
+	opts     DashboardOptions
+	interval time.Duration
+
+	mu  sync.Mutex // guards srv
+	srv *dashboard.Server
+}
+
+// startDashboard serves the dashboard on addr, unless it is served
+// already (then that one is returned).
+func (d *Daemon) startDashboard(addr string) (*dashboard.Server, error) {
+	d.dash.mu.Lock()
+	defer d.dash.mu.Unlock()
+	if d.dash.srv != nil {
+		return d.dash.srv, nil
+	}
+	tokens, err := remote.Open(d.home)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	srv, err := dashboard.Start(addr, dashboard.Config{
+		Home:     d.home,
+		API:      d.waitRestored(d.routes()),
+		Apps:     d.snapshot,
+		Events:   d.events,
+		Logs:     d.hub,
+		Tokens:   tokens,
+		Interval: d.dash.interval,
+		Log:      d.log.With("part", "dashboard"),
+		Alerts:   d.dash.opts.Alerts,
+		Doctor:   d.doctor,
+		CertFile: d.dash.opts.CertFile,
+		KeyFile:  d.dash.opts.KeyFile,
+		Version:  d.version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.dash.srv = srv
+	return srv, nil
+}
+
+// closeDashboard stops the dashboard, if it runs.
+func (d *Daemon) closeDashboard() {
+	d.dash.mu.Lock()
+	srv := d.dash.srv
+	d.dash.srv = nil
+	d.dash.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
+
+// openDashboard answers POST /v1/dashboard (tend dashboard): the
+// dashboard's URL, started on a free loopback port for the daemon's life
+// when none is configured, and a one-time login link.
+func (d *Daemon) openDashboard(*http.Request) (any, error) {
+	addr := d.dash.opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	srv, err := d.startDashboard(addr)
+	if err != nil {
+		return nil, err
+	}
+	return api.Dashboard{URL: srv.URL(), Login: srv.LoginLink()}, nil
+}
+
+// doctor runs doctor's checks on the apps of target for the dashboard,
+// with what the daemon knows: the app, its environment and a probe of
+// its port (the boot unit and npm audit are the CLI's).
+func (d *Daemon) doctor(ctx context.Context, target string) ([]doctor.Result, error) {
+	m, err := d.match(target)
+	if err != nil {
+		return nil, err
+	}
+	probe := &http.Client{
+		Timeout:       10 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer probe.CloseIdleConnections()
+	var out []doctor.Result
+	for _, a := range d.statuses(m, true) {
+		in := doctor.Input{App: a, HTTPClient: probe, LogRotationDefault: d.logDefaults.MaxSize > 0 || d.logDefaults.Interval != ""}
+		i := slices.IndexFunc(m, func(e *entry) bool { return e.id == a.ID })
+		if env, err := m[i].app.Env(); err == nil && len(env.Instances) > 0 {
+			in.Env = env.Instances[0].Env
+		}
+		if a.Port > 0 {
+			scheme := "http"
+			if a.Mode != "fork" && a.Spec != nil && a.Spec.Edge != nil && a.Spec.Edge.TLS != nil {
+				scheme = "https"
+			}
+			in.URL = scheme + "://127.0.0.1:" + strconv.Itoa(a.Port) + "/"
+		}
+		out = append(out, doctor.Check(ctx, in)...)
+	}
+	return out, nil
+}
