@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tendhq/tend/internal/alert"
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/dashboard"
 	"github.com/tendhq/tend/internal/doctor"
@@ -60,7 +61,7 @@ func (d *Daemon) startDashboard(addr string) (*dashboard.Server, error) {
 		Tokens:   tokens,
 		Interval: d.dash.interval,
 		Log:      d.log.With("part", "dashboard"),
-		Alerts:   d.dash.opts.Alerts,
+		Alerts:   d.dashAlerts(),
 		Doctor:   d.doctor,
 		CertFile: d.dash.opts.CertFile,
 		KeyFile:  d.dash.opts.KeyFile,
@@ -130,4 +131,34 @@ func (d *Daemon) doctor(ctx context.Context, target string) ([]doctor.Result, er
 		out = append(out, doctor.Check(ctx, in)...)
 	}
 	return out, nil
+}
+
+// dashAlerts is what the overview lists as recent alerts: the options' own
+// source when a test set one, else the alerter's, when daemon.yaml has
+// alert targets (nil otherwise: the overview says alerts are not set up).
+func (d *Daemon) dashAlerts() dashboard.Alerts {
+	if d.dash.opts.Alerts != nil {
+		return d.dash.opts.Alerts
+	}
+	if d.alerts == nil || len(d.alerts.Recent().Targets) == 0 {
+		return nil
+	}
+	return recentAlerts{d.alerts}
+}
+
+// recentAlerts lists the alerter's recent alerts, newest first, for the
+// overview.
+type recentAlerts struct{ a *alert.Alerter }
+
+// maxDashAlerts is how many alerts the overview lists.
+const maxDashAlerts = 20
+
+func (r recentAlerts) Recent() []dashboard.Alert {
+	all := r.a.Recent().Alerts
+	out := make([]dashboard.Alert, 0, min(len(all), maxDashAlerts))
+	for i := len(all) - 1; i >= 0 && len(out) < maxDashAlerts; i-- {
+		a := all[i]
+		out = append(out, dashboard.Alert{Time: a.Time, App: a.App, Kind: a.Kind, Message: a.Message, Resolved: a.Recovered})
+	}
+	return out
 }
