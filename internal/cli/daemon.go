@@ -95,7 +95,9 @@ override.`,
 					}
 				}
 			}
+			fleetHub, fleetAgent := cfg.Hub.fleet(e.home)
 			err = daemon.Run(cmd.Context(), daemon.Options{
+				FleetHub: fleetHub, FleetAgent: fleetAgent,
 				Home: e.home, Version: version.String(), Log: log, Ready: ready,
 				MetricsAddr: cfg.MetricsAddr, MetricsToken: cfg.MetricsToken, MetricsInterval: every,
 				LogDefaults: defaults, OwnLog: own, Procs: cfg.Procs, MaxInstances: cfg.MaxInstances,

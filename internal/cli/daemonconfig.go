@@ -30,6 +30,8 @@ type daemonConfig struct {
 	// MaxInstances is the most instances an app may have; 0 is
 	// spec.DefaultMaxInstances.
 	MaxInstances int
+	// Hub is the hub: section: run a fleet hub, join a fleet (fleet.go).
+	Hub hubSettings
 }
 
 // daemonKeys are daemon.yaml's keys.
@@ -53,6 +55,7 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 	}, func(c *daemonConfig) *string { return &c.LogRotateInterval }),
 	conf.IntField("log_retain", 0, 1000, func(c *daemonConfig) *int { return &c.LogRetain }),
 	conf.BoolField("log_compress", func(c *daemonConfig) *bool { return &c.LogCompress }),
+	conf.Custom("hub", decodeHub),
 	conf.IntField("max_instances", 1, 1<<20, func(c *daemonConfig) *int { return &c.MaxInstances }),
 	conf.Custom("procs", func(d *conf.Decoder, key string, v any, c *daemonConfig) {
 		n, err := conf.Int(v)

@@ -28,6 +28,7 @@ import (
 type env struct {
 	stdout, stderr io.Writer
 	home           string
+	fleet          fleetFlags // --hub, --host (fleet.go)
 }
 
 // Main runs the CLI with args and returns the process exit code.
@@ -85,6 +86,7 @@ func newRoot(e *env) *cobra.Command {
 	root.SetErr(e.stderr)
 	group(root)
 	root.SetFlagErrorFunc(unknownFlag)
+	addFleetFlags(root, e)
 	root.AddCommand(newStartOrVerbs(e)...)
 	root.AddCommand(group(newImport(e)), newEcosystem(e), newReport(e))
 	root.AddCommand(
@@ -97,13 +99,17 @@ func newRoot(e *env) *cobra.Command {
 		newApply(e), newSet(e), newUnset(e),
 		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e), newDoctor(e), newMonit(e),
 	)
-	root.AddCommand(newProfile(e))
+	root.AddCommand(newProfile(e), newHub(e), newHosts(e))
 	root.AddCommand(newProfileAliases(e)...)
 	return root
 }
 
 // connect returns a client whose daemon answers, starting one if needed.
+// With --host, the client is of that fleet host's daemon, through the hub.
 func (e *env) connect(ctx context.Context) (*client.Client, error) {
+	if e.fleet.host != "" {
+		return e.remote(e.fleet.host)
+	}
 	c := client.New(e.home)
 	exe, err := os.Executable()
 	if err != nil {
