@@ -483,7 +483,7 @@ func allowed(req Request, write bool) error {
 	case p == "/events", p == "/kill", p == "/update", strings.HasSuffix(p, "/profile"), strings.HasSuffix(p, "/profile/stop"):
 		return fmt.Errorf("%s %s is not served through the fleet: run it on the host", req.Method, p)
 	case p == "/logs" && strings.Contains(req.Path, "follow=1"):
-		return errors.New("logs cannot be followed through the fleet yet: run without -f for the backlog")
+		return errors.New("logs cannot be followed through the fleet yet: add --nostream for the backlog")
 	}
 	return nil
 }
