@@ -67,6 +67,15 @@ type Agent struct {
 	mu      sync.Mutex
 	conv    Convergence // guarded by mu
 	managed []string    // guarded by mu: the apps the fleet placed here
+	// pushed is the latest desired state the hub republished, newer than
+	// a get may yet see on a replica; guarded by mu.
+	pushed *pushedDesired
+}
+
+type pushedDesired struct {
+	rev     uint64
+	data    []byte
+	deleted bool
 }
 
 // agentState is the agent's file: what the fleet placed here.
@@ -170,9 +179,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A write to the desired key is the cue to reconcile; the value is
-	// fetched afresh with its revision.
-	desiredSub, err := nc.Subscribe(kvSubject(DesiredBucket, a.cfg.Name), func(*nats.Msg) { poke() })
+	// The desired state, once stored, comes republished with its revision.
+	desiredSub, err := nc.Subscribe(desiredNotice(a.cfg.Name), func(m *nats.Msg) {
+		rev, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+		if err != nil {
+			return
+		}
+		op := m.Header.Get("KV-Operation")
+		a.mu.Lock()
+		if a.pushed == nil || rev > a.pushed.rev {
+			a.pushed = &pushedDesired{rev: rev, data: m.Data, deleted: op == "DEL" || op == "PURGE"}
+		}
+		a.mu.Unlock()
+		poke()
+	})
 	if err != nil {
 		return err
 	}
@@ -347,12 +367,21 @@ func (a *Agent) reconcile(ctx context.Context, nc *nats.Conn) error {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	want, rev, err := a.desired(rctx, nc)
 	cancel()
+	a.mu.Lock()
+	managed := slices.Clone(a.managed)
+	pushed := a.pushed
+	a.mu.Unlock()
+	if pushed != nil && pushed.rev > rev {
+		want, rev, err = Desired{}, pushed.rev, nil
+		if !pushed.deleted {
+			if err = json.Unmarshal(pushed.data, &want); err != nil {
+				err = fmt.Errorf("desired state revision %d: %w", rev, err)
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
-	a.mu.Lock()
-	managed := slices.Clone(a.managed)
-	a.mu.Unlock()
 	keys, err := appKeys(want.Apps)
 	if err != nil {
 		a.setConv(Convergence{Revision: a.convRevision(), Tried: rev, Error: err.Error(), At: time.Now().UTC()}, managed, nil)

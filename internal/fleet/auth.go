@@ -133,7 +133,7 @@ func Permissions(role Role, name string) jwt.Permissions {
 				directGetSubject(DesiredBucket, name),
 			}},
 			Sub: jwt.Permission{Allow: jwt.StringList{
-				kvSubject(DesiredBucket, name),
+				desiredNotice(name),
 				"tend.req." + name + ".>",
 				inboxPrefix(name) + ".>",
 			}},

@@ -25,6 +25,7 @@ type Control struct {
 	js jetstream.JetStream
 
 	mu sync.Mutex
+	kv map[string]jetstream.KeyValue // guarded by mu: the buckets opened
 	// denied are the requests in flight by subject, told when the server
 	// refuses to carry a publish to it (a read-only credential); guarded
 	// by mu.
@@ -42,7 +43,7 @@ type ControlConfig struct {
 
 // Dial connects to the hub.
 func Dial(cfg ControlConfig) (*Control, error) {
-	c := &Control{denied: map[string][]chan error{}}
+	c := &Control{denied: map[string][]chan error{}, kv: map[string]jetstream.KeyValue{}}
 	opts := []nats.Option{nats.Name("tend control"), nats.Timeout(5 * time.Second), nats.ErrorHandler(c.asyncError)}
 	if cfg.Creds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.Creds))
@@ -102,6 +103,24 @@ func (c *Control) watchDenied(subj string) (<-chan error, func()) {
 	}
 }
 
+// KeyValue opens one of the fleet's buckets, once.
+func (c *Control) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
+	c.mu.Lock()
+	kv, ok := c.kv[bucket]
+	c.mu.Unlock()
+	if ok {
+		return kv, nil
+	}
+	kv, err := c.js.KeyValue(ctx, bucket)
+	if err != nil {
+		return nil, c.bucketErr(bucket, err)
+	}
+	c.mu.Lock()
+	c.kv[bucket] = kv
+	c.mu.Unlock()
+	return kv, nil
+}
+
 // Close closes the connection.
 func (c *Control) Close() { c.nc.Close() }
 
@@ -120,13 +139,13 @@ func (c *Control) Hosts(ctx context.Context) ([]Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	status, err := c.js.KeyValue(ctx, StatusBucket)
+	status, err := c.KeyValue(ctx, StatusBucket)
 	if err != nil {
-		return nil, c.bucketErr(StatusBucket, err)
+		return nil, err
 	}
-	beats, err := c.js.KeyValue(ctx, HeartbeatBucket)
+	beats, err := c.KeyValue(ctx, HeartbeatBucket)
 	if err != nil {
-		return nil, c.bucketErr(HeartbeatBucket, err)
+		return nil, err
 	}
 	var out []Host
 	for _, name := range names {
@@ -191,9 +210,9 @@ func (c *Control) bucketErr(bucket string, err error) error {
 // Desired reads host's desired state and its revision (0: none).
 func (c *Control) Desired(ctx context.Context, host string) (Desired, uint64, error) {
 	var d Desired
-	kv, err := c.js.KeyValue(ctx, DesiredBucket)
+	kv, err := c.KeyValue(ctx, DesiredBucket)
 	if err != nil {
-		return d, 0, c.bucketErr(DesiredBucket, err)
+		return d, 0, err
 	}
 	e, err := kv.Get(ctx, host)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -214,9 +233,9 @@ var ErrConflict = errors.New("changed since it was read (another apply?): run ag
 // PutDesired writes host's desired state if its revision is still rev (0:
 // it has none), and returns the new revision.
 func (c *Control) PutDesired(ctx context.Context, host string, d Desired, rev uint64) (uint64, error) {
-	kv, err := c.js.KeyValue(ctx, DesiredBucket)
+	kv, err := c.KeyValue(ctx, DesiredBucket)
 	if err != nil {
-		return 0, c.bucketErr(DesiredBucket, err)
+		return 0, err
 	}
 	b, err := json.Marshal(d)
 	if err != nil {

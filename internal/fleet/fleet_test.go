@@ -306,11 +306,13 @@ func TestHostCredentialReachesOnlyItsOwnKeys(t *testing.T) {
 	if m, err := nc.RequestWithContext(c3, directGetSubject(DesiredBucket, "web-2"), nil); err == nil {
 		t.Fatalf("read web-2's desired state: got %q", m.Data)
 	}
-	sub, err := nc.SubscribeSync(kvSubject(DesiredBucket, "web-2"))
-	if err != nil {
-		t.Fatal(err)
+	for _, subj := range []string{kvSubject(DesiredBucket, "web-2"), desiredNotice("web-2")} {
+		sub, err := nc.SubscribeSync(subj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
 	}
-	defer sub.Unsubscribe()
 	eventually(t, "the permission errors", func() bool {
 		all := strings.Join(asyncErrs(), "\n")
 		for _, want := range []string{
@@ -319,6 +321,7 @@ func TestHostCredentialReachesOnlyItsOwnKeys(t *testing.T) {
 			`Permissions Violation for Publish to "$KV.tend_status.web-2"`,
 			`Permissions Violation for Publish to "$JS.API.DIRECT.GET.KV_tend_desired.$KV.tend_desired.web-2"`,
 			`Permissions Violation for Subscription to "$KV.tend_desired.web-2"`,
+			`Permissions Violation for Subscription to "tend.desired.web-2"`,
 		} {
 			if !strings.Contains(all, want) {
 				return false

@@ -209,7 +209,8 @@ func (h *Hub) Close() {
 func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	for _, c := range []jetstream.KeyValueConfig{
 		{Bucket: StatusBucket, Description: "tend fleet: each host's status", MaxValueSize: 1 << 20, Storage: jetstream.FileStorage},
-		{Bucket: DesiredBucket, Description: "tend fleet: each host's desired apps", History: 5, MaxValueSize: 1 << 20, Storage: jetstream.FileStorage},
+		{Bucket: DesiredBucket, Description: "tend fleet: each host's desired apps", History: 5, MaxValueSize: 1 << 20, Storage: jetstream.FileStorage,
+			RePublish: &jetstream.RePublish{Source: kvSubject(DesiredBucket, ">"), Destination: desiredNotice(">")}},
 		// A heartbeat key lives HeartbeatTTL; its expiry leaves a marker,
 		// so a watcher sees the host go.
 		{Bucket: HeartbeatBucket, Description: "tend fleet: hosts alive", TTL: HeartbeatTTL, LimitMarkerTTL: time.Minute, MaxValueSize: 4 << 10, Storage: jetstream.MemoryStorage},

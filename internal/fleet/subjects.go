@@ -12,7 +12,10 @@
 //	KV tend_status     key HOST: Status, written by HOST's agent
 //	KV tend_heartbeat  key HOST: Heartbeat, every second; the bucket's TTL
 //	                   expires a silent host's key (JetStream marks it)
-//	KV tend_desired    key HOST: Desired, written by the control point
+//	KV tend_desired    key HOST: Desired, written by the control point;
+//	                   once stored, republished on tend.desired.HOST with
+//	                   its revision (Nats-Sequence), which HOST's agent
+//	                   follows
 //	tend.req.HOST.read   requests that read (GET) to HOST's control API
 //	tend.req.HOST.write  requests that change what runs on HOST
 package fleet
@@ -93,3 +96,7 @@ func inboxPrefix(host string) string { return "_INBOX_" + host }
 func directGetSubject(bucket, key string) string {
 	return "$JS.API.DIRECT.GET.KV_" + bucket + "." + kvSubject(bucket, key)
 }
+
+// desiredNotice is where the desired bucket republishes host's key once
+// stored (a KV get right after the write could still miss it).
+func desiredNotice(host string) string { return "tend.desired." + host }
