@@ -262,7 +262,7 @@ func TestFleetPlacesAppsSurvivesLossAndHubOutageAndConfinesHosts(t *testing.T) {
 	for _, bad := range []struct{ text, says string }{
 		{strings.Replace(fleetFile("x"), "hosts: [db-1]", "hosts: [db-9]", 1), `apps[2].hosts[0]: unknown host "db-9"`},
 		{strings.Replace(fleetFile("x"), "{role: web}", "{role: cache}", 1), "apps[1].selector: role=cache matches no host"},
-		{strings.Replace(fleetFile("x"), "instances: 2", "instances: -2", 1), "apps[0].instances"},
+		{strings.Replace(fleetFile("x"), "instances: 2", "instances: many", 1), "apps[0].instances"},
 		{strings.Replace(fleetFile("x"), "    hosts: [db-1]\n", "", 1), "apps[2]: placement: give hosts"},
 	} {
 		r := f.control("apply", f.writeFile("bad.yaml", bad.text))
