@@ -29,7 +29,8 @@ func newDaemon(e *env) *cobra.Command {
 answers. Its settings come from $TEND_HOME/daemon.yaml (metrics_addr, metrics_token,
 metrics_interval, procs (CPUs to run on, default half of them), and the default log
 rotation: log_max_size, log_rotate_interval, log_retain, log_compress), which these flags
-override.`,
+override, and hub: (listen: runs a fleet hub in the daemon; url:, creds:, name:, labels:
+and fingerprint: or ca: join a fleet; see tend hub add-host).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadDaemonConfig(e.home)

@@ -52,6 +52,21 @@ func (e *env) dialHub() (*fleet.Control, error) {
 		TLS: fleet.ClientTLS{CA: e.fleet.ca, Fingerprint: e.fleet.fingerprint}})
 }
 
+// fleetHosts connects to the hub and lists its hosts; the caller closes
+// the connection.
+func (e *env) fleetHosts(ctx context.Context) (*fleet.Control, []fleet.Host, error) {
+	ctl, err := e.dialHub()
+	if err != nil {
+		return nil, nil, err
+	}
+	hosts, err := ctl.Hosts(ctx)
+	if err != nil {
+		ctl.Close()
+		return nil, nil, err
+	}
+	return ctl, hosts, nil
+}
+
 // remote returns a client of host's daemon, through the hub. The
 // connection lives as long as the command.
 func (e *env) remote(host string) (*client.Client, error) {
@@ -342,15 +357,11 @@ func newHosts(e *env) *cobra.Command {
 		Short: "List the fleet's hosts: labels, alive or lost, last seen, version, CPU, memory, apps",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctl, err := e.dialHub()
+			ctl, hosts, err := e.fleetHosts(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer ctl.Close()
-			hosts, err := ctl.Hosts(cmd.Context())
-			if err != nil {
-				return err
-			}
 			if asJSON {
 				if hosts == nil {
 					hosts = []fleet.Host{}
@@ -542,15 +553,11 @@ func specsOf(raw []json.RawMessage) []spec.App {
 // listAllHosts prints every host's apps: an alive host's from its daemon,
 // a lost one's as it last reported them.
 func (e *env) listAllHosts(ctx context.Context, asJSON bool) error {
-	ctl, err := e.dialHub()
+	ctl, hosts, err := e.fleetHosts(ctx)
 	if err != nil {
 		return err
 	}
 	defer ctl.Close()
-	hosts, err := ctl.Hosts(ctx)
-	if err != nil {
-		return err
-	}
 	type hostApps struct {
 		Host  string    `json:"host"`
 		Alive bool      `json:"alive"`
@@ -599,15 +606,11 @@ func (e *env) rollingReload(ctx context.Context, target string, maxUnavailable i
 	if maxUnavailable < 1 {
 		return fmt.Errorf("--max-unavailable %d: want 1 or more", maxUnavailable)
 	}
-	ctl, err := e.dialHub()
+	ctl, hosts, err := e.fleetHosts(ctx)
 	if err != nil {
 		return err
 	}
 	defer ctl.Close()
-	hosts, err := ctl.Hosts(ctx)
-	if err != nil {
-		return err
-	}
 	var on []string
 	for _, h := range hosts {
 		for _, a := range h.Apps {

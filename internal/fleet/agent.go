@@ -198,10 +198,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer desiredSub.Unsubscribe()
 
+	// Every goroutine below ends before the connection closes: the
+	// deferred calls run in reverse, cancel first, then the wait.
+	var wg sync.WaitGroup
+	var closing sync.Mutex // held to add to wg, and to stop adding
+	stopped := false       // guarded by closing
+	defer wg.Wait()
+	defer func() {
+		closing.Lock()
+		stopped = true
+		closing.Unlock()
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait() // before nc.Close, whose defer runs after
 	// Requests run each on a goroutine of their own, a few at once, so
 	// that a long reload does not hold up an ls.
 	slots := make(chan struct{}, 8)
@@ -210,6 +219,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		case slots <- struct{}{}:
 		default:
 			a.respond(m, Reply{Status: http.StatusServiceUnavailable, Body: errorBody("host %s is busy with 8 requests: try again", a.cfg.Name)})
+			return
+		}
+		closing.Lock()
+		defer closing.Unlock()
+		if stopped {
+			<-slots
 			return
 		}
 		wg.Add(1)
