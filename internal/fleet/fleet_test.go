@@ -342,3 +342,28 @@ func TestHostCredentialReachesOnlyItsOwnKeys(t *testing.T) {
 		t.Fatal("reader wrote a desired state")
 	}
 }
+
+func TestAllowedRequests(t *testing.T) {
+	for _, c := range []struct {
+		method, path string
+		write        bool
+		refused      string
+	}{
+		{"GET", "/apps", false, ""},
+		{"GET", "/logs?app=api&lines=5", false, ""},
+		{"POST", "/apps/api/reload", true, ""},
+		{"POST", "/apps/api/reload", false, "may only read"},
+		{"GET", "/logs?app=api&follow=1", false, "--nostream"},
+		{"GET", "/events", false, "not served through the fleet"},
+		{"POST", "/kill", true, "not served through the fleet"},
+		{"POST", "/update", true, "not served through the fleet"},
+		{"POST", "/apps/api/profile", true, "not served through the fleet"},
+		{"GET", "/../x", false, "bad path"},
+		{"GET", "apps", false, "bad path"},
+	} {
+		err := allowed(Request{Method: c.method, Path: c.path}, c.write)
+		if c.refused == "" && err != nil || c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused)) {
+			t.Errorf("%s %s (write %t): err = %v, want %q", c.method, c.path, c.write, err, c.refused)
+		}
+	}
+}
