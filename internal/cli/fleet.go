@@ -43,6 +43,27 @@ func addFleetFlags(root *cobra.Command, e *env) {
 	f.StringVar(&e.fleet.host, "host", "", "run the command on this fleet host, through the hub (--hub)")
 }
 
+// remoteCommands are the commands --host carries to a fleet host: those
+// that ask its daemon and print the answer. The others would act on this
+// machine, or stream without end.
+var remoteCommands = []string{"ls", "describe", "env", "start", "stop", "restart", "reload", "scale", "delete",
+	"reset", "signal", "save", "resurrect", "apply", "set", "unset", "logs", "flush", "reload-logs", "metrics"}
+
+// checkRemote refuses --host on a command it cannot carry.
+func checkRemote(cmd *cobra.Command, host string) error {
+	if host == "" {
+		return nil
+	}
+	top := cmd
+	for top.HasParent() && top.Parent().HasParent() {
+		top = top.Parent()
+	}
+	if !slices.Contains(remoteCommands, top.Name()) {
+		return fmt.Errorf("--host: tend %s does not run on a fleet host; run it there (commands that do: %s)", top.Name(), strings.Join(remoteCommands, ", "))
+	}
+	return nil
+}
+
 // dialHub connects the control point to the hub.
 func (e *env) dialHub() (*fleet.Control, error) {
 	if e.fleet.hub == "" {

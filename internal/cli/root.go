@@ -79,6 +79,9 @@ func newRoot(e *env) *cobra.Command {
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			h, err := home.Default()
 			e.home = h
+			if err == nil {
+				err = checkRemote(cmd, e.fleet.host)
+			}
 			return err
 		},
 	}
