@@ -231,7 +231,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			a.serve(ctx, m)
+			a.serve(ctx, nc, m)
 		}()
 	})
 	if err != nil {
@@ -498,7 +498,7 @@ func appKeys(apps []json.RawMessage) ([]string, error) {
 }
 
 // serve answers one request with the daemon's API.
-func (a *Agent) serve(ctx context.Context, m *nats.Msg) {
+func (a *Agent) serve(ctx context.Context, nc *nats.Conn, m *nats.Msg) {
 	var req Request
 	if err := json.Unmarshal(m.Data, &req); err != nil {
 		a.respond(m, Reply{Status: http.StatusBadRequest, Body: errorBody("bad fleet request: %v", err)})
@@ -507,6 +507,10 @@ func (a *Agent) serve(ctx context.Context, m *nats.Msg) {
 	write := strings.HasSuffix(m.Subject, ".write")
 	if err := allowed(req, write); err != nil {
 		a.respond(m, Reply{Status: http.StatusForbidden, Body: errorBody("%v", err)})
+		return
+	}
+	if req.Stream != "" && req.Method == http.MethodGet && following(req.Path) {
+		a.serveStream(ctx, nc, m, req)
 		return
 	}
 	a.respond(m, a.call(ctx, req))
@@ -526,8 +530,8 @@ func allowed(req Request, write bool) error {
 	switch {
 	case p == "/events", p == "/kill", p == "/update", strings.HasSuffix(p, "/profile"), strings.HasSuffix(p, "/profile/stop"):
 		return fmt.Errorf("%s %s is not served through the fleet: run it on the host", req.Method, p)
-	case p == "/logs" && strings.Contains(req.Path, "follow=1"):
-		return errors.New("logs cannot be followed through the fleet yet: add --nostream for the backlog")
+	case following(req.Path) && req.Stream == "":
+		return errors.New("a request that follows needs a stream subject (a client older than this agent?)")
 	}
 	return nil
 }

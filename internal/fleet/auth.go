@@ -131,10 +131,12 @@ func Permissions(role Role, name string) jwt.Permissions {
 				kvSubject(StatusBucket, name),
 				kvSubject(HeartbeatBucket, name),
 				directGetSubject(DesiredBucket, name),
+				streamPrefix(name) + "*",
 			}},
 			Sub: jwt.Permission{Allow: jwt.StringList{
 				desiredNotice(name),
 				"tend.req." + name + ".>",
+				streamPrefix(name) + "*.alive",
 				inboxPrefix(name) + ".>",
 			}},
 			// Answers go to the requester's inbox, once, soon.
@@ -145,8 +147,8 @@ func Permissions(role Role, name string) jwt.Permissions {
 		for _, b := range []string{StatusBucket, HeartbeatBucket, DesiredBucket} {
 			pub = append(pub, "$JS.API.STREAM.INFO.KV_"+b, "$JS.API.DIRECT.GET.KV_"+b, "$JS.API.DIRECT.GET.KV_"+b+".>")
 		}
-		pub = append(pub, "tend.req.*.read")
-		return jwt.Permissions{Pub: jwt.Permission{Allow: pub}, Sub: jwt.Permission{Allow: jwt.StringList{"_INBOX.>"}}}
+		pub = append(pub, "tend.req.*.read", "tend.stream.*.*.alive")
+		return jwt.Permissions{Pub: jwt.Permission{Allow: pub}, Sub: jwt.Permission{Allow: jwt.StringList{"_INBOX.>", "tend.stream.>"}}}
 	}
 	return jwt.Permissions{} // operator: everything
 }

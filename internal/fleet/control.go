@@ -290,17 +290,35 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		req.Body = b
 	}
+	ctx := r.Context()
+	if r.Method == http.MethodGet && following(req.Path) {
+		return t.roundTripStream(ctx, req)
+	}
 	data, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	ctx := r.Context()
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Minute)
 		defer cancel()
 	}
-	subj := RequestSubject(t.host, r.Method != http.MethodGet)
+	m, err := t.request(ctx, RequestSubject(t.host, r.Method != http.MethodGet), data)
+	if err != nil {
+		return nil, err
+	}
+	var rep Reply
+	if err := json.Unmarshal(m.Data, &rep); err != nil {
+		return nil, fmt.Errorf("host %s: bad answer: %w", t.host, err)
+	}
+	resp := response(rep, io.NopCloser(bytes.NewReader(rep.Body)))
+	resp.ContentLength, resp.Request = int64(len(rep.Body)), r
+	return resp, nil
+}
+
+// request sends a request to the host and waits for its answer, or for
+// the server to refuse the credential the publish.
+func (t transport) request(ctx context.Context, subj string, data []byte) (*nats.Msg, error) {
 	denied, unwatch := t.c.watchDenied(subj)
 	defer unwatch()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -325,17 +343,5 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	case err != nil:
 		return nil, fmt.Errorf("host %s: %w", t.host, err)
 	}
-	var rep Reply
-	if err := json.Unmarshal(m.Data, &rep); err != nil {
-		return nil, fmt.Errorf("host %s: bad answer: %w", t.host, err)
-	}
-	h := http.Header{}
-	if rep.ContentType != "" {
-		h.Set("Content-Type", rep.ContentType)
-	}
-	return &http.Response{
-		StatusCode: rep.Status, Status: http.StatusText(rep.Status), Header: h,
-		Body: io.NopCloser(bytes.NewReader(rep.Body)), ContentLength: int64(len(rep.Body)),
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: r,
-	}, nil
+	return m, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -65,6 +66,8 @@ type fakeLocal struct {
 	mu      sync.Mutex
 	apps    []api.App // guarded by mu
 	applied []string  // guarded by mu: the managed lists ApplyFleet got
+	// followEnded says a following logs request ended; guarded by mu.
+	followEnded bool
 }
 
 func (f *fakeLocal) Handler() http.Handler {
@@ -80,6 +83,26 @@ func (f *fakeLocal) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, _ *http.Request) {
 		json.NewEncoder(w).Encode(api.Ping{Version: "test", StartedAt: time.Now()})
+	})
+	mux.HandleFunc("GET /v1/logs", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "data: {\"message\":\"backlog\"}\n\n")
+		w.(http.Flusher).Flush()
+		if r.URL.Query().Get("follow") != "1" {
+			return
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-r.Context().Done():
+				f.mu.Lock()
+				f.followEnded = true
+				f.mu.Unlock()
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			fmt.Fprintf(w, "data: {\"message\":\"line %d\"}\n\n", i)
+			w.(http.Flusher).Flush()
+		}
 	})
 	mux.HandleFunc("POST /v1/apps/{target}/reload", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode([]api.App{{Name: r.PathValue("target"), Status: "online"}})
@@ -353,7 +376,7 @@ func TestAllowedRequests(t *testing.T) {
 		{"GET", "/logs?app=api&lines=5", false, ""},
 		{"POST", "/apps/api/reload", true, ""},
 		{"POST", "/apps/api/reload", false, "may only read"},
-		{"GET", "/logs?app=api&follow=1", false, "--nostream"},
+		{"GET", "/logs?app=api&follow=1", false, "needs a stream subject"},
 		{"GET", "/events", false, "not served through the fleet"},
 		{"POST", "/kill", true, "not served through the fleet"},
 		{"POST", "/update", true, "not served through the fleet"},
@@ -365,5 +388,44 @@ func TestAllowedRequests(t *testing.T) {
 		if c.refused == "" && err != nil || c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused)) {
 			t.Errorf("%s %s (write %t): err = %v, want %q", c.method, c.path, c.write, err, c.refused)
 		}
+	}
+}
+
+func TestLogsFollowStreamsThroughTheHubUntilTheReaderStops(t *testing.T) {
+	h := startHub(t)
+	local := &fakeLocal{}
+	runAgent(t, h, "web-1", nil, local)
+	for _, role := range []Role{RoleOperator, RoleReader} {
+		c := control(t, h, role)
+		var remote *client.Client
+		eventually(t, "an answer", func() bool {
+			remote = client.NewRemote("web-1", c.Transport("web-1"))
+			_, err := remote.List(context.Background())
+			return err == nil
+		})
+		local.mu.Lock()
+		local.followEnded = false
+		local.mu.Unlock()
+		ctx, cancel := context.WithCancel(context.Background())
+		var got []string
+		err := remote.Logs(ctx, client.LogsRequest{Follow: true}, func(l api.LogLine) error {
+			got = append(got, l.Message)
+			if len(got) == 4 {
+				cancel()
+			}
+			return nil
+		})
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s: logs -f: %v", role, err)
+		}
+		if len(got) < 4 || got[0] != "backlog" || got[1] != "line 0" || got[3] != "line 2" {
+			t.Fatalf("%s: lines = %q", role, got)
+		}
+		eventually(t, "the agent to stop following", func() bool {
+			local.mu.Lock()
+			defer local.mu.Unlock()
+			return local.followEnded
+		})
 	}
 }

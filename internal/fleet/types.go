@@ -85,6 +85,9 @@ type Request struct {
 	Method string          `json:"method"`
 	Path   string          `json:"path"`
 	Body   json.RawMessage `json:"body,omitempty"`
+	// Stream, for a request that follows (logs -f), is the subject the
+	// answer's body is streamed to (stream.go).
+	Stream string `json:"stream,omitempty"`
 }
 
 // Reply is the answer to a Request: the HTTP status and body.
