@@ -87,6 +87,31 @@ func (c *Control) asyncError(_ *nats.Conn, _ *nats.Subscription, err error) {
 	}
 }
 
+// guard returns ctx canceled when the server refuses a publish to subj;
+// done ends the guard and returns err, or the refusal that caused it.
+func (c *Control) guard(ctx context.Context, subj string) (context.Context, func(error) error) {
+	denied, unwatch := c.watchDenied(subj)
+	ctx, cancel := context.WithCancelCause(ctx)
+	stopped := make(chan struct{})
+	// Ends when done is called.
+	go func() {
+		select {
+		case err := <-denied:
+			cancel(err)
+		case <-stopped:
+		}
+	}()
+	return ctx, func(err error) error {
+		close(stopped)
+		unwatch()
+		if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+			err = cause
+		}
+		cancel(nil)
+		return err
+	}
+}
+
 // watchDenied registers a request to subj until the returned func.
 func (c *Control) watchDenied(subj string) (<-chan error, func()) {
 	ch := make(chan error, 1)
@@ -242,10 +267,14 @@ func (c *Control) PutDesired(ctx context.Context, host string, d Desired, rev ui
 		return 0, err
 	}
 	var n uint64
+	gctx, done := c.guard(ctx, kvSubject(DesiredBucket, host))
 	if rev == 0 {
-		n, err = kv.Create(ctx, host, b)
+		n, err = kv.Create(gctx, host, b)
 	} else {
-		n, err = kv.Update(ctx, host, b, rev)
+		n, err = kv.Update(gctx, host, b, rev)
+	}
+	if err = done(err); err != nil && strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+		return 0, fmt.Errorf("write the desired state of %s: this credential may not (a read-only one? tend hub creds makes an operator's): %w", host, err)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return 0, fmt.Errorf("desired state of %s %w", host, ErrConflict)
@@ -319,22 +348,9 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 // request sends a request to the host and waits for its answer, or for
 // the server to refuse the credential the publish.
 func (t transport) request(ctx context.Context, subj string, data []byte) (*nats.Msg, error) {
-	denied, unwatch := t.c.watchDenied(subj)
-	defer unwatch()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	// Ends with the request: cancel(nil) is deferred.
-	go func() {
-		select {
-		case err := <-denied:
-			cancel(err)
-		case <-ctx.Done():
-		}
-	}()
+	ctx, done := t.c.guard(ctx, subj)
 	m, err := t.c.nc.RequestWithContext(ctx, subj, data)
-	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
-		err = cause
-	}
+	err = done(err)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, fmt.Errorf("host %s does not answer: it is lost or its agent is not connected (tend hosts)", t.host)

@@ -361,8 +361,8 @@ func TestHostCredentialReachesOnlyItsOwnKeys(t *testing.T) {
 	ro := control(t, h, RoleReader)
 	c4, cancel4 := short()
 	defer cancel4()
-	if _, err := ro.PutDesired(c4, "web-2", Desired{}, 1); err == nil {
-		t.Fatal("reader wrote a desired state")
+	if _, err := ro.PutDesired(c4, "web-2", Desired{}, 1); err == nil || !strings.Contains(err.Error(), `Permissions Violation for Publish to "$KV.tend_desired.web-2"`) {
+		t.Fatalf("reader writing a desired state: err = %v, want the permissions violation", err)
 	}
 }
 
