@@ -83,7 +83,7 @@ func (a *Agent) serveStream(ctx context.Context, nc *nats.Conn, m *nats.Msg, req
 		a.respond(m, Reply{Status: http.StatusBadRequest, Body: errorBody("%v", err)})
 		return
 	}
-	w := &streamWriter{header: http.Header{}, a: a, nc: nc, m: m, subject: req.Stream}
+	w := &streamWriter{recorder: recorder{header: http.Header{}}, a: a, nc: nc, m: m, subject: req.Stream}
 	a.local.Handler().ServeHTTP(w, hr)
 	w.Flush()
 	w.answer() // nothing written: the status alone
@@ -92,35 +92,23 @@ func (a *Agent) serveStream(ctx context.Context, nc *nats.Conn, m *nats.Msg, req
 	_ = nc.PublishMsg(end)
 }
 
-// streamWriter answers the request with the status at its first write,
+// streamWriter answers the request with the status at its first flush,
 // then publishes what is written at each flush.
 type streamWriter struct {
-	header  http.Header
-	a       *Agent
-	nc      *nats.Conn
-	m       *nats.Msg
-	subject string
-
-	status   int
+	recorder
+	a        *Agent
+	nc       *nats.Conn
+	m        *nats.Msg
+	subject  string
 	answered bool
-	buf      bytes.Buffer
-}
-
-func (w *streamWriter) Header() http.Header { return w.header }
-
-func (w *streamWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
 }
 
 func (w *streamWriter) Write(b []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	w.buf.Write(b)
-	if w.buf.Len() >= MaxReply {
+	n, err := w.recorder.Write(b)
+	if w.body.Len() >= MaxReply {
 		w.Flush()
 	}
-	return len(b), nil
+	return n, err
 }
 
 func (w *streamWriter) answer() {
@@ -133,8 +121,8 @@ func (w *streamWriter) answer() {
 	}
 	if w.status != http.StatusOK {
 		// An error is answered whole, in the reply.
-		w.a.respond(w.m, Reply{Status: w.status, ContentType: w.header.Get("Content-Type"), Body: w.buf.Bytes()})
-		w.buf.Reset()
+		w.a.respond(w.m, Reply{Status: w.status, ContentType: w.header.Get("Content-Type"), Body: w.body.Bytes()})
+		w.body.Reset()
 		return
 	}
 	w.a.respond(w.m, Reply{Status: w.status, ContentType: w.header.Get("Content-Type")})
@@ -145,11 +133,11 @@ func (w *streamWriter) Flush() {
 		return
 	}
 	w.answer()
-	for w.buf.Len() > 0 {
-		chunk := w.buf.Next(MaxReply)
+	for w.body.Len() > 0 {
+		chunk := w.body.Next(MaxReply)
 		if err := w.nc.Publish(w.subject, chunk); err != nil {
 			w.a.log.Debug("fleet stream", "err", err)
-			w.buf.Reset()
+			w.body.Reset()
 		}
 	}
 }
