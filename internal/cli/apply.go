@@ -3,15 +3,18 @@ package cli
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/fleet"
 	"github.com/tendhq/tend/internal/spec"
 )
 
 func newApply(e *env) *cobra.Command {
 	var prune, dryRun, asJSON bool
 	var envName string
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply <ecosystem file>",
 		Short: "Make what runs equal to a file, doing the least (start, scale, reload, change in place)",
@@ -19,10 +22,16 @@ func newApply(e *env) *cobra.Command {
 new apps, scale changed instance counts, reload (zero downtime) apps whose command, env
 or process settings changed, and change traffic and policy settings in place with no
 restart. Apps missing from the file are listed, and deleted with --prune. --dry-run
-prints the plan and changes nothing; an invalid file changes nothing either.`,
+prints the plan and changes nothing; an invalid file changes nothing either.
+
+A fleet file (apps with hosts: or selector:) is applied to the fleet of --hub: each
+host's desired state is written and the command waits until the hosts applied it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			apps, warnings, err := spec.LoadFile(args[0], spec.LoadOptions{EnvName: envName, MaxInstances: e.maxInstances(), Elsewhere: e.host != ""})
+			if !e.elsewhere() && fleet.IsFleetFile(args[0]) {
+				return e.applyFleet(cmd.Context(), args[0], dryRun, asJSON, wait)
+			}
+			apps, warnings, err := spec.LoadFile(args[0], spec.LoadOptions{EnvName: envName, MaxInstances: e.maxInstances(), Elsewhere: e.elsewhere()})
 			printWarnings(e, warnings)
 			if err != nil {
 				return err
@@ -67,6 +76,7 @@ prints the plan and changes nothing; an invalid file changes nothing either.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
 	cmd.Flags().StringVar(&envName, "env-name", "", "merge each app's env_NAME block over env")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "with a fleet file: how long to wait for the hosts to apply it")
 	return cmd
 }
 

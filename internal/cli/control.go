@@ -76,7 +76,24 @@ func newReload(e *env) *cobra.Command {
 replacement, wait until it is ready, put it in the pool, take the old one out, let its
 requests finish (bounded by kill_timeout), then stop it. If a replacement never becomes
 ready it is stopped, the old instances keep serving, and reload exits non-zero naming
-the instance and its last stderr lines. restart, by contrast, stops then starts.`
+the instance and its last stderr lines. restart, by contrast, stops then starts.
+
+With --all-hosts, every fleet host that runs the app reloads it, --max-unavailable
+hosts at a time, stopping at the first host whose reload fails.`
+	var allHosts bool
+	var maxUnavailable int
+	local := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if !allHosts {
+			return local(cmd, args)
+		}
+		if len(args) != 1 {
+			return fmt.Errorf("--all-hosts reloads one app: give its name")
+		}
+		return e.rollingReload(cmd.Context(), args[0], maxUnavailable)
+	}
+	cmd.Flags().BoolVar(&allHosts, "all-hosts", false, "reload the app on every fleet host that runs it, through the hub (--hub)")
+	cmd.Flags().IntVar(&maxUnavailable, "max-unavailable", 1, "with --all-hosts: how many hosts reload at once")
 	return cmd
 }
 

@@ -30,8 +30,10 @@ answers. Its settings come from $TEND_HOME/daemon.yaml (metrics_addr, metrics_to
 metrics_interval, procs (CPUs to run on, default half of them), the default log
 rotation: log_max_size, log_rotate_interval, log_retain, log_compress; alerts, the
 webhooks of tend alerts; the remote control API: remote_addr, remote_cert, remote_key;
-and dashboard_addr, the web dashboard, over TLS beyond loopback with remote_cert and
-remote_key), which these flags override.`,
+dashboard_addr, the web dashboard, over TLS beyond loopback with remote_cert and
+remote_key; and hub: (listen: runs a fleet hub in the daemon; url:, creds:, name:,
+labels: and fingerprint: or ca: join a fleet; see tend hub add-host)), which these flags
+override.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadDaemonConfig(e.home)
@@ -97,7 +99,9 @@ remote_key), which these flags override.`,
 					}
 				}
 			}
+			fleetHub, fleetAgent := cfg.Hub.fleet(e.home)
 			err = daemon.Run(cmd.Context(), daemon.Options{
+				FleetHub: fleetHub, FleetAgent: fleetAgent,
 				Home: e.home, Version: version.String(), Log: log, Ready: ready,
 				MetricsAddr: cfg.MetricsAddr, MetricsToken: cfg.MetricsToken, MetricsInterval: every,
 				LogDefaults: defaults, OwnLog: own, Procs: cfg.Procs, MaxInstances: cfg.MaxInstances,

@@ -54,3 +54,48 @@ func TestLoadDaemonConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestDaemonConfigHubSection(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, err      string
+		hub, agentName string
+	}{
+		{yaml: "hub: {listen: 127.0.0.1:4222}\n", hub: "127.0.0.1:4222"},
+		{yaml: "hub: {url: tls://hub:4222, creds: web-1.creds, name: web-1, labels: {role: web}, fingerprint: ab}\n", agentName: "web-1"},
+		{yaml: "hub: {listen: ':4222', name: hub-1}\n", hub: ":4222", agentName: "hub-1"},
+		{yaml: "hub: {url: tls://hub:4222}\n", err: "daemon.yaml: hub.name: required with url"},
+		{yaml: "hub: {name: web-1}\n", err: "daemon.yaml: hub.url: required with name"},
+		{yaml: "hub: {}\n", err: "daemon.yaml: hub: give listen:"},
+		{yaml: "hub: {url: tls://h:1, name: Web 1}\n", err: `daemon.yaml: hub.name: host name "Web 1"`},
+		{yaml: "hub: {url: tls://h:1, name: w, labels: {role: [a]}}\n", err: "daemon.yaml: hub.labels.role: want a value"},
+		{yaml: "hub: {listen: ':1', cert: c.pem}\n", err: "daemon.yaml: hub.cert: cert and key go together"},
+		{yaml: "hub: {listn: ':1'}\n", err: "daemon.yaml: hub.listn: unknown key"},
+		{yaml: "hub: yes\n", err: "daemon.yaml: hub: want a mapping"},
+	} {
+		home := t.TempDir()
+		if err := os.WriteFile(filepath.Join(home, "daemon.yaml"), []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := loadDaemonConfig(home)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one containing %q", tc.yaml, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.yaml, err)
+			continue
+		}
+		hub, agent := c.Hub.fleet(home)
+		if (hub != nil) != (tc.hub != "") || hub != nil && (hub.Listen != tc.hub || hub.Dir != filepath.Join(home, "hub")) {
+			t.Errorf("%q: hub %+v, want listen %q", tc.yaml, hub, tc.hub)
+		}
+		if (agent != nil) != (tc.agentName != "") || agent != nil && agent.Name != tc.agentName {
+			t.Errorf("%q: agent %+v, want name %q", tc.yaml, agent, tc.agentName)
+		}
+		if agent != nil && agent.Creds != "" && agent.Creds != filepath.Join(home, "web-1.creds") {
+			t.Errorf("%q: creds %q, want it in the home", tc.yaml, agent.Creds)
+		}
+	}
+}

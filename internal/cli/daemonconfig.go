@@ -43,6 +43,8 @@ type daemonConfig struct {
 	// DashboardAddr serves the web dashboard there (default off); beyond
 	// loopback over TLS with RemoteCert and RemoteKey (or self-signed).
 	DashboardAddr string
+	// Hub is the hub: section: run a fleet hub, join a fleet (fleet.go).
+	Hub hubSettings
 }
 
 // daemonKeys are daemon.yaml's keys.
@@ -70,6 +72,7 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 	conf.StringField("dashboard_addr", checkListenAddr, func(c *daemonConfig) *string { return &c.DashboardAddr }),
 	conf.StringField("remote_cert", nil, func(c *daemonConfig) *string { return &c.RemoteCert }),
 	conf.StringField("remote_key", nil, func(c *daemonConfig) *string { return &c.RemoteKey }),
+	conf.Custom("hub", decodeHub),
 	conf.IntField("max_instances", 1, 1<<20, func(c *daemonConfig) *int { return &c.MaxInstances }),
 	conf.Custom("procs", func(d *conf.Decoder, key string, v any, c *daemonConfig) {
 		n, err := conf.Int(v)
@@ -128,7 +131,7 @@ func checkListenAddr(s string) string {
 // maxInstances is daemon.yaml's max_instances (0, the default, when the
 // file sets none or cannot be read: the daemon reports a bad file itself).
 func (e *env) maxInstances() int {
-	if e.host != "" {
+	if e.elsewhere() {
 		return 0 // the remote daemon's own file decides, and checks
 	}
 	cfg, err := loadDaemonConfig(e.home)

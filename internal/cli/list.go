@@ -14,7 +14,7 @@ import (
 )
 
 func newList(e *env) *cobra.Command {
-	var asJSON, watch bool
+	var asJSON, watch, allHosts bool
 	var sortBy, format string
 	cmd := &cobra.Command{
 		Use:     "ls",
@@ -25,6 +25,9 @@ func newList(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := sortApps(nil, sortBy); err != nil {
 				return err
+			}
+			if allHosts {
+				return e.listAllHosts(cmd.Context(), asJSON)
 			}
 			c, err := e.connect(cmd.Context())
 			if err != nil {
@@ -61,6 +64,7 @@ func newList(e *env) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (a stable, documented schema)")
 	cmd.Flags().StringVar(&sortBy, "sort", "", "order apps by name, namespace, id, pid, cpu, mem, uptime, restarts or status, with :asc (default) or :desc (e.g. --sort cpu:desc)")
 	cmd.Flags().StringVar(&format, "format", "tend", "JSON shape: tend, or pm2 for the shape of `pm2 jlist` (one entry per process, pm2_env, monit)")
+	cmd.Flags().BoolVar(&allHosts, "all-hosts", false, "list the apps of every fleet host, through the hub (--hub)")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print the list again whenever the daemon reports a change, until interrupted (with --json: one array per line)")
 	return cmd
 }

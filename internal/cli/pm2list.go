@@ -101,7 +101,7 @@ func (e *env) printPM2List(ctx context.Context, c *client.Client, sortBy string)
 		return err
 	}
 	dir := e.home
-	if e.host != "" {
+	if e.elsewhere() {
 		p, err := c.Ping(ctx) // the paths are the remote daemon's
 		if err != nil {
 			return friendly(err)

@@ -25,7 +25,7 @@ func isFileTarget(arg string) bool {
 
 // fileApps loads an ecosystem file for the names of its apps.
 func (e *env) fileApps(path, envName string, only []string) ([]spec.App, error) {
-	apps, warnings, err := spec.LoadFile(path, spec.LoadOptions{EnvName: envName, Only: only, MaxInstances: e.maxInstances(), Elsewhere: e.host != ""})
+	apps, warnings, err := spec.LoadFile(path, spec.LoadOptions{EnvName: envName, Only: only, MaxInstances: e.maxInstances(), Elsewhere: e.elsewhere()})
 	printWarnings(e, warnings)
 	return apps, err
 }

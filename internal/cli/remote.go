@@ -60,6 +60,15 @@ func (e *env) chooseHost(cmd *cobra.Command) error {
 	if _, ok := annotation(cmd, annHostless); ok {
 		return nil
 	}
+	// With a fleet hub, a bare name is a fleet host, reached through the
+	// hub; a URL or host:port is a daemon's remote_addr.
+	if e.fleet.hub != "" && fleetHostName(host) {
+		if err := checkRemote(cmd, host); err != nil {
+			return err
+		}
+		e.fleet.host = host
+		return nil
+	}
 	if why, ok := annotation(cmd, annLocal); ok {
 		return fmt.Errorf("`%s` works on this host only (%s): run it on the daemon's host, without --host or TEND_HOST", cmd.CommandPath(), why)
 	}
@@ -75,6 +84,9 @@ func (e *env) chooseHost(cmd *cobra.Command) error {
 // connecting: this host's, or the remote one of --host with its token and
 // pinned certificate.
 func (e *env) client() (*client.Client, error) {
+	if e.fleet.host != "" {
+		return e.remote(e.fleet.host)
+	}
 	if e.host == "" {
 		return client.New(e.home), nil
 	}
@@ -326,3 +338,8 @@ func newLogout(e *env) *cobra.Command {
 		},
 	}
 }
+
+// elsewhere says whether the command's daemon is on another host (--host:
+// a remote daemon, or a fleet host through the hub): then nothing of this
+// host (its files, environment, CPUs, daemon.yaml) describes it.
+func (e *env) elsewhere() bool { return e.host != "" || e.fleet.host != "" }

@@ -29,9 +29,10 @@ type env struct {
 	stdout, stderr io.Writer
 	home           string
 	// host is the remote daemon's URL (--host, TEND_HOST; see remote.go),
-	// "" for this host's daemon.
+	// "" for this host's daemon or a fleet host's (fleet.host).
 	host     string
 	hostFlag string
+	fleet    fleetFlags // --hub and its flags; a --host that names a fleet host (fleet.go)
 }
 
 // Main runs the CLI with args and returns the process exit code.
@@ -88,11 +89,12 @@ func newRoot(e *env) *cobra.Command {
 			return e.chooseHost(cmd)
 		},
 	}
-	root.PersistentFlags().StringVar(&e.hostFlag, "host", "", "talk to the daemon at https://HOST:PORT (its remote_addr) instead of this host's (env TEND_HOST)")
+	root.PersistentFlags().StringVar(&e.hostFlag, "host", "", "talk to the daemon at https://HOST:PORT (its remote_addr) instead of this host's (env TEND_HOST); with --hub, a fleet host's name")
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	group(root)
 	root.SetFlagErrorFunc(unknownFlag)
+	addFleetFlags(root, e)
 	root.AddCommand(newStartOrVerbs(e)...)
 	root.AddCommand(localOnly(group(newImport(e)), "it reads PM2's files of this host"), newEcosystem(e), localOnly(newReport(e), "it reports on this host"))
 	root.AddCommand(
@@ -113,15 +115,19 @@ func newRoot(e *env) *cobra.Command {
 		localOnly(newDoctor(e), "it checks this host"), newMonit(e), newDashboard(e),
 	)
 	root.AddCommand(newAlerts(e))
-	root.AddCommand(newProfile(e), newTrigger(e))
+	root.AddCommand(newProfile(e), newTrigger(e), localOnly(newHub(e), "it runs or administers the hub of this host"), newHosts(e))
 	root.AddCommand(newProfileAliases(e)...)
 	root.AddCommand(newRemote(e))
 	return root
 }
 
 // connect returns a client whose daemon answers, starting one if needed
-// (never a remote one: with --host it only asks).
+// (never a remote one: with --host it only asks; a fleet host's daemon is
+// reached through the hub).
 func (e *env) connect(ctx context.Context) (*client.Client, error) {
+	if e.fleet.host != "" {
+		return e.remote(e.fleet.host)
+	}
 	if e.host != "" {
 		c, err := e.client()
 		if err != nil {

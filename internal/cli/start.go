@@ -288,7 +288,7 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 	cmd.Flags().BoolVar(&noDaemon, "no-daemon", false, "run in the foreground with these apps only, as `tend run` (PM2's --no-daemon)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		o.maxInstances = e.maxInstances()
-		o.elsewhere = e.host != ""
+		o.elsewhere = e.elsewhere()
 		apps, warnings, err := o.apps(cmd, args)
 		printWarnings(e, warnings)
 		if noDaemon {
@@ -397,7 +397,7 @@ func printWarnings(e *env, ws []spec.Warning) {
 // process's, or none for a remote daemon (whose apps then inherit its
 // own: this host's PATH, HOME and secrets have no business there).
 func (e *env) callerEnv() map[string]string {
-	if e.host != "" {
+	if e.elsewhere() {
 		return nil
 	}
 	return callerEnv()

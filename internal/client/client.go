@@ -52,6 +52,12 @@ func New(dir string) *Client {
 	return &Client{Home: dir, hc: &http.Client{Transport: tr}, sockErr: sockErr, base: "http://tend"}
 }
 
+// NewVia returns a client of the daemon of a fleet host, reached
+// through rt (fleet.Control.Transport); name says which host in messages.
+func NewVia(name string, rt http.RoundTripper) *Client {
+	return &Client{Home: "host " + name, hc: &http.Client{Transport: rt}}
+}
+
 // Error is an answer of the daemon other than 2xx.
 type Error struct {
 	Status  int

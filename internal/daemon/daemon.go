@@ -31,6 +31,7 @@ import (
 	"github.com/tendhq/tend/internal/edge/edgeconf"
 	"github.com/tendhq/tend/internal/edge/socket"
 	"github.com/tendhq/tend/internal/events"
+	"github.com/tendhq/tend/internal/fleet"
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/inspect"
 	"github.com/tendhq/tend/internal/logs"
@@ -96,6 +97,10 @@ type Options struct {
 	Alerts []alert.Target
 	// Dashboard configures the web dashboard (dashboard.go).
 	Dashboard DashboardOptions
+	// FleetHub, when set, runs an embedded fleet hub in the daemon;
+	// FleetAgent, when set, joins the daemon to a fleet (fleet.go).
+	FleetHub   *fleet.HubConfig
+	FleetAgent *fleet.AgentConfig
 }
 
 // Daemon is one running daemon.
@@ -287,6 +292,12 @@ func Run(ctx context.Context, o Options) error {
 		d.freeze()
 		d.stopAll()
 	}()
+	// The agent stops before the apps do: nothing reconciles meanwhile.
+	stopFleet, err := d.startFleet(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer stopFleet()
 	o.Log.Info("daemon serving", "pid", os.Getpid(), "version", o.Version, "home", o.Home, "apps", len(starts))
 	if o.Serving != nil {
 		o.Serving()

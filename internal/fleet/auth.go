@@ -1,0 +1,207 @@
+package fleet
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nkeys"
+)
+
+// Keys are a hub's signing keys, kept in $TEND_HOME/hub/keys.json (0600).
+// The operator signs the accounts; the fleet account signs every
+// credential (nats "creds": a user JWT and its nkey seed), so the hub never
+// needs a list of users: tend hub add-host makes a credential, and the
+// server checks its signature and the permissions it carries.
+type Keys struct {
+	Operator string `json:"operator"` // seeds
+	System   string `json:"system"`
+	Account  string `json:"account"`
+}
+
+const keysName = "keys.json"
+
+// LoadKeys reads dir's keys; with create, a dir with none gets new ones.
+func LoadKeys(dir string, create bool) (Keys, error) {
+	path := filepath.Join(dir, keysName)
+	var k Keys
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		return newKeys(dir)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return k, fmt.Errorf("no hub in %s: run tend hub there first", dir)
+	}
+	if err != nil {
+		return k, err
+	}
+	if err := json.Unmarshal(b, &k); err != nil {
+		return k, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, s := range []string{k.Operator, k.System, k.Account} {
+		if _, err := nkeys.FromSeed([]byte(s)); err != nil {
+			return k, fmt.Errorf("%s: bad seed: %w", path, err)
+		}
+	}
+	return k, nil
+}
+
+func newKeys(dir string) (Keys, error) {
+	var k Keys
+	for _, x := range []struct {
+		make func() (nkeys.KeyPair, error)
+		to   *string
+	}{{nkeys.CreateOperator, &k.Operator}, {nkeys.CreateAccount, &k.System}, {nkeys.CreateAccount, &k.Account}} {
+		kp, err := x.make()
+		if err != nil {
+			return k, err
+		}
+		seed, err := kp.Seed()
+		if err != nil {
+			return k, err
+		}
+		*x.to = string(seed)
+	}
+	b, err := json.MarshalIndent(k, "", "  ")
+	if err != nil {
+		return k, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return k, err
+	}
+	return k, writeFileAtomic(filepath.Join(dir, keysName), b, 0o600)
+}
+
+func pair(seed string) nkeys.KeyPair {
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		panic(err) // checked by LoadKeys
+	}
+	return kp
+}
+
+func public(seed string) string {
+	p, _ := pair(seed).PublicKey()
+	return p
+}
+
+// accountJWTs signs the system and fleet accounts with the operator key.
+func (k Keys) accountJWTs() (sys, acc string, err error) {
+	op := pair(k.Operator)
+	sc := jwt.NewAccountClaims(public(k.System))
+	sc.Name = "SYS"
+	if sys, err = sc.Encode(op); err != nil {
+		return "", "", err
+	}
+	ac := jwt.NewAccountClaims(public(k.Account))
+	ac.Name = "tend"
+	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1, MaxAckPending: -1}
+	if acc, err = ac.Encode(op); err != nil {
+		return "", "", err
+	}
+	return sys, acc, nil
+}
+
+// Role is what a credential may do.
+type Role string
+
+// The roles of credentials.
+const (
+	// RoleHost is an agent: it writes its own status and heartbeat, reads
+	// its own desired state and answers its own requests.
+	RoleHost Role = "host"
+	// RoleOperator reads and changes everything.
+	RoleOperator Role = "operator"
+	// RoleReader reads hosts and their status and sends read requests.
+	RoleReader Role = "reader"
+)
+
+// Permissions are the subjects a credential of role may use; name is the
+// host of RoleHost.
+func Permissions(role Role, name string) jwt.Permissions {
+	switch role {
+	case RoleHost:
+		return jwt.Permissions{
+			Pub: jwt.Permission{Allow: jwt.StringList{
+				kvSubject(StatusBucket, name),
+				kvSubject(HeartbeatBucket, name),
+				directGetSubject(DesiredBucket, name),
+				streamPrefix(name) + "*",
+			}},
+			Sub: jwt.Permission{Allow: jwt.StringList{
+				desiredNotice(name),
+				"tend.req." + name + ".>",
+				streamPrefix(name) + "*.alive",
+				inboxPrefix(name) + ".>",
+			}},
+			// Answers go to the requester's inbox, once, soon.
+			Resp: &jwt.ResponsePermission{MaxMsgs: 1, Expires: 10 * time.Minute},
+		}
+	case RoleReader:
+		var pub jwt.StringList
+		for _, b := range []string{StatusBucket, HeartbeatBucket, DesiredBucket} {
+			pub = append(pub, "$JS.API.STREAM.INFO.KV_"+b, "$JS.API.DIRECT.GET.KV_"+b, "$JS.API.DIRECT.GET.KV_"+b+".>")
+		}
+		pub = append(pub, "tend.req.*.read", "tend.stream.*.*.alive")
+		return jwt.Permissions{Pub: jwt.Permission{Allow: pub}, Sub: jwt.Permission{Allow: jwt.StringList{"_INBOX.>", "tend.stream.>"}}}
+	}
+	return jwt.Permissions{} // operator: everything
+}
+
+// Creds makes a credential of role signed by the fleet account: the
+// contents of a .creds file. name is the host of RoleHost, and a label
+// otherwise.
+func (k Keys) Creds(role Role, name string) ([]byte, error) {
+	if role == RoleHost {
+		if err := CheckName(name); err != nil {
+			return nil, err
+		}
+	}
+	u, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, err
+	}
+	pub, _ := u.PublicKey()
+	seed, err := u.Seed()
+	if err != nil {
+		return nil, err
+	}
+	uc := jwt.NewUserClaims(pub)
+	uc.Name = string(role) + ":" + name
+	uc.Permissions = Permissions(role, name)
+	tok, err := uc.Encode(pair(k.Account))
+	if err != nil {
+		return nil, err
+	}
+	return jwt.FormatUserConfig(tok, seed)
+}
+
+// writeFileAtomic writes path through a synced temporary file and a rename.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
