@@ -258,8 +258,7 @@ func (a *App) adoptProc(s *slot, hp *HandedProc, sp Process) error {
 		if err == nil {
 			p.ipc = c
 			p.closers = append(p.closers, c)
-			metric := a.metricSink(p)
-			a.goHelper(func() { ready.ReadIPC(c, signals, metric) })
+			a.readIPC(p, c, signals)
 		}
 	}
 	if f := inherited(hp.Notify, "notify"); f != nil {

@@ -35,8 +35,10 @@ func SocketPair() (parent net.Conn, child *os.File, err error) {
 
 // ReadIPC reads Node's IPC messages (one JSON value per line) until the
 // channel closes: readiness ('ready', and the preload's {tend: 'listening'})
-// goes to signals, {type: 'tend:metric', name, value} to metric.
-func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc) {
+// goes to signals, {type: 'tend:metric', name, value} to metric, the
+// preload's {tend: 'share'} requests to share (nil refuses none: they go
+// unanswered).
+func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc, share ShareFunc) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 1<<20)
 	for sc.Scan() {
@@ -52,6 +54,9 @@ func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc) {
 		case map[string]any:
 			if m["tend"] == Listening {
 				send(signals, Listening)
+			}
+			if req, ok := shareRequest(m); ok && share != nil {
+				share(req)
 			}
 			if m["type"] == "tend:runtime" {
 				runtimeFigures(m["figures"], metric)

@@ -29,6 +29,12 @@ var PreloadJS []byte
 // (supervise.Config.ExtraFiles). Both stay open for the app's life, so
 // reloads refuse no connection; close both when the app is deleted.
 func Listen(addr string) (*os.File, net.Listener, error) {
+	return ListenNetwork("tcp", addr)
+}
+
+// ListenNetwork is Listen on a network of net.Listen's: "tcp4" or "tcp6"
+// for one family alone.
+func ListenNetwork(network, addr string) (*os.File, net.Listener, error) {
 	lc := net.ListenConfig{
 		// Go sets SO_REUSEADDR already; set it here regardless, since a
 		// restarted daemon must rebind while old connections sit in TIME_WAIT.
@@ -43,7 +49,7 @@ func Listen(addr string) (*os.File, net.Listener, error) {
 			return serr
 		},
 	}
-	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	ln, err := lc.Listen(context.Background(), network, addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, nil, fmt.Errorf("socket %s is already in use by another process: stop it or give the app another port: %w", addr, err)

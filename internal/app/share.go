@@ -1,0 +1,233 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/tendhq/tend/internal/ready"
+	"github.com/tendhq/tend/internal/spec"
+	"golang.org/x/sys/unix"
+)
+
+// A cluster without a port is PM2's `-i N` (or exec_mode: cluster) on an
+// app that listens on a port of its own choosing: a fork-mode app with more
+// than one instance and no port. tend does not know the port, so it cannot
+// put its edge in front; a Node app's instances share the ports they
+// listen on instead, as under PM2's cluster mode. tend's preload
+// (socket.PreloadJS, told by TEND_SHARE_PORTS=1) asks over the IPC channel
+// for the listening socket of each TCP port the app listens on; the app
+// binds it once (shared, below), keeps it open across reloads and restarts
+// and sends every instance that asks a descriptor of it, so the kernel
+// balances and a reload refuses no connection. An app that never listens
+// runs as N plain processes. A non-Node app cannot be told to share: one
+// whose instances fight for a port crashes with a reason that says what to
+// set instead (bindConflict).
+
+// clustered reports whether s is a cluster without a port: instances in
+// fork mode (or an autoscale range) beyond one, and no port.
+func clustered(s spec.App) bool {
+	n := s.Instances
+	if s.Autoscale != nil {
+		n = max(n, s.Autoscale.Max)
+	}
+	return s.Mode == spec.ModeFork && s.Port == 0 && n > 1
+}
+
+// sharesPorts reports whether the instances of s share the ports they
+// listen on: a Node cluster without a port.
+func sharesPorts(s spec.App) bool { return clustered(s) && s.IsNode() }
+
+// ShareEnv is the variable that tells the preload to ask tend for the
+// sockets of the ports the app listens on.
+const ShareEnv = "TEND_SHARE_PORTS"
+
+// maxSharedPorts bounds the ports one app can make the daemon bind.
+const maxSharedPorts = 16
+
+// shared holds the listening sockets the instances of a cluster without a
+// port share: one per address, bound on the first request for it, open
+// until the app stops. The readers of the instances' IPC channels ask on
+// their own goroutines; the owner goroutine opens and closes it.
+type shared struct {
+	mu sync.Mutex // guards open and socks
+	// open says the app runs: a request that comes while it is stopped
+	// (from a process on its way out) binds nothing.
+	open  bool
+	socks []sharedSock
+}
+
+// sharedSock is one bound socket: network and addr as net.Listen takes them.
+type sharedSock struct {
+	network, addr string
+	f             *os.File
+}
+
+// sharedAddr is what net.Listen is given for node's listen on host and
+// port: "" (node's listen(port)) and "::" listen on every address, IPv4
+// too, unless ipv6Only; "0.0.0.0" and other IPv4 addresses on IPv4 alone.
+func sharedAddr(r ready.ShareRequest) (network, addr string, err error) {
+	if r.Port < 1 || r.Port > 65535 {
+		return "", "", fmt.Errorf("port %d is not one tend shares (1-65535): %w", r.Port, syscall.EINVAL)
+	}
+	port := strconv.Itoa(r.Port)
+	if r.Host == "" {
+		if r.IPv6Only {
+			return "tcp6", "[::]:" + port, nil
+		}
+		return "tcp", ":" + port, nil
+	}
+	ip := net.ParseIP(r.Host)
+	switch {
+	case ip == nil:
+		return "", "", fmt.Errorf("host %q is not an IP address: %w", r.Host, syscall.EINVAL)
+	case ip.To4() != nil:
+		return "tcp4", net.JoinHostPort(ip.String(), port), nil
+	case ip.IsUnspecified() && !r.IPv6Only:
+		return "tcp", net.JoinHostPort("::", port), nil
+	default:
+		return "tcp6", net.JoinHostPort(ip.String(), port), nil
+	}
+}
+
+// socket returns a descriptor of the socket for r, which the caller sends
+// and closes, binding it with listen the first time.
+func (sh *shared) socket(r ready.ShareRequest, listen func(network, addr string) (*os.File, error)) (*os.File, error) {
+	network, addr, err := sharedAddr(r)
+	if err != nil {
+		return nil, err
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !sh.open {
+		return nil, fmt.Errorf("the app is stopping: %w", syscall.EINVAL)
+	}
+	i := slices.IndexFunc(sh.socks, func(s sharedSock) bool { return s.network == network && s.addr == addr })
+	if i < 0 {
+		switch {
+		case listen == nil:
+			return nil, fmt.Errorf("this daemon shares no port: %w", syscall.EINVAL)
+		case len(sh.socks) >= maxSharedPorts:
+			return nil, fmt.Errorf("an app shares at most %d ports: %w", maxSharedPorts, syscall.EINVAL)
+		}
+		f, err := listen(network, addr)
+		if err != nil {
+			return nil, err
+		}
+		sh.socks = append(sh.socks, sharedSock{network: network, addr: addr, f: f})
+		i = len(sh.socks) - 1
+	}
+	return dupFile(sh.socks[i].f)
+}
+
+// dupFile is a descriptor of f's socket of its own, which stays valid when
+// f is closed.
+func dupFile(f *os.File) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var fd int
+	var derr error
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("dup shared socket: %w", derr)
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+// setOpen opens the app for requests, or closes it and every socket: the
+// ports are free once the app is stopped. Owner goroutine.
+func (sh *shared) setOpen(open bool) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.open = open
+	if open {
+		return
+	}
+	for _, s := range sh.socks {
+		s.f.Close()
+	}
+	sh.socks = nil
+}
+
+// shareFunc answers the share requests of process p on its channel w, on
+// the channel's reader goroutine: a descriptor of the port's socket, or the
+// error that refused it, which the app gets from its listen as from a bind
+// of its own.
+func (a *App) shareFunc(p *proc, w *ready.IPCWriter) ready.ShareFunc {
+	return func(r ready.ShareRequest) {
+		f, err := a.shared.socket(r, a.cfg.ListenShared)
+		if err != nil {
+			_ = w.Send(ready.ShareReply(r.Seq, err))
+			return
+		}
+		err = w.SendHandle(ready.ShareReply(r.Seq, nil), f)
+		f.Close()
+		if err == nil {
+			// Its replacement must listen too before it is ready.
+			a.post(func() { p.slot.listens = true })
+		}
+	}
+}
+
+// probeCluster decides the readiness of an instance of a cluster without
+// a port. One whose slot listened before (its predecessor asked for a
+// shared port) is ready when it listens too, within listen_timeout. Any
+// other is ready when it listens, or else once it has run for min_uptime:
+// a worker that never listens is as ready then as it will ever be, and one
+// that cannot bind its port has crashed by then, which start reports.
+func (a *App) probeCluster(ctx context.Context, s spec.App, p *proc, within string) (bool, string) {
+	exited := p.sp.Done()
+	if p.mustListen {
+		ok, why := waitSignal(ctx, exited, p.signals, within, ready.Listening)
+		if !ok && why != ready.ErrExited.Error() {
+			why = "did not listen on its shared port(s) " + within
+		}
+		return ok, why
+	}
+	up := s.MinUptime.D()
+	if up <= 0 {
+		return true, "started"
+	}
+	uctx, cancel := context.WithCancel(ctx)
+	t := a.fx.AfterFunc(up, cancel)
+	defer t.Stop()
+	defer cancel()
+	switch err := ready.Signal(uctx, exited, p.signals, ready.Listening); {
+	case err == nil:
+		return true, "listening on a shared port"
+	case errors.Is(err, ready.ErrExited):
+		return false, err.Error()
+	case ctx.Err() != nil:
+		return false, "neither listened nor ran for min_uptime " + within
+	default:
+		return true, "running for min_uptime " + up.String()
+	}
+}
+
+// addrInUse matches what a bind that found its port taken says: Node's
+// EADDRINUSE, errno's text in Python, Go, Ruby, Java ("Address already in
+// use").
+var addrInUse = regexp.MustCompile(`(?i)EADDRINUSE|address already in use`)
+
+// bindConflict says what to do when an instance of a cluster without a
+// port that does not share ports crashed as its port was taken (by another
+// instance, most likely): "" when its stderr says nothing of the kind.
+func (a *App) bindConflict(stderr []string) string {
+	if !clustered(a.spec) || sharesPorts(a.spec) || !slices.ContainsFunc(stderr, addrInUse.MatchString) {
+		return ""
+	}
+	return fmt.Sprintf("its port is taken (address already in use): the %d instances of a non-Node app without a port each bind the same one; "+
+		"set --port N (tend's edge balances over the instances, each listening on PORT) or --socket --port N (they share one socket), or run one instance",
+		a.spec.Instances)
+}
