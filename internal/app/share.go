@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/tendhq/tend/internal/ready"
 	"github.com/tendhq/tend/internal/spec"
@@ -183,9 +183,12 @@ func (a *App) shareFunc(p *proc, w *ready.IPCWriter) ready.ShareFunc {
 // probeCluster decides the readiness of an instance of a cluster without
 // a port. One whose slot listened before (its predecessor asked for a
 // shared port) is ready when it listens too, within listen_timeout. Any
-// other is ready when it listens, or else once it has run for min_uptime:
-// a worker that never listens is as ready then as it will ever be, and one
-// that cannot bind its port has crashed by then, which start reports.
+// other is ready when it listens (a Node app's preload says so; of another
+// app tend sees its sockets), or else once it has run for min_uptime: a
+// worker that never listens is as ready then as it will ever be. An
+// instance of a non-Node app that does not listen while another instance
+// does is not ready: it is most likely failing to bind the port the other
+// holds, and if it crashes for that, start reports it (bindConflict).
 func (a *App) probeCluster(ctx context.Context, s spec.App, p *proc, within string) (bool, string) {
 	exited := p.sp.Done()
 	if p.mustListen {
@@ -196,23 +199,85 @@ func (a *App) probeCluster(ctx context.Context, s spec.App, p *proc, within stri
 		return ok, why
 	}
 	up := s.MinUptime.D()
-	if up <= 0 {
-		return true, "started"
+	passed := up <= 0
+	var upDone <-chan struct{}
+	if !passed {
+		uctx, cancel := context.WithCancel(ctx)
+		t := a.fx.AfterFunc(up, cancel)
+		defer t.Stop()
+		defer cancel()
+		upDone = uctx.Done()
 	}
-	uctx, cancel := context.WithCancel(ctx)
-	t := a.fx.AfterFunc(up, cancel)
-	defer t.Stop()
-	defer cancel()
-	switch err := ready.Signal(uctx, exited, p.signals, ready.Listening); {
-	case err == nil:
-		return true, "listening on a shared port"
-	case errors.Is(err, ready.ErrExited):
-		return false, err.Error()
-	case ctx.Err() != nil:
-		return false, "neither listened nor ran for min_uptime " + within
-	default:
-		return true, "running for min_uptime " + up.String()
+	tick := time.NewTicker(clusterEvery)
+	defer tick.Stop()
+	var other []int // a listening instance and its ports
+	for {
+		select {
+		case sig := <-p.signals:
+			if sig == ready.Listening {
+				return true, "listening on a shared port"
+			}
+			continue
+		case <-exited:
+			return false, ready.ErrExited.Error()
+		case <-ctx.Done():
+			if len(other) > 1 {
+				return false, fmt.Sprintf("instance %d listens on %s, this one on no port %s; %s", other[0], portList(other[1:]), within, a.conflictHint())
+			}
+			return false, "neither listened nor ran for min_uptime " + within
+		case <-upDone:
+			upDone, passed = nil, true
+		case <-tick.C:
+		}
+		if s.IsNode() {
+			// Its listens go through the preload, which says so.
+			if passed {
+				return true, "running for min_uptime " + up.String()
+			}
+			continue
+		}
+		if ports, err := a.fx.Listening(p.sp.Pid()); err == nil && len(ports) > 0 {
+			return true, "listening on " + portList(ports)
+		}
+		if passed {
+			if other = a.listeningSibling(p); other == nil {
+				return true, "running for min_uptime " + up.String()
+			}
+		}
 	}
+}
+
+// clusterEvery paces the looks at the sockets of a launching instance of
+// a non-Node cluster without a port.
+const clusterEvery = 50 * time.Millisecond
+
+// listeningSibling returns the index of another running instance of p's
+// app that listens on a TCP port, then its ports; nil when none does. A
+// helper goroutine.
+func (a *App) listeningSibling(p *proc) []int {
+	type sib struct{ index, pid int }
+	got := make(chan []sib, 1)
+	a.post(func() {
+		var sibs []sib
+		for _, s := range a.slots {
+			if s.cur != nil && s.cur != p && s != p.slot {
+				sibs = append(sibs, sib{s.index, s.cur.sp.Pid()})
+			}
+		}
+		got <- sibs
+	})
+	var sibs []sib
+	select {
+	case sibs = <-got:
+	case <-a.ctx.Done():
+		return nil
+	}
+	for _, sb := range sibs {
+		if ports, err := a.fx.Listening(sb.pid); err == nil && len(ports) > 0 {
+			return append([]int{sb.index}, ports...)
+		}
+	}
+	return nil
 }
 
 // addrInUse matches what a bind that found its port taken says: Node's
@@ -227,7 +292,13 @@ func (a *App) bindConflict(stderr []string) string {
 	if !clustered(a.spec) || sharesPorts(a.spec) || !slices.ContainsFunc(stderr, addrInUse.MatchString) {
 		return ""
 	}
-	return fmt.Sprintf("its port is taken (address already in use): the %d instances of a non-Node app without a port each bind the same one; "+
+	return "its port is taken (address already in use); " + a.conflictHint()
+}
+
+// conflictHint says what to set when the instances of a non-Node cluster
+// without a port fight for one.
+func (a *App) conflictHint() string {
+	return fmt.Sprintf("the %d instances of a non-Node app without a port each bind the same one: "+
 		"set --port N (tend's edge balances over the instances, each listening on PORT) or --socket --port N (they share one socket), or run one instance",
 		a.spec.Instances)
 }
