@@ -171,3 +171,30 @@ func TestClusterOfANonNodeAppThatBindsOnePortNamesPortAndSocket(t *testing.T) {
 		}
 	}
 }
+
+// tend update hands the shared port to the next daemon: a reload after it
+// still refuses no connection, and a stop frees the port.
+func TestUpdateHandsTheSharedPortOfAClusterWithoutPortOver(t *testing.T) {
+	h := newHome(t)
+	next := buildVersion(t, "9.9.9-share")
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", "express-app.js", "--name", "web", "-i", "2", "--listen-timeout", "15s")
+	if r.code != 0 {
+		t.Fatalf("start exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	h.waitApp("web", "2 instances online", func(a api.App) bool { return allOnline(a) && len(a.Instances) == 2 })
+	servedPIDs(t, url, 2)
+	l := startLoadMethod(t, http.MethodPost, url, 8)
+	l.waitRequests(t, 200)
+	h.ok("update", "--binary", next)
+	l.waitRequests(t, 200)
+	h.ok("reload", "web")
+	l.waitRequests(t, 200)
+	l.check(t, "tend update, then a reload, of a cluster without a port")
+	servedPIDs(t, url, 2)
+	h.ok("stop", "web")
+	if _, err := http.Get(url); err == nil {
+		t.Errorf("port %d still accepts connections after stop", port)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tendhq/tend/internal/ready"
 	"github.com/tendhq/tend/internal/spec"
+	"github.com/tendhq/tend/internal/supervise"
 	"golang.org/x/sys/unix"
 )
 
@@ -158,6 +159,43 @@ func (sh *shared) setOpen(open bool) {
 		s.f.Close()
 	}
 	sh.socks = nil
+}
+
+// handover returns the sockets made inheritable for the next daemon
+// (Handover), and closes its own descriptors: the handed ones are all
+// there is of them, whether the next daemon comes up or this one adopts
+// them again. An error leaves one out, which the next daemon binds again
+// when asked, if it can.
+func (sh *shared) handover() []HandedShared {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var out []HandedShared
+	for _, s := range sh.socks {
+		if fd, err := supervise.Inheritable(s.f); err == nil {
+			out = append(out, HandedShared{Network: s.network, Addr: s.addr, FD: fd})
+		}
+		s.f.Close()
+	}
+	sh.socks, sh.open = nil, false
+	return out
+}
+
+// adopt takes the sockets the previous daemon handed over (Adopt).
+func (sh *shared) adopt(hs []HandedShared) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, s := range hs {
+		if s.FD < 0 {
+			continue
+		}
+		unix.CloseOnExec(s.FD)
+		f := os.NewFile(uintptr(s.FD), "shared-socket")
+		if len(sh.socks) >= maxSharedPorts {
+			f.Close()
+			continue
+		}
+		sh.socks = append(sh.socks, sharedSock{network: s.Network, addr: s.Addr, f: f})
+	}
 }
 
 // shareFunc answers the share requests of process p on its channel w, on
