@@ -387,7 +387,16 @@ func (a *App) closeTraffic() {
 // once no process of the app is alive: with nobody to accept them, a client
 // would wait in the backlog until its own timeout. Owner goroutine.
 func (a *App) pauseIfIdle() {
-	if a.sock == nil || a.sockPaused || len(a.live) > 0 || a.cfg.PauseSocket == nil {
+	if len(a.live) > 0 || a.cfg.PauseSocket == nil {
+		return
+	}
+	switch n, err := a.shared.pause(a.cfg.PauseSocket); {
+	case err != nil:
+		a.event("no instance is alive, and the ports its instances share still accept connections: %v", err)
+	case n > 0:
+		a.event("no instance is alive: the %d port(s) its instances share refuse connections until one starts", n)
+	}
+	if a.sock == nil || a.sockPaused {
 		return
 	}
 	if err := a.cfg.PauseSocket(a.sock); err != nil {

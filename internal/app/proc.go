@@ -203,6 +203,10 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		extra = append(extra, child)
 		if sharesPorts(a.spec) {
 			env = append(env, ShareEnv+"=1")
+			if err := a.shared.resume(a.cfg.ResumeSocket); err != nil {
+				p.close()
+				return nil, err
+			}
 		}
 		a.readIPC(p, parent, signals)
 	}

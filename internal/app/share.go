@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -63,6 +64,9 @@ type shared struct {
 	// (from a process on its way out) binds nothing.
 	open  bool
 	socks []sharedSock
+	// paused says the sockets refuse connections: no instance was alive
+	// (App.pauseIfIdle).
+	paused bool
 }
 
 // sharedSock is one bound socket: network and addr as net.Listen takes them.
@@ -158,7 +162,44 @@ func (sh *shared) setOpen(open bool) {
 	for _, s := range sh.socks {
 		s.f.Close()
 	}
-	sh.socks = nil
+	sh.socks, sh.paused = nil, false
+}
+
+// pause makes the sockets refuse connections while no instance is alive
+// to accept them (socket.Pause), and says how many it paused. Owner
+// goroutine, with no process alive.
+func (sh *shared) pause(pause func(*os.File) error) (int, error) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.paused || len(sh.socks) == 0 {
+		return 0, nil
+	}
+	var errs []error
+	for _, s := range sh.socks {
+		if err := pause(s.f); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.addr, err))
+		}
+	}
+	sh.paused = true
+	return len(sh.socks), errors.Join(errs...)
+}
+
+// resume makes paused sockets listen again, before an instance that will
+// accept on them starts (socket.Resume; nil leaves them as they are).
+// Owner goroutine.
+func (sh *shared) resume(resume func(*os.File) error) error {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !sh.paused || resume == nil {
+		return nil
+	}
+	for _, s := range sh.socks {
+		if err := resume(s.f); err != nil {
+			return fmt.Errorf("listen on %s again: %w", s.addr, err)
+		}
+	}
+	sh.paused = false
+	return nil
 }
 
 // handover returns the sockets made inheritable for the next daemon
@@ -176,7 +217,7 @@ func (sh *shared) handover() []HandedShared {
 		}
 		s.f.Close()
 	}
-	sh.socks, sh.open = nil, false
+	sh.socks, sh.open, sh.paused = nil, false, false
 	return out
 }
 
@@ -195,6 +236,8 @@ func (sh *shared) adopt(hs []HandedShared) {
 			continue
 		}
 		sh.socks = append(sh.socks, sharedSock{network: s.Network, addr: s.Addr, f: f})
+		// It may have been paused: the next spawn makes it listen.
+		sh.paused = true
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/edge/socket"
 	"github.com/tendhq/tend/internal/ready"
 	"github.com/tendhq/tend/internal/spec"
 )
@@ -180,4 +181,51 @@ func TestClusterInstanceIsReadyAfterMinUptime(t *testing.T) {
 	if st.Status != api.StatusOnline {
 		t.Errorf("status %s after min_uptime, want online", st.Status)
 	}
+}
+
+// With no instance alive, the shared ports refuse connections rather than
+// keep clients waiting in the backlog; the next instance's start makes
+// them listen again.
+func TestSharedSocketsPauseWhileNoInstanceIsAlive(t *testing.T) {
+	var sh shared
+	sh.setOpen(true)
+	defer sh.setOpen(false)
+	listen := func(network, addr string) (*os.File, error) {
+		ln, err := net.Listen(network, addr)
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		return ln.(*net.TCPListener).File()
+	}
+	probe, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr().String()
+	port := probe.Addr().(*net.TCPAddr).Port
+	probe.Close()
+	f, err := sh.socket(ready.ShareRequest{Host: "127.0.0.1", Port: port}, listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close() // the instance is gone
+	if n, err := sh.pause(socket.Pause); n != 1 || err != nil {
+		t.Fatalf("paused %d, %v; want 1", n, err)
+	}
+	if c, err := net.Dial("tcp4", addr); err == nil {
+		c.Close()
+		t.Fatal("a paused shared port accepted a connection")
+	}
+	if n, _ := sh.pause(socket.Pause); n != 0 {
+		t.Errorf("paused again: %d", n)
+	}
+	if err := sh.resume(socket.Resume); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp4", addr)
+	if err != nil {
+		t.Fatalf("the port refuses connections once resumed: %v", err)
+	}
+	c.Close()
 }
