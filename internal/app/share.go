@@ -262,22 +262,29 @@ func (a *App) shareFunc(p *proc, w *ready.IPCWriter) ready.ShareFunc {
 }
 
 // probeCluster decides the readiness of an instance of a cluster without
-// a port. One whose slot listened before (its predecessor asked for a
-// shared port) is ready when it listens too, within listen_timeout. Any
-// other is ready when it listens (a Node app's preload says so; of another
-// app tend sees its sockets), or else once it has run for min_uptime: a
-// worker that never listens is as ready then as it will ever be. An
-// instance of a non-Node app that does not listen while another instance
-// does is not ready: it is most likely failing to bind the port the other
-// holds, and if it crashes for that, start reports it (bindConflict).
+// a port. A Node instance says when it listens on a shared port (the
+// preload does): it is ready then. One that has not listened within
+// listen_timeout is ready too, as a worker that never listens, as PM2
+// has it, unless its slot's previous process listened: then it must too.
+// Another program is ready once tend sees it listen, or else once it has
+// run for min_uptime while no other instance listens; one that does not
+// listen while another does is most likely failing to bind the port the
+// other holds, and is not ready (if it crashes for that, start reports it
+// with bindConflict).
 func (a *App) probeCluster(ctx context.Context, s spec.App, p *proc, within string) (bool, string) {
 	exited := p.sp.Done()
-	if p.mustListen {
+	if s.IsNode() {
 		ok, why := waitSignal(ctx, exited, p.signals, within, ready.Listening)
-		if !ok && why != ready.ErrExited.Error() {
-			why = "did not listen on its shared port(s) " + within
+		switch {
+		case ok:
+			return true, "listening on a shared port"
+		case why == ready.ErrExited.Error() || a.ctx.Err() != nil:
+			return false, why
+		case p.mustListen:
+			return false, "did not listen on its shared port(s) " + within
+		default:
+			return true, "running, not listening on any port " + within
 		}
-		return ok, why
 	}
 	up := s.MinUptime.D()
 	passed := up <= 0
@@ -294,11 +301,6 @@ func (a *App) probeCluster(ctx context.Context, s spec.App, p *proc, within stri
 	var other []int // a listening instance and its ports
 	for {
 		select {
-		case sig := <-p.signals:
-			if sig == ready.Listening {
-				return true, "listening on a shared port"
-			}
-			continue
 		case <-exited:
 			return false, ready.ErrExited.Error()
 		case <-ctx.Done():
@@ -309,13 +311,6 @@ func (a *App) probeCluster(ctx context.Context, s spec.App, p *proc, within stri
 		case <-upDone:
 			upDone, passed = nil, true
 		case <-tick.C:
-		}
-		if s.IsNode() {
-			// Its listens go through the preload, which says so.
-			if passed {
-				return true, "running for min_uptime " + up.String()
-			}
-			continue
 		}
 		if ports, err := a.fx.Listening(p.sp.Pid()); err == nil && len(ports) > 0 {
 			return true, "listening on " + portList(ports)
