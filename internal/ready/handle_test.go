@@ -13,16 +13,26 @@ import (
 	"time"
 )
 
-// childConn is the child's end of a channel as a unix conn.
-func childConn(t *testing.T, child *os.File) *net.UnixConn {
+// channel makes an IPC channel: a writer on the parent's end, and the
+// child's end as a unix conn. Both are closed when the test ends.
+func channel(t *testing.T) (*IPCWriter, *net.UnixConn) {
 	t.Helper()
+	parent, child, err := SocketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { parent.Close() })
 	c, err := net.FileConn(child)
 	child.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c.(*net.UnixConn)
+	w, err := NewIPCWriter(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, c.(*net.UnixConn)
 }
 
 func listenFile(t *testing.T) (*os.File, int) {
@@ -41,16 +51,7 @@ func listenFile(t *testing.T) (*os.File, int) {
 }
 
 func TestSendHandleCarriesTheSocketWithItsLine(t *testing.T) {
-	parent, child, err := SocketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer parent.Close()
-	cc := childConn(t, child)
-	w, err := NewIPCWriter(parent)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, cc := channel(t)
 	f, port := listenFile(t)
 	if err := w.SendHandle(ShareReply(7, nil), f); err != nil {
 		t.Fatal(err)
@@ -104,16 +105,7 @@ func TestSendHandleCarriesTheSocketWithItsLine(t *testing.T) {
 }
 
 func TestSendWritesOneLineWithoutADescriptor(t *testing.T) {
-	parent, child, err := SocketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer parent.Close()
-	cc := childConn(t, child)
-	w, err := NewIPCWriter(parent)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, cc := channel(t)
 	if err := w.Send(ShareReply(3, fmt.Errorf("listen :3000: %w", syscall.EADDRINUSE))); err != nil {
 		t.Fatal(err)
 	}
