@@ -273,6 +273,7 @@ func (a *App) adoptProc(s *slot, hp *HandedProc, sp Process) error {
 		f.Close()
 		if err == nil {
 			p.ipc = c
+			p.sender = ready.NewSender(c)
 			p.closers = append(p.closers, c)
 			a.readIPC(p, c, signals)
 		}

@@ -245,14 +245,14 @@ func (sh *shared) adopt(hs []HandedShared) {
 // the channel's reader goroutine: a descriptor of the port's socket, or the
 // error that refused it, which the app gets from its listen as from a bind
 // of its own.
-func (a *App) shareFunc(p *proc, w *ready.IPCWriter) ready.ShareFunc {
+func (a *App) shareFunc(p *proc, w *ready.Sender) ready.ShareFunc {
 	return func(r ready.ShareRequest) {
 		f, err := a.shared.socket(r, a.cfg.ListenShared)
 		if err != nil {
 			_ = w.Send(ready.ShareReply(r.Seq, err))
 			return
 		}
-		err = w.SendHandle(ready.ShareReply(r.Seq, nil), f)
+		err = ready.SendHandle(w, ready.ShareReply(r.Seq, nil), f)
 		f.Close()
 		if err == nil {
 			// Its replacement must listen too before it is ready.

@@ -28,8 +28,8 @@ func newDaemon(e *env) *cobra.Command {
 		Long: `Run the daemon in the foreground. Other commands start it in the background when none
 answers. Its settings come from $TEND_HOME/daemon.yaml (metrics_addr, metrics_token,
 metrics_interval, procs (CPUs to run on, default half of them), and the default log
-rotation: log_max_size, log_rotate_interval, log_retain, log_compress), which these flags
-override.`,
+rotation: log_max_size, log_rotate_interval, log_retain, log_compress; alerts, the
+webhooks of tend alerts), which these flags override.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadDaemonConfig(e.home)
@@ -99,7 +99,7 @@ override.`,
 				Home: e.home, Version: version.String(), Log: log, Ready: ready,
 				MetricsAddr: cfg.MetricsAddr, MetricsToken: cfg.MetricsToken, MetricsInterval: every,
 				LogDefaults: defaults, OwnLog: own, Procs: cfg.Procs, MaxInstances: cfg.MaxInstances,
-				Updatable: true, Argv: os.Args,
+				Updatable: true, Argv: os.Args, Alerts: cfg.Alerts,
 			})
 			if errors.Is(err, home.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)

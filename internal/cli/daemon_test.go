@@ -22,6 +22,9 @@ func TestLoadDaemonConfig(t *testing.T) {
 		{yaml: "log_max_size: lots\n", err: `daemon.yaml: log_max_size: "lots": want a size`},
 		{yaml: "log_retain: -1\n", err: "daemon.yaml: log_retain: must be between 0 and 1000, got -1"},
 		{yaml: "procs: [\n", err: "daemon.yaml: yaml:"},
+		{yaml: "alerts:\n  - url: https://hooks.example.com/x\n", procs: 0},
+		{yaml: "alerts:\n  - url: file:///etc/passwd\n", err: "daemon.yaml: alerts[0].url: want an http:// or https:// URL, got scheme file"},
+		{yaml: "alert: []\n", err: "daemon.yaml: alert: unknown key (did you mean alerts?)"},
 	} {
 		home := t.TempDir()
 		if err := os.WriteFile(filepath.Join(home, "daemon.yaml"), []byte(tc.yaml), 0o600); err != nil {

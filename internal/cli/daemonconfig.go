@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tendhq/tend/internal/alert"
 	"github.com/tendhq/tend/internal/conf"
 	"github.com/tendhq/tend/internal/logs"
 )
@@ -30,6 +31,8 @@ type daemonConfig struct {
 	// MaxInstances is the most instances an app may have; 0 is
 	// spec.DefaultMaxInstances.
 	MaxInstances int
+	// Alerts are the webhooks alerts go to (internal/alert).
+	Alerts []alert.Target
 }
 
 // daemonKeys are daemon.yaml's keys.
@@ -62,6 +65,7 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 		}
 		c.Procs = n
 	}),
+	conf.Custom("alerts", func(d *conf.Decoder, key string, v any, c *daemonConfig) { c.Alerts = alert.Decode(d, key, v) }),
 }}
 
 // loadDaemonConfig reads daemon.yaml; a missing file is the defaults.

@@ -97,7 +97,8 @@ func newRoot(e *env) *cobra.Command {
 		newApply(e), newSet(e), newUnset(e),
 		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e), newDoctor(e), newMonit(e),
 	)
-	root.AddCommand(newProfile(e))
+	root.AddCommand(newAlerts(e))
+	root.AddCommand(newProfile(e), newTrigger(e))
 	root.AddCommand(newProfileAliases(e)...)
 	return root
 }

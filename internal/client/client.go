@@ -281,10 +281,32 @@ func (c *Client) Action(ctx context.Context, target, action string, req api.Acti
 	return out, err
 }
 
+// Trigger calls an action the instances of the apps matching target offer
+// (@pm2/io, tx2) and returns each instance's reply.
+func (c *Client) Trigger(ctx context.Context, target string, req api.TriggerRequest) ([]api.TriggerReply, error) {
+	var out []api.TriggerReply
+	err := c.do(ctx, http.MethodPost, "/apps/"+url.PathEscape(target)+"/trigger", req, &out)
+	return out, err
+}
+
 // Delete stops and removes the apps matching target.
 func (c *Client) Delete(ctx context.Context, target string) ([]api.App, error) {
 	var out []api.App
 	err := c.do(ctx, http.MethodDelete, "/apps/"+url.PathEscape(target), nil, &out)
+	return out, err
+}
+
+// Alerts returns the alert targets and the recent alerts (GET /v1/alerts).
+func (c *Client) Alerts(ctx context.Context) (api.Alerts, error) {
+	var out api.Alerts
+	err := c.do(ctx, http.MethodGet, "/alerts", nil, &out)
+	return out, err
+}
+
+// TestAlerts sends a sample alert to every target (POST /v1/alerts/test).
+func (c *Client) TestAlerts(ctx context.Context) ([]api.AlertTestResult, error) {
+	var out []api.AlertTestResult
+	err := c.do(ctx, http.MethodPost, "/alerts/test", nil, &out)
 	return out, err
 }
 
@@ -528,4 +550,16 @@ func (c *Client) Profile(ctx context.Context, target string, req api.ProfileRequ
 // StopProfile ends the recording of an instance's profile early.
 func (c *Client) StopProfile(ctx context.Context, target string, instance int) error {
 	return c.do(ctx, http.MethodPost, "/apps/"+url.PathEscape(target)+"/profile/stop", api.ProfileStopRequest{Instance: instance}, nil)
+}
+
+// Profiles lists the profiles tend took by itself, of app or (app "") of
+// every app, oldest first.
+func (c *Client) Profiles(ctx context.Context, app string) ([]api.StoredProfile, error) {
+	var out []api.StoredProfile
+	path := "/profiles"
+	if app != "" {
+		path += "?app=" + url.QueryEscape(app)
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
 }

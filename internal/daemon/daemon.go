@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tendhq/tend/internal/alert"
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
@@ -85,6 +86,8 @@ type Options struct {
 	// exec. Argv is the command line the new program gets (os.Args).
 	Updatable bool
 	Argv      []string
+	// Alerts are the webhooks of daemon.yaml's alerts list.
+	Alerts []alert.Target
 }
 
 // Daemon is one running daemon.
@@ -102,7 +105,8 @@ type Daemon struct {
 	kill    sync.Once
 	// maxInstances is Options.MaxInstances: 0 is spec.DefaultMaxInstances.
 	maxInstances int
-	events       *events.Bus // what happens to apps, streamed by GET /v1/events (events.go)
+	events       *events.Bus    // what happens to apps, streamed by GET /v1/events (events.go)
+	alerts       *alert.Alerter // raises alerts from events; Run drives it (alerts.go)
 
 	reg         *prometheus.Registry
 	onState     func([]api.App)
@@ -135,6 +139,15 @@ type Daemon struct {
 	// runtimePreload is the node preload of runtime metrics, which every
 	// Node instance gets.
 	runtimePreload string
+	// metricsInterval is how often instances are sampled and the preload
+	// reports.
+	metricsInterval time.Duration
+	// stalls decides when a stall is profiled, and autoCtx bounds the
+	// profiles tend takes by itself: cancelled as the daemon stops
+	// (autoprofile.go).
+	stalls     stallGate
+	autoCtx    context.Context
+	cancelAuto context.CancelFunc
 }
 
 // entry is a registered app with the fields that never change for its life,
@@ -205,6 +218,7 @@ func Run(ctx context.Context, o Options) error {
 		d.inherit(ho) // before the orphan reaper: it adopts the leaders
 	}
 	defer background(d.reapOrphans)()
+	defer background(func(ctx context.Context) { d.alerts.Run(ctx, d.events) })()
 	if o.MetricsAddr != "" {
 		stop, err := prom.Serve(o.MetricsAddr, o.MetricsToken, d.reg, o.Log)
 		if err != nil {
@@ -240,6 +254,7 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	defer func() {
 		o.Log.Info("daemon stopping")
+		d.cancelAuto()
 		d.endRestore()
 		stopPersist()
 		d.freeze()
@@ -349,8 +364,11 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		events:       events.New(events.DefaultSize),
 		maxInstances: o.MaxInstances,
 	}
+	d.metricsInterval = o.MetricsInterval
+	d.autoCtx, d.cancelAuto = context.WithCancel(ctx)
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.runtimePreload = runtimePreload
+	d.alerts = alert.New(alert.Options{Targets: o.Alerts, Log: o.Log, Stable: d.stableFor})
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
 	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
 	return d, nil
@@ -690,6 +708,8 @@ func (d *Daemon) stopAll() {
 
 // register creates an app and adds it to the registry. The caller holds no lock.
 func (d *Daemon) register(id int, s spec.App, env map[string]string, created time.Time) *entry {
+	// The hooks below know the entry; its app is set before it starts.
+	e := &entry{id: id, name: s.Name, namespace: s.Namespace}
 	a := app.New(app.Config{
 		ID:        id,
 		Spec:      s,
@@ -732,6 +752,11 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 			return fr, nil
 		},
 		NodeRuntimePreload: d.runtimePreload,
+		RuntimeInterval:    d.metricsInterval,
+		OnRuntime: func(index, pid int, figs map[string]float64, stall *spec.ProfileOnStall) {
+			d.onRuntime(e, index, pid, figs, stall)
+		},
+		BeforeMemoryRestart: func(index, pid int) { d.beforeMemoryRestart(e, index, pid) },
 		ListenSocket: func(port int) (*os.File, error) {
 			return listenFile("tcp", ":"+strconv.Itoa(port))
 		},
@@ -744,7 +769,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		Hub:          d.hub,
 		LogDefaults:  d.logDefaults,
 	})
-	e := &entry{app: a, id: id, name: s.Name, namespace: s.Namespace}
+	e.app = a
 	d.mu.Lock()
 	d.apps = append(d.apps, e)
 	slices.SortFunc(d.apps, func(x, y *entry) int { return x.id - y.id })
@@ -883,6 +908,7 @@ func (d *Daemon) unregister(e *entry) {
 	d.apps = slices.DeleteFunc(d.apps, func(x *entry) bool { return x == e })
 	d.mu.Unlock()
 	d.hub.Forget(e.logName())
+	d.stalls.forget(e.id)
 }
 
 // Notify sends an sd_notify message (e.g. "READY=1") to a service manager's

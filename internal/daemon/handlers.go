@@ -61,6 +61,10 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("POST "+p+"/apps/{target}/set", d.handle(d.set))
 	mux.HandleFunc("POST "+p+"/apps/{target}/profile", d.profile)
 	mux.Handle("POST "+p+"/apps/{target}/profile/stop", d.handle(d.stopProfile))
+	mux.Handle("GET "+p+"/alerts", d.handle(d.alertsList))
+	mux.Handle("POST "+p+"/alerts/test", d.handle(d.alertsTest))
+	mux.Handle("POST "+p+"/apps/{target}/trigger", d.handle(d.trigger))
+	mux.Handle("GET "+p+"/profiles", d.handle(d.listProfiles))
 	mux.Handle("/", d.handle(func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (this daemon speaks %s)", r.Method, r.URL.Path, api.Prefix)}
 	}))

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync"
 	"syscall"
+	"time"
 )
 
 // A Node process asks, through tend's preload, for the listening socket of
@@ -54,41 +54,12 @@ func shareRequest(m map[string]any) (ShareRequest, bool) {
 	return ShareRequest{Seq: int(seq), Host: host, Port: int(port), IPv6Only: v6}, true
 }
 
-// IPCWriter writes messages to a Node process's IPC channel (the parent's
-// end of NODE_CHANNEL_FD, json serialisation): one JSON value and a
-// newline each, a handle's descriptor in SCM_RIGHTS with its line.
-type IPCWriter struct {
-	mu sync.Mutex // serialises writes on c: a message's bytes are never interleaved with another's
-	c  *net.UnixConn
-}
-
-// NewIPCWriter writes on c, the parent's end of a channel made by
-// SocketPair (a unix socket). c stays the caller's to close.
-func NewIPCWriter(c net.Conn) (*IPCWriter, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return nil, fmt.Errorf("ipc channel: %T is not a unix socket", c)
-	}
-	return &IPCWriter{c: uc}, nil
-}
-
-// Send writes msg as one message.
-func (w *IPCWriter) Send(msg any) error {
-	line, err := jsonLine(msg)
-	if err != nil {
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, err = w.c.Write(line)
-	return err
-}
-
-// SendHandle writes msg with the socket f as a handle that Node hands the
-// process as a raw TCP (or pipe) handle, with msg, ready for
-// server.listen(handle). The process gets its own descriptor of the
-// socket; f stays the caller's.
-func (w *IPCWriter) SendHandle(msg any, f *os.File) error {
+// SendHandle writes msg on s's channel with the socket f as a handle,
+// which Node gives the process as a raw TCP (or pipe) handle, with msg,
+// ready for server.listen(handle). The process gets its own descriptor of
+// the socket; f stays the caller's. The channel must be a unix socket (as
+// SocketPair makes it).
+func SendHandle(s *Sender, msg any, f *os.File) error {
 	line, err := jsonLine(map[string]any{"cmd": "NODE_HANDLE", "type": "net.Native", "msg": msg})
 	if err != nil {
 		return err
@@ -97,25 +68,32 @@ func (w *IPCWriter) SendHandle(msg any, f *os.File) error {
 	if err != nil {
 		return fmt.Errorf("send handle: %w", err)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var n int
-	var werr error
-	// Control, not Fd: Fd would make the descriptor blocking.
-	if err := rc.Control(func(fd uintptr) {
-		n, _, werr = w.c.WriteMsgUnix(line, syscall.UnixRights(int(fd)), nil)
-	}); err != nil {
-		return fmt.Errorf("send handle: %w", err)
-	}
-	if werr != nil {
-		return fmt.Errorf("send handle: %w", werr)
-	}
-	// The descriptor went with the first bytes; the rest of a line the
-	// socket took only in part follows as plain data.
-	if n < len(line) {
-		_, werr = w.c.Write(line[n:])
-	}
-	return werr
+	return s.Locked(func(c net.Conn) error {
+		uc, ok := c.(*net.UnixConn)
+		if !ok {
+			return fmt.Errorf("send handle: the channel is a %T, not a unix socket", c)
+		}
+		if err := uc.SetWriteDeadline(time.Now().Add(sendTimeout)); err != nil {
+			return fmt.Errorf("send handle: %w", err)
+		}
+		var n int
+		var werr error
+		// Control, not Fd: Fd would make the descriptor blocking.
+		if err := rc.Control(func(fd uintptr) {
+			n, _, werr = uc.WriteMsgUnix(line, syscall.UnixRights(int(fd)), nil)
+		}); err != nil {
+			return fmt.Errorf("send handle: %w", err)
+		}
+		// The descriptor went with the first bytes; the rest of a line the
+		// socket took only in part follows as plain data.
+		if werr == nil && n < len(line) {
+			_, werr = uc.Write(line[n:])
+		}
+		if werr != nil {
+			return fmt.Errorf("send handle: %w", werr)
+		}
+		return nil
+	})
 }
 
 func jsonLine(msg any) ([]byte, error) {

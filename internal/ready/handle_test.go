@@ -15,7 +15,7 @@ import (
 
 // channel makes an IPC channel: a writer on the parent's end, and the
 // child's end as a unix conn. Both are closed when the test ends.
-func channel(t *testing.T) (*IPCWriter, *net.UnixConn) {
+func channel(t *testing.T) (*Sender, *net.UnixConn) {
 	t.Helper()
 	parent, child, err := SocketPair()
 	if err != nil {
@@ -28,11 +28,7 @@ func channel(t *testing.T) (*IPCWriter, *net.UnixConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	w, err := NewIPCWriter(parent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w, c.(*net.UnixConn)
+	return NewSender(parent), c.(*net.UnixConn)
 }
 
 func listenFile(t *testing.T) (*os.File, int) {
@@ -53,7 +49,7 @@ func listenFile(t *testing.T) (*os.File, int) {
 func TestSendHandleCarriesTheSocketWithItsLine(t *testing.T) {
 	w, cc := channel(t)
 	f, port := listenFile(t)
-	if err := w.SendHandle(ShareReply(7, nil), f); err != nil {
+	if err := SendHandle(w, ShareReply(7, nil), f); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Send(map[string]any{"after": true}); err != nil {
@@ -127,12 +123,13 @@ func TestSendWritesOneLineWithoutADescriptor(t *testing.T) {
 	}
 }
 
-func TestNewIPCWriterWantsAUnixSocket(t *testing.T) {
+func TestSendHandleWantsAUnixSocket(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if _, err := NewIPCWriter(a); err == nil {
-		t.Fatal("a pipe was taken for an IPC channel")
+	f, _ := listenFile(t)
+	if err := SendHandle(NewSender(a), ShareReply(1, nil), f); err == nil || !strings.Contains(err.Error(), "not a unix socket") {
+		t.Fatalf("a handle sent on a pipe: %v", err)
 	}
 }
 
@@ -152,10 +149,7 @@ func TestNodeListensOnTheHandleItAskedFor(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer parent.Close()
-	w, err := NewIPCWriter(parent)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := NewSender(parent)
 	script := `
 const net = require('net');
 process.on('internalMessage', (m, h) => {
@@ -195,9 +189,9 @@ process.on('message', (m) => { if (m === 'bye') process.exit(0); });
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
-		ReadIPC(parent, signals, func(string, float64) {}, func(r ShareRequest) {
+		ReadIPC(parent, signals, func(string, float64) {}, nil, func(r ShareRequest) {
 			asked = append(asked, r)
-			if err := w.SendHandle(ShareReply(r.Seq, nil), f); err != nil {
+			if err := SendHandle(w, ShareReply(r.Seq, nil), f); err != nil {
 				t.Error(err)
 			}
 		})

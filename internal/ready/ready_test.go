@@ -89,7 +89,7 @@ func TestReadIPC(t *testing.T) {
 	signals := make(chan string, 4)
 	got := map[string]float64{}
 	var shares []ShareRequest
-	ReadIPC(strings.NewReader(in), signals, func(n string, v float64) { got[n] = v }, func(r ShareRequest) { shares = append(shares, r) })
+	ReadIPC(strings.NewReader(in), signals, func(n string, v float64) { got[n] = v }, nil, func(r ShareRequest) { shares = append(shares, r) })
 	want := []ShareRequest{{Seq: 2, Host: "::1", Port: 3000, IPv6Only: true}, {Seq: 3, Port: 8080}}
 	if !slices.Equal(shares, want) {
 		t.Errorf("share requests %+v, want %+v", shares, want)

@@ -370,3 +370,35 @@ func TestInterpreterFromShebang(t *testing.T) {
 		}
 	}
 }
+
+func TestProfileOnStall(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "app.js", "")
+	o := DecodeOptions{BaseDir: dir, NumCPU: 2}
+	decode := func(v any) (App, string) {
+		a, _, err := Decode(map[string]any{"script": "app.js", "profile_on_stall": v, "heap_snapshot_on_memory_limit": true}, o)
+		return a, errString(err)
+	}
+	a, msg := decode(true)
+	if msg != "" || a.ProfileOnStall == nil || a.ProfileOnStall.Threshold.D() != DefaultStallThreshold || a.ProfileOnStall.Duration.D() != DefaultStallDuration || a.ProfileOnStall.MaxPerHour != DefaultStallMaxPerHour || !a.HeapSnapshotOnMemoryLimit {
+		t.Errorf("profile_on_stall: true: %+v %q", a.ProfileOnStall, msg)
+	}
+	a, msg = decode(map[string]any{"threshold": "300ms", "max_per_hour": 1})
+	if msg != "" || a.ProfileOnStall.Threshold.D() != 300*time.Millisecond || a.ProfileOnStall.MaxPerHour != 1 || a.ProfileOnStall.Duration.D() != DefaultStallDuration {
+		t.Errorf("a block: %+v %q", a.ProfileOnStall, msg)
+	}
+	if a, msg = decode(false); msg != "" || a.ProfileOnStall != nil {
+		t.Errorf("false: %+v %q", a.ProfileOnStall, msg)
+	}
+	for v, want := range map[string]string{
+		"1ms":  "profile_on_stall.threshold: 1ms is below 10ms: a loop that late is not a stall",
+		"dur":  "profile_on_stall.duration: 11m0s: want more than 0 and at most 10m0s",
+		"max":  "profile_on_stall.max_per_hour: must be between 1 and 60, got 61",
+		"list": "profile_on_stall: want a mapping such as {threshold: 200ms, duration: 5s, max_per_hour: 3}, got a list",
+	} {
+		in := map[string]any{"1ms": map[string]any{"threshold": "1ms"}, "dur": map[string]any{"duration": "11m"}, "max": map[string]any{"max_per_hour": 61}, "list": []any{1}}[v]
+		if _, msg := decode(in); msg != want {
+			t.Errorf("%v: %q, want %q", in, msg, want)
+		}
+	}
+}
