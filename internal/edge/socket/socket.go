@@ -20,6 +20,9 @@ import (
 // systemd-style LISTEN_FDS=1 and LISTEN_PID name this process, the app's
 // first listen on a TCP port, whatever port it asks for, listens on the
 // inherited socket (fd 3) instead, so an unmodified app.listen(PORT) works.
+// With TEND_SHARE_PORTS=1 (a cluster without a port, see app's share.go),
+// each listen on a TCP port asks the daemon over the IPC channel for that
+// port's socket instead, and listens on the handle it gets.
 //
 //go:embed preload/listen.js
 var PreloadJS []byte
