@@ -33,19 +33,9 @@ import (
 // whose instances fight for a port crashes with a reason that says what to
 // set instead (bindConflict).
 
-// clustered reports whether s is a cluster without a port: instances in
-// fork mode (or an autoscale range) beyond one, and no port.
-func clustered(s spec.App) bool {
-	n := s.Instances
-	if s.Autoscale != nil {
-		n = max(n, s.Autoscale.Max)
-	}
-	return s.Mode == spec.ModeFork && s.Port == 0 && n > 1
-}
-
-// sharesPorts reports whether the instances of s share the ports they
-// listen on: a Node cluster without a port.
-func sharesPorts(s spec.App) bool { return clustered(s) && s.IsNode() }
+// clustered and sharesPorts are spec.App's Clustered and SharesPorts.
+func clustered(s spec.App) bool   { return s.Clustered() }
+func sharesPorts(s spec.App) bool { return s.SharesPorts() }
 
 // ShareEnv is the variable that tells the preload to ask tend for the
 // sockets of the ports the app listens on.
