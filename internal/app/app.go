@@ -77,6 +77,9 @@ type Config struct {
 	// (socket.Pause and socket.Resume); nil leaves it listening.
 	PauseSocket  func(*os.File) error
 	ResumeSocket func(*os.File) error
+	// ListenShared binds a port that the instances of a cluster without a
+	// port share (share.go): network and addr as net.Listen takes them.
+	ListenShared func(network, addr string) (*os.File, error)
 	// Self is the tend binary, run as a thin exec wrapper that sets
 	// LISTEN_PID in socket mode. NodePreload is the path of the preload that
 	// makes node's listen() use the inherited socket.
@@ -153,15 +156,18 @@ type App struct {
 	sock    *os.File // the shared listening socket in socket mode
 	// sockPaused says sock refuses connections: no instance was alive.
 	sockPaused bool
-	nextGen    int
-	waiters    []chan struct{}
-	events     []api.Event
-	crashes    []api.Crash // unexpected exits, oldest first (crash.go)
-	watcher    *watch.Watcher
-	cronStop   func()
-	scaler     *autoscale.Scaler
-	scaling    bool // an autoscale step is under way
-	seen       seen // what Emit was last told
+	// shared are the ports a cluster without a port shares (share.go);
+	// it has a lock of its own, as the instances' readers use it.
+	shared   shared
+	nextGen  int
+	waiters  []chan struct{}
+	events   []api.Event
+	crashes  []api.Crash // unexpected exits, oldest first (crash.go)
+	watcher  *watch.Watcher
+	cronStop func()
+	scaler   *autoscale.Scaler
+	scaling  bool // an autoscale step is under way
+	seen     seen // what Emit was last told
 	// reloadFailed says a failed reload was reported as an incident, so
 	// that the next reload that succeeds reports it over (emit.go).
 	reloadFailed bool
@@ -355,8 +361,10 @@ func (a *App) start() error {
 	return err
 }
 
-// openTraffic binds the app's public port, once, in proxy and socket mode.
+// openTraffic binds the app's public port, once, in proxy and socket mode,
+// and lets a cluster without a port share the ports it listens on.
 func (a *App) openTraffic() error {
+	a.shared.setOpen(true)
 	switch {
 	case a.spec.Mode == spec.ModeProxy && a.front == nil && a.cfg.OpenFront != nil:
 		f, err := a.cfg.OpenFront(a.spec, a.onDown)
@@ -374,8 +382,10 @@ func (a *App) openTraffic() error {
 	return nil
 }
 
-// closeTraffic releases the public port once the app is down.
+// closeTraffic releases the public port, and the shared ones, once the app
+// is down.
 func (a *App) closeTraffic() {
+	a.shared.setOpen(false)
 	if a.front != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), a.spec.KillTimeout.D())
 		_ = a.front.Close(ctx)
@@ -393,7 +403,16 @@ func (a *App) closeTraffic() {
 // once no process of the app is alive: with nobody to accept them, a client
 // would wait in the backlog until its own timeout. Owner goroutine.
 func (a *App) pauseIfIdle() {
-	if a.sock == nil || a.sockPaused || len(a.live) > 0 || a.cfg.PauseSocket == nil {
+	if len(a.live) > 0 || a.cfg.PauseSocket == nil {
+		return
+	}
+	switch n, err := a.shared.pause(a.cfg.PauseSocket); {
+	case err != nil:
+		a.event("no instance is alive, and the ports its instances share still accept connections: %v", err)
+	case n > 0:
+		a.event("no instance is alive: the %d port(s) its instances share refuse connections until one starts", n)
+	}
+	if a.sock == nil || a.sockPaused {
 		return
 	}
 	if err := a.cfg.PauseSocket(a.sock); err != nil {
@@ -842,6 +861,9 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 	reason := d.Reason
 	if spawnErr != nil {
 		reason = spawnErr.Error() + "; " + reason
+	}
+	if hint := a.bindConflict(stderr); hint != "" {
+		reason = hint + "; " + reason
 	}
 	s.lastExit = apiExit(e, false, reason)
 	s.lastExit.Stderr = stderr

@@ -34,6 +34,17 @@ type Handed struct {
 	Socket  int    `json:"socket_fd"`
 	Reason  string `json:"reason,omitempty"` // why the app is errored
 	Stopped bool   `json:"stopped,omitempty"`
+	// Shared are the sockets of the ports a cluster without a port
+	// shares (share.go), which the next daemon keeps open.
+	Shared []HandedShared `json:"shared,omitempty"`
+}
+
+// HandedShared is one shared socket: its address as net.Listen took it,
+// and its descriptor.
+type HandedShared struct {
+	Network string `json:"network"`
+	Addr    string `json:"addr"`
+	FD      int    `json:"fd"`
 }
 
 // HandedSlot is one instance.
@@ -43,6 +54,8 @@ type HandedSlot struct {
 	Restarts int         `json:"restarts"`
 	LastExit *api.Exit   `json:"last_exit,omitempty"`
 	Proc     *HandedProc `json:"proc,omitempty"`
+	// Listens says its process listened on a shared port (slot.listens).
+	Listens bool `json:"listens,omitempty"`
 }
 
 // HandedProc is one running process and the descriptors that stay open
@@ -101,7 +114,7 @@ func (a *App) Handover(ctx context.Context) (Handed, error) {
 		a.disarm()
 		for _, s := range a.slots {
 			a.cancelTimer(s)
-			hs := HandedSlot{Index: s.index, State: s.state, Restarts: s.restarts, LastExit: s.lastExit}
+			hs := HandedSlot{Index: s.index, State: s.state, Restarts: s.restarts, LastExit: s.lastExit, Listens: s.listens}
 			if p := s.cur; p != nil && p.pipes != nil {
 				close(p.pipes.stop)
 				procs = append(procs, p)
@@ -118,6 +131,7 @@ func (a *App) Handover(ctx context.Context) (Handed, error) {
 				h.Socket = fd
 			}
 		}
+		h.Shared = a.shared.handover()
 	})
 	if err != nil {
 		return Handed{}, err
@@ -196,6 +210,8 @@ func (a *App) adopt(h Handed, procs map[int]Process) error {
 		unix.CloseOnExec(h.Socket) // the children get it as fd 3, no other
 		a.sock = os.NewFile(uintptr(h.Socket), "listen-socket")
 	}
+	// Kept open with the app; closed with the rest if it is stopped.
+	a.shared.adopt(h.Shared)
 	if h.Stopped {
 		// Stopped by the user: nothing ran, nothing is adopted.
 		for _, hs := range h.Slots {
@@ -220,7 +236,7 @@ func (a *App) adopt(h Handed, procs map[int]Process) error {
 			continue
 		}
 		s := a.slots[hs.Index]
-		s.restarts, s.lastExit = hs.Restarts, hs.LastExit
+		s.restarts, s.lastExit, s.listens = hs.Restarts, hs.LastExit, hs.Listens
 		var sp Process
 		if hp != nil {
 			sp = procs[hp.PID]
@@ -259,8 +275,7 @@ func (a *App) adoptProc(s *slot, hp *HandedProc, sp Process) error {
 			p.ipc = c
 			p.sender = ready.NewSender(c)
 			p.closers = append(p.closers, c)
-			metric, pm2 := a.metricSink(p), a.pm2Sink(p)
-			a.goHelper(func() { ready.ReadIPC(c, signals, metric, pm2) })
+			a.readIPC(p, c, signals)
 		}
 	}
 	if f := inherited(hp.Notify, "notify"); f != nil {

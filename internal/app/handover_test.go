@@ -58,20 +58,6 @@ func (o *outputs) close() {
 	}
 }
 
-func dupFile(f *os.File) (*os.File, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var fd int
-	var derr error
-	rc.Control(func(d uintptr) { fd, derr = dupCloexec(int(d)) })
-	if derr != nil {
-		return nil, derr
-	}
-	return os.NewFile(uintptr(fd), "out"), nil
-}
-
 // An app handed over and adopted by a new App keeps its processes, their
 // restart counts and their output, a partial line included, and the new
 // App supervises them: an exit is seen and restarted.

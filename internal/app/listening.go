@@ -44,6 +44,14 @@ func (a *App) listeningNote(p *proc, want, ignore int) string {
 	if len(ports) == 0 {
 		return "not listening on any port"
 	}
+	if want > 0 {
+		return fmt.Sprintf("listening on %s, not on PORT=%d", portList(ports), want)
+	}
+	return "listening on " + portList(ports)
+}
+
+// portList names up to maxPortsNamed ports: "3000, 3001 and 2 more".
+func portList(ports []int) string {
 	list := make([]string, 0, min(len(ports), maxPortsNamed)+1)
 	for _, port := range ports[:min(len(ports), maxPortsNamed)] {
 		list = append(list, strconv.Itoa(port))
@@ -51,8 +59,5 @@ func (a *App) listeningNote(p *proc, want, ignore int) string {
 	if len(ports) > maxPortsNamed {
 		list = append(list, fmt.Sprintf("and %d more", len(ports)-maxPortsNamed))
 	}
-	if want > 0 {
-		return fmt.Sprintf("listening on %s, not on PORT=%d", strings.Join(list, ", "), want)
-	}
-	return "listening on " + strings.Join(list, ", ")
+	return strings.Join(list, ", ")
 }

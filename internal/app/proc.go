@@ -42,6 +42,9 @@ type slot struct {
 	// wantUp says the slot should run again when its current process
 	// ends (a restart in progress).
 	wantUp bool
+	// listens says a process of the slot listened on a port the app's
+	// instances share (share.go): the next one must listen to be ready.
+	listens bool
 }
 
 // status is the slot's status: its process's while one runs.
@@ -113,6 +116,10 @@ type proc struct {
 	// inspectPort is a Node process's inspector port on 127.0.0.1, closed
 	// until OpenInspector opens it (inspect.go).
 	inspectPort int
+
+	// mustListen says the process is ready only once it listens on the
+	// ports its slot's previous process shared (share.go).
+	mustListen bool
 }
 
 func (p *proc) id() string   { return fmt.Sprintf("%d.g%d", p.slot.index, p.gen) }
@@ -154,6 +161,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 	a.nextGen++
 	p := &proc{slot: s, gen: a.nextGen, state: api.StatusLaunching, ready: make(chan struct{})}
 	p.port = a.procPort()
+	p.mustListen = sharesPorts(a.spec) && s.listens
 	if a.spec.Mode == spec.ModeProxy {
 		port, err := freePort()
 		if err != nil {
@@ -205,8 +213,14 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		childEnds = append(childEnds, child)
 		env = append(env, fmt.Sprintf("NODE_CHANNEL_FD=%d", 3+len(extra)), "NODE_CHANNEL_SERIALIZATION_MODE=json")
 		extra = append(extra, child)
-		metric, pm2 := a.metricSink(p), a.pm2Sink(p)
-		a.goHelper(func() { ready.ReadIPC(parent, signals, metric, pm2) })
+		if sharesPorts(a.spec) {
+			env = append(env, ShareEnv+"=1")
+			if err := a.shared.resume(a.cfg.ResumeSocket); err != nil {
+				p.close()
+				return nil, err
+			}
+		}
+		a.readIPC(p, parent, signals)
 	}
 	if a.cfg.RunDir != "" {
 		n, err := ready.ListenNotify(a.cfg.RunDir, fmt.Sprintf("n%d.%d.sock", a.id, p.gen))
@@ -353,6 +367,8 @@ func (a *App) probe(s spec.App, p *proc, timeout time.Duration, within string) (
 		// A process that is not Node cannot be seen to accept on the
 		// shared socket: READY=1 (wait_ready) or health_path say more.
 		return true, "socket mode: started (set wait_ready or health_path for a readiness signal)"
+	case clustered(s):
+		return a.probeCluster(ctx, s, p, within)
 	case p.port > 0:
 		switch err := ready.Port(ctx, exited, p.addr(), a.fx.Dial); {
 		case err == nil:
@@ -439,6 +455,17 @@ func waitSignal(ctx context.Context, exited <-chan struct{}, signals <-chan stri
 	}
 }
 
+// readIPC starts the reader of process p's IPC channel c, which answers
+// its share requests when the app's instances share their ports.
+func (a *App) readIPC(p *proc, c net.Conn, signals chan string) {
+	metric, pm2 := a.metricSink(p), a.pm2Sink(p)
+	var share ready.ShareFunc
+	if sharesPorts(a.spec) && p.sender != nil {
+		share = a.shareFunc(p, p.sender)
+	}
+	a.goHelper(func() { ready.ReadIPC(c, signals, metric, pm2, share) })
+}
+
 // metricSink returns the callback with which a process's readers report
 // the app's own metrics to the owner goroutine.
 func (a *App) metricSink(p *proc) ready.MetricFunc {
@@ -488,7 +515,7 @@ func (a *App) environ(index, port int) []string {
 		m["TEND_METRICS_INTERVAL_MS"] = strconv.FormatInt(a.cfg.RuntimeInterval.Milliseconds(), 10)
 	}
 	// Set per process by tend, never inherited from the caller.
-	for _, k := range []string{"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"} {
+	for _, k := range []string{"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", ShareEnv} {
 		delete(m, k)
 	}
 	keys := slices.Sorted(maps.Keys(m))
@@ -526,7 +553,7 @@ func (a *App) command(env []string) (string, []string, error) {
 		return "", nil, err
 	}
 	argv := []string{s.Interpreter}
-	if s.Mode == spec.ModeSocket && s.IsNode() && a.cfg.NodePreload != "" {
+	if (s.Mode == spec.ModeSocket || sharesPorts(s)) && s.IsNode() && a.cfg.NodePreload != "" {
 		argv = append(argv, "-r", a.cfg.NodePreload)
 	}
 	argv = append(argv, s.InterpreterArgs...)

@@ -792,16 +792,11 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		},
 		BeforeMemoryRestart: func(index, pid int) { d.beforeMemoryRestart(e, index, pid) },
 		ListenSocket: func(port int) (*os.File, error) {
-			f, ln, err := socket.Listen(":" + strconv.Itoa(port))
-			if err != nil {
-				return nil, err
-			}
-			// Only the children accept on it; the file keeps it open.
-			ln.Close()
-			return f, nil
+			return listenFile("tcp", ":"+strconv.Itoa(port))
 		},
 		PauseSocket:  socket.Pause,
 		ResumeSocket: socket.Resume,
+		ListenShared: listenFile,
 		NodePreload:  d.preload,
 		Log:          d.log,
 		Files:        d.files,
@@ -814,6 +809,18 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 	slices.SortFunc(d.apps, func(x, y *entry) int { return x.id - y.id })
 	d.mu.Unlock()
 	return e
+}
+
+// listenFile binds a socket that only an app's processes accept on (socket
+// mode, and the ports a cluster without a port shares); the file keeps it
+// open.
+func listenFile(network, addr string) (*os.File, error) {
+	f, ln, err := socket.ListenNetwork(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	ln.Close()
+	return f, nil
 }
 
 // front adapts an edge.Front to what an app needs of it.

@@ -73,7 +73,7 @@ func JList(apps []api.App, logPath func(a *spec.App, stream string, index int) s
 			s = &spec.App{}
 		}
 		mode := "fork_mode"
-		if a.Mode == spec.ModeProxy || a.Mode == spec.ModeSocket || s.Instances > 1 && s.Mode != spec.ModeFork {
+		if a.Mode == spec.ModeProxy || a.Mode == spec.ModeSocket || s.Instances > 1 && s.Mode != spec.ModeFork || s.SharesPorts() {
 			mode = "cluster_mode"
 		}
 		for _, in := range a.Instances {

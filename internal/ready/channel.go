@@ -36,8 +36,10 @@ func SocketPair() (parent net.Conn, child *os.File, err error) {
 // ReadIPC reads Node's IPC messages (one JSON value per line) until the
 // channel closes: readiness ('ready', and the preload's {tend: 'listening'})
 // goes to signals, {type: 'tend:metric', name, value} to metric, the
-// messages of apps instrumented for PM2 (pm2.go) to pm2 when it is not nil.
-func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc, pm2 PM2Func) {
+// messages of apps instrumented for PM2 (pm2.go) to pm2 when it is not nil,
+// the preload's {tend: 'share'} requests (handle.go) to share (nil leaves
+// them unanswered).
+func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc, pm2 PM2Func, share ShareFunc) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 1<<20)
 	for sc.Scan() {
@@ -53,6 +55,9 @@ func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc, pm2 PM2Func)
 		case map[string]any:
 			if m["tend"] == Listening {
 				send(signals, Listening)
+			}
+			if req, ok := shareRequest(m); ok && share != nil {
+				share(req)
 			}
 			if m["type"] == "tend:runtime" {
 				runtimeFigures(m["figures"], metric)

@@ -29,7 +29,7 @@ func TestReadIPCUnderstandsPM2Messages(t *testing.T) {
 	var got []PM2Msg
 	metrics := map[string]float64{}
 	signals := make(chan string, 1)
-	ReadIPC(strings.NewReader(in), signals, func(n string, v float64) { metrics[n] = v }, func(m PM2Msg) { got = append(got, m) })
+	ReadIPC(strings.NewReader(in), signals, func(n string, v float64) { metrics[n] = v }, func(m PM2Msg) { got = append(got, m) }, nil)
 	want := []PM2Msg{
 		{Kind: PM2Metrics, Type: "axm:monitor", Metrics: map[string]float64{"jobs_done": 3, "Heap_Usage": 72.5}},
 		{Kind: PM2Metrics, Type: "axm:monitor", Metrics: map[string]float64{"queue": 7}},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,10 +82,18 @@ func TestReadIPC(t *testing.T) {
 		`{"type":"tend:metric","name":"queue.depth","value":3}`,
 		`{"type":"tend:metric","name":"bad name","value":1}`,
 		`{"type":"tend:metric","name":"x","value":"1"}`,
+		`{"cmd":"NODE_HANDLE_ACK"}`,
+		`{"tend":"share","seq":2,"host":"::1","port":3000,"ipv6Only":true}`,
+		`{"tend":"share","seq":3,"port":8080}`,
 	}, "\n")
 	signals := make(chan string, 4)
 	got := map[string]float64{}
-	ReadIPC(strings.NewReader(in), signals, func(n string, v float64) { got[n] = v }, nil)
+	var shares []ShareRequest
+	ReadIPC(strings.NewReader(in), signals, func(n string, v float64) { got[n] = v }, nil, func(r ShareRequest) { shares = append(shares, r) })
+	want := []ShareRequest{{Seq: 2, Host: "::1", Port: 3000, IPv6Only: true}, {Seq: 3, Port: 8080}}
+	if !slices.Equal(shares, want) {
+		t.Errorf("share requests %+v, want %+v", shares, want)
+	}
 	close(signals)
 	var sigs []string
 	for s := range signals {

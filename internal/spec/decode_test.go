@@ -265,7 +265,12 @@ func TestDecode(t *testing.T) {
 				"tend.yaml: apps[1].scirpt: unknown key (did you mean script?); ignored",
 				"tend.yaml: apps[1].vizion: not supported by this version of tend; ignored",
 				"tend.yaml: apps[1].watch_options: not supported by this version of tend; ignored",
-				"tend.yaml: apps[1].exec_mode: cluster mode needs a port in tend (set port: the edge balances over the instances); running in fork mode",
+			}},
+		{name: "cluster without a port, not Node", raw: map[string]any{"script": "app.js", "interpreter": "python3", "exec_mode": "cluster"},
+			o: inFile, want: with(func(a *App) { a.Interpreter = "python3" }),
+			wantWarn: []string{
+				"tend.yaml: apps[1].exec_mode: cluster mode without a port shares the ports a Node app listens on, and this app is not one: " +
+					"set port (the edge balances over the instances) and mode: socket if they must share one socket; running in fork mode",
 			}},
 		{name: "PM2 defaults are silent", raw: map[string]any{"script": "app.js", "watch": false, "exec_mode": "fork_mode", "autostart": true},
 			want: defaults},

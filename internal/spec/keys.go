@@ -201,13 +201,17 @@ func setMode(d *conf.Decoder, key string, v any, t *target) {
 	case ModeProxy, "cluster", "cluster_mode":
 		// PM2's cluster mode is tend's proxy mode: N instances behind one
 		// port. PM2 files often say cluster without naming the port
-		// (node's cluster module shares whatever the app binds); run
-		// those in fork mode rather than refuse a file that worked under
-		// PM2.
-		if t.Port == 0 && key == "exec_mode" {
-			d.Warnf(key, "cluster mode needs a port in tend (set port: the edge balances over the instances); running in fork mode")
+		// (node's cluster module shares whatever the app binds): that is
+		// fork mode, where the instances of a Node app without a port
+		// share the ports they listen on, as under PM2.
+		switch {
+		case t.Port == 0 && key == "exec_mode" && t.IsNode():
 			t.Mode = ModeFork
-		} else {
+		case t.Port == 0 && key == "exec_mode":
+			d.Warnf(key, "cluster mode without a port shares the ports a Node app listens on, and this app is not one: "+
+				"set port (the edge balances over the instances) and mode: socket if they must share one socket; running in fork mode")
+			t.Mode = ModeFork
+		default:
 			t.Mode = ModeProxy
 		}
 	case ModeSocket:

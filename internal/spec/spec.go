@@ -195,6 +195,22 @@ func (a *App) IsNode() bool {
 	return base == "node" || base == "nodejs"
 }
 
+// Clustered reports whether the app is a cluster without a port (PM2's
+// -i N, or exec_mode: cluster, on an app that listens on a port of its
+// own): fork mode, no port, and instances (or an autoscale range) beyond
+// one.
+func (a *App) Clustered() bool {
+	n := a.Instances
+	if a.Autoscale != nil {
+		n = max(n, a.Autoscale.Max)
+	}
+	return a.Mode == ModeFork && a.Port == 0 && n > 1
+}
+
+// SharesPorts reports whether the app's instances share the ports they
+// listen on, as under PM2's cluster mode: a Node cluster without a port.
+func (a *App) SharesPorts() bool { return a.Clustered() && a.IsNode() }
+
 // Duration is a duration as PM2's settings take it (see conf.Duration).
 type Duration = conf.Duration
 

@@ -20,6 +20,9 @@ import (
 // systemd-style LISTEN_FDS=1 and LISTEN_PID name this process, the app's
 // first listen on a TCP port, whatever port it asks for, listens on the
 // inherited socket (fd 3) instead, so an unmodified app.listen(PORT) works.
+// With TEND_SHARE_PORTS=1 (a cluster without a port, see app's share.go),
+// each listen on a TCP port asks the daemon over the IPC channel for that
+// port's socket instead, and listens on the handle it gets.
 //
 //go:embed preload/listen.js
 var PreloadJS []byte
@@ -29,6 +32,12 @@ var PreloadJS []byte
 // (supervise.Config.ExtraFiles). Both stay open for the app's life, so
 // reloads refuse no connection; close both when the app is deleted.
 func Listen(addr string) (*os.File, net.Listener, error) {
+	return ListenNetwork("tcp", addr)
+}
+
+// ListenNetwork is Listen on a network of net.Listen's: "tcp4" or "tcp6"
+// for one family alone.
+func ListenNetwork(network, addr string) (*os.File, net.Listener, error) {
 	lc := net.ListenConfig{
 		// Go sets SO_REUSEADDR already; set it here regardless, since a
 		// restarted daemon must rebind while old connections sit in TIME_WAIT.
@@ -43,7 +52,7 @@ func Listen(addr string) (*os.File, net.Listener, error) {
 			return serr
 		},
 	}
-	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	ln, err := lc.Listen(context.Background(), network, addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, nil, fmt.Errorf("socket %s is already in use by another process: stop it or give the app another port: %w", addr, err)
