@@ -99,6 +99,7 @@ override.`,
 				Home: e.home, Version: version.String(), Log: log, Ready: ready,
 				MetricsAddr: cfg.MetricsAddr, MetricsToken: cfg.MetricsToken, MetricsInterval: every,
 				LogDefaults: defaults, OwnLog: own, Procs: cfg.Procs, MaxInstances: cfg.MaxInstances,
+				MaxUpload: cfg.MaxUpload,
 				Updatable: true, Argv: os.Args,
 			})
 			if errors.Is(err, home.ErrRunning) {

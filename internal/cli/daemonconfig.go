@@ -30,6 +30,9 @@ type daemonConfig struct {
 	// MaxInstances is the most instances an app may have; 0 is
 	// spec.DefaultMaxInstances.
 	MaxInstances int
+	// MaxUpload is the largest release archive a deploy may send; 0 is
+	// daemon.DefaultMaxUpload.
+	MaxUpload int64
 }
 
 // daemonKeys are daemon.yaml's keys.
@@ -54,6 +57,7 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 	conf.IntField("log_retain", 0, 1000, func(c *daemonConfig) *int { return &c.LogRetain }),
 	conf.BoolField("log_compress", func(c *daemonConfig) *bool { return &c.LogCompress }),
 	conf.IntField("max_instances", 1, 1<<20, func(c *daemonConfig) *int { return &c.MaxInstances }),
+	conf.SizeField("max_upload", 1<<10, 1<<40, func(c *daemonConfig) *int64 { return &c.MaxUpload }),
 	conf.Custom("procs", func(d *conf.Decoder, key string, v any, c *daemonConfig) {
 		n, err := conf.Int(v)
 		if err != nil || n < 0 {

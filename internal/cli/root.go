@@ -97,6 +97,7 @@ func newRoot(e *env) *cobra.Command {
 		newApply(e), newSet(e), newUnset(e),
 		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e), newDoctor(e), newMonit(e),
 	)
+	root.AddCommand(newPack(e), newDeploy(e), newReleases(e), newRollback(e))
 	root.AddCommand(newProfile(e))
 	root.AddCommand(newProfileAliases(e)...)
 	return root

@@ -85,6 +85,9 @@ type Options struct {
 	// exec. Argv is the command line the new program gets (os.Args).
 	Updatable bool
 	Argv      []string
+	// MaxUpload is the largest release archive a deploy may send (bytes);
+	// 0 is DefaultMaxUpload.
+	MaxUpload int64
 }
 
 // Daemon is one running daemon.
@@ -135,6 +138,10 @@ type Daemon struct {
 	// runtimePreload is the node preload of runtime metrics, which every
 	// Node instance gets.
 	runtimePreload string
+	// deployMu serialises deploys and rollbacks (releases.go): each reads
+	// and changes an app's releases directory and settings.
+	deployMu  sync.Mutex
+	maxUpload int64 // Options.MaxUpload
 }
 
 // entry is a registered app with the fields that never change for its life,
@@ -348,6 +355,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		restored:     make(chan struct{}),
 		events:       events.New(events.DefaultSize),
 		maxInstances: o.MaxInstances,
+		maxUpload:    o.MaxUpload,
 	}
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.runtimePreload = runtimePreload

@@ -61,6 +61,9 @@ func (d *Daemon) routes() http.Handler {
 	mux.Handle("POST "+p+"/apps/{target}/set", d.handle(d.set))
 	mux.HandleFunc("POST "+p+"/apps/{target}/profile", d.profile)
 	mux.Handle("POST "+p+"/apps/{target}/profile/stop", d.handle(d.stopProfile))
+	mux.HandleFunc("POST "+p+"/releases", d.deploy)
+	mux.Handle("GET "+p+"/releases/{app}", d.handle(d.listReleases))
+	mux.HandleFunc("POST "+p+"/releases/{app}/rollback", d.rollback)
 	mux.Handle("/", d.handle(func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (this daemon speaks %s)", r.Method, r.URL.Path, api.Prefix)}
 	}))
