@@ -447,9 +447,11 @@ const (
 )
 
 // RollbackRequest is the body of POST /v1/releases/{app}/rollback: go
-// back to release Seq, or with 0 to the one before the active one.
+// back to release Seq, or Back releases before the active one (PM2's
+// revert N); neither is the one before the active one.
 type RollbackRequest struct {
-	Seq int `json:"seq,omitempty"`
+	Seq  int `json:"seq,omitempty"`
+	Back int `json:"back,omitempty"`
 }
 
 // DeployEvent is one line of a deploy's or rollback's answer, streamed as

@@ -255,27 +255,31 @@ func orDash(s string) string {
 
 func newRollback(e *env) *cobra.Command {
 	var asJSON bool
+	var back int
 	cmd := &cobra.Command{
 		Use:   "rollback APP [SEQ]",
 		Short: "Make an earlier release current again, with zero downtime",
 		Long: `Point the app's current symlink at release SEQ (default: the one before the active one)
-and reload the app from it with zero downtime, as deploy does; if it does not become
-ready, nothing changes.`,
+(or --back N releases before the active one) and reload the app from it with zero
+downtime, as deploy does; if it does not become ready, nothing changes.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			seq := 0
+			req := api.RollbackRequest{Back: back}
 			if len(args) == 2 {
 				n, err := strconv.Atoi(args[1])
 				if err != nil || n < 1 {
 					return fmt.Errorf("release %q: want its number (see `tend releases %s`)", args[1], args[0])
 				}
-				seq = n
+				if back != 0 {
+					return fmt.Errorf("give a release number or --back, not both")
+				}
+				req.Seq = n
 			}
 			c, err := e.connect(cmd.Context())
 			if err != nil {
 				return err
 			}
-			rel, err := c.Rollback(cmd.Context(), args[0], seq, e.deployProgress)
+			rel, err := c.Rollback(cmd.Context(), args[0], req, e.deployProgress)
 			if err != nil {
 				return fmt.Errorf("rollback: %w", friendly(err))
 			}
@@ -287,5 +291,6 @@ ready, nothing changes.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the release as JSON")
+	cmd.Flags().IntVar(&back, "back", 0, "go back this many releases from the active one (PM2's revert N)")
 	return cmd
 }

@@ -72,10 +72,10 @@ func (c *Client) Deploy(ctx context.Context, r DeployRequest, fn func(api.Deploy
 	return readDeploy(resp, fn)
 }
 
-// Rollback makes release seq (0: the one before the active one) of app
-// current again, with progress as Deploy.
-func (c *Client) Rollback(ctx context.Context, app string, seq int, fn func(api.DeployEvent)) (api.Release, error) {
-	resp, err := c.send(ctx, http.MethodPost, "/releases/"+url.PathEscape(app)+"/rollback", api.RollbackRequest{Seq: seq})
+// Rollback makes an earlier release of app current again, with progress
+// as Deploy.
+func (c *Client) Rollback(ctx context.Context, app string, req api.RollbackRequest, fn func(api.DeployEvent)) (api.Release, error) {
+	resp, err := c.send(ctx, http.MethodPost, "/releases/"+url.PathEscape(app)+"/rollback", req)
 	if err != nil {
 		return api.Release{}, err
 	}

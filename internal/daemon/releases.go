@@ -517,7 +517,7 @@ func (d *Daemon) rollback(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("app")
 	d.deployMu.Lock()
 	defer d.deployMu.Unlock()
-	target, e, err := d.rollbackTarget(name, req.Seq)
+	target, e, err := d.rollbackTarget(name, req)
 	if err != nil {
 		code := http.StatusBadRequest
 		var he *httpError
@@ -544,12 +544,15 @@ func (d *Daemon) rollback(w http.ResponseWriter, r *http.Request) {
 	finish(s, target, err)
 }
 
-// rollbackTarget finds the release to go back to: seq, or the newest one
-// older than the active one.
-func (d *Daemon) rollbackTarget(name string, seq int) (api.Release, *entry, error) {
+// rollbackTarget finds the release to go back to: req.Seq, or req.Back
+// (at least 1) releases older than the active one.
+func (d *Daemon) rollbackTarget(name string, req api.RollbackRequest) (api.Release, *entry, error) {
 	var none api.Release
 	if why := spec.CheckName(name); why != "" {
 		return none, nil, badRequest("app name %q: %s", name, why)
+	}
+	if req.Seq < 0 || req.Back < 0 || req.Seq > 0 && req.Back > 0 {
+		return none, nil, badRequest("give a release number or how many to go back, not both")
 	}
 	rs, err := d.releaseStore().List(name)
 	if err != nil {
@@ -559,23 +562,27 @@ func (d *Daemon) rollbackTarget(name string, seq int) (api.Release, *entry, erro
 		return none, nil, &httpError{http.StatusNotFound, fmt.Sprintf("app %s has no releases on this host", name)}
 	}
 	active := slices.IndexFunc(rs, func(r api.Release) bool { return r.Active })
-	var target = -1
-	if seq == 0 {
+	target := -1
+	if req.Seq == 0 {
+		var older []int
 		for i, r := range rs {
-			if (active < 0 || r.Seq < rs[active].Seq) && (target < 0 || r.Seq > rs[target].Seq) {
-				target = i
+			if active < 0 || r.Seq < rs[active].Seq {
+				older = append(older, i)
 			}
 		}
-		if target < 0 {
-			return none, nil, badRequest("app %s has no release older than the active one (see `tend releases %s`)", name, name)
+		slices.SortFunc(older, func(a, b int) int { return rs[b].Seq - rs[a].Seq })
+		back := max(req.Back, 1)
+		if back > len(older) {
+			return none, nil, badRequest("app %s has %d releases older than the active one, not %d (see `tend releases %s`)", name, len(older), back, name)
 		}
+		target = older[back-1]
 	} else {
-		target = slices.IndexFunc(rs, func(r api.Release) bool { return r.Seq == seq })
+		target = slices.IndexFunc(rs, func(r api.Release) bool { return r.Seq == req.Seq })
 		if target < 0 {
-			return none, nil, &httpError{http.StatusNotFound, fmt.Sprintf("app %s has no release %d (see `tend releases %s`)", name, seq, name)}
+			return none, nil, &httpError{http.StatusNotFound, fmt.Sprintf("app %s has no release %d (see `tend releases %s`)", name, req.Seq, name)}
 		}
 		if target == active {
-			return none, nil, badRequest("release %d of %s is already active", seq, name)
+			return none, nil, badRequest("release %d of %s is already active", req.Seq, name)
 		}
 	}
 	e, err := d.byName(name)

@@ -190,18 +190,26 @@ func (s Store) Prune(app string, keep int) ([]int, error) {
 	}
 	slices.SortFunc(rs, func(a, b api.Release) int { return a.Seq - b.Seq })
 	var gone []int
+	var dirs []string
 	var kept []api.Release
 	extra := len(rs) - keep
 	for _, r := range rs {
 		if extra > 0 && !r.Active {
 			extra--
 			gone = append(gone, r.Seq)
-			if err := os.RemoveAll(r.Dir); err != nil {
-				return gone, err
-			}
+			dirs = append(dirs, r.Dir)
 			continue
 		}
 		kept = append(kept, r)
 	}
-	return gone, s.write(app, kept)
+	// The record goes first: a release listed is one that exists.
+	if err := s.write(app, kept); err != nil {
+		return nil, err
+	}
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			return gone, err
+		}
+	}
+	return gone, nil
 }

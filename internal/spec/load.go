@@ -49,8 +49,52 @@ func IsEcosystemFile(path string) bool {
 // not selected are not validated, so that one app can be started on a
 // machine where another one could not run.
 func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
-	fail := func(format string, args ...any) ([]App, []Warning, error) {
-		return nil, nil, Errors{{File: path, Reason: fmt.Sprintf(format, args...)}}
+	m, err := readTop(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var warns []Warning
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		switch k {
+		case "apps", "deploy": // deploy: tend deploy FILE ENV (LoadDeploy)
+		default:
+			warns = append(warns, Warning{File: path, Path: k, Message: msgUnknown})
+		}
+	}
+
+	var items []any
+	var paths []string
+	switch x := m["apps"].(type) {
+	case nil:
+		return nil, warns, Errors{{File: path, Path: "apps", Reason: "required: a list of apps"}}
+	case map[string]any: // PM2 accepts a single app
+		items, paths = []any{x}, []string{"apps"}
+	case []any:
+		items = x
+		for i := range x {
+			paths = append(paths, fmt.Sprintf("apps[%d]", i))
+		}
+	default:
+		return nil, warns, Errors{{File: path, Path: "apps", Reason: "want a list of apps, got " + conf.Describe(x)}}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, warns, err
+	}
+	do := DecodeOptions{File: path, BaseDir: filepath.Dir(abs), EnvName: o.EnvName, NumCPU: o.NumCPU, MaxInstances: o.MaxInstances}
+	apps, w, err := decodeAll(items, paths, do, o.Only)
+	return apps, append(warns, w...), err
+}
+
+// readTop reads an ecosystem file's top-level mapping.
+func readTop(path string) (map[string]any, error) {
+	fail := func(format string, args ...any) (map[string]any, error) {
+		return nil, Errors{{File: path, Reason: fmt.Sprintf(format, args...)}}
 	}
 	if !IsEcosystemFile(path) {
 		return fail("not an ecosystem file: name it *.yaml, *.yml, *.json, *.toml or *.config.js")
@@ -103,40 +147,7 @@ func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
 	if !ok {
 		return fail("want a mapping with an \"apps\" list at the top level, got %s", conf.Describe(top))
 	}
-	var warns []Warning
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		switch k {
-		case "apps":
-		case "deploy":
-			warns = append(warns, Warning{File: path, Path: k, Message: msgUnsupported})
-		default:
-			warns = append(warns, Warning{File: path, Path: k, Message: msgUnknown})
-		}
-	}
-
-	var items []any
-	var paths []string
-	switch x := m["apps"].(type) {
-	case nil:
-		return nil, warns, Errors{{File: path, Path: "apps", Reason: "required: a list of apps"}}
-	case map[string]any: // PM2 accepts a single app
-		items, paths = []any{x}, []string{"apps"}
-	case []any:
-		items = x
-		for i := range x {
-			paths = append(paths, fmt.Sprintf("apps[%d]", i))
-		}
-	default:
-		return nil, warns, Errors{{File: path, Path: "apps", Reason: "want a list of apps, got " + conf.Describe(x)}}
-	}
-	do := DecodeOptions{File: path, BaseDir: filepath.Dir(abs), EnvName: o.EnvName, NumCPU: o.NumCPU, MaxInstances: o.MaxInstances}
-	apps, w, err := decodeAll(items, paths, do, o.Only)
-	return apps, append(warns, w...), err
+	return m, nil
 }
 
 // yamlError places a YAML syntax error on the line where it is. The
