@@ -42,7 +42,9 @@ var deployKeys = conf.Table[Deploy]{
 		conf.StringField("user", nil, func(t *Deploy) *string { return &t.User }),
 		conf.Custom("host", func(d *conf.Decoder, key string, v any, t *Deploy) {
 			t.Hosts = d.Strings(key, v, maxHosts, checkHost)
-		}).Else(func(d *conf.Decoder, _ *Deploy) { d.Errorf("host", "required: the host (or list of hosts) to deploy to") }),
+		}).Else(func(d *conf.Decoder, _ *Deploy) {
+			d.Errorf("host", "required: the host (or list of hosts) to deploy to")
+		}),
 		conf.IntField("port", 1, 65535, func(t *Deploy) *int { return &t.Port }),
 		conf.StringField("ref", nil, func(t *Deploy) *string { return &t.Ref }).Else(func(d *conf.Decoder, t *Deploy) { t.Ref = "origin/HEAD" }),
 		conf.StringField("repo", nil, func(t *Deploy) *string { return &t.Repo }).Else(func(d *conf.Decoder, _ *Deploy) { d.Errorf("repo", "required: the git repository the hosts clone") }),
