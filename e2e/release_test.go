@@ -1,0 +1,377 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/release"
+)
+
+// webApp copies the release fixture (testdata/release/web) to a new
+// directory with a tend.yaml of 2 instances on port, at version.
+func webApp(t *testing.T, port int, version string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "web")
+	if out, err := exec.Command("cp", "-r", filepath.Join(repoRoot, "testdata", "release", "web"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	yaml := fmt.Sprintf("apps:\n  - name: web\n    script: app.js\n    instances: 2\n    port: %d\n    listen_timeout: 15s\n", port)
+	if err := os.WriteFile(filepath.Join(dir, "tend.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	setVersion(t, dir, version)
+	return dir
+}
+
+func setVersion(t *testing.T, dir, version string) {
+	t.Helper()
+	p := filepath.Join(dir, "package.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkg map[string]any
+	mustJSON(t, string(b), &pkg)
+	pkg["version"] = version
+	b, _ = json.MarshalIndent(pkg, "", "  ")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// packed packs dir with tend pack into an archive.
+func (h *home) packed(dir string) string {
+	h.t.Helper()
+	out := filepath.Join(h.t.TempDir(), filepath.Base(dir)+".tar.gz")
+	h.ok("pack", dir, "-o", out)
+	return out
+}
+
+// version asks the app which release serves.
+func version(t *testing.T, url string) string {
+	t.Helper()
+	var v struct{ Version string }
+	mustJSON(t, get(t, url), &v)
+	return v.Version
+}
+
+// waitVersion waits until both instances answer with version: the edge
+// balances, so a few requests in a row reach each.
+func waitVersion(t *testing.T, url, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for n := 0; n < 8; {
+		if v := version(t, url); v == want {
+			n++
+		} else {
+			n = 0
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never served version %s only", url, want)
+		}
+	}
+}
+
+func (h *home) releases(app string) []api.Release {
+	h.t.Helper()
+	var rs []api.Release
+	mustJSON(h.t, h.ok("releases", app, "--json"), &rs)
+	return rs
+}
+
+func (h *home) current(app string) string {
+	h.t.Helper()
+	link, err := os.Readlink(filepath.Join(h.dir, "releases", app, "current"))
+	if err != nil {
+		h.t.Fatalf("current of %s: %v", app, err)
+	}
+	return link
+}
+
+func TestDeployAndRollbackFailNoRequest(t *testing.T) {
+	h := newHome(t)
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	dir := webApp(t, port, "1.0.0")
+	// The first deploy packs the directory and defines the app from its
+	// tend.yaml.
+	h.ok("deploy", dir)
+	if v := version(t, url); v != "1.0.0" {
+		t.Fatalf("serves %s, want 1.0.0", v)
+	}
+	a := h.app("web")
+	if len(a.Instances) != 2 || a.Mode != "proxy" {
+		t.Fatalf("app %+v, want 2 instances behind the edge", a)
+	}
+	l := startLoad(t, url, 8)
+	l.waitRequests(t, 200)
+
+	setVersion(t, dir, "2.0.0")
+	v2 := h.packed(dir)
+	out := h.ok("deploy", v2)
+	if !strings.Contains(out, "deployed release 2 of web (web 2.0.0)") {
+		t.Errorf("deploy said %q", out)
+	}
+	waitVersion(t, url, "2.0.0")
+	l.waitRequests(t, 200)
+
+	rs := h.releases("web")
+	if len(rs) != 2 || rs[0].Seq != 1 || rs[0].Version != "1.0.0" || rs[0].Active || rs[1].Seq != 2 || rs[1].Version != "2.0.0" || !rs[1].Active {
+		t.Fatalf("releases %+v, want 1 (1.0.0) and 2 (2.0.0, active)", rs)
+	}
+	if rs[1].By == "" || rs[1].By == "unknown" || rs[1].DeployedAt.IsZero() || len(rs[1].SHA256) != 64 {
+		t.Errorf("release 2 %+v: want who and when deployed it, and the archive's sha256", rs[1])
+	}
+	table := h.ok("releases", "web")
+	if !strings.Contains(table, "SEQ") || !strings.Contains(table, "2.0.0") {
+		t.Errorf("releases table:\n%s", table)
+	}
+	if got := h.current("web"); got != "2-2.0.0" {
+		t.Errorf("current -> %s, want 2-2.0.0", got)
+	}
+
+	out = h.ok("rollback", "web")
+	if !strings.Contains(out, "web runs release 1 (web 1.0.0)") {
+		t.Errorf("rollback said %q", out)
+	}
+	waitVersion(t, url, "1.0.0")
+	l.waitRequests(t, 200)
+	if got := h.current("web"); got != "1-1.0.0" {
+		t.Errorf("current -> %s after rollback, want 1-1.0.0", got)
+	}
+	// And forward again by number.
+	h.ok("rollback", "web", "2")
+	waitVersion(t, url, "2.0.0")
+	l.waitRequests(t, 200)
+	l.check(t, "deploy and rollback")
+
+	// The state names current, so a new daemon runs the active release.
+	d := h.app("web")
+	if d.Status != api.StatusOnline {
+		t.Errorf("status %s", d.Status)
+	}
+	var desc []api.App
+	mustJSON(t, h.ok("describe", "web", "--json"), &desc)
+	if want := filepath.Join(h.dir, "releases", "web", "current"); desc[0].Spec.Cwd != want {
+		t.Errorf("cwd %s, want %s", desc[0].Spec.Cwd, want)
+	}
+}
+
+func TestDeployOfAReleaseThatCannotStartKeepsTheOldOne(t *testing.T) {
+	h := newHome(t)
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	dir := webApp(t, port, "1.0.0")
+	h.ok("deploy", h.packed(dir))
+	waitVersion(t, url, "1.0.0")
+	before := pids(h.app("web"))
+	l := startLoad(t, url, 8)
+	l.waitRequests(t, 200)
+
+	setVersion(t, dir, "2.0.0")
+	if err := os.WriteFile(filepath.Join(dir, "BROKEN"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg := h.fails("deploy", h.packed(dir))
+	for _, want := range []string{"release 2 did not become ready", "this release is broken: 2.0.0", "points back to 1-1.0.0"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("deploy error does not say %q:\n%s", want, msg)
+		}
+	}
+	l.waitRequests(t, 200)
+	if v := version(t, url); v != "1.0.0" {
+		t.Errorf("serves %s, want 1.0.0", v)
+	}
+	if got := h.current("web"); got != "1-1.0.0" {
+		t.Errorf("current -> %s, want 1-1.0.0", got)
+	}
+	if got := pids(h.app("web")); !slices.Equal(got, before) {
+		t.Errorf("pids %v, want the old instances %v, never stopped", got, before)
+	}
+	if rs := h.releases("web"); len(rs) != 1 {
+		t.Errorf("releases %+v, want only release 1", rs)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "releases", "web", "2-2.0.0")); !os.IsNotExist(err) {
+		t.Errorf("the failed release's directory is still there: %v", err)
+	}
+	l.check(t, "failed deploy")
+}
+
+// rewrite copies the archive src to a new one, letting edit change its
+// entries and manifest; the manifest is written first, as pack does.
+func rewrite(t *testing.T, src string, edit func(ents *[]tarEntry, m *release.Manifest)) string {
+	t.Helper()
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var ents []tarEntry
+	var m release.Manifest
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		if h.Name == release.ManifestName {
+			mustJSON(t, string(b), &m)
+			continue
+		}
+		ents = append(ents, tarEntry{h, b})
+	}
+	edit(&ents, &m)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	mb, _ := json.Marshal(m)
+	all := append([]tarEntry{{&tar.Header{Name: release.ManifestName, Mode: 0o644, Size: int64(len(mb)), Typeflag: tar.TypeReg}, mb}}, ents...)
+	for _, e := range all {
+		if err := tw.WriteHeader(e.h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(e.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.Close()
+	zw.Close()
+	out := filepath.Join(t.TempDir(), "bad.tar.gz")
+	if err := os.WriteFile(out, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+type tarEntry struct {
+	h    *tar.Header
+	body []byte
+}
+
+// addFile adds a listed file to an archive being rewritten.
+func addFile(ents *[]tarEntry, m *release.Manifest, name string, body []byte) {
+	sum := sha256.Sum256(body)
+	*ents = append(*ents, tarEntry{&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}, body})
+	m.Files = append(m.Files, release.File{Path: name, Mode: 0o644, Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])})
+}
+
+// tree lists every path under dir with its size or link target.
+func tree(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		what := fmt.Sprint(fi.Size())
+		if d.Type()&fs.ModeSymlink != 0 {
+			what, _ = os.Readlink(p)
+		}
+		out = append(out, p+" "+what)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestDeployRefusesBadArchives(t *testing.T) {
+	h := newHome(t)
+	if err := os.WriteFile(filepath.Join(h.dir, "daemon.yaml"), []byte("max_upload: 4M\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	dir := webApp(t, port, "1.0.0")
+	good := h.packed(dir)
+	h.ok("deploy", good)
+	waitVersion(t, url, "1.0.0")
+	before := pids(h.app("web"))
+	l := startLoad(t, url, 4)
+	l.waitRequests(t, 100)
+
+	outside := filepath.Join(t.TempDir(), "evil")
+	escape := strings.Repeat("../", 12) + strings.TrimPrefix(outside, "/")
+	random := make([]byte, 5<<20)
+	rand.Read(random)
+	tests := []struct {
+		name string
+		edit func(ents *[]tarEntry, m *release.Manifest)
+		want string
+	}{
+		{"tampered byte", func(ents *[]tarEntry, m *release.Manifest) {
+			for _, e := range *ents {
+				if e.h.Name == "app.js" {
+					e.body[10] ^= 1
+				}
+			}
+		}, "archive refused: app.js: sha256"},
+		{"dot-dot entry", func(ents *[]tarEntry, m *release.Manifest) {
+			addFile(ents, m, escape, []byte("pwned"))
+		}, `a path with ".."`},
+		{"absolute path", func(ents *[]tarEntry, m *release.Manifest) {
+			addFile(ents, m, outside, []byte("pwned"))
+		}, "an absolute path"},
+		{"escaping symlink", func(ents *[]tarEntry, m *release.Manifest) {
+			*ents = append(*ents, tarEntry{&tar.Header{Name: "lib", Typeflag: tar.TypeSymlink, Linkname: "../../../../../../../../" + filepath.Dir(outside)}, nil})
+			m.Files = append(m.Files, release.File{Path: "lib", Link: "../../../../../../../../" + filepath.Dir(outside)})
+			addFile(ents, m, "lib/evil", []byte("pwned"))
+		}, "outside the release"},
+		{"over max_upload", func(ents *[]tarEntry, m *release.Manifest) {
+			addFile(ents, m, "public/big.bin", random)
+		}, "the archive is larger than max_upload (4M) of this daemon"},
+	}
+	releases := filepath.Join(h.dir, "releases")
+	was := tree(t, releases)
+	for _, tt := range tests {
+		msg := h.fails("deploy", rewrite(t, good, tt.edit))
+		if !strings.Contains(msg, tt.want) {
+			t.Errorf("%s: error %q, want %q", tt.name, msg, tt.want)
+		}
+		if !strings.Contains(msg, "nothing changed") && tt.name != "over max_upload" {
+			t.Errorf("%s: error %q does not say nothing changed", tt.name, msg)
+		}
+		if _, err := os.Lstat(outside); !os.IsNotExist(err) {
+			t.Fatalf("%s: %s was written", tt.name, outside)
+		}
+		if now := tree(t, releases); !slices.Equal(now, was) {
+			t.Errorf("%s: the releases changed:\n%s\nwant\n%s", tt.name, strings.Join(now, "\n"), strings.Join(was, "\n"))
+		}
+		if ents, _ := os.ReadDir(filepath.Join(h.dir, "uploads")); len(ents) != 0 {
+			t.Errorf("%s: uploads left behind: %v", tt.name, ents)
+		}
+	}
+	if got := pids(h.app("web")); !slices.Equal(got, before) {
+		t.Errorf("pids %v, want %v", got, before)
+	}
+	l.check(t, "refused deploys")
+}
