@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -374,4 +375,241 @@ func TestDeployRefusesBadArchives(t *testing.T) {
 		t.Errorf("pids %v, want %v", got, before)
 	}
 	l.check(t, "refused deploys")
+}
+
+// needRoot skips a test that mounts a file system, except in CI (which
+// runs as root), where it is a failure.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test mounts a tmpfs and must run as root")
+		}
+		t.Skip("needs root to mount a tmpfs")
+	}
+}
+
+func TestDeployOntoAFullDiskFailsCleanly(t *testing.T) {
+	needRoot(t)
+	h := newHome(t)
+	releases := filepath.Join(h.dir, "releases")
+	if err := os.MkdirAll(releases, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Room for release 1 (about 3 MB in 4 KB pages), not for release 2,
+	// which carries 6 MB more.
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", releases).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs on %s: %v %s", releases, err, out)
+	}
+	// Lazily: the app's processes have their cwd in it until tend kill.
+	t.Cleanup(func() { exec.Command("umount", "-l", releases).Run() })
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	dir := webApp(t, port, "1.0.0")
+	h.ok("deploy", h.packed(dir))
+	waitVersion(t, url, "1.0.0")
+	l := startLoad(t, url, 4)
+	l.waitRequests(t, 100)
+
+	setVersion(t, dir, "2.0.0")
+	big := make([]byte, 6<<20)
+	rand.Read(big)
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	was := tree(t, releases)
+	msg := h.fails("deploy", h.packed(dir))
+	if !strings.Contains(msg, "the disk is full") || !strings.Contains(msg, "nothing changed") {
+		t.Errorf("deploy error %q, want a full disk and nothing changed", msg)
+	}
+	if now := tree(t, releases); !slices.Equal(now, was) {
+		t.Errorf("the releases changed:\n%s\nwant\n%s", strings.Join(now, "\n"), strings.Join(was, "\n"))
+	}
+	l.waitRequests(t, 100)
+	if v := version(t, url); v != "1.0.0" {
+		t.Errorf("serves %s, want 1.0.0", v)
+	}
+	l.check(t, "deploy onto a full disk")
+}
+
+// sshd is an OpenSSH server on 127.0.0.1 that lets this user in with a
+// throwaway key.
+type sshd struct {
+	port        int
+	key         string // the client's private key
+	knownHosts  string
+	cmd         *exec.Cmd
+	dir, logTxt string
+}
+
+func startSSHD(t *testing.T) *sshd {
+	t.Helper()
+	needRoot(t) // sshd changes to the logged-in user, and needs /run/sshd
+	bin := "/usr/sbin/sshd"
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("sshd is needed (Debian package openssh-server): %v", err)
+		}
+		t.Skipf("needs sshd (openssh-server): %v", err)
+	}
+	dir := t.TempDir()
+	s := &sshd{port: freePort(t), key: filepath.Join(dir, "client"), knownHosts: filepath.Join(dir, "known_hosts"), dir: dir}
+	for _, k := range []string{"host", "client"} {
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v %s", err, out)
+		}
+	}
+	pub, err := os.ReadFile(s.key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf(`Port %d
+ListenAddress 127.0.0.1
+HostKey %s/host
+AuthorizedKeysFile %s/authorized_keys
+PidFile %s/sshd.pid
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+`, s.port, dir, dir, dir)
+	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	s.cmd = exec.Command(bin, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	s.cmd.Stdout, s.cmd.Stderr = &log, &log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		if t.Failed() {
+			t.Logf("sshd log:\n%s", log.String())
+		}
+	})
+	// Up when it accepts a connection.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
+		if err == nil {
+			c.Close()
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd never listened: %v\n%s", err, log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// git runs git in dir.
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.email=t@example.com", "-c", "user.name=t"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestPM2DeploySectionOverSSH(t *testing.T) {
+	h := newHome(t)
+	s := startSSHD(t)
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+
+	// The app's repository: a work tree pushed to a bare repository the
+	// host clones.
+	work := webApp(t, port, "1.0.0")
+	bare := filepath.Join(t.TempDir(), "web.git")
+	git(t, filepath.Dir(bare), "init", "-q", "--bare", bare)
+	git(t, work, "init", "-q", "-b", "main")
+	remote := filepath.Join(t.TempDir(), "srv")
+	// tend on the host's PATH: the directory of the binary under test.
+	path := filepath.Dir(tendBin) + ":" + os.Getenv("PATH")
+	eco := fmt.Sprintf(`module.exports = {
+  apps: [{name: 'web', script: 'app.js', instances: 2, port: %d, listen_timeout: '15s'}],
+  deploy: {
+    production: {
+      user: %q, host: ['127.0.0.1'], port: %d, ref: 'origin/main', repo: %q, path: %q,
+      key: %q, ssh_options: ['StrictHostKeyChecking=no', 'UserKnownHostsFile=%s', 'BatchMode=yes'],
+      'post-deploy': 'echo post-deploy ran in $PWD',
+      env: {TEND_HOME: %q, E2E_HOME: %q, GORACE: 'atexit_sleep_ms=0', PATH: %q},
+    },
+  },
+}
+`, port, whoami(t), s.port, bare, remote, s.key, s.knownHosts, h.dir, h.dir, path)
+	if err := os.Remove(filepath.Join(work, "tend.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "ecosystem.config.js"), []byte(eco), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, work, "add", "-A")
+	git(t, work, "commit", "-qm", "v1")
+	git(t, work, "remote", "add", "origin", bare)
+	git(t, work, "push", "-q", "origin", "main")
+	file := filepath.Join(work, "ecosystem.config.js")
+
+	h.ok("deploy", file, "production", "setup")
+	if _, err := os.Stat(filepath.Join(remote, "source", ".git")); err != nil {
+		t.Fatalf("setup did not clone into %s/source: %v", remote, err)
+	}
+	r := h.run("deploy", file, "production")
+	if r.code != 0 {
+		t.Fatalf("deploy update: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "post-deploy ran in "+filepath.Join(h.dir, "releases", "web", "1-1.0.0")) {
+		t.Errorf("post-deploy did not run in the release:\n%s", r.stderr)
+	}
+	waitVersion(t, url, "1.0.0")
+	l := startLoad(t, url, 4)
+	l.waitRequests(t, 100)
+
+	setVersion(t, work, "2.0.0")
+	git(t, work, "commit", "-qam", "v2")
+	git(t, work, "push", "-q", "origin", "main")
+	h.ok("deploy", file, "production", "update")
+	waitVersion(t, url, "2.0.0")
+	l.waitRequests(t, 100)
+	rs := h.releases("web")
+	if len(rs) != 2 || !rs[1].Active || rs[1].Commit != git(t, work, "rev-parse", "HEAD") {
+		t.Fatalf("releases %+v, want 2, the second active at commit %s", rs, git(t, work, "rev-parse", "HEAD"))
+	}
+	if out := h.ok("deploy", file, "production", "list"); !strings.Contains(out, "2.0.0") || !strings.Contains(out, "1.0.0") {
+		t.Errorf("list:\n%s", out)
+	}
+	h.ok("deploy", file, "production", "revert", "1")
+	waitVersion(t, url, "1.0.0")
+	l.waitRequests(t, 100)
+	l.check(t, "PM2 deploy section")
+
+	// PM2's post-deploy that reloads with pm2 is refused before ssh runs.
+	bad := strings.Replace(eco, "echo post-deploy ran in $PWD", "npm install && pm2 reload ecosystem.config.js --env production", 1)
+	badFile := filepath.Join(work, "pm2.config.js")
+	if err := os.WriteFile(badFile, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg := h.fails("deploy", badFile, "production"); !strings.Contains(msg, "calls pm2: tend reloads the app itself") {
+		t.Errorf("error %q", msg)
+	}
+}
+
+func whoami(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("id", "-un").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -366,6 +366,10 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 
 // reapOrphans reaps what the apps' processes abandon until ctx is done.
 func (d *Daemon) reapOrphans(ctx context.Context) {
+	// What the daemon runs besides apps (node evaluating a release's
+	// ecosystem file) is started the same way, so its exit is not reaped
+	// from under it.
+	spec.SetCommandRunner(runSupervised)
 	if err := supervise.ReapOrphans(ctx); err != nil {
 		d.log.Warn("cannot become child subreaper; orphans of apps are reaped by init", "err", err)
 	}

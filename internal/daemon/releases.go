@@ -23,6 +23,7 @@ import (
 	"github.com/tendhq/tend/internal/plan"
 	"github.com/tendhq/tend/internal/release"
 	"github.com/tendhq/tend/internal/spec"
+	"github.com/tendhq/tend/internal/supervise"
 )
 
 // DefaultMaxUpload is max_upload's default: the largest archive a deploy
@@ -360,7 +361,8 @@ func runPostDeploy(ctx context.Context, dir, cmd string, env map[string]string, 
 	if err != nil {
 		return err
 	}
-	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
+	defer pr.Close()
+	c := exec.Command("/bin/sh", "-c", cmd)
 	c.Dir = dir
 	c.Env = os.Environ()
 	for k, v := range env {
@@ -368,13 +370,9 @@ func runPostDeploy(ctx context.Context, dir, cmd string, env map[string]string, 
 	}
 	c.Env = append(c.Env, "TEND_RELEASE_DIR="+dir)
 	c.Stdout, c.Stderr = pw, pw
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
-	c.WaitDelay = 5 * time.Second
-	err = c.Start()
-	pw.Close()
+	p, err := startSupervised(c)
+	pw.Close() // the child holds its copy
 	if err != nil {
-		pr.Close()
 		return err
 	}
 	sc := bufio.NewScanner(pr)
@@ -382,11 +380,43 @@ func runPostDeploy(ctx context.Context, dir, cmd string, env map[string]string, 
 	for sc.Scan() {
 		s.send(api.DeployEvent{Kind: api.DeployOutput, Text: sc.Text()})
 	}
-	// A line too long ends the stream; the rest is drained so the
+	// A line too long ends the scan; the rest is drained so that the
 	// command does not block on a full pipe.
 	_, _ = io.Copy(io.Discard, pr)
-	pr.Close()
-	return c.Wait()
+	return waitSupervised(ctx, p)
+}
+
+// runSupervised runs cmd as the apps are started (supervise.Start: its own
+// process group, killed whole when it ends), so that the orphan reaper
+// leaves its exit status to us; ctx ends it.
+func runSupervised(ctx context.Context, cmd *exec.Cmd) error {
+	p, err := startSupervised(cmd)
+	if err != nil {
+		return err
+	}
+	return waitSupervised(ctx, p)
+}
+
+func startSupervised(cmd *exec.Cmd) (*supervise.Process, error) {
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	return supervise.Start(supervise.Config{Path: cmd.Path, Args: cmd.Args, Dir: cmd.Dir, Env: env, Stdout: cmd.Stdout, Stderr: cmd.Stderr})
+}
+
+// waitSupervised waits for p to end, or kills it when ctx is done.
+func waitSupervised(ctx context.Context, p *supervise.Process) error {
+	select {
+	case <-p.Done():
+	case <-ctx.Done():
+		p.Stop(syscall.SIGKILL, 0)
+		return ctx.Err()
+	}
+	if e := p.Exit(); e.Code != 0 || e.Signal != "" {
+		return errors.New(e.String())
+	}
+	return nil
 }
 
 // activate makes rel the app's current release: switch the symlink, then

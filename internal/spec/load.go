@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -406,6 +407,25 @@ import(require("url").pathToFileURL(file).href).then((m) => {
   process.exit(1);
 });`
 
+// commandRunner, when set, runs the node that evaluates a JS ecosystem
+// file (SetCommandRunner).
+var commandRunner atomic.Pointer[func(context.Context, *exec.Cmd) error]
+
+// SetCommandRunner makes run start and wait for the commands this package
+// runs (node, for a JS ecosystem file), in place of cmd.Run: a daemon
+// whose orphan reaper would take their exit status starts them as it
+// starts apps. run must end the command when ctx is done.
+func SetCommandRunner(run func(ctx context.Context, cmd *exec.Cmd) error) {
+	commandRunner.Store(&run)
+}
+
+func runCommand(ctx context.Context, cmd *exec.Cmd) error {
+	if run := commandRunner.Load(); run != nil {
+		return (*run)(ctx, cmd)
+	}
+	return cmd.Run()
+}
+
 // evalJS evaluates a PM2 ecosystem file with node and tend's environment, as
 // PM2 would. It runs in the file's directory, so that paths the file computes
 // with path.resolve agree with how relative paths in it are resolved.
@@ -429,7 +449,7 @@ func evalJS(file string) (any, error) {
 	cmd.Stderr = &stderr
 	// A child the file started may hold stderr open after node is killed.
 	cmd.WaitDelay = time.Second
-	err = cmd.Run()
+	err = runCommand(ctx, cmd)
 	switch {
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("node did not finish evaluating the file within %v; does it start a server or wait for input?", jsTimeout)
