@@ -9,7 +9,7 @@
 //
 // Run it from the repository root:
 //
-//	go run ./bench [-only ls,crash,logs,cluster,edge,metrics,update] [-quick] [-runs 15]
+//	go run ./bench [-only ls,crash,logs,cluster,edge,metrics,update,deploy] [-quick] [-runs 15]
 //	               [-load-runs 5] [-duration 10s] [-tend bin/tend] [-skip-pm2]
 //	               [-require-tools]
 //
@@ -59,6 +59,7 @@ var sections = []section{
 	{"edge", false, (*bench).edgeSection},
 	{"metrics", false, (*bench).metricsSection},
 	{"update", false, (*bench).updateSection},
+	{"deploy", true, (*bench).deploySection},
 }
 
 type options struct {
@@ -78,7 +79,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 15, "measured runs of the ls and crash figures (-quick: 5)")
 	flag.IntVar(&o.loadRuns, "load-runs", 5, "measured runs of the logs figures, and wrk runs per system (-quick: 3)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of one wrk run (-quick: 5s)")
-	flag.StringVar(&only, "only", "", "comma-separated sections to run: ls, crash, logs, cluster, edge, metrics, update (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated sections to run: ls, crash, logs, cluster, edge, metrics, update, deploy (default all)")
 	flag.BoolVar(&quick, "quick", false, "fewer and shorter runs, for a first look")
 	flag.StringVar(&o.tend, "tend", "", "tend binary to measure (default: build bin/tend with scripts/build.sh)")
 	flag.BoolVar(&o.skipPM2, "skip-pm2", false, "measure tend and the baselines only")
@@ -109,7 +110,7 @@ func main() {
 			continue
 		}
 		if _, ok := o.only[n]; !ok {
-			fail(fmt.Errorf("-only: unknown section %q (sections: ls, crash, logs, cluster, edge, metrics, update)", n), 2)
+			fail(fmt.Errorf("-only: unknown section %q (sections: ls, crash, logs, cluster, edge, metrics, update, deploy)", n), 2)
 		}
 		o.only[n] = true
 	}
