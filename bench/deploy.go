@@ -59,7 +59,7 @@ func (b *bench) deploySection(ctx context.Context) (result, error) {
 	}
 	version := func(v string) error { return setPackageVersion(filepath.Join(work, "package.json"), v) }
 	for _, step := range [][]string{{"git", "init", "-q", "-b", "main"}, {"git", "add", "-A"}, {"git", "commit", "-qm", "v0"},
-		{"git", "init", "-q", "--bare", bare}, {"git", "push", "-q", bare, "main"}, {"git", "clone", "-q", bare, source}} {
+		{"git", "init", "-q", "--bare", "-b", "main", bare}, {"git", "push", "-q", bare, "main"}, {"git", "clone", "-q", bare, source}} {
 		if err := sh(work, step...); err != nil {
 			return r, err
 		}

@@ -168,6 +168,9 @@ func deployPath(cmd *cobra.Command, e *env, path, appName string, asJSON bool) e
 	req := client.DeployRequest{Archive: f, Size: size, SHA256: hex.EncodeToString(h.Sum(nil)), App: appName, By: whoami()}
 	if fl := cmd.Flags().Lookup("post-deploy"); fl != nil && fl.Changed {
 		req.PostDeploy, req.SetPostDeploy = fl.Value.String(), true
+		if strings.ContainsAny(req.PostDeploy, "\r\n") {
+			return fmt.Errorf("--post-deploy %q: give one line (join commands with &&)", req.PostDeploy)
+		}
 	}
 	c, err := e.connect(ctx)
 	if err != nil {
