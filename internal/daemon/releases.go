@@ -148,7 +148,10 @@ func (d *Daemon) deploy(w http.ResponseWriter, r *http.Request) {
 	s := newDeployStream(w)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), deployTimeout)
 	defer cancel()
-	d.deployMu.Lock()
+	if !d.deployMu.TryLock() {
+		s.progress("another deploy or rollback is under way on this daemon: waiting for it")
+		d.deployMu.Lock()
+	}
 	defer d.deployMu.Unlock()
 	rel := api.Release{SHA256: sum, By: by, DeployedAt: time.Now().UTC()}
 	opts := installOptions{postDeploy: strings.Join(post, " "), overridePost: hasPost}
