@@ -122,6 +122,9 @@ host, revert N rolls back N releases, list lists them (over the system's ssh).`,
 			if len(args) > 1 {
 				return fmt.Errorf("deploy takes one DIR or FILE, or an ecosystem file and the name of its deploy section; got %q", strings.Join(args, " "))
 			}
+			if spec.IsEcosystemFile(args[0]) {
+				return fmt.Errorf("%s is an ecosystem file: name the environment of its deploy section (tend deploy %s production), or deploy its directory (tend deploy %s)", args[0], args[0], filepath.Dir(args[0]))
+			}
 			return deployPath(cmd, e, args[0], appName, asJSON)
 		},
 	}

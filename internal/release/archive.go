@@ -27,7 +27,7 @@ func writeArchive(w io.Writer, root string, m *Manifest) error {
 		return err
 	}
 	mb = append(mb, '\n')
-	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
 	if err != nil {
 		return err
 	}
