@@ -25,7 +25,7 @@ type entry struct {
 
 // craft writes an archive of entries whose manifest lists them honestly
 // (unless unlisted), then lets edit change the manifest.
-func craft(t *testing.T, entries []entry, edit func(*Manifest)) string {
+func craft(t testing.TB, entries []entry, edit func(*Manifest)) string {
 	t.Helper()
 	m := &Manifest{Format: Format, Name: "x", Version: "1.0.0", Created: time.Unix(0, 0).UTC()}
 	for _, e := range entries {
