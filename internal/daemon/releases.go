@@ -153,6 +153,10 @@ func (d *Daemon) deploy(w http.ResponseWriter, r *http.Request) {
 		d.deployMu.Lock()
 	}
 	defer d.deployMu.Unlock()
+	if d.up.busy.get() {
+		finish(s, api.Release{}, errors.New("the daemon is being updated (tend update): deploy again in a moment; nothing changed"))
+		return
+	}
 	rel := api.Release{SHA256: sum, By: by, DeployedAt: time.Now().UTC()}
 	opts := installOptions{postDeploy: strings.Join(post, " "), overridePost: hasPost}
 	rel, err = d.install(ctx, s, a, name, rel, opts)
@@ -550,6 +554,10 @@ func (d *Daemon) rollback(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("app")
 	d.deployMu.Lock()
 	defer d.deployMu.Unlock()
+	if d.up.busy.get() {
+		writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "the daemon is being updated (tend update): roll back again in a moment; nothing changed"})
+		return
+	}
 	target, e, err := d.rollbackTarget(name, req)
 	if err != nil {
 		code := http.StatusBadRequest
