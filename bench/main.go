@@ -9,7 +9,7 @@
 //
 // Run it from the repository root:
 //
-//	go run ./bench [-only ls,crash,logs,cluster,edge,metrics,update,deploy] [-quick] [-runs 15]
+//	go run ./bench [-only ls,crash,logs,cluster,edge,metrics,update,inspect,deploy] [-quick] [-runs 15]
 //	               [-load-runs 5] [-duration 10s] [-tend bin/tend] [-skip-pm2]
 //	               [-require-tools]
 //
@@ -59,6 +59,7 @@ var sections = []section{
 	{"edge", false, (*bench).edgeSection},
 	{"metrics", false, (*bench).metricsSection},
 	{"update", false, (*bench).updateSection},
+	{"inspect", false, (*bench).inspectSection},
 	{"deploy", true, (*bench).deploySection},
 }
 
@@ -79,7 +80,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 15, "measured runs of the ls and crash figures (-quick: 5)")
 	flag.IntVar(&o.loadRuns, "load-runs", 5, "measured runs of the logs figures, and wrk runs per system (-quick: 3)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of one wrk run (-quick: 5s)")
-	flag.StringVar(&only, "only", "", "comma-separated sections to run: ls, crash, logs, cluster, edge, metrics, update, deploy (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated sections to run: ls, crash, logs, cluster, edge, metrics, update, inspect, deploy (default all)")
 	flag.BoolVar(&quick, "quick", false, "fewer and shorter runs, for a first look")
 	flag.StringVar(&o.tend, "tend", "", "tend binary to measure (default: build bin/tend with scripts/build.sh)")
 	flag.BoolVar(&o.skipPM2, "skip-pm2", false, "measure tend and the baselines only")
@@ -110,7 +111,7 @@ func main() {
 			continue
 		}
 		if _, ok := o.only[n]; !ok {
-			fail(fmt.Errorf("-only: unknown section %q (sections: ls, crash, logs, cluster, edge, metrics, update, deploy)", n), 2)
+			fail(fmt.Errorf("-only: unknown section %q (sections: ls, crash, logs, cluster, edge, metrics, update, inspect, deploy)", n), 2)
 		}
 		o.only[n] = true
 	}
@@ -235,7 +236,7 @@ func shutdown(ctx context.Context, m manager) {
 // findTools looks for wrk and nginx where the cluster and metrics sections
 // need them, and says how to install what is missing.
 func (b *bench) findTools() error {
-	if !b.o.only["cluster"] && !b.o.only["edge"] && !b.o.only["metrics"] && !b.o.only["update"] {
+	if !b.o.only["cluster"] && !b.o.only["edge"] && !b.o.only["metrics"] && !b.o.only["update"] && !b.o.only["inspect"] {
 		return nil
 	}
 	var missing []string
@@ -274,7 +275,7 @@ func (b *bench) about(ctx context.Context) string {
 	if b.o.only["logs"] {
 		runs = append(runs, fmt.Sprintf("logs %d runs", b.o.loadRuns))
 	}
-	if (b.o.only["cluster"] || b.o.only["edge"] || b.o.only["metrics"] || b.o.only["update"]) && b.wrk != "" {
+	if (b.o.only["cluster"] || b.o.only["edge"] || b.o.only["metrics"] || b.o.only["update"] || b.o.only["inspect"]) && b.wrk != "" {
 		runs = append(runs, fmt.Sprintf("wrk %d × %s per system", b.o.loadRuns, b.o.duration))
 	}
 	tools := []string{

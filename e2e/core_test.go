@@ -409,7 +409,7 @@ func TestEcosystemFileWithEnvBlock(t *testing.T) {
 	os.WriteFile(eco, []byte(fmt.Sprintf(`module.exports = {
   apps: [
     { name: 'api', script: %q, instances: 2, env: { LEVEL: 'debug' }, env_production: { LEVEL: 'warn' } },
-    { name: 'worker', script: %q, namespace: 'jobs', source_map_support: true },
+    { name: 'worker', script: %q, namespace: 'jobs', pid_file: '/tmp/worker.pid' },
   ],
 };
 `, filepath.Join(fixtures, "idle.js"), filepath.Join(fixtures, "idle.js"))), 0o600)
@@ -431,7 +431,7 @@ func TestEcosystemFileWithEnvBlock(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "already running: api") || len(h.ls()) != 2 {
 		t.Errorf("starting the file with api running: exit %d, %s%s", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "apps[1].source_map_support") {
+	if !strings.Contains(r.stderr, "apps[1].pid_file") {
 		t.Errorf("no warning for the unsupported key: %s", r.stderr)
 	}
 }

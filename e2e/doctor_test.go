@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/doctor"
 )
 
@@ -97,5 +99,111 @@ func TestDoctorPassesAProductionApp(t *testing.T) {
 	// doctor must say so.
 	if got := by["node_version"]; got.Level == doctor.Pass && strings.HasPrefix(got.Detail, "v20") {
 		t.Errorf("node_version: %+v", got)
+	}
+}
+
+// express-session's MemoryStore in production: its warning in the
+// instances' stderr fails the check.
+func TestDoctorFindsTheSessionMemoryStore(t *testing.T) {
+	h := newHome(t)
+	port := freePort(t)
+	h.ok("start", "session-app.js", "--name", "sess", "--port", fmt.Sprint(port), "--listen-timeout", "30s")
+	h.waitApp("sess", "online", allOnline)
+	// The warning is written at startup; wait for it to be in the logs.
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(h.ok("logs", "sess", "--lines", "50", "--nostream"), doctor.MemoryStoreWarning) {
+		if time.Now().After(deadline) {
+			t.Fatalf("express-session never warned:\n%s", h.ok("logs", "sess", "--lines", "50", "--nostream"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	by, code := doctorResults(t, h, "sess")
+	if got := by["session_store"]; got.Level != doctor.Fail || !strings.Contains(got.Detail, "MemoryStore") || !strings.Contains(got.Fix, "store") {
+		t.Errorf("session_store: %+v", got)
+	}
+	if code != 1 {
+		t.Errorf("doctor exit %d, want 1", code)
+	}
+	// The express app of the same project, with no session: PASS.
+	h.ok("start", "express-app.js", "--name", "plain", "--port", fmt.Sprint(freePort(t)), "--listen-timeout", "30s")
+	h.waitApp("plain", "online", allOnline)
+	if by, _ := doctorResults(t, h, "plain"); by["session_store"].Level != doctor.Pass {
+		t.Errorf("session_store of an app without sessions: %+v", by["session_store"])
+	}
+}
+
+// Unhandled promise rejections are counted by the runtime preload, which
+// leaves Node's default (the process exits) to apps without a listener.
+func TestDoctorCountsUnhandledRejections(t *testing.T) {
+	h := newHome(t)
+	os.WriteFile(filepath.Join(h.dir, "daemon.yaml"), []byte("metrics_interval: 200ms\n"), 0o600)
+	port := freePort(t)
+	h.ok("start", "rejects.js", "--name", "rej", "--port", fmt.Sprint(port), "--env", "OWN_LISTENER=1")
+	h.waitApp("rej", "reporting", func(a api.App) bool { return len(a.Instances) == 1 && a.Instances[0].Node != nil })
+	if by, _ := doctorResults(t, h, "rej"); by["unhandled_rejections"].Level != doctor.Pass {
+		t.Errorf("unhandled_rejections before any: %+v", by["unhandled_rejections"])
+	}
+	for range 3 {
+		get(t, fmt.Sprintf("http://127.0.0.1:%d/reject", port))
+	}
+	a := h.waitApp("rej", "counting 3 rejections", func(a api.App) bool {
+		return a.Instances[0].Node["unhandled_rejections_total"] == 3
+	})
+	if a.Instances[0].Restarts != 0 {
+		t.Errorf("an app with its own listener restarted: %+v", a.Instances[0])
+	}
+	by, _ := doctorResults(t, h, "rej")
+	if got := by["unhandled_rejections"]; got.Level != doctor.Warn || !strings.HasPrefix(got.Detail, "3 unhandled") || got.Fix == "" {
+		t.Errorf("unhandled_rejections: %+v", got)
+	}
+
+	// Without a listener of its own the app still dies of one, as Node
+	// has it, with the rejection's error in its stderr.
+	port2 := freePort(t)
+	h.ok("start", "rejects.js", "--name", "dies", "--port", fmt.Sprint(port2), "--no-autorestart")
+	before := h.waitApp("dies", "online", allOnline)
+	get(t, fmt.Sprintf("http://127.0.0.1:%d/reject", port2))
+	a = h.waitApp("dies", "stopped by the rejection", func(a api.App) bool {
+		return a.Instances[0].LastExit != nil && a.Instances[0].PID != before.Instances[0].PID
+	})
+	if x := a.Instances[0].LastExit; x.Code != 1 || !strings.Contains(x.Reason+strings.Join(x.Stderr, "\n"), "rejectedForDoctor") {
+		t.Errorf("exit of an app without a listener: %+v", x)
+	}
+}
+
+// tend doctor --deep reloads the app with --trace-sync-io, counts the
+// synchronous I/O of a few requests, and reloads it back.
+func TestDoctorDeepFindsSyncIO(t *testing.T) {
+	h := newHome(t)
+	port := freePort(t)
+	h.ok("start", "sync-io.js", "--name", "sio", "--port", fmt.Sprint(port), "-i", "2")
+	h.waitApp("sio", "online", allOnline)
+	r := h.run("doctor", "sio", "--deep", "--json")
+	var rs []doctor.Result
+	if err := json.Unmarshal([]byte(r.stdout), &rs); err != nil {
+		t.Fatalf("doctor --deep --json: %v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	var got doctor.Result
+	for _, x := range rs {
+		if x.Check == "sync_io" {
+			got = x
+		}
+	}
+	if got.Level != doctor.Warn || !strings.Contains(got.Detail, "readConfigForRequest") || got.Fix == "" {
+		t.Errorf("sync_io: %+v\nstderr:\n%s", got, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "reloading sio with --trace-sync-io") || !strings.Contains(r.stderr, "reloaded back") {
+		t.Errorf("doctor --deep does not say it reloads:\n%s", r.stderr)
+	}
+	var envs []api.Env
+	mustJSON(t, h.ok("env", "sio", "--json"), &envs)
+	for _, in := range envs[0].Instances {
+		if strings.Contains(in.Env["NODE_OPTIONS"], "--trace-sync-io") {
+			t.Errorf("instance %d still runs with --trace-sync-io: %q", in.Index, in.Env["NODE_OPTIONS"])
+		}
+	}
+	// Without --deep, no probe and no reload.
+	if by, _ := doctorResults(t, h, "sio"); by["sync_io"].Check != "" {
+		t.Errorf("sync_io without --deep: %+v", by["sync_io"])
 	}
 }

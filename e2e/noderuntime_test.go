@@ -59,3 +59,28 @@ func TestNodeRuntimeMetricsWithoutCode(t *testing.T) {
 		t.Errorf("frozen.js restarted %d times", a.Instances[0].Restarts)
 	}
 }
+
+// The preload reports every metrics_interval of the daemon, which it
+// learns from TEND_METRICS_INTERVAL_MS, and TEND_NODE_RUNTIME=0 in an
+// app's env turns it off.
+func TestNodeRuntimeReportsEveryMetricsInterval(t *testing.T) {
+	h := newHome(t)
+	os.WriteFile(filepath.Join(h.dir, "daemon.yaml"), []byte("metrics_interval: 300ms\n"), 0o600)
+	h.ok("start", "idle.js", "--name", "off", "--env", "TEND_NODE_RUNTIME=0")
+	off := h.waitApp("off", "online", allOnline)
+	h.ok("start", "stall.js", "--name", "stall", "--port", strconv.Itoa(freePort(t)))
+	a := h.waitApp("stall", "reporting a stall", func(a api.App) bool {
+		return len(a.Instances) == 1 && a.Instances[0].Node["eventloop_delay_max_seconds"] >= 0.4
+	})
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", a.Instances[0].PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains("\x00"+string(env)+"\x00", "\x00TEND_METRICS_INTERVAL_MS=300\x00") {
+		t.Errorf("the instance's environment lacks TEND_METRICS_INTERVAL_MS=300: %q", env)
+	}
+	// The app with the preload off started before this one reported.
+	if n := h.app("off").Instances[0].Node; len(n) != 0 || h.app("off").Instances[0].PID != off.Instances[0].PID {
+		t.Errorf("an app with TEND_NODE_RUNTIME=0 reports runtime figures: %v", n)
+	}
+}

@@ -17,7 +17,28 @@ import (
 // reader of its stdout.
 func runTend(t *testing.T, h *home, args ...string) (*exec.Cmd, *bufio.Scanner, chan error) {
 	t.Helper()
-	cmd := exec.Command(tendBin, append([]string{"run"}, args...)...)
+	return runTendVerb(t, h, "run", args...)
+}
+
+// sigtermExits0 sends SIGTERM to a foreground tend and checks that it
+// exits 0 (within 20 s).
+func sigtermExits0(t *testing.T, cmd *exec.Cmd, exited chan error, what string) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("%s after SIGTERM: %v, want exit 0", what, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not exit after SIGTERM", what)
+	}
+}
+
+// runTendVerb starts `tend verb args...` in the foreground, as runTend.
+func runTendVerb(t *testing.T, h *home, verb string, args ...string) (*exec.Cmd, *bufio.Scanner, chan error) {
+	t.Helper()
+	cmd := exec.Command(tendBin, append([]string{verb}, args...)...)
 	cmd.Env = h.env
 	cmd.Dir = fixtures
 	cmd.Stderr = os.Stderr
@@ -74,15 +95,7 @@ func TestRunReapsAndStopsGracefully(t *testing.T) {
 		t.Fatalf("tend ls during tend run: %d apps", len(apps))
 	}
 	running := append(pids(apps[0]), pids(apps[1])...)
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("tend run after SIGTERM: %v, want exit 0", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("tend run did not exit after SIGTERM")
-	}
+	sigtermExits0(t, cmd, exited, "tend run")
 	waitGone(t, running...)
 	if n := h.processes(); len(n) > 0 {
 		t.Errorf("processes left after tend run: %v", n)

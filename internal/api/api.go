@@ -158,10 +158,14 @@ type Instance struct {
 	// Metrics are the app's own figures (process.send({type: 'tend:metric',
 	// name, value}) or TEND_METRIC name=value on NOTIFY_SOCKET).
 	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// Actions are the actions the instance offers (@pm2/io's io.action,
+	// tx2.action), which `tend trigger` calls.
+	Actions []string `json:"actions,omitempty"`
 	// Node are a Node instance's runtime figures, from tend's preload:
 	// eventloop_delay_{p50,p99,max}_seconds, eventloop_utilization,
 	// heap_{used,total,limit}_bytes, external_bytes, array_buffers_bytes,
-	// gc_<kind>_total, gc_<kind>_pause_seconds_total, active_resources.
+	// gc_<kind>_total, gc_<kind>_pause_seconds_total, active_resources,
+	// unhandled_rejections_total.
 	Node map[string]float64 `json:"node,omitempty"`
 	// HTTP is the instance's traffic through the edge (proxy mode).
 	HTTP *HTTPStats `json:"http,omitempty"`
@@ -231,6 +235,11 @@ type Exit struct {
 	// Expected is true when tend asked for the exit (stop, restart).
 	Expected bool   `json:"expected"`
 	Reason   string `json:"reason,omitempty"` // the restart decision
+	// Unstable is how many unstable restarts in a row (each up less than
+	// min_uptime) the restart policy counted after this exit.
+	Unstable int `json:"unstable,omitempty"`
+	// Error is the line of Stderr that names the error, as Crash.Error.
+	Error string `json:"error,omitempty"`
 	// Stderr is the last lines the process wrote to stderr before an
 	// unexpected exit (at most 50): the stack trace of an uncaught error.
 	Stderr []string `json:"stderr,omitempty"`
@@ -318,6 +327,15 @@ const (
 	EventSet           = "set"            // tend set ended: Steps, Error
 	EventApply         = "apply"          // tend apply ended: Steps, Error
 	EventSample        = "sample"         // the periodic CPU and memory reading of an app's instances: Samples
+	// EventIncident is something tend could not fix on its own, which
+	// the alerts of daemon.yaml tell a person about: Kind (an Alert*
+	// kind), Message, Host (for host_lost); Resolved when it is over.
+	EventIncident = "incident"
+	// EventAlert is an alert the daemon raised (GET /v1/alerts): Alert,
+	// with its deliveries as they were when it was raised.
+	EventAlert      = "alert"
+	EventAppMessage = "app.message" // an instance sent process:msg or human:event (PM2's bus): Instance, PID, Action (the type), Message (its data as JSON)
+	EventProfile    = "profile"     // tend profiled an instance by itself, or chose not to: Instance, Action (a ProfileTrigger), Message (the file), Error (why not)
 	// EventGap is the first event of a stream whose resume id is no longer
 	// kept (or unknown to this daemon): Gap says what was missed.
 	EventGap = "gap"
@@ -355,6 +373,11 @@ type StreamEvent struct {
 	Error   string         `json:"error,omitempty"`
 	Samples []SampleFigure `json:"samples,omitempty"`
 	Gap     *Gap           `json:"gap,omitempty"`
+	// Kind, Host and Resolved are an incident's (EventIncident).
+	Kind     string `json:"kind,omitempty"`
+	Host     string `json:"host,omitempty"`
+	Resolved bool   `json:"resolved,omitempty"`
+	Alert    *Alert `json:"alert,omitempty"`
 }
 
 // SampleFigure is one instance's reading in a sample event.
@@ -404,6 +427,23 @@ const (
 type ProfileStopRequest struct {
 	Instance int `json:"instance"`
 }
+
+// StoredProfile is a profile tend took by itself, in $TEND_HOME/profiles
+// (GET /v1/profiles?app=NAME answers []StoredProfile, oldest first).
+type StoredProfile struct {
+	File     string    `json:"file"` // its full path
+	App      string    `json:"app"`
+	Instance int       `json:"instance"`
+	Trigger  string    `json:"trigger"` // ProfileTriggerStall or ProfileTriggerMemory
+	Size     int64     `json:"size"`
+	Time     time.Time `json:"time"`
+}
+
+// Why tend took a profile by itself.
+const (
+	ProfileTriggerStall  = "stall"  // profile_on_stall: a CPU profile
+	ProfileTriggerMemory = "memory" // heap_snapshot_on_memory_limit: a heap snapshot
+)
 
 // Headers and trailers of a profile's answer.
 const (
@@ -470,3 +510,113 @@ const (
 	DeployDone     = "done"
 	DeployError    = "error"
 )
+
+// Kinds of alert (and of EventIncident). The daemon finds errored and
+// crash_loop in what its apps do; the others are incidents published on
+// the event bus by whoever sees them (app, deploy, fleet).
+const (
+	AlertErrored      = "errored"       // an app went errored: its restart policy gave up
+	AlertCrashLoop    = "crash_loop"    // an instance restarted unstably AlertCrashLoopRestarts times in a row
+	AlertMemoryLimit  = "memory_limit"  // an instance was replaced for max_memory_restart
+	AlertReloadFailed = "reload_failed" // a reload's new instances did not take over
+	AlertDeployFailed = "deploy_failed" // a deploy did not switch to its release
+	AlertHostLost     = "host_lost"     // a fleet host stopped heartbeating (Host)
+	// AlertTest is the sample of tend alerts test.
+	AlertTest = "test"
+)
+
+// AlertKinds are the kinds a target of daemon.yaml may ask for.
+var AlertKinds = []string{AlertErrored, AlertCrashLoop, AlertMemoryLimit, AlertReloadFailed, AlertDeployFailed, AlertHostLost}
+
+// AlertCrashLoopRestarts is how many unstable restarts in a row (each
+// process up less than the app's min_uptime) make a crash loop.
+const AlertCrashLoopRestarts = 3
+
+// Alerts answers GET /v1/alerts: the alert targets of daemon.yaml and the
+// recent alerts, oldest first.
+type Alerts struct {
+	Targets []AlertTarget `json:"targets"`
+	Alerts  []Alert       `json:"alerts"`
+}
+
+// AlertTarget is one webhook of daemon.yaml and what it was sent.
+type AlertTarget struct {
+	URL    string   `json:"url"` // without its path and query, which may hold a secret
+	Format string   `json:"format"`
+	Events []string `json:"events"`
+	Queued int      `json:"queued"`
+	// Counts since the daemon started: Dropped were pushed out of a full
+	// queue; Suppressed fell within min_interval of the same incident's
+	// last alert.
+	Delivered  uint64 `json:"delivered"`
+	Failed     uint64 `json:"failed"`
+	Dropped    uint64 `json:"dropped"`
+	Suppressed uint64 `json:"suppressed"`
+}
+
+// Alert is one alert the daemon raised: an incident begun or over
+// (Recovered).
+type Alert struct {
+	ID        uint64    `json:"id"`
+	Time      time.Time `json:"time"`
+	Host      string    `json:"host"` // the daemon's host name
+	App       string    `json:"app,omitempty"`
+	Kind      string    `json:"kind"`
+	Message   string    `json:"message"`
+	Recovered bool      `json:"recovered,omitempty"`
+	// Text is the one line a chat webhook shows.
+	Text string `json:"text"`
+	// Deliveries are one per target, in the order of daemon.yaml.
+	Deliveries []Delivery `json:"deliveries"`
+}
+
+// Delivery states.
+const (
+	DeliveryPending    = "pending"
+	DeliveryDelivered  = "delivered"
+	DeliveryFailed     = "failed"
+	DeliveryDropped    = "dropped"    // pushed out of a full queue
+	DeliverySuppressed = "suppressed" // rate-limited (min_interval)
+	DeliverySkipped    = "skipped"    // the target does not want this kind
+)
+
+// Delivery is how one alert went to one target.
+type Delivery struct {
+	Target   string `json:"target"` // as in AlertTarget.URL
+	Status   string `json:"status"`
+	Code     int    `json:"code,omitempty"` // the last HTTP status
+	Attempts int    `json:"attempts,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// AlertTestResult answers POST /v1/alerts/test, one per target: the HTTP
+// status the target answered the sample with, or why it did not.
+type AlertTestResult struct {
+	Target string `json:"target"`
+	Format string `json:"format"`
+	Code   int    `json:"code,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// TriggerRequest is the body of POST /v1/apps/{target}/trigger: call an
+// action the app's instances offer (@pm2/io, tx2), as `pm2 trigger` does.
+type TriggerRequest struct {
+	Action string `json:"action"`
+	// Param, when set, is passed to the action (PM2 sends {msg, opts}).
+	Param *string `json:"param,omitempty"`
+	// Instance, when set, is the one instance to call; else all.
+	Instance *int `json:"instance,omitempty"`
+	// TimeoutMS bounds the wait for the replies (default 10 s, at most
+	// 5 min).
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+// TriggerReply is one instance's answer to a trigger: its reply as JSON, or
+// why there is none.
+type TriggerReply struct {
+	App      string          `json:"app"`
+	Instance int             `json:"instance"`
+	PID      int             `json:"pid,omitempty"`
+	Reply    json.RawMessage `json:"reply,omitempty"`
+	Error    string          `json:"error,omitempty"`
+}

@@ -85,6 +85,19 @@ type Config struct {
 	// NodeRuntimePreload is the path of the preload every Node instance
 	// gets (--require in NODE_OPTIONS) to report its runtime figures.
 	NodeRuntimePreload string
+	// RuntimeInterval is how often that preload reports
+	// (TEND_METRICS_INTERVAL_MS): the daemon's metrics_interval.
+	RuntimeInterval time.Duration
+	// OnRuntime, when set, is called from the owner goroutine with each
+	// runtime report of a Node instance's current process and the app's
+	// profile_on_stall setting (nil when unset). It must not block nor
+	// keep figs.
+	OnRuntime func(index, pid int, figs map[string]float64, stall *spec.ProfileOnStall)
+	// BeforeMemoryRestart, when set, is called before max_memory_restart
+	// replaces instance index (process pid) of an app with
+	// heap_snapshot_on_memory_limit, from the helper goroutine that
+	// replaces it, which waits for it: it must bound its own time.
+	BeforeMemoryRestart func(index, pid int)
 	// Log receives the app's events (watch and cron reloads, autoscale).
 	Log *slog.Logger
 	// Files and Hub take the app's output; LogDefaults holds the daemon's
@@ -149,6 +162,9 @@ type App struct {
 	scaler     *autoscale.Scaler
 	scaling    bool // an autoscale step is under way
 	seen       seen // what Emit was last told
+	// reloadFailed says a failed reload was reported as an incident, so
+	// that the next reload that succeeds reports it over (emit.go).
+	reloadFailed bool
 	// handingOver is set once Handover has taken the app's state: the
 	// processes are the next daemon's, and their exits are left to it.
 	handingOver bool
@@ -640,6 +656,7 @@ func (a *App) status() api.App {
 			if len(p.custom) > 0 {
 				is.Metrics = maps.Clone(p.custom)
 			}
+			is.Actions = slices.Clone(p.actions)
 			if len(p.runtime) > 0 {
 				is.Node = maps.Clone(p.runtime)
 			}
@@ -745,13 +762,25 @@ func (a *App) stopProc(p *proc) {
 	}
 	sig := signalNum(a.spec.KillSignal)
 	grace := a.spec.KillTimeout.D()
-	// Draining and stopping take up to two kill_timeouts; the owner
-	// goroutine must not wait for them. Close does (bounded by them).
+	withMessage := a.spec.ShutdownWithMessage
+	// Draining and stopping take up to two kill_timeouts (three with
+	// shutdown_with_message); the owner goroutine must not wait for them.
+	// Close does (bounded by them).
 	a.goHelper(func() {
 		if front != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), grace)
 			_ = front.Drain(ctx, p.id())
 			cancel()
+		}
+		if send := p.sender; send != nil && withMessage && send.Send(ready.ShutdownMessage) == nil {
+			// PM2's shutdown_with_message: the message instead of the
+			// signal, which follows after kill_timeout.
+			t := time.NewTimer(grace)
+			select {
+			case <-p.sp.Done():
+			case <-t.C:
+			}
+			t.Stop()
 		}
 		p.sp.Stop(sig, grace)
 	})
@@ -816,10 +845,12 @@ func (a *App) afterCrash(s *slot, e supervise.Exit, spawnErr error, stderr []str
 	}
 	s.lastExit = apiExit(e, false, reason)
 	s.lastExit.Stderr = stderr
+	s.lastExit.Unstable = s.tracker.Unstable()
 	detail := stderr // where the crash log finds the error line
 	if spawnErr != nil {
 		detail = []string{spawnErr.Error()}
 	}
+	s.lastExit.Error = errorLineOf(detail)
 	a.recordCrash(s.index, s.lastExit, detail, a.fx.Now())
 	if a.stopped || !slices.Contains(a.slots, s) {
 		a.setSlotState(s, api.StatusStopped)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/tendhq/tend/internal/api"
@@ -101,4 +102,33 @@ func (a *App) emitChanges() {
 		emit(m)
 		a.seen.status, a.seen.reason = st, a.reason
 	}
+}
+
+// incident tells cfg.Emit about something tend could not fix on its own
+// (an api.Alert* kind), or that it is over. Owner goroutine.
+func (a *App) incident(kind, msg string, resolved bool) {
+	if a.cfg.Emit == nil {
+		return
+	}
+	a.cfg.Emit(api.StreamEvent{Type: api.EventIncident, App: a.spec.Name, Namespace: a.spec.Namespace, AppID: a.id,
+		Instance: -1, Kind: kind, Message: msg, Resolved: resolved})
+}
+
+// reportReload reports a reload that failed as an incident, and the next
+// one that succeeds as its end. A reload cut short by its caller or by the
+// app's end is no incident. A helper goroutine, after the reload.
+func (a *App) reportReload(ctx context.Context, err error) {
+	if ctx.Err() != nil || a.ctx.Err() != nil {
+		return
+	}
+	_ = a.do(func() {
+		switch {
+		case err != nil:
+			a.reloadFailed = true
+			a.incident(api.AlertReloadFailed, err.Error(), false)
+		case a.reloadFailed:
+			a.reloadFailed = false
+			a.incident(api.AlertReloadFailed, "a reload succeeded", true)
+		}
+	})
 }

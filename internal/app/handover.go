@@ -257,9 +257,10 @@ func (a *App) adoptProc(s *slot, hp *HandedProc, sp Process) error {
 		f.Close()
 		if err == nil {
 			p.ipc = c
+			p.sender = ready.NewSender(c)
 			p.closers = append(p.closers, c)
-			metric := a.metricSink(p)
-			a.goHelper(func() { ready.ReadIPC(c, signals, metric) })
+			metric, pm2 := a.metricSink(p), a.pm2Sink(p)
+			a.goHelper(func() { ready.ReadIPC(c, signals, metric, pm2) })
 		}
 	}
 	if f := inherited(hp.Notify, "notify"); f != nil {

@@ -86,7 +86,12 @@ func (b *runtimeBatch) add(a *App, p *proc, name string, v float64) {
 	b.figs = nil
 	b.mu.Unlock()
 	if len(figs) > 0 {
-		a.post(func() { p.runtime = figs })
+		a.post(func() {
+			p.runtime = figs
+			if a.cfg.OnRuntime != nil && p.slot.cur == p && p.sp != nil {
+				a.cfg.OnRuntime(p.slot.index, p.sp.Pid(), figs, a.spec.ProfileOnStall)
+			}
+		})
 	}
 }
 

@@ -96,6 +96,17 @@ type proc struct {
 	overLimit int                // samples in a row above max_memory_restart
 	custom    map[string]float64 // the app's own metrics
 
+	// sender writes to a Node process's IPC channel (nil without one);
+	// actions are the actions it offers (@pm2/io, tx2), pending the
+	// triggers waiting for their reply, oldest first (pm2.go).
+	sender  *ready.Sender
+	actions []string
+	pending []*trigger
+	// msgSecond starts the second in which msgCount messages were passed
+	// on as events and msgDropped were not (pm2.go).
+	msgSecond            time.Time
+	msgCount, msgDropped int
+
 	// runtime are the figures of tend's Node runtime preload (inspect.go).
 	runtime map[string]float64
 
@@ -190,11 +201,12 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		}
 		p.closers = append(p.closers, parent)
 		p.ipc = parent
+		p.sender = ready.NewSender(parent)
 		childEnds = append(childEnds, child)
 		env = append(env, fmt.Sprintf("NODE_CHANNEL_FD=%d", 3+len(extra)), "NODE_CHANNEL_SERIALIZATION_MODE=json")
 		extra = append(extra, child)
-		metric := a.metricSink(p)
-		a.goHelper(func() { ready.ReadIPC(parent, signals, metric) })
+		metric, pm2 := a.metricSink(p), a.pm2Sink(p)
+		a.goHelper(func() { ready.ReadIPC(parent, signals, metric, pm2) })
 	}
 	if a.cfg.RunDir != "" {
 		n, err := ready.ListenNotify(a.cfg.RunDir, fmt.Sprintf("n%d.%d.sock", a.id, p.gen))
@@ -436,14 +448,7 @@ func (a *App) metricSink(p *proc) ready.MetricFunc {
 			rt.add(a, p, name, v)
 			return
 		}
-		a.post(func() {
-			if p.custom == nil {
-				p.custom = map[string]float64{}
-			}
-			if len(p.custom) < maxCustomMetrics || p.custom[name] != 0 {
-				p.custom[name] = v
-			}
-		})
+		a.post(func() { p.setMetric(name, v) })
 	}
 }
 
@@ -475,10 +480,13 @@ func (a *App) environ(index, port int) []string {
 	if port > 0 {
 		m["PORT"] = strconv.Itoa(port)
 	}
-	m["NODE_APP_INSTANCE"] = strconv.Itoa(index)
+	a.spec.InstanceEnv(m, index)
 	m["TEND_INSTANCE"] = strconv.Itoa(index)
 	m["TEND_APP_NAME"] = a.spec.Name
 	m["TEND_APP_ID"] = strconv.Itoa(a.id)
+	if _, set := m["TEND_METRICS_INTERVAL_MS"]; !set && a.spec.IsNode() && a.cfg.RuntimeInterval > 0 {
+		m["TEND_METRICS_INTERVAL_MS"] = strconv.FormatInt(a.cfg.RuntimeInterval.Milliseconds(), 10)
+	}
 	// Set per process by tend, never inherited from the caller.
 	for _, k := range []string{"NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"} {
 		delete(m, k)
@@ -522,6 +530,9 @@ func (a *App) command(env []string) (string, []string, error) {
 		argv = append(argv, "-r", a.cfg.NodePreload)
 	}
 	argv = append(argv, s.InterpreterArgs...)
+	if s.SourceMapSupport && s.IsNode() && !slices.Contains(s.InterpreterArgs, "--enable-source-maps") {
+		argv = append(argv, "--enable-source-maps")
+	}
 	argv = append(argv, s.Script)
 	argv = append(argv, s.Args...)
 	return path, argv, nil

@@ -23,11 +23,11 @@ func (a *App) Reload(ctx context.Context) error {
 
 // reload is Reload; auto (a watch or cron reload) leaves a stopped app
 // stopped.
-func (a *App) reload(ctx context.Context, auto bool) error {
+func (a *App) reload(ctx context.Context, auto bool) (err error) {
 	a.opMu.Lock()
 	defer a.opMu.Unlock()
+	defer func() { a.reportReload(ctx, err) }()
 	var n, batch int
-	var err error
 	if e := a.do(func() {
 		if auto && a.stopped {
 			return

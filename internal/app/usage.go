@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/metrics"
 )
 
@@ -53,7 +54,11 @@ func (a *App) Observe(usage map[int]metrics.Usage) error {
 				reason := fmt.Sprintf("max_memory_restart: memory %s above the limit %s for 2 samples in a row",
 					mib(u.MemoryBytes), mib(uint64(limit)))
 				index, limit := s.index, a.spec.ListenTimeout.D()+2*a.spec.KillTimeout.D()+10*time.Second
-				a.goHelper(func() { a.replace(index, reason, limit) })
+				snapshot := 0
+				if a.spec.HeapSnapshotOnMemoryLimit && a.spec.IsNode() {
+					snapshot = p.sp.Pid()
+				}
+				a.goHelper(func() { a.replace(index, reason, limit, snapshot) })
 			}
 		}
 		a.autoscale(a.fx.Now())
@@ -62,8 +67,10 @@ func (a *App) Observe(usage map[int]metrics.Usage) error {
 
 // replace swaps one instance for a fresh process, as a reload does, within
 // limit. It gives way to a user's operation in progress: the next sample
-// over the limit tries again. A helper goroutine.
-func (a *App) replace(index int, reason string, limit time.Duration) {
+// over the limit tries again. With snapshot, the pid of the process, a heap
+// snapshot of it is taken first (Config.BeforeMemoryRestart). A helper
+// goroutine.
+func (a *App) replace(index int, reason string, limit time.Duration, snapshot int) {
 	if !a.opMu.TryLock() {
 		_ = a.do(func() {
 			if index < len(a.slots) && a.slots[index].cur != nil {
@@ -73,6 +80,9 @@ func (a *App) replace(index int, reason string, limit time.Duration) {
 		return
 	}
 	defer a.opMu.Unlock()
+	if snapshot > 0 && a.cfg.BeforeMemoryRestart != nil {
+		a.cfg.BeforeMemoryRestart(index, snapshot)
+	}
 	ctx, cancel := context.WithTimeout(a.ctx, limit)
 	defer cancel()
 	err := a.reloadBatch(ctx, index, index+1)
@@ -82,6 +92,9 @@ func (a *App) replace(index int, reason string, limit time.Duration) {
 				reason += fmt.Sprintf("; replacement failed: %v", err)
 			}
 			a.slots[index].reason = reason
+		}
+		if a.ctx.Err() == nil { // not cut short by the app's end
+			a.incident(api.AlertMemoryLimit, fmt.Sprintf("instance %d replaced: %s", index, reason), false)
 		}
 	})
 }

@@ -22,7 +22,7 @@ restart. Apps missing from the file are listed, and deleted with --prune. --dry-
 prints the plan and changes nothing; an invalid file changes nothing either.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			apps, warnings, err := spec.LoadFile(args[0], spec.LoadOptions{EnvName: envName, MaxInstances: e.maxInstances()})
+			apps, warnings, err := spec.LoadFile(args[0], spec.LoadOptions{EnvName: envName, MaxInstances: e.maxInstances(), Elsewhere: e.host != ""})
 			printWarnings(e, warnings)
 			if err != nil {
 				return err
@@ -31,7 +31,7 @@ prints the plan and changes nothing; an invalid file changes nothing either.`,
 			if err != nil {
 				return err
 			}
-			req := api.ApplyRequest{Apps: raw, Env: callerEnv(), Prune: prune, DryRun: dryRun}
+			req := api.ApplyRequest{Apps: raw, Env: e.callerEnv(), Prune: prune, DryRun: dryRun}
 			c, err := e.connect(cmd.Context())
 			if err != nil {
 				return err

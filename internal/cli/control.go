@@ -65,7 +65,7 @@ func newRestart(e *env) *cobra.Command {
 			if !update {
 				return api.ActionRequest{}
 			}
-			return api.ActionRequest{UpdateEnv: true, Env: callerEnv()}
+			return api.ActionRequest{UpdateEnv: true, Env: e.callerEnv()}
 		}
 	})
 }

@@ -27,9 +27,10 @@ func newDaemon(e *env) *cobra.Command {
 		Short: "Run the daemon in the foreground (other commands start it when needed)",
 		Long: `Run the daemon in the foreground. Other commands start it in the background when none
 answers. Its settings come from $TEND_HOME/daemon.yaml (metrics_addr, metrics_token,
-metrics_interval, procs (CPUs to run on, default half of them), and the default log
-rotation: log_max_size, log_rotate_interval, log_retain, log_compress), which these flags
-override.`,
+metrics_interval, procs (CPUs to run on, default half of them), the default log
+rotation: log_max_size, log_rotate_interval, log_retain, log_compress; alerts, the
+webhooks of tend alerts; and the remote control API: remote_addr, remote_cert,
+remote_key), which these flags override.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadDaemonConfig(e.home)
@@ -100,7 +101,8 @@ override.`,
 				MetricsAddr: cfg.MetricsAddr, MetricsToken: cfg.MetricsToken, MetricsInterval: every,
 				LogDefaults: defaults, OwnLog: own, Procs: cfg.Procs, MaxInstances: cfg.MaxInstances,
 				MaxUpload: cfg.MaxUpload,
-				Updatable: true, Argv: os.Args,
+				Updatable: true, Argv: os.Args, Alerts: cfg.Alerts,
+				RemoteAddr: cfg.RemoteAddr, RemoteCert: cfg.RemoteCert, RemoteKey: cfg.RemoteKey,
 			})
 			if errors.Is(err, home.ErrRunning) {
 				return fmt.Errorf("%w (%s)", err, e.home)
@@ -142,7 +144,11 @@ func newPing(e *env) *cobra.Command {
 		Short: "Ask whether the daemon is running and answering (exit 1 when none is; it starts none)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := client.New(e.home).Ping(cmd.Context())
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.Ping(cmd.Context())
 			if errors.Is(err, client.ErrNoDaemon) {
 				return fmt.Errorf("no daemon is running in %s (any other command starts one)", e.home)
 			}
@@ -168,7 +174,11 @@ func newVersion(e *env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(e.stdout, "cli     %s\n", version.String())
-			p, err := client.New(e.home).Ping(cmd.Context())
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.Ping(cmd.Context())
 			switch {
 			case errors.Is(err, client.ErrNoDaemon):
 				fmt.Fprintln(e.stdout, "daemon  not running")

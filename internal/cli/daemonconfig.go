@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tendhq/tend/internal/alert"
 	"github.com/tendhq/tend/internal/conf"
 	"github.com/tendhq/tend/internal/logs"
 )
@@ -33,6 +36,13 @@ type daemonConfig struct {
 	// MaxUpload is the largest release archive a deploy may send; 0 is
 	// daemon.DefaultMaxUpload.
 	MaxUpload int64
+	// RemoteAddr serves the control API beyond the unix socket, over TLS
+	// with tokens (RemoteCert and RemoteKey, or a self-signed pair).
+	RemoteAddr string
+	RemoteCert string
+	RemoteKey  string
+	// Alerts are the webhooks alerts go to (internal/alert).
+	Alerts []alert.Target
 }
 
 // daemonKeys are daemon.yaml's keys.
@@ -56,6 +66,9 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 	}, func(c *daemonConfig) *string { return &c.LogRotateInterval }),
 	conf.IntField("log_retain", 0, 1000, func(c *daemonConfig) *int { return &c.LogRetain }),
 	conf.BoolField("log_compress", func(c *daemonConfig) *bool { return &c.LogCompress }),
+	conf.StringField("remote_addr", checkListenAddr, func(c *daemonConfig) *string { return &c.RemoteAddr }),
+	conf.StringField("remote_cert", nil, func(c *daemonConfig) *string { return &c.RemoteCert }),
+	conf.StringField("remote_key", nil, func(c *daemonConfig) *string { return &c.RemoteKey }),
 	conf.IntField("max_instances", 1, 1<<20, func(c *daemonConfig) *int { return &c.MaxInstances }),
 	conf.SizeField("max_upload", 1<<10, 1<<40, func(c *daemonConfig) *int64 { return &c.MaxUpload }),
 	conf.Custom("procs", func(d *conf.Decoder, key string, v any, c *daemonConfig) {
@@ -66,6 +79,7 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 		}
 		c.Procs = n
 	}),
+	conf.Custom("alerts", func(d *conf.Decoder, key string, v any, c *daemonConfig) { c.Alerts = alert.Decode(d, key, v) }),
 }}
 
 // loadDaemonConfig reads daemon.yaml; a missing file is the defaults.
@@ -85,15 +99,38 @@ func loadDaemonConfig(home string) (daemonConfig, error) {
 	}
 	d := conf.NewDecoder(path, "", raw)
 	daemonKeys.Decode(d, &c)
+	switch {
+	case c.RemoteCert != "" && c.RemoteKey == "":
+		d.Errorf("remote_key", "required with remote_cert (or leave both out for a self-signed certificate)")
+	case c.RemoteKey != "" && c.RemoteCert == "":
+		d.Errorf("remote_cert", "required with remote_key (or leave both out for a self-signed certificate)")
+	case c.RemoteCert != "" && c.RemoteAddr == "":
+		d.Errorf("remote_cert", "has no use without remote_addr")
+	}
 	if errs := d.Errs(); len(errs) > 0 {
 		return daemonConfig{}, errs
 	}
 	return c, nil
 }
 
+// checkListenAddr says why s is not a host:port to listen on, or "".
+func checkListenAddr(s string) string {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Sprintf("want host:port, such as 0.0.0.0:8701 (%v)", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("port %q: want 1 to 65535", port)
+	}
+	return ""
+}
+
 // maxInstances is daemon.yaml's max_instances (0, the default, when the
 // file sets none or cannot be read: the daemon reports a bad file itself).
 func (e *env) maxInstances() int {
+	if e.host != "" {
+		return 0 // the remote daemon's own file decides, and checks
+	}
 	cfg, err := loadDaemonConfig(e.home)
 	if err != nil {
 		return 0

@@ -19,7 +19,7 @@ import (
 )
 
 func newDoctor(e *env) *cobra.Command {
-	var asJSON, audit bool
+	var asJSON, audit, deep bool
 	cmd := &cobra.Command{
 		Use:   "doctor [name|id|namespace|all]",
 		Short: "Check running apps against the production checklist",
@@ -28,8 +28,13 @@ per check with how to fix each: NODE_ENV=production, a Node.js and Express that 
 end-of-life nor affected by a known advisory, TLS on the public port, security headers,
 compression and cookie flags (probed with a real request through the edge), a
 framework's default session cookie name, auto-restart, instances, a memory limit, log
-rotation, start on boot, and crashes of the last 24 hours. --audit also runs
-npm audit --omit=dev. Exits 1 when any check FAILs.`,
+rotation, start on boot, crashes of the last 24 hours, express-session's MemoryStore (its
+warning in the instances' stderr) and unhandled promise rejections (counted by tend's
+runtime preload). --audit also runs npm audit --omit=dev. --deep also probes for
+synchronous I/O on the request path: it RELOADS each Node app with a port with
+--trace-sync-io in NODE_OPTIONS, sends it 5 requests, counts Node's warnings, and
+reloads it back (rolling reloads: zero downtime with two instances or more behind the
+edge). Exits 1 when any check FAILs.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target := "all"
@@ -64,6 +69,7 @@ npm audit --omit=dev. Exits 1 when any check FAILs.`,
 				if a.Spec != nil && a.Spec.IsNode() {
 					in.NodeVersion = nodeVersion(cmd.Context(), a.Spec.Interpreter, in.Env["PATH"])
 				}
+				in.RecentStderr = stderrSince(cmd.Context(), c, a, instancesSince(a, time.Now()))
 				if a.Port > 0 {
 					scheme := "http"
 					if a.Spec != nil && a.Spec.Edge != nil && a.Spec.Edge.TLS != nil {
@@ -73,6 +79,9 @@ npm audit --omit=dev. Exits 1 when any check FAILs.`,
 						scheme = "http"
 					}
 					in.URL = fmt.Sprintf("%s://127.0.0.1:%d/", scheme, a.Port)
+					if deep && a.Spec != nil && a.Spec.IsNode() && a.Status == api.StatusOnline {
+						in.SyncIO = syncIOProbe(cmd.Context(), c, e.stderr, a, in.URL, probe)
+					}
 				}
 				results = append(results, doctor.Check(cmd.Context(), in)...)
 				if audit && a.Spec != nil {
@@ -101,6 +110,7 @@ npm audit --omit=dev. Exits 1 when any check FAILs.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
 	cmd.Flags().BoolVar(&audit, "audit", false, "also run npm audit --omit=dev on each app's project")
+	cmd.Flags().BoolVar(&deep, "deep", false, "also probe for synchronous I/O: reloads each Node app with --trace-sync-io for 5 requests, then back")
 	return cmd
 }
 

@@ -116,6 +116,12 @@ func newDescribe(e *env) *cobra.Command {
 					fmt.Fprintln(e.stdout)
 				}
 				printDescribe(e.stdout, a)
+				// A daemon older than the profile store has no list: it
+				// is left out.
+				if ps, err := c.Profiles(cmd.Context(), a.Name); err == nil && len(ps) > 0 {
+					fmt.Fprintf(e.stdout, "profiles tend took (%d, `tend profile ls %s`):\n", len(ps), a.Name)
+					printStoredProfiles(e.stdout, ps)
+				}
 			}
 			return nil
 		},
@@ -165,6 +171,12 @@ func printDescribe(w io.Writer, a api.App) {
 		row("kill_timeout", s.KillTimeout.D())
 		if len(s.StopExitCodes) > 0 {
 			row("stop_exit_codes", fmt.Sprint(s.StopExitCodes))
+		}
+		if p := s.ProfileOnStall; p != nil {
+			row("profile_on_stall", fmt.Sprintf("threshold %s, duration %s, max_per_hour %d", p.Threshold.D(), p.Duration.D(), p.MaxPerHour))
+		}
+		if s.HeapSnapshotOnMemoryLimit {
+			row("heap_snapshot_on_memory_limit", true)
 		}
 		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 			row("env."+k, s.Env[k])
@@ -219,6 +231,9 @@ func printDescribe(w io.Writer, a api.App) {
 				parts = append(parts, fmt.Sprintf("%s=%g", k, in.Metrics[k]))
 			}
 			fmt.Fprintf(w, "instance %d metrics: %s\n", in.Index, strings.Join(parts, " "))
+		}
+		if len(in.Actions) > 0 {
+			fmt.Fprintf(w, "instance %d actions: %s (tend trigger)\n", in.Index, strings.Join(in.Actions, ", "))
 		}
 		if line := nodeRuntimeText(in.Node); line != "" {
 			fmt.Fprintf(w, "instance %d node: %s\n", in.Index, line)

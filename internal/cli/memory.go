@@ -102,6 +102,9 @@ func sizeText(b uint64) string {
 // here: the CLI reaches it on a local socket). Any failure to tell is
 // silent: the warning is advice.
 func (e *env) warnMemory(ctx context.Context, c *client.Client, apps []spec.App) {
+	if e.host != "" {
+		return // this host's memory says nothing of the daemon's
+	}
 	mi, err := metrics.ReadMemInfo()
 	if err != nil {
 		return

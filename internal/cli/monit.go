@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,7 +43,8 @@ func newMonit(e *env) *cobra.Command {
 		Use:   "monit",
 		Short: "Live dashboard of every instance, the selected app's logs, and keys to restart, reload and scale",
 		Long: `Show one row per instance (pid, status, CPU, memory, restarts, uptime, requests/s and
-p95 latency through the edge), refreshed as the daemon reports changes and samples (about
+p95 latency through the edge; for Node instances, event-loop delay p50/p99/max, event-loop
+utilization and heap used/total), refreshed as the daemon reports changes and samples (about
 every second while apps run), and below it the selected app's
 log tail. Keys: up/down (k/j) select an app, r restart, R reload (zero downtime),
 +/- scale by one instance, q quit.`,
@@ -454,6 +457,7 @@ func (m *model) View() string {
 	rows, first, last := m.tableRows(w, max(1, h-4-monitMinLog))
 	lines := []string{m.titleLine(w, first, last)}
 	lines = append(lines, rows...)
+	lines = append(lines, m.metricLines()...)
 	lines = append(lines, m.rule(w))
 	nlog := max(0, h-len(lines)-1)
 	lines = append(lines, m.logLines(w, nlog)...)
@@ -465,6 +469,30 @@ func (m *model) View() string {
 		lines[i] = ansi.Truncate(l, w, "")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// monitMetricLines bounds the lines of the selected app's own metrics.
+const monitMetricLines = 3
+
+// metricLines are the selected app's own metrics (tend:metric, @pm2/io,
+// tx2), one line per instance that has some, sorted by name.
+func (m *model) metricLines() []string {
+	a, ok := m.selected()
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, in := range a.Instances {
+		if len(in.Metrics) == 0 || len(out) == monitMetricLines {
+			continue
+		}
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(in.Metrics)) {
+			parts = append(parts, fmt.Sprintf("%s=%g", clean(k), in.Metrics[k]))
+		}
+		out = append(out, m.st.dim.Render(fmt.Sprintf("  %s[%d] ", clean(a.Name), in.Index))+strings.Join(parts, " "))
+	}
+	return out
 }
 
 func (m *model) titleLine(w, first, last int) string {
@@ -488,7 +516,8 @@ func (m *model) titleLine(w, first, last int) string {
 
 // monitCol is a column of the table: a cell is at least width wide, and
 // when the terminal is too narrow, columns go in increasing drop order (0:
-// never): uptime first, restarts, which tell of a crash loop, last.
+// never): a Node instance's runtime figures first, then uptime, restarts,
+// which tell of a crash loop, last.
 type monitCol struct {
 	title string
 	width int
@@ -503,10 +532,13 @@ var monitCols = []monitCol{
 	{"STATUS", 9, false, 0},
 	{"CPU", 6, true, 0},
 	{"MEM", 8, true, 0},
-	{"↺", 3, true, 4},
-	{"UPTIME", 6, true, 1},
-	{"REQ/S", 7, true, 3},
-	{"P95", 7, true, 2},
+	{"↺", 3, true, 7},
+	{"UPTIME", 6, true, 4},
+	{"REQ/S", 7, true, 6},
+	{"P95", 7, true, 5},
+	{"LOOP p50/p99/max", 16, true, 1},
+	{"ELU", 4, true, 3},
+	{"HEAP", 11, true, 2},
 }
 
 // monitStatusCol is STATUS's index in monitCols: its cell is coloured.
@@ -517,7 +549,7 @@ const monitStatusCol = 3
 const monitNameMin = 10
 
 // monitMaxDrop is the highest drop order in monitCols.
-const monitMaxDrop = 4
+const monitMaxDrop = 7
 
 func (m *model) rowCount() int {
 	n := 0
@@ -539,7 +571,7 @@ func (m *model) tableRows(w, maxRows int) (lines []string, first, last int) {
 	var rows []row
 	for i, a := range m.apps {
 		if len(a.Instances) == 0 { // scaled to zero: still selectable
-			rows = append(rows, row{i, []string{clean(a.Name), "-", "-", a.Status, "-", "-", "-", "-", "-", "-"}, a.Status})
+			rows = append(rows, row{i, []string{clean(a.Name), "-", "-", a.Status, "-", "-", "-", "-", "-", "-", "-", "-", "-"}, a.Status})
 		}
 		for _, in := range a.Instances {
 			rows = append(rows, row{i, instanceCells(a.Name, in), in.Status})
@@ -687,11 +719,27 @@ func instanceCells(name string, in api.Instance) []string {
 		rps = fmt.Sprintf("%.1f", h.RPS)
 		p95 = humanMS(h.P95MS)
 	}
+	loop, elu, heap := "-", "-", "-"
+	if f := in.Node; len(f) > 0 {
+		ms := func(k string) string { return humanLoopMS(f[k] * 1000) }
+		loop = ms("eventloop_delay_p50_seconds") + "/" + ms("eventloop_delay_p99_seconds") + "/" + ms("eventloop_delay_max_seconds")
+		elu = fmt.Sprintf("%.0f%%", f["eventloop_utilization"]*100)
+		heap = humanBytes(uint64(f["heap_used_bytes"])) + "/" + humanBytes(uint64(f["heap_total_bytes"]))
+	}
 	return []string{
 		clean(name), strconv.Itoa(in.Index), pid, in.Status,
 		fmt.Sprintf("%.1f%%", in.CPUPercent), humanBytes(in.MemoryBytes),
-		strconv.Itoa(in.Restarts), up, rps, p95,
+		strconv.Itoa(in.Restarts), up, rps, p95, loop, elu, heap,
 	}
+}
+
+// humanLoopMS prints an event-loop delay in at most 5 columns: whole
+// milliseconds below 10 s.
+func humanLoopMS(ms float64) string {
+	if ms < 10000 {
+		return fmt.Sprintf("%.0fms", ms)
+	}
+	return fmt.Sprintf("%.0fs", ms/1000)
 }
 
 // humanMS prints a latency in at most 7 columns.

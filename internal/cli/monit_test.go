@@ -516,3 +516,53 @@ func TestFollower(t *testing.T) {
 	default:
 	}
 }
+
+func TestMonitShowsTheSelectedAppsOwnMetrics(t *testing.T) {
+	m, _ := plainModel()
+	apps := fixtureApps()
+	apps[0].Instances[1].Metrics = map[string]float64{"jobs_done": 3, "Heap_Size": 9.5}
+	feed(m, tea.WindowSizeMsg{Width: 80, Height: 24}, appsMsg{apps: apps, at: fixtureTime})
+	lines := screen(t, m.View(), 80, 24)
+	l, ok := lineWith(lines, "jobs_done=3")
+	if !ok || !strings.Contains(l, "api[1]") || !strings.Contains(l, "Heap_Size=9.5 jobs_done=3") {
+		t.Errorf("no line of api[1]'s metrics, sorted by name; view:\n%s", strings.Join(lines, "\n"))
+	}
+	if _, ok := lineWith(lines, "api[0]"); ok {
+		t.Errorf("an instance without metrics has a metrics line")
+	}
+	if len(lines) != 24 {
+		t.Errorf("%d lines, want 24", len(lines))
+	}
+}
+
+// A Node instance's runtime figures get columns when the terminal is wide,
+// and are the first to go when it is not.
+func TestMonitShowsNodeRuntime(t *testing.T) {
+	apps := fixtureApps()
+	apps[0].Instances[0].Node = map[string]float64{
+		"eventloop_delay_p50_seconds": 0.0012, "eventloop_delay_p99_seconds": 0.031, "eventloop_delay_max_seconds": 0.512,
+		"eventloop_utilization": 0.42, "heap_used_bytes": 12 << 20, "heap_total_bytes": 20 << 20,
+	}
+	m, _ := plainModel()
+	feed(m, tea.WindowSizeMsg{Width: 160, Height: 24}, appsMsg{apps: apps, at: fixtureTime})
+	lines := screen(t, m.View(), 160, 24)
+	t.Logf("view:\n%s", strings.Join(lines, "\n"))
+	if !strings.Contains(lines[1], "LOOP p50/p99/max") || !strings.Contains(lines[1], "ELU") || !strings.Contains(lines[1], "HEAP") {
+		t.Errorf("header lacks the runtime columns: %q", lines[1])
+	}
+	l, _ := lineWith(lines, "41001")
+	for _, want := range []string{"1ms/31ms/512ms", "42%", "12.0mb/20.0mb"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("row of api[0] lacks %q: %q", want, l)
+		}
+	}
+	if l, _ := lineWith(lines, "41002"); !strings.HasSuffix(strings.Join(strings.Fields(l), " "), "0.0ms - - -") {
+		t.Errorf("an instance without runtime figures should end with dashes: %q", l)
+	}
+
+	feed(m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	lines = screen(t, m.View(), 80, 24)
+	if strings.Contains(lines[1], "LOOP") || !strings.Contains(lines[1], "P95") {
+		t.Errorf("at 80 columns the runtime columns go before the edge's: %q", lines[1])
+	}
+}

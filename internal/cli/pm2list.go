@@ -100,14 +100,25 @@ func (e *env) printPM2List(ctx context.Context, c *client.Client, sortBy string)
 	if err := sortApps(apps, sortBy); err != nil {
 		return err
 	}
-	return e.printJSON(pm2.JList(apps, e.logPath))
+	dir := e.home
+	if e.host != "" {
+		p, err := c.Ping(ctx) // the paths are the remote daemon's
+		if err != nil {
+			return friendly(err)
+		}
+		dir = p.Home
+	}
+	return e.printJSON(pm2.JList(apps, logPath(filepath.Join(dir, home.LogsDir))))
 }
 
-// logPath is where the daemon writes an instance's stream.
-func (e *env) logPath(s *spec.App, stream string, index int) string {
-	setting := s.OutFile
-	if stream == "error" {
-		setting = s.ErrorFile
+// logPath says where a daemon whose logs directory is dir writes an
+// instance's stream.
+func logPath(dir string) func(s *spec.App, stream string, index int) string {
+	return func(s *spec.App, stream string, index int) string {
+		setting := s.OutFile
+		if stream == "error" {
+			setting = s.ErrorFile
+		}
+		return app.StreamFile(s, dir, setting, stream, index)
 	}
-	return app.StreamFile(s, filepath.Join(e.home, home.LogsDir), setting, stream, index)
 }

@@ -25,7 +25,7 @@ func isFileTarget(arg string) bool {
 
 // fileApps loads an ecosystem file for the names of its apps.
 func (e *env) fileApps(path, envName string, only []string) ([]spec.App, error) {
-	apps, warnings, err := spec.LoadFile(path, spec.LoadOptions{EnvName: envName, Only: only, MaxInstances: e.maxInstances()})
+	apps, warnings, err := spec.LoadFile(path, spec.LoadOptions{EnvName: envName, Only: only, MaxInstances: e.maxInstances(), Elsewhere: e.host != ""})
 	printWarnings(e, warnings)
 	return apps, err
 }
@@ -138,7 +138,7 @@ func newStartOr(e *env, verb, action, short string) *cobra.Command {
 				if action != "restart" {
 					return fmt.Errorf("--update-env: a reload keeps the environment the app was started with; use `tend startOrRestart %s --update-env` (a restart), or set the variables in the file's env", args[0])
 				}
-				req = api.ActionRequest{UpdateEnv: true, Env: callerEnv()}
+				req = api.ActionRequest{UpdateEnv: true, Env: e.callerEnv()}
 			}
 			apps, err := e.fileApps(args[0], envName, splitList(only))
 			if err != nil {
@@ -156,7 +156,7 @@ func newStartOr(e *env, verb, action, short string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := c.Apply(ctx, api.ApplyRequest{Apps: raw, Env: callerEnv()})
+			res, err := c.Apply(ctx, api.ApplyRequest{Apps: raw, Env: e.callerEnv()})
 			if err != nil {
 				return e.printPlan(res, err, false, false)
 			}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,8 +36,57 @@ func newProfile(e *env) *cobra.Command {
 		Long: "Profile one instance of a Node.js app through its inspector, which tend opens for the profile only\n" +
 			"(SIGUSR1, on 127.0.0.1) and closes again after it. The files open in Chrome DevTools and speedscope.",
 	}
-	cmd.AddCommand(newProfileCPU(e, "cpu", nil), newProfileHeap(e, "heap", nil))
+	cmd.AddCommand(newProfileCPU(e, "cpu", nil), newProfileHeap(e, "heap", nil), newProfileList(e))
 	return cmd
+}
+
+// newProfileList is `profile ls`: the profiles tend took by itself.
+func newProfileList(e *env) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "ls [app]",
+		Aliases: []string{"list"},
+		Short:   "List the profiles tend took by itself (profile_on_stall, heap_snapshot_on_memory_limit), oldest first",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			app := ""
+			if len(args) == 1 {
+				app = args[0]
+			}
+			ps, err := c.Profiles(cmd.Context(), app)
+			if err != nil {
+				return friendly(err)
+			}
+			if asJSON {
+				if ps == nil {
+					ps = []api.StoredProfile{}
+				}
+				return e.printJSON(ps)
+			}
+			if len(ps) == 0 {
+				fmt.Fprintln(e.stdout, "no profiles: tend takes them when profile_on_stall or heap_snapshot_on_memory_limit is set")
+				return nil
+			}
+			printStoredProfiles(e.stdout, ps)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// printStoredProfiles prints one row per stored profile.
+func printStoredProfiles(w io.Writer, ps []api.StoredProfile) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FILE\tAPP\t#\tTRIGGER\tSIZE\tTIME")
+	for _, p := range ps {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", p.File, clean(p.App), p.Instance, p.Trigger, humanBytes(uint64(p.Size)), p.Time.Local().Format("2006-01-02 15:04:05"))
+	}
+	tw.Flush()
 }
 
 // newProfileCPU is `profile cpu`, and `profile:cpu` as PM2 has it.
@@ -122,7 +172,10 @@ func (e *env) runProfile(ctx context.Context, target, kind string, o profileOpts
 	if out == "" {
 		out = fmt.Sprintf("%s-%d-%s%s", safeName(target), o.instance, time.Now().Format("20060102-150405"), profileExt(kind))
 	}
-	c := client.New(e.home)
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
 	req := api.ProfileRequest{Kind: kind, Instance: o.instance}
 	if kind != api.ProfileHeap {
 		req.DurationMS = o.duration.Milliseconds()
@@ -320,6 +373,9 @@ func nodeRuntimeText(f map[string]float64) string {
 	}
 	if n, ok := f["active_resources"]; ok {
 		parts = append(parts, fmt.Sprintf("active resources %.0f", n))
+	}
+	if n, ok := f["unhandled_rejections_total"]; ok {
+		parts = append(parts, fmt.Sprintf("unhandled rejections %.0f", n))
 	}
 	return strings.Join(parts, "; ")
 }

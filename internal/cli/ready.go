@@ -136,6 +136,9 @@ func answers(ctx context.Context, url string) (bool, string) {
 // app with a port whose instances are all ready and that answers a GET
 // there; tlsApps says which apps serve TLS, by namespace/name.
 func (e *env) printServed(ctx context.Context, apps []api.App, tlsApps map[string]bool) {
+	if e.host != "" {
+		return // the ports are the daemon's host's, not this one's
+	}
 	for _, a := range apps {
 		if a.Port <= 0 || a.Status != api.StatusOnline {
 			continue

@@ -28,6 +28,10 @@ import (
 type env struct {
 	stdout, stderr io.Writer
 	home           string
+	// host is the remote daemon's URL (--host, TEND_HOST; see remote.go),
+	// "" for this host's daemon.
+	host     string
+	hostFlag string
 }
 
 // Main runs the CLI with args and returns the process exit code.
@@ -78,33 +82,56 @@ func newRoot(e *env) *cobra.Command {
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			h, err := home.Default()
 			e.home = h
-			return err
+			if err != nil {
+				return err
+			}
+			return e.chooseHost(cmd)
 		},
 	}
+	root.PersistentFlags().StringVar(&e.hostFlag, "host", "", "talk to the daemon at https://HOST:PORT (its remote_addr) instead of this host's (env TEND_HOST)")
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	group(root)
 	root.SetFlagErrorFunc(unknownFlag)
 	root.AddCommand(newStartOrVerbs(e)...)
-	root.AddCommand(group(newImport(e)), newEcosystem(e), newReport(e))
+	root.AddCommand(localOnly(group(newImport(e)), "it reads PM2's files of this host"), newEcosystem(e), localOnly(newReport(e), "it reports on this host"))
 	root.AddCommand(
 		newStart(e),
 		newStop(e), newRestart(e), newReload(e), newScale(e), newDelete(e), newReset(e), newSignal(e),
 		newList(e), newDescribe(e), newEnv(e),
 		newSave(e), newResurrect(e),
-		newDaemon(e), newKill(e), newPing(e), newVersion(e), newUpdate(e),
-		newStartup(e), newUnstartup(e), newMetrics(e),
+		localOnly(newDaemon(e), "it runs this host's daemon"),
+		localOnly(newKill(e), "a remote daemon, once stopped, could not be started again from afar: use stop all"),
+		newPing(e), newVersion(e),
+		localOnly(newUpdate(e), "the binary is a file of the daemon's host"),
+		localOnly(newStartup(e), "it installs a service on this host"), localOnly(newUnstartup(e), "it removes a service of this host"),
+		newMetrics(e),
 		newApply(e), newSet(e), newUnset(e),
-		newLogs(e), newFlush(e), newReloadLogs(e), newRun(e), newServe(e), newDoctor(e), newMonit(e),
+		newLogs(e), newFlush(e), newReloadLogs(e),
+		localOnly(newRun(e), "it runs a daemon in the foreground here"),
+		localOnly(newServe(e), "it serves a directory of this host"),
+		localOnly(newDoctor(e), "it checks this host"), newMonit(e),
 	)
-	root.AddCommand(newPack(e), newDeploy(e), newReleases(e), newRollback(e))
-	root.AddCommand(newProfile(e))
+	root.AddCommand(newAlerts(e), newPack(e), newDeploy(e), newReleases(e), newRollback(e))
+	root.AddCommand(newProfile(e), newTrigger(e))
 	root.AddCommand(newProfileAliases(e)...)
+	root.AddCommand(newRemote(e))
 	return root
 }
 
-// connect returns a client whose daemon answers, starting one if needed.
+// connect returns a client whose daemon answers, starting one if needed
+// (never a remote one: with --host it only asks).
 func (e *env) connect(ctx context.Context) (*client.Client, error) {
+	if e.host != "" {
+		c, err := e.client()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.Ping(ctx); err != nil {
+			return nil, friendly(err)
+		}
+		return c, nil
+	}
 	c := client.New(e.home)
 	exe, err := os.Executable()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/daemon"
 	"github.com/tendhq/tend/internal/logs"
+	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/version"
 )
 
@@ -43,70 +44,77 @@ non-zero before anything starts.`,
 		if err != nil {
 			return err
 		}
-		// Signals end the run gracefully; the root's context would also
-		// stop on them, but tend run must own them as PID 1 does.
-		ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		defer cancel()
-
-		// The printer follows until the daemon has stopped every app and
-		// drained their pipes, not until the signal: what apps print while
-		// they shut down is all a container's log keeps of why.
-		hub := logs.NewHub(1000)
-		var printing sync.WaitGroup
-		printCtx, stopPrinting := context.WithCancel(context.Background())
-		defer stopPrinting()
-		lines := hub.FollowDrained(printCtx, func(logs.Line) bool { return true }, 4*logs.DefaultFollowBuffer)
-		printing.Go(func() {
-			for l := range lines {
-				if asJSON {
-					_ = e.printJSONLine(daemon.LogLine(l))
-				} else {
-					fmt.Fprintf(e.stdout, "%s[%d] | %s\n", l.App, l.Instance, l.Text)
-				}
-			}
-		})
-
-		var mu sync.Mutex
-		var errored []string // guarded by mu
-		onState := func(states []api.App) {
-			var bad []string
-			done := len(states) > 0
-			for _, a := range states {
-				if a.Status == api.StatusErrored {
-					bad = append(bad, fmt.Sprintf("%s (%s)", a.Name, a.Reason))
-				}
-				if a.Status != api.StatusStopped && a.Status != api.StatusErrored {
-					done = false
-				}
-			}
-			if len(bad) > 0 {
-				mu.Lock()
-				errored = bad
-				mu.Unlock()
-			}
-			// An errored app ends the container, so its orchestrator can
-			// act; so does the end of every app.
-			if len(bad) > 0 || done {
-				cancel()
-			}
-		}
-		log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		err = daemon.Run(ctx, daemon.Options{
-			Home: e.home, Version: version.String(), Log: log, Hub: hub,
-			Apply: apps, ApplyEnv: callerEnv(), OnState: onState,
-		})
-		cancel()
-		stopPrinting()
-		printing.Wait()
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if len(errored) > 0 {
-			return fmt.Errorf("errored: %s", strings.Join(errored, ", "))
-		}
-		return nil
+		return e.runForeground(apps, asJSON)
 	}
 	return cmd
+}
+
+// runForeground runs the daemon in this process with exactly apps, until
+// a signal, the end of every app or an errored one (tend run, tend start
+// --no-daemon).
+func (e *env) runForeground(apps []spec.App, asJSON bool) error {
+	// Signals end the run gracefully; the root's context would also
+	// stop on them, but tend run must own them as PID 1 does.
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+
+	// The printer follows until the daemon has stopped every app and
+	// drained their pipes, not until the signal: what apps print while
+	// they shut down is all a container's log keeps of why.
+	hub := logs.NewHub(1000)
+	var printing sync.WaitGroup
+	printCtx, stopPrinting := context.WithCancel(context.Background())
+	defer stopPrinting()
+	lines := hub.FollowDrained(printCtx, func(logs.Line) bool { return true }, 4*logs.DefaultFollowBuffer)
+	printing.Go(func() {
+		for l := range lines {
+			if asJSON {
+				_ = e.printJSONLine(daemon.LogLine(l))
+			} else {
+				fmt.Fprintf(e.stdout, "%s[%d] | %s\n", l.App, l.Instance, l.Text)
+			}
+		}
+	})
+
+	var mu sync.Mutex
+	var errored []string // guarded by mu
+	onState := func(states []api.App) {
+		var bad []string
+		done := len(states) > 0
+		for _, a := range states {
+			if a.Status == api.StatusErrored {
+				bad = append(bad, fmt.Sprintf("%s (%s)", a.Name, a.Reason))
+			}
+			if a.Status != api.StatusStopped && a.Status != api.StatusErrored {
+				done = false
+			}
+		}
+		if len(bad) > 0 {
+			mu.Lock()
+			errored = bad
+			mu.Unlock()
+		}
+		// An errored app ends the container, so its orchestrator can
+		// act; so does the end of every app.
+		if len(bad) > 0 || done {
+			cancel()
+		}
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	err := daemon.Run(ctx, daemon.Options{
+		Home: e.home, Version: version.String(), Log: log, Hub: hub,
+		Apply: apps, ApplyEnv: callerEnv(), OnState: onState,
+	})
+	cancel()
+	stopPrinting()
+	printing.Wait()
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errored) > 0 {
+		return fmt.Errorf("errored: %s", strings.Join(errored, ", "))
+	}
+	return nil
 }

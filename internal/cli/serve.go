@@ -73,7 +73,7 @@ stop, delete, and tend set <name> edge.tls.cert=... apply.`,
 			}, spec.DecodeOptions{BaseDir: abs})
 			printWarnings(e, w)
 			if err != nil {
-				return flagError(err)
+				return flagError(cmd, err)
 			}
 			b, err := json.Marshal(a)
 			if err != nil {

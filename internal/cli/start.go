@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,31 +20,44 @@ import (
 
 // startFlags maps each `tend start` flag to its ecosystem key.
 // Numeric flags are sent as numbers when they parse as one, so that a
-// duration of "1600" means milliseconds as in a file.
+// duration of "1600" means milliseconds as in a file; boolean ones as
+// true or false. Two flags may name one key (PM2's spellings): one of them
+// may be given.
 var startFlags = []struct {
-	flag, key string
-	numeric   bool
+	flag, key        string
+	numeric, boolean bool
 }{
-	{"name", "name", false},
-	{"namespace", "namespace", false},
-	{"instances", "instances", true},
-	{"interpreter", "interpreter", false},
-	{"interpreter-args", "interpreter_args", false},
-	{"cwd", "cwd", false},
-	{"port", "port", true},
-	{"max-restarts", "max_restarts", true},
-	{"min-uptime", "min_uptime", true},
-	{"restart-delay", "restart_delay", true},
-	{"exp-backoff-restart-delay", "exp_backoff_restart_delay", true},
-	{"kill-timeout", "kill_timeout", true},
-	{"kill-signal", "kill_signal", false},
-	{"balance", "balance", false},
-	{"health-path", "health_path", false},
-	{"listen-timeout", "listen_timeout", true},
-	{"reload-batch", "reload_batch", true},
-	{"max-memory-restart", "max_memory_restart", false},
-	{"watch-delay", "watch_delay", true},
-	{"cron-restart", "cron_restart", false},
+	{"name", "name", false, false},
+	{"namespace", "namespace", false, false},
+	{"instances", "instances", true, false},
+	{"interpreter", "interpreter", false, false},
+	{"interpreter-args", "interpreter_args", false, false},
+	{"cwd", "cwd", false, false},
+	{"port", "port", true, false},
+	{"max-restarts", "max_restarts", true, false},
+	{"min-uptime", "min_uptime", true, false},
+	{"restart-delay", "restart_delay", true, false},
+	{"exp-backoff-restart-delay", "exp_backoff_restart_delay", true, false},
+	{"kill-timeout", "kill_timeout", true, false},
+	{"kill-signal", "kill_signal", false, false},
+	{"balance", "balance", false, false},
+	{"health-path", "health_path", false, false},
+	{"listen-timeout", "listen_timeout", true, false},
+	{"reload-batch", "reload_batch", true, false},
+	{"max-memory-restart", "max_memory_restart", false, false},
+	{"watch-delay", "watch_delay", true, false},
+	{"cron-restart", "cron_restart", false, false},
+	{"cron", "cron_restart", false, false},
+	{"node-args", "interpreter_args", false, false},
+	{"output", "out_file", false, false},
+	{"error", "error_file", false, false},
+	{"log", "log_file", false, false},
+	{"merge-logs", "merge_logs", false, true},
+	{"time", "time", false, true},
+	{"log-date-format", "log_date_format", false, false},
+	{"instance-var", "instance_var", false, false},
+	{"shutdown-with-message", "shutdown_with_message", false, true},
+	{"source-map-support", "source_map_support", false, true},
 }
 
 // startOpts are the flags shared by start and run.
@@ -60,6 +74,9 @@ type startOpts struct {
 	// maxInstances is daemon.yaml's max_instances, so that the CLI refuses
 	// what the daemon would (0: the default).
 	maxInstances int
+	// elsewhere: the daemon is another host's (--host), whose paths these
+	// are; nothing is looked up or checked here (spec's Elsewhere).
+	elsewhere bool
 }
 
 // errNotAScript means the target is neither a file nor a command: start
@@ -95,21 +112,40 @@ func (o *startOpts) apps(cmd *cobra.Command, args []string) ([]spec.App, []spec.
 				return nil, nil, fmt.Errorf("--%s cannot be combined with an ecosystem file: set it in %s", f, target)
 			}
 		}
-		return spec.LoadFile(target, spec.LoadOptions{EnvName: o.envName, Only: splitList(o.only), MaxInstances: o.maxInstances})
+		return spec.LoadFile(target, spec.LoadOptions{EnvName: o.envName, Only: splitList(o.only), MaxInstances: o.maxInstances, Elsewhere: o.elsewhere})
 	}
-	target, appArgs = commandLine(target, appArgs)
-	if !fileExists(target) && !onPath(target) && !strings.Contains(target, "/") {
-		return nil, nil, errNotAScript
+	if o.elsewhere {
+		// The script is a file of the daemon's host: only an absolute
+		// path can name one from here; a bare word is an app's name.
+		if !filepath.IsAbs(target) {
+			if strings.Contains(target, "/") {
+				return nil, nil, fmt.Errorf("%s: with --host, a script is an absolute path on the daemon's host", target)
+			}
+			return nil, nil, errNotAScript
+		}
+	} else {
+		target, appArgs = commandLine(target, appArgs)
+		if !fileExists(target) && !onPath(target) && !strings.Contains(target, "/") {
+			return nil, nil, errNotAScript
+		}
 	}
 	raw := map[string]any{"script": target}
+	given := map[string]string{} // key: the flag that set it
 	for _, f := range startFlags {
-		if cmd.Flags().Changed(f.flag) {
-			v := cmd.Flags().Lookup(f.flag).Value.String()
-			if n, err := strconv.Atoi(v); err == nil && f.numeric {
-				raw[f.key] = n
-			} else {
-				raw[f.key] = v
-			}
+		if !cmd.Flags().Changed(f.flag) {
+			continue
+		}
+		if other, ok := given[f.key]; ok {
+			return nil, nil, fmt.Errorf("--%s and --%s are the same setting (%s): give one", other, f.flag, f.key)
+		}
+		given[f.key] = f.flag
+		v := cmd.Flags().Lookup(f.flag).Value.String()
+		if n, err := strconv.Atoi(v); err == nil && f.numeric {
+			raw[f.key] = n
+		} else if b, err := strconv.ParseBool(v); err == nil && f.boolean {
+			raw[f.key] = b
+		} else {
+			raw[f.key] = v
 		}
 	}
 	if len(appArgs) > 0 {
@@ -149,9 +185,12 @@ func (o *startOpts) apps(cmd *cobra.Command, args []string) ([]spec.App, []spec.
 	if err != nil {
 		return nil, nil, err
 	}
-	a, w, err := spec.Decode(raw, spec.DecodeOptions{BaseDir: cwd, NumCPU: runtime.NumCPU(), MaxInstances: o.maxInstances})
+	if _, ok := raw["cwd"]; o.elsewhere && !ok {
+		raw["cwd"] = filepath.Dir(target) // this host's directory means nothing there
+	}
+	a, w, err := spec.Decode(raw, spec.DecodeOptions{BaseDir: cwd, NumCPU: runtime.NumCPU(), MaxInstances: o.maxInstances, Elsewhere: o.elsewhere})
 	if err != nil {
-		return nil, w, flagError(err)
+		return nil, w, flagError(cmd, err)
 	}
 	return []spec.App{a}, w, nil
 }
@@ -207,6 +246,17 @@ func addStartFlags(cmd *cobra.Command) *startOpts {
 	f.StringSliceVar(&o.ignore, "ignore-watch", nil, "more globs for --watch to ignore")
 	f.String("watch-delay", "", "wait this long after the last change before reloading (default 1s)")
 	f.String("cron-restart", "", "reload on a 5-field cron schedule, e.g. \"0 3 * * *\"")
+	f.String("cron", "", "PM2's spelling of --cron-restart")
+	f.String("node-args", "", "PM2's spelling of --interpreter-args, for node")
+	f.StringP("output", "o", "", "file for the app's stdout (default under $TEND_HOME/logs)")
+	f.StringP("error", "e", "", "file for the app's stderr (default under $TEND_HOME/logs)")
+	f.StringP("log", "l", "", "file for stdout and stderr combined, besides the two")
+	f.Bool("merge-logs", false, "every instance writes the same files (no -<instance> suffix)")
+	f.Bool("time", false, "prefix each log line with its time (see --log-date-format)")
+	f.String("log-date-format", "", "the time's format, in moment.js tokens, e.g. \"YYYY-MM-DD HH:mm:ss Z\" (implies --time)")
+	f.String("instance-var", "", "the variable that holds the instance's index (default NODE_APP_INSTANCE)")
+	f.Bool("shutdown-with-message", false, "Node: stop by sending 'shutdown' over IPC; the kill signal follows after kill_timeout")
+	f.Bool("source-map-support", false, "Node: run with --enable-source-maps")
 	f.IntSliceVar(&o.stopCodes, "stop-exit-codes", nil, "exit codes after which the app is not restarted")
 	return o
 }
@@ -233,11 +283,23 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 		Args: cobra.MinimumNArgs(1),
 	}
 	o := addStartFlags(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the started apps as JSON")
+	var noDaemon bool
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the started apps as JSON (with --no-daemon: the output as JSON lines)")
+	cmd.Flags().BoolVar(&noDaemon, "no-daemon", false, "run in the foreground with these apps only, as `tend run` (PM2's --no-daemon)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		o.maxInstances = e.maxInstances()
+		o.elsewhere = e.host != ""
 		apps, warnings, err := o.apps(cmd, args)
 		printWarnings(e, warnings)
+		if noDaemon {
+			if errors.Is(err, errNotAScript) {
+				return fmt.Errorf("%q is neither an ecosystem file, nor a script, nor a command on PATH (--no-daemon runs no registered app)", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			return e.runForeground(apps, asJSON)
+		}
 		if errors.Is(err, errNotAScript) {
 			// Not a script: `tend start api` starts a registered app.
 			return startExisting(cmd, e, args[0], asJSON)
@@ -249,7 +311,7 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 		if err != nil {
 			return err
 		}
-		req := api.StartRequest{Apps: raw, Env: callerEnv()}
+		req := api.StartRequest{Apps: raw, Env: e.callerEnv()}
 		c, err := e.connect(cmd.Context())
 		if err != nil {
 			return err
@@ -309,11 +371,18 @@ func startExisting(cmd *cobra.Command, e *env, target string, asJSON bool) error
 	return notReady(apps)
 }
 
-// flagError names flags rather than ecosystem keys in a decode error.
-func flagError(err error) error {
+// flagError names flags rather than ecosystem keys in a decode error: the
+// flag given, of those that set a key.
+func flagError(cmd *cobra.Command, err error) error {
 	msg := err.Error()
+	named := map[string]bool{}
 	for _, f := range startFlags {
-		msg = strings.ReplaceAll(msg, f.key+":", "--"+f.flag+":")
+		if named[f.key] || !cmd.Flags().Changed(f.flag) {
+			continue
+		}
+		named[f.key] = true
+		re := regexp.MustCompile(`(^|\s)` + regexp.QuoteMeta(f.key) + `:`)
+		msg = re.ReplaceAllString(msg, "${1}--"+f.flag+":")
 	}
 	return errors.New(msg)
 }
@@ -322,6 +391,16 @@ func printWarnings(e *env, ws []spec.Warning) {
 	for _, w := range ws {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}
+}
+
+// callerEnv is the environment the apps of a command inherit: this
+// process's, or none for a remote daemon (whose apps then inherit its
+// own: this host's PATH, HOME and secrets have no business there).
+func (e *env) callerEnv() map[string]string {
+	if e.host != "" {
+		return nil
+	}
+	return callerEnv()
 }
 
 // callerEnv is this process's environment, which the app inherits.

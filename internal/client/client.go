@@ -1,5 +1,7 @@
 // Package client is the typed client of tend's control API. It dials
-// $TEND_HOME/tend.sock and, when nobody answers there, starts a daemon.
+// $TEND_HOME/tend.sock and, when nobody answers there, starts a daemon;
+// or it reaches a daemon on another host over TLS with a bearer token
+// (NewRemote), pinning the certificate of one no CA vouches for.
 package client
 
 import (
@@ -30,6 +32,11 @@ type Client struct {
 	Home    string
 	hc      *http.Client
 	sockErr error // the socket's path cannot be used (too long)
+	// base is where requests go: http://tend over the socket, or the
+	// remote daemon's https URL, with its token and certificate check.
+	base     string
+	token    string
+	verifier *verifier
 }
 
 // New returns a client for the daemon in home. It does not connect.
@@ -42,7 +49,7 @@ func New(dir string) *Client {
 		},
 		MaxIdleConns: 1,
 	}
-	return &Client{Home: dir, hc: &http.Client{Transport: tr}, sockErr: sockErr}
+	return &Client{Home: dir, hc: &http.Client{Transport: tr}, sockErr: sockErr, base: "http://tend"}
 }
 
 // Error is an answer of the daemon other than 2xx.
@@ -89,7 +96,7 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	if c.sockErr != nil {
 		return nil, c.sockErr
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://tend"+api.Prefix+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+api.Prefix+path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -98,10 +105,21 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	} else if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if isNoDaemon(err) {
+		var mismatch *MismatchError
+		switch {
+		case errors.As(err, &mismatch):
+			return nil, mismatch
+		case c.verifier != nil && isNoDaemon(err):
+			return nil, c.unreachable(err)
+		case isNoDaemon(err):
 			return nil, ErrNoDaemon
+		case c.verifier != nil && ctx.Err() == nil:
+			return nil, fmt.Errorf("talk to %s: %w", c.base, err)
 		}
 		return nil, fmt.Errorf("talk to daemon: %w", err)
 	}
@@ -111,6 +129,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		b, _ := io.ReadAll(resp.Body)
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
+		}
+		if c.verifier != nil {
+			e.Error = c.refused(resp.StatusCode, e.Error)
 		}
 		return nil, &Error{Status: resp.StatusCode, Message: e.Error}
 	}
@@ -131,9 +152,10 @@ func (c *Client) Ping(ctx context.Context) (api.Ping, error) {
 // Ensure makes sure a daemon answers, starting one in the background when
 // none does: `exe daemon` in a session of its own, its output appended to
 // $TEND_HOME/tend.log. It returns once the daemon has restored its apps.
+// A remote daemon is only asked: it is never started from here.
 func (c *Client) Ensure(ctx context.Context, exe string) (api.Ping, error) {
 	p, err := c.Ping(ctx)
-	if !errors.Is(err, ErrNoDaemon) {
+	if !errors.Is(err, ErrNoDaemon) || c.verifier != nil {
 		return p, err
 	}
 	if err := c.spawn(ctx, exe); err != nil {
@@ -287,10 +309,32 @@ func (c *Client) Action(ctx context.Context, target, action string, req api.Acti
 	return out, err
 }
 
+// Trigger calls an action the instances of the apps matching target offer
+// (@pm2/io, tx2) and returns each instance's reply.
+func (c *Client) Trigger(ctx context.Context, target string, req api.TriggerRequest) ([]api.TriggerReply, error) {
+	var out []api.TriggerReply
+	err := c.do(ctx, http.MethodPost, "/apps/"+url.PathEscape(target)+"/trigger", req, &out)
+	return out, err
+}
+
 // Delete stops and removes the apps matching target.
 func (c *Client) Delete(ctx context.Context, target string) ([]api.App, error) {
 	var out []api.App
 	err := c.do(ctx, http.MethodDelete, "/apps/"+url.PathEscape(target), nil, &out)
+	return out, err
+}
+
+// Alerts returns the alert targets and the recent alerts (GET /v1/alerts).
+func (c *Client) Alerts(ctx context.Context) (api.Alerts, error) {
+	var out api.Alerts
+	err := c.do(ctx, http.MethodGet, "/alerts", nil, &out)
+	return out, err
+}
+
+// TestAlerts sends a sample alert to every target (POST /v1/alerts/test).
+func (c *Client) TestAlerts(ctx context.Context) ([]api.AlertTestResult, error) {
+	var out []api.AlertTestResult
+	err := c.do(ctx, http.MethodPost, "/alerts/test", nil, &out)
 	return out, err
 }
 
@@ -534,4 +578,16 @@ func (c *Client) Profile(ctx context.Context, target string, req api.ProfileRequ
 // StopProfile ends the recording of an instance's profile early.
 func (c *Client) StopProfile(ctx context.Context, target string, instance int) error {
 	return c.do(ctx, http.MethodPost, "/apps/"+url.PathEscape(target)+"/profile/stop", api.ProfileStopRequest{Instance: instance}, nil)
+}
+
+// Profiles lists the profiles tend took by itself, of app or (app "") of
+// every app, oldest first.
+func (c *Client) Profiles(ctx context.Context, app string) ([]api.StoredProfile, error) {
+	var out []api.StoredProfile
+	path := "/profiles"
+	if app != "" {
+		path += "?app=" + url.QueryEscape(app)
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
 }

@@ -27,14 +27,15 @@ func (d *Daemon) apply(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, badRequest("apps: %v", err)
 	}
-	// As in start: the CLI checked the files of the file it loaded.
-	desired, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: true, MaxInstances: d.maxInstances})
+	// As in start: the CLI checked the files of the file it loaded, unless
+	// it is on another host.
+	desired, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: !fromRemote(r), MaxInstances: d.maxInstances})
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
-	res, err := d.execute(r.Context(), d.currentSpecs(), desired, req.Prune, req.DryRun, req.Env)
+	res, err := d.execute(r.Context(), d.currentSpecs(), desired, req.Prune, req.DryRun, callerEnv(r, req.Env))
 	if !req.DryRun {
 		d.publishPlan(nil, api.EventApply, res, err)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tendhq/tend/internal/alert"
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
@@ -88,6 +89,14 @@ type Options struct {
 	// MaxUpload is the largest release archive a deploy may send (bytes);
 	// 0 is DefaultMaxUpload.
 	MaxUpload int64
+	// RemoteAddr, when set, serves the control API there too, over TLS
+	// only and to bearer tokens only (remote.go): RemoteCert and
+	// RemoteKey, or a self-signed certificate kept in TEND_HOME/remote.
+	RemoteAddr string
+	RemoteCert string
+	RemoteKey  string
+	// Alerts are the webhooks of daemon.yaml's alerts list.
+	Alerts []alert.Target
 }
 
 // Daemon is one running daemon.
@@ -105,7 +114,8 @@ type Daemon struct {
 	kill    sync.Once
 	// maxInstances is Options.MaxInstances: 0 is spec.DefaultMaxInstances.
 	maxInstances int
-	events       *events.Bus // what happens to apps, streamed by GET /v1/events (events.go)
+	events       *events.Bus    // what happens to apps, streamed by GET /v1/events (events.go)
+	alerts       *alert.Alerter // raises alerts from events; Run drives it (alerts.go)
 
 	reg         *prometheus.Registry
 	onState     func([]api.App)
@@ -133,6 +143,7 @@ type Daemon struct {
 
 	up       updater    // tend update (update.go)
 	api      controlAPI // the control API's server, for an update
+	remote   controlAPI // the remote API's server (remote_addr), for an update
 	lockFile *os.File   // holds home's lock; an update passes it on
 	prof     profiles   // the profiles being recorded (profile.go)
 	// runtimePreload is the node preload of runtime metrics, which every
@@ -142,6 +153,15 @@ type Daemon struct {
 	// and changes an app's releases directory and settings.
 	deployMu  sync.Mutex
 	maxUpload int64 // Options.MaxUpload
+	// metricsInterval is how often instances are sampled and the preload
+	// reports.
+	metricsInterval time.Duration
+	// stalls decides when a stall is profiled, and autoCtx bounds the
+	// profiles tend takes by itself: cancelled as the daemon stops
+	// (autoprofile.go).
+	stalls     stallGate
+	autoCtx    context.Context
+	cancelAuto context.CancelFunc
 }
 
 // entry is a registered app with the fields that never change for its life,
@@ -212,6 +232,7 @@ func Run(ctx context.Context, o Options) error {
 		d.inherit(ho) // before the orphan reaper: it adopts the leaders
 	}
 	defer background(d.reapOrphans)()
+	defer background(func(ctx context.Context) { d.alerts.Run(ctx, d.events) })()
 	if o.MetricsAddr != "" {
 		stop, err := prom.Serve(o.MetricsAddr, o.MetricsToken, d.reg, o.Log)
 		if err != nil {
@@ -236,6 +257,17 @@ func Run(ctx context.Context, o Options) error {
 		d.prof.wait() // the apps are down: their profiles end at once
 		o.Log.Info("daemon stopped")
 	}()
+	if o.RemoteAddr != "" {
+		stopRemote, err := d.serveRemote(o.RemoteAddr, o.RemoteCert, o.RemoteKey)
+		if err != nil {
+			return err
+		}
+		defer stopRemote()
+	} else if d.up.remote != nil {
+		o.Log.Info("remote_addr is no longer set: the inherited remote listener is closed")
+		d.up.remote.Close()
+		d.up.remote = nil
+	}
 	defer background(d.trimLoop)()
 
 	// From here apps run: whatever ends Run stops them first.
@@ -247,6 +279,7 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	defer func() {
 		o.Log.Info("daemon stopping")
+		d.cancelAuto()
 		d.endRestore()
 		stopPersist()
 		d.freeze()
@@ -357,8 +390,11 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		maxInstances: o.MaxInstances,
 		maxUpload:    o.MaxUpload,
 	}
+	d.metricsInterval = o.MetricsInterval
+	d.autoCtx, d.cancelAuto = context.WithCancel(ctx)
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.runtimePreload = runtimePreload
+	d.alerts = alert.New(alert.Options{Targets: o.Alerts, Log: o.Log, Stable: d.stableFor})
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
 	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
 	return d, nil
@@ -389,30 +425,8 @@ func (d *Daemon) serve() (stop func(), failed <-chan error, err error) {
 			return nil, nil, err
 		}
 	}
-	routes := d.waitRestored(d.routes())
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.quiet.Touch()
-		if d.up.busy.get() && mutating(r) {
-			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "the daemon is being updated (tend update): try again in a moment"})
-			return
-		}
-		routes.ServeHTTP(w, r)
-	})}
-	// Streams (logs -f) follow their request's context: an update ends
-	// them through this one rather than waiting for them.
-	base, endStreams := context.WithCancel(context.Background())
-	srv.BaseContext = func(net.Listener) context.Context { return base }
-	errc := make(chan error, 1)
-	served := make(chan struct{})
-	d.api.mu.Lock()
-	d.api.srv, d.api.served, d.api.endStreams = srv, served, endStreams
-	d.api.ln, _ = ln.(*net.UnixListener)
-	d.api.mu.Unlock()
-	go func() {
-		defer close(served)
-		errc <- srv.Serve(ln)
-	}()
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: d.apiHandler()}
+	errc, endStreams, served := d.api.start(srv, ln, false)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -423,6 +437,22 @@ func (d *Daemon) serve() (stop func(), failed <-chan error, err error) {
 		<-served
 		_ = os.Remove(sock)
 	}, errc, nil
+}
+
+// apiHandler is the control API as every door serves it: the routes,
+// held while the apps are restored, refused while an update is under way
+// when they would change apps.
+func (d *Daemon) apiHandler() http.Handler {
+	routes := d.waitRestored(d.routes())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.quiet.Touch()
+		if d.up.busy.get() && mutating(r) {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, api.Error{Error: "the daemon is being updated (tend update): try again in a moment"})
+			return
+		}
+		routes.ServeHTTP(w, r)
+	})
 }
 
 // listenPrivate listens on a unix socket only its owner can use. The socket
@@ -702,6 +732,8 @@ func (d *Daemon) stopAll() {
 
 // register creates an app and adds it to the registry. The caller holds no lock.
 func (d *Daemon) register(id int, s spec.App, env map[string]string, created time.Time) *entry {
+	// The hooks below know the entry; its app is set before it starts.
+	e := &entry{id: id, name: s.Name, namespace: s.Namespace}
 	a := app.New(app.Config{
 		ID:        id,
 		Spec:      s,
@@ -744,6 +776,11 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 			return fr, nil
 		},
 		NodeRuntimePreload: d.runtimePreload,
+		RuntimeInterval:    d.metricsInterval,
+		OnRuntime: func(index, pid int, figs map[string]float64, stall *spec.ProfileOnStall) {
+			d.onRuntime(e, index, pid, figs, stall)
+		},
+		BeforeMemoryRestart: func(index, pid int) { d.beforeMemoryRestart(e, index, pid) },
 		ListenSocket: func(port int) (*os.File, error) {
 			f, ln, err := socket.Listen(":" + strconv.Itoa(port))
 			if err != nil {
@@ -761,7 +798,7 @@ func (d *Daemon) register(id int, s spec.App, env map[string]string, created tim
 		Hub:          d.hub,
 		LogDefaults:  d.logDefaults,
 	})
-	e := &entry{app: a, id: id, name: s.Name, namespace: s.Namespace}
+	e.app = a
 	d.mu.Lock()
 	d.apps = append(d.apps, e)
 	slices.SortFunc(d.apps, func(x, y *entry) int { return x.id - y.id })
@@ -888,6 +925,7 @@ func (d *Daemon) unregister(e *entry) {
 	d.apps = slices.DeleteFunc(d.apps, func(x *entry) bool { return x == e })
 	d.mu.Unlock()
 	d.hub.Forget(e.logName())
+	d.stalls.forget(e.id)
 }
 
 // Notify sends an sd_notify message (e.g. "READY=1") to a service manager's

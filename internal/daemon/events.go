@@ -30,7 +30,7 @@ const (
 // streamTypes are the event types a client may ask for with ?types=.
 var streamTypes = []string{
 	api.EventAppState, api.EventInstanceState, api.EventInstanceExit, api.EventReloadStep, api.EventAppNote,
-	api.EventCommand, api.EventScale, api.EventSet, api.EventApply, api.EventSample,
+	api.EventCommand, api.EventScale, api.EventSet, api.EventApply, api.EventSample, api.EventIncident, api.EventAlert, api.EventAppMessage, api.EventProfile,
 }
 
 // eventStream answers GET /v1/events?since=&app=&types=: the daemon's

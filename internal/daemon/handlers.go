@@ -64,6 +64,10 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST "+p+"/releases", d.deploy)
 	mux.Handle("GET "+p+"/releases/{app}", d.handle(d.listReleases))
 	mux.HandleFunc("POST "+p+"/releases/{app}/rollback", d.rollback)
+	mux.Handle("GET "+p+"/alerts", d.handle(d.alertsList))
+	mux.Handle("POST "+p+"/alerts/test", d.handle(d.alertsTest))
+	mux.Handle("POST "+p+"/apps/{target}/trigger", d.handle(d.trigger))
+	mux.Handle("GET "+p+"/profiles", d.handle(d.listProfiles))
 	mux.Handle("/", d.handle(func(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (this daemon speaks %s)", r.Method, r.URL.Path, api.Prefix)}
 	}))
@@ -178,8 +182,9 @@ func (d *Daemon) start(r *http.Request) (any, error) {
 		return nil, badRequest("apps: %v", err)
 	}
 	// The CLI checked the files when it resolved the apps' paths; a file
-	// gone since then is reported by the start itself.
-	specs, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: true, MaxInstances: d.maxInstances})
+	// gone since then is reported by the start itself. A remote CLI could
+	// not: the paths are this host's, checked here.
+	specs, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{SkipFileChecks: !fromRemote(r), MaxInstances: d.maxInstances})
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
@@ -217,7 +222,7 @@ func (d *Daemon) start(r *http.Request) (any, error) {
 	now := time.Now()
 	entries := make([]*entry, len(specs))
 	for i, s := range specs {
-		entries[i] = d.register(ids[i], s, req.Env, now)
+		entries[i] = d.register(ids[i], s, callerEnv(r, req.Env), now)
 	}
 	if req.Stopped {
 		if err := d.persist(); err != nil {
@@ -315,7 +320,11 @@ func (d *Daemon) describe(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.statuses(m, true), nil
+	out := d.statuses(m, true)
+	if readOnly(r) {
+		hideEnv(out)
+	}
+	return out, nil
 }
 
 func (d *Daemon) env(r *http.Request) (any, error) {
@@ -399,7 +408,7 @@ func (d *Daemon) action(r *http.Request) (any, error) {
 	case "restart":
 		var env map[string]string
 		if req.UpdateEnv {
-			env = req.Env
+			env = callerEnv(r, req.Env)
 			if env == nil {
 				env = map[string]string{}
 			}

@@ -204,36 +204,96 @@ func (d *Daemon) profile(w http.ResponseWriter, r *http.Request) {
 	}
 	defer d.prof.end(key)
 
-	t, err := e.app.OpenInspector(req.Instance)
-	if err != nil {
-		fail(profileStatus(err), fmt.Errorf("profile %s: %w", e.name, err))
+	var out *flushWriter
+	warn, err := d.takeProfile(r.Context(), e, req, run, recordOptions{
+		// The CLI has gone: the profile is taken off the process all the
+		// same, so that it stops sampling, and thrown away.
+		discardOnCancel: true,
+		snapshotLimit:   snapshotTimeout,
+		start: func(pid int) (io.Writer, error) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set(api.ProfilePIDHeader, strconv.Itoa(pid))
+			w.Header().Add("Trailer", api.ProfileErrorTrailer)
+			w.Header().Add("Trailer", api.ProfileWarningTrailer)
+			w.WriteHeader(http.StatusOK)
+			rc := http.NewResponseController(w)
+			_ = rc.Flush()
+			out = &flushWriter{w: w, rc: rc}
+			return out, nil
+		},
+	})
+	if out == nil {
+		// Refused before recording began.
+		var pe *profileError
+		code := http.StatusInternalServerError
+		if errors.As(err, &pe) {
+			code = pe.code
+		}
+		fail(code, err)
 		return
 	}
+	if err == nil && out.err != nil {
+		err = out.err
+	}
+	if err != nil {
+		w.Header().Set(api.ProfileErrorTrailer, err.Error())
+	}
+	if warn != nil {
+		w.Header().Set(api.ProfileWarningTrailer, warn.Error())
+	}
+}
+
+// profileError is an error of a profile before its recording began, with
+// the status code that answers it.
+type profileError struct {
+	code int
+	err  error
+}
+
+func (e *profileError) Error() string { return e.err.Error() }
+func (e *profileError) Unwrap() error { return e.err }
+
+// recordOptions say how takeProfile hands the profile over.
+type recordOptions struct {
+	// start is called once the recording began, with the instance's pid;
+	// it returns where the profile is written.
+	start func(pid int) (io.Writer, error)
+	// discardOnCancel throws the profile away when ctx ends (its reader
+	// is gone) instead of writing what was recorded.
+	discardOnCancel bool
+	// snapshotLimit bounds a heap snapshot.
+	snapshotLimit time.Duration
+}
+
+// takeProfile records one profile of an instance of e, whose key the
+// caller has begun (d.prof.begin): it opens the instance's inspector,
+// starts the profile, hands it to o.start's writer and closes the
+// inspector again, whatever happened. An error before o.start was called
+// is a *profileError. warn says the inspector may still be open. The
+// manual profiles (tend profile) and the automatic ones (on a stall, before
+// a memory restart) are all taken here.
+func (d *Daemon) takeProfile(ctx context.Context, e *entry, req api.ProfileRequest, run *profileRun, o recordOptions) (warn, err error) {
+	refuse := func(code int, err error) error { return &profileError{code, err} }
+	t, err := e.app.OpenInspector(req.Instance)
+	if err != nil {
+		return nil, refuse(profileStatus(err), fmt.Errorf("profile %s: %w", e.name, err))
+	}
 	what := fmt.Sprintf("%s instance %d (pid %d)", e.name, t.Index, t.PID)
-	octx, cancel := context.WithTimeout(r.Context(), openTimeout)
+	octx, cancel := context.WithTimeout(ctx, openTimeout)
 	conn, err := inspect.Dial(octx, t.Port)
 	cancel()
 	if err != nil {
 		// Node may yet open it: ask again to close, through a new session.
 		d.closeInspector(what, t.Port, nil)
-		fail(http.StatusBadGateway, fmt.Errorf("profile %s: %w (see its error log: the port may have been taken)", what, err))
-		return
+		return nil, refuse(http.StatusBadGateway, fmt.Errorf("profile %s: %w (see its error log: the port may have been taken)", what, err))
 	}
 	d.log.Info("profile: inspector opened", "app", e.name, "instance", t.Index, "pid", t.PID, "kind", req.Kind, "port", t.Port)
-	var warn error
-	defer func() {
-		warn = d.closeInspector(what, t.Port, conn)
-		if warn != nil {
-			w.Header().Set(api.ProfileWarningTrailer, warn.Error())
-		}
-	}()
+	defer func() { warn = d.closeInspector(what, t.Port, conn) }()
 
-	ctx := r.Context()
 	switch req.Kind {
 	case api.ProfileHeap:
 		if err := d.checkSnapshotRoom(ctx, conn, what); err != nil {
-			fail(profileStatus(err), fmt.Errorf("profile %s: %w", what, err))
-			return
+			return nil, refuse(profileStatus(err), fmt.Errorf("profile %s: %w", what, err))
 		}
 	case api.ProfileCPU:
 		err = conn.StartCPU(ctx, time.Duration(req.IntervalUS)*time.Microsecond)
@@ -241,53 +301,51 @@ func (d *Daemon) profile(w http.ResponseWriter, r *http.Request) {
 		err = conn.StartHeapSampling(ctx)
 	}
 	if err != nil {
-		fail(http.StatusBadGateway, fmt.Errorf("profile %s: %w", what, err))
-		return
+		return nil, refuse(http.StatusBadGateway, fmt.Errorf("profile %s: %w", what, err))
+	}
+	out, err := o.start(t.PID)
+	if err != nil {
+		// The profile is taken off the process all the same.
+		out = io.Discard
 	}
 
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set(api.ProfilePIDHeader, strconv.Itoa(t.PID))
-	w.Header().Add("Trailer", api.ProfileErrorTrailer)
-	w.Header().Add("Trailer", api.ProfileWarningTrailer)
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
-	out := &flushWriter{w: w, rc: rc}
-
-	// The recording ends at its duration, when the CLI asks (Ctrl-C), or
-	// when the CLI has gone; the profile is taken off the process in every
-	// case, so that it stops sampling.
-	sink := io.Writer(out)
+	// The recording ends at its duration, when asked (Ctrl-C), or when
+	// ctx ends; the profile is taken off the process in every case, so
+	// that it stops sampling.
+	var rerr error
 	switch req.Kind {
 	case api.ProfileHeap:
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snapshotTimeout)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.snapshotLimit)
 		var n int64
-		n, err = conn.HeapSnapshot(sctx, out)
+		n, rerr = conn.HeapSnapshot(sctx, out)
 		cancel()
-		d.log.Info("profile: heap snapshot", "app", e.name, "instance", t.Index, "bytes", n, "err", err)
+		d.log.Info("profile: heap snapshot", "app", e.name, "instance", t.Index, "bytes", n, "err", rerr)
 	default:
 		timer := time.NewTimer(time.Duration(req.DurationMS) * time.Millisecond)
 		select {
 		case <-timer.C:
 		case <-run.stop:
 		case <-ctx.Done():
-			sink = io.Discard
+			if o.discardOnCancel {
+				out = io.Discard
+			}
 		}
 		timer.Stop()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 		if req.Kind == api.ProfileCPU {
-			err = conn.StopCPU(sctx, sink)
+			rerr = conn.StopCPU(sctx, out)
 		} else {
-			err = conn.StopHeapSampling(sctx, sink)
+			rerr = conn.StopHeapSampling(sctx, out)
 		}
 		cancel()
 	}
-	if err == nil && out.err != nil {
-		err = out.err
+	if err == nil {
+		err = rerr
 	}
 	if err != nil {
-		w.Header().Set(api.ProfileErrorTrailer, fmt.Sprintf("profile %s: %v", what, err))
+		err = fmt.Errorf("profile %s: %w", what, err)
 	}
+	return nil, err
 }
 
 // checkSnapshotRoom refuses a heap snapshot the machine has no room for.

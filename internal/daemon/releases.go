@@ -22,6 +22,7 @@ import (
 	"github.com/tendhq/tend/internal/conf"
 	"github.com/tendhq/tend/internal/plan"
 	"github.com/tendhq/tend/internal/release"
+	"github.com/tendhq/tend/internal/remote"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
 )
@@ -140,6 +141,9 @@ func (d *Daemon) deploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	by := r.Header.Get(api.DeployByHeader)
+	if tok, ok := remote.TokenFrom(r.Context()); ok {
+		by = "token " + tok.Name // what the door vouches for, not what the client says
+	}
 	if by == "" {
 		by = "unknown"
 	}

@@ -41,8 +41,7 @@ func loadState(path string) (State, error) {
 	return s, nil
 }
 
-// writeFileAtomic replaces path with data so that a reader, or a crash at
-// any moment, sees either the old file or the new one whole.
+// writeFileAtomic is home.WriteFile: the old file or the new one whole.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return home.WriteFileAtomic(path, data, perm)
+	return home.WriteFile(path, data, perm)
 }

@@ -117,6 +117,9 @@ type handover struct {
 	Control int            `json:"control_fd"`
 	Apps    []app.Handed   `json:"apps"`
 	Fronts  map[string]int `json:"fronts"` // app id -> its edge's listening socket
+	// Remote is the remote control API's listening socket (remote_addr),
+	// when it has one; absent in the files of versions before it.
+	Remote *int `json:"remote_fd,omitempty"`
 }
 
 // updater is the daemon's side of updates.
@@ -140,6 +143,7 @@ type updater struct {
 	inherits map[int]net.Listener
 	gates    []func() // open the inherited listeners
 	ctl      net.Listener
+	remote   net.Listener // the remote API's socket, taken by serveRemote
 
 	mu     sync.Mutex     // guards fronts
 	fronts map[int]*front // the open edges, by app id
@@ -228,14 +232,11 @@ func (d *Daemon) inherit(h *handover) {
 	d.up.inherits = map[int]net.Listener{}
 	for id, fd := range h.Fronts {
 		n, err := strconv.Atoi(id)
-		f := inheritFD(fd, "edge")
-		if err != nil || f == nil {
+		if err != nil {
 			continue
 		}
-		ln, err := net.FileListener(f)
-		f.Close()
-		if err != nil {
-			d.log.Warn("edge listener not inherited", "app_id", id, "err", err)
+		ln := d.inheritListener(fd, "edge listener", "app_id", id)
+		if ln == nil {
 			continue
 		}
 		// Closed until the app has put its adopted instances in the pool.
@@ -243,15 +244,26 @@ func (d *Daemon) inherit(h *handover) {
 		d.up.inherits[n] = gated
 		d.up.gates = append(d.up.gates, open)
 	}
-	if f := inheritFD(h.Control, "control"); f != nil {
-		ln, err := net.FileListener(f)
-		f.Close()
-		if err == nil {
-			d.up.ctl = ln
-		} else {
-			d.log.Warn("control socket not inherited", "err", err)
-		}
+	if h.Remote != nil {
+		d.up.remote = d.inheritListener(*h.Remote, "remote listener (bound again)")
 	}
+	d.up.ctl = d.inheritListener(h.Control, "control socket")
+}
+
+// inheritListener is the listening socket of a descriptor an update
+// passed on; nil, said in the log with args, when it is none.
+func (d *Daemon) inheritListener(fd int, what string, args ...any) net.Listener {
+	f := inheritFD(fd, what)
+	if f == nil {
+		return nil
+	}
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		d.log.Warn(what+" not inherited", append(args, "err", err)...)
+		return nil
+	}
+	return ln
 }
 
 // inheritedListener takes the edge listener handed over for app id.
@@ -509,6 +521,19 @@ func (d *Daemon) handOver(bin string) {
 	} else if h.Control, err = supervise.Inheritable(ctl); err == nil {
 		keep = append(keep, ctl)
 	}
+	if d.remoteOn() {
+		fd := -1
+		rf, err := d.remote.handover(ctx)
+		if err == nil {
+			fd, err = supervise.Inheritable(rf)
+		}
+		if err != nil {
+			d.log.Error("remote listener not handed over; the new daemon binds it again", "err", err)
+		} else {
+			h.Remote = &fd
+			keep = append(keep, rf)
+		}
+	}
 
 	d.up.mu.Lock()
 	fronts := maps.Clone(d.up.fronts)
@@ -605,13 +630,37 @@ func countProcs(apps []app.Handed) int {
 	return n
 }
 
-// controlAPI is the control API's server and listener, for a hand-over.
+// controlAPI is a server of the control API and its listener, for a
+// hand-over: the unix socket's, or the remote listener's.
 type controlAPI struct {
 	mu         sync.Mutex // guards the fields below
 	srv        *http.Server
-	ln         *net.UnixListener
+	ln         net.Listener // the listening socket itself (not its TLS layer)
 	served     chan struct{}
 	endStreams context.CancelFunc // cancels every request's context
+}
+
+// start serves srv on ln (with TLS: srv.TLSConfig) in a goroutine of its
+// own, until srv is shut down; served is closed once it has returned, and
+// errc then holds why. Streams (logs -f) follow their request's context:
+// endStreams ends them (an update does, rather than wait for them).
+func (c *controlAPI) start(srv *http.Server, ln net.Listener, useTLS bool) (errc <-chan error, endStreams context.CancelFunc, served <-chan struct{}) {
+	base, end := context.WithCancel(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context { return base }
+	ec := make(chan error, 1)
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.srv, c.ln, c.served, c.endStreams = srv, ln, done, end
+	c.mu.Unlock()
+	go func() {
+		defer close(done)
+		if useTLS {
+			ec <- srv.ServeTLS(ln, "", "")
+		} else {
+			ec <- srv.Serve(ln)
+		}
+	}()
+	return ec, end, done
 }
 
 // handover stops the API taking requests, lets those in flight finish
@@ -622,10 +671,16 @@ func (c *controlAPI) handover(ctx context.Context) (*os.File, error) {
 	srv, ln, served, endStreams := c.srv, c.ln, c.served, c.endStreams
 	c.mu.Unlock()
 	if srv == nil || ln == nil {
-		return nil, errors.New("no control socket")
+		return nil, errors.New("no listener")
 	}
-	ln.SetUnlinkOnClose(false)
-	f, err := ln.File()
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false)
+	}
+	fl, ok := ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("a %T cannot be handed over", ln)
+	}
+	f, err := fl.File()
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,9 @@
 //	compression    text responses compressed (WARN)
 //	cookies        Secure (on HTTPS), HttpOnly, SameSite (WARN)
 //	session_cookie not a framework's default session name: connect.sid FAIL, others WARN
+//	session_store  express-session's MemoryStore not in use, from its warning in stderr (FAIL)
+//	unhandled_rejections none counted by tend's runtime preload (WARN)
+//	sync_io        no synchronous I/O on the request path, with --deep only (WARN)
 //	autorestart    on (FAIL)
 //	instances      at least 2 (WARN)
 //	memory_limit   max_memory_restart set (WARN)
@@ -81,6 +84,12 @@ type Input struct {
 	// (daemon.yaml), so an app without rotation settings is rotated too.
 	LogRotationDefault bool
 	Now                time.Time // zero: time.Now()
+	// RecentStderr are the stderr lines of the app's running instances
+	// (since the oldest of them started), as far as the daemon keeps them.
+	RecentStderr []string
+	// SyncIO is the --trace-sync-io probe of tend doctor --deep; nil when
+	// none was made.
+	SyncIO *SyncIOProbe
 	// HTTPClient makes the probe; nil: a client with a 10s timeout. It must
 	// trust the edge's certificate for the URL's host.
 	HTTPClient *http.Client
@@ -115,10 +124,13 @@ func Check(ctx context.Context, in Input) []Result {
 		c.nodeEnv()
 		c.nodeVersion()
 		c.packages(starts)
+		c.sessionStore(starts)
+		c.unhandledRejections()
 	}
 	if in.URL != "" {
 		c.tls()
 		c.probe(ctx)
+		c.syncIO()
 	}
 	if sp != nil {
 		c.settings()

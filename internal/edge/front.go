@@ -263,7 +263,7 @@ func (f *Front) serveGeneration(s *settings) *generation {
 		ReadHeaderTimeout: s.o.ReadHeaderTimeout.D(),
 		IdleTimeout:       s.o.IdleTimeout.D(),
 		MaxHeaderBytes:    h2HeaderBytes(s.o.MaxHeaderBytes),
-		ErrorLog:          log.New(limitedLog{f.log, f.now, &f.h2log}, "", 0),
+		ErrorLog:          log.New(limitedLog{Log: f.log, Now: f.now, Lim: &f.h2log}, "", 0),
 		BaseContext:       func(net.Listener) context.Context { return f.base },
 	}
 	h2served := make(chan struct{})
@@ -319,9 +319,9 @@ func (f *Front) retire(g *generation) {
 }
 
 // refusedFraming logs a request refused for carrying both Content-Length
-// and Transfer-Encoding, at most once per logEvery.
+// and Transfer-Encoding, at most once per loglimit.Every.
 func (f *Front) refusedFraming(c net.Conn) {
-	if ok, suppressed := f.smuggling.allow(f.now()); ok {
+	if ok, suppressed := f.smuggling.Allow(f.now()); ok {
 		f.log.Warn("refused a request with both Content-Length and Transfer-Encoding (request smuggling?)", "client", c.RemoteAddr(), "suppressed", suppressed)
 	}
 }

@@ -561,7 +561,7 @@ func (u *proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 // would end every stream of the connection). A body that did not come
 // in time gets 408; one cut short (the client left) or malformed (its
 // chunked framing broken) 400. Only a malformed one is logged, at most
-// once per logEvery, since any client can send one.
+// once per loglimit.Every, since any client can send one.
 func (u *proxy) badRequestBody(w http.ResponseWriter, r *http.Request, err *upstream.BodyError) {
 	if r.ProtoMajor < 2 {
 		w.Header().Set("Connection", "close")
@@ -573,7 +573,7 @@ func (u *proxy) badRequestBody(w http.ResponseWriter, r *http.Request, err *upst
 		// The client left, or the front is closing: nobody may read it.
 		http.Error(w, "400 Bad Request: the body ended early", http.StatusBadRequest)
 	default:
-		if ok, suppressed := u.badBody.allow(u.now()); ok {
+		if ok, suppressed := u.badBody.Allow(u.now()); ok {
 			u.log.Warn("refused a malformed request body", "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "err", err, "suppressed", suppressed)
 		}
 		http.Error(w, "400 Bad Request: malformed request body", http.StatusBadRequest)

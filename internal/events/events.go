@@ -121,10 +121,24 @@ func (b *Bus) oldest() uint64 {
 // match is called with the bus locked: it must be quick and call nothing
 // of the bus.
 func (b *Bus) Follow(since uint64, resume bool, match func(*api.StreamEvent) bool) (f *Follower, gap *api.Gap) {
+	return b.follow(since, resume, match, true)
+}
+
+// FollowQuiet is Follow for a reader inside the daemon that wants none of
+// the costly events (samples): it does not count in Following, so they
+// are still skipped when nobody else reads.
+func (b *Bus) FollowQuiet(match func(*api.StreamEvent) bool) *Follower {
+	f, _ := b.follow(0, false, match, false)
+	return f
+}
+
+func (b *Bus) follow(since uint64, resume bool, match func(*api.StreamEvent) bool, counted bool) (f *Follower, gap *api.Gap) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	f = &Follower{b: b, match: match, pos: b.next}
-	b.following.Add(1)
+	f = &Follower{b: b, match: match, pos: b.next, counted: counted}
+	if counted {
+		b.following.Add(1)
+	}
 	if !resume {
 		return f, nil
 	}
@@ -144,10 +158,11 @@ func (b *Bus) Follow(since uint64, resume bool, match func(*api.StreamEvent) boo
 
 // Follower reads a bus from its own position. One goroutine uses it.
 type Follower struct {
-	b      *Bus
-	match  func(*api.StreamEvent) bool
-	pos    uint64 // the id of the next event to read; guarded by b.mu
-	closed atomic.Bool
+	b       *Bus
+	match   func(*api.StreamEvent) bool
+	pos     uint64 // the id of the next event to read; guarded by b.mu
+	counted bool   // counts in b.following
+	closed  atomic.Bool
 }
 
 // Next returns up to max matching events after the last one read, waiting
@@ -194,7 +209,7 @@ func (f *Follower) Next(ctx context.Context, max int) ([]api.StreamEvent, error)
 
 // Close says the follower reads no more.
 func (f *Follower) Close() {
-	if f.closed.CompareAndSwap(false, true) {
+	if f.closed.CompareAndSwap(false, true) && f.counted {
 		f.b.following.Add(-1)
 	}
 }

@@ -198,3 +198,22 @@ func TestNilBusDropsEvents(t *testing.T) {
 		t.Error("a nil bus has followers")
 	}
 }
+
+func TestAQuietFollowerReadsButDoesNotCountAsFollowing(t *testing.T) {
+	b := New(8)
+	f := b.FollowQuiet(func(e *api.StreamEvent) bool { return e.App == "a1" })
+	if b.Following() {
+		t.Fatal("a quiet follower counts as following: samples would be published for it")
+	}
+	publish(b, 4)
+	evs, err := f.Next(context.Background(), 10)
+	if err != nil || len(evs) != 2 || evs[0].ID != 2 || evs[1].ID != 4 {
+		t.Fatalf("read %v, %v; want the events of a1 (ids 2 and 4)", evs, err)
+	}
+	g, _ := b.Follow(0, false, nil)
+	f.Close()
+	if !b.Following() {
+		t.Fatal("closing a quiet follower took back another's count")
+	}
+	g.Close()
+}

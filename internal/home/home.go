@@ -108,38 +108,6 @@ func OpenLock(home string) (*os.File, error) {
 	return os.OpenFile(filepath.Join(home, LockName), os.O_RDONLY|os.O_CREATE, 0o600)
 }
 
-// WriteFileAtomic replaces path with data so that a reader, or a crash at
-// any moment, sees either the old file or the new one whole: a temporary
-// file in the same directory, fsync, rename, fsync of the directory.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after a successful rename
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return SyncDir(dir)
-}
-
 // SyncDir makes the entries of dir (a rename into it) durable.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)

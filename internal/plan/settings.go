@@ -39,6 +39,8 @@ var (
 		"at the next start of an instance (start, restart, reload, scale up, crash restart); reload_batch at the next reload"}
 	areaMemory = &Area{"memory limit",
 		"at the next usage sample"}
+	areaProfile = &Area{"smart profiling",
+		"at the next runtime report of each instance"}
 	areaRuntime = &Area{"watch, cron and autoscale",
 		"at once: the watcher, cron schedule and autoscaler are re-armed"}
 	areaDeploy = &Area{"releases",
@@ -79,15 +81,18 @@ var Settings = map[string]Setting{
 	"exp_backoff_restart_delay": {Update, areaRestart},
 	"stop_exit_codes":           {Update, areaRestart},
 
-	"kill_timeout": {Update, areaStop},
-	"kill_signal":  {Update, areaStop},
+	"kill_timeout":          {Update, areaStop},
+	"kill_signal":           {Update, areaStop},
+	"shutdown_with_message": {Update, areaStop},
 
 	"wait_ready":     {Update, areaReady},
 	"health_path":    {Update, areaReady},
 	"listen_timeout": {Update, areaReady},
 	"reload_batch":   {Update, areaReady},
 
-	"max_memory_restart": {Update, areaMemory},
+	"max_memory_restart":            {Update, areaMemory},
+	"heap_snapshot_on_memory_limit": {Update, areaMemory},
+	"profile_on_stall":              {Update, areaProfile},
 
 	"watch":        {Update, areaRuntime},
 	"ignore_watch": {Update, areaRuntime},
@@ -104,6 +109,10 @@ var Settings = map[string]Setting{
 	"interpreter_args": {Reload, areaProcess},
 	"cwd":              {Reload, areaProcess},
 	"env":              {Reload, areaProcess},
+	// What each instance's environment and command line get.
+	"instance_var":       {Reload, areaProcess},
+	"increment_var":      {Reload, areaProcess},
+	"source_map_support": {Reload, areaProcess},
 	// What `npm start` resolved to: it changes with script and args.
 	"resolved_from": {Reload, areaProcess},
 
@@ -163,7 +172,7 @@ func areas(keys []string) []string {
 	return names
 }
 
-var allAreas = []*Area{areaLogs, areaEdge, areaRestart, areaStop, areaReady, areaMemory, areaRuntime, areaDeploy, areaProcess, areaCount, areaSocket}
+var allAreas = []*Area{areaLogs, areaEdge, areaRestart, areaStop, areaReady, areaMemory, areaProfile, areaRuntime, areaDeploy, areaProcess, areaCount, areaSocket}
 
 func areaOrder(a *Area) int { return slices.Index(allAreas, a) }
 
@@ -184,7 +193,7 @@ func Markdown() string {
 		slices.Sort(keys)
 		for i, k := range keys {
 			keys[i] = "`" + k + "`"
-			if k == "env" || k == "edge" || k == "autoscale" {
+			if k == "env" || k == "edge" || k == "autoscale" || k == "profile_on_stall" {
 				keys[i] = "`" + k + ".*`"
 			}
 		}

@@ -35,8 +35,9 @@ func SocketPair() (parent net.Conn, child *os.File, err error) {
 
 // ReadIPC reads Node's IPC messages (one JSON value per line) until the
 // channel closes: readiness ('ready', and the preload's {tend: 'listening'})
-// goes to signals, {type: 'tend:metric', name, value} to metric.
-func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc) {
+// goes to signals, {type: 'tend:metric', name, value} to metric, the
+// messages of apps instrumented for PM2 (pm2.go) to pm2 when it is not nil.
+func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc, pm2 PM2Func) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 1<<20)
 	for sc.Scan() {
@@ -56,6 +57,7 @@ func ReadIPC(r io.Reader, signals chan<- string, metric MetricFunc) {
 			if m["type"] == "tend:runtime" {
 				runtimeFigures(m["figures"], metric)
 			}
+			pm2Message(m, pm2)
 			if m["type"] == "tend:metric" {
 				name, _ := m["name"].(string)
 				v, ok := m["value"].(float64)

@@ -84,7 +84,7 @@ func TestReadIPC(t *testing.T) {
 	}, "\n")
 	signals := make(chan string, 4)
 	got := map[string]float64{}
-	ReadIPC(strings.NewReader(in), signals, func(n string, v float64) { got[n] = v })
+	ReadIPC(strings.NewReader(in), signals, func(n string, v float64) { got[n] = v }, nil)
 	close(signals)
 	var sigs []string
 	for s := range signals {

@@ -14,7 +14,7 @@ func TestReadIPCRuntimeFigures(t *testing.T) {
 	var got []string
 	ReadIPC(strings.NewReader(in), make(chan string, 1), func(name string, v float64) {
 		got = append(got, name)
-	})
+	}, nil)
 	want := []string{"runtime eventloop_utilization", "runtime heap_used_bytes", RuntimeEnd, RuntimeEnd}
 	// Figures of one message come in map order: compare as sets per batch.
 	if len(got) != len(want) || got[2] != RuntimeEnd || got[3] != RuntimeEnd ||

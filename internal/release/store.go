@@ -85,7 +85,7 @@ func (s Store) write(app string, rs []api.Release) error {
 	if err != nil {
 		return err
 	}
-	return home.WriteFileAtomic(filepath.Join(s.AppDir(app), historyName), append(b, '\n'), 0o600)
+	return home.WriteFile(filepath.Join(s.AppDir(app), historyName), append(b, '\n'), 0o600)
 }
 
 // Install unpacks a into a new release of app, numbered one above the

@@ -23,6 +23,12 @@ type DecodeOptions struct {
 	// files.go). The CLI makes them where it resolves the paths, so the
 	// daemon, which gets absolute paths from it, does not make them again.
 	SkipFileChecks bool
+	// Elsewhere says the paths name files of another host (tend --host):
+	// nothing is resolved against or checked on this one. cwd must be
+	// absolute; a relative script stays as given, for that host's daemon
+	// to find from cwd; the interpreter follows the script's extension
+	// only. It implies SkipFileChecks.
+	Elsewhere bool
 }
 
 // DefaultMaxInstances is the ceiling on an app's instances unless
@@ -86,6 +92,9 @@ func withScriptEnv(t *target, env map[string]string) map[string]string {
 func decode(raw map[string]any, o DecodeOptions) (App, []Warning, Errors) {
 	if o.NumCPU <= 0 {
 		o.NumCPU = runtime.NumCPU()
+	}
+	if o.Elsewhere {
+		o.SkipFileChecks, o.BaseDir = true, ""
 	}
 	if o.BaseDir != "" {
 		if abs, err := filepath.Abs(o.BaseDir); err == nil {

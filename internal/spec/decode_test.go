@@ -320,6 +320,40 @@ func TestSkipFileChecks(t *testing.T) {
 	}
 }
 
+// Elsewhere: the paths are another host's. Nothing here is looked at: a
+// relative script stays as given (that host's daemon finds it from cwd),
+// even one that exists here or is a command on this PATH; cwd must be
+// absolute, whatever the base directory.
+func TestElsewhereResolvesNothingHere(t *testing.T) {
+	here := t.TempDir()
+	if err := os.WriteFile(filepath.Join(here, "server.js"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, script := range []string{"server.js", "sh", "bin/www"} {
+		a, _, err := Decode(map[string]any{"script": script, "cwd": "/srv/nowhere"}, DecodeOptions{BaseDir: here, Elsewhere: true})
+		if err != nil {
+			t.Errorf("%s: %v", script, err)
+			continue
+		}
+		if a.Script != script || a.Cwd != "/srv/nowhere" {
+			t.Errorf("%s: script %q, cwd %q; want them as given", script, a.Script, a.Cwd)
+		}
+	}
+	for raw, want := range map[string]map[string]any{
+		"cwd: \"app\" is relative; give an absolute path on the daemon's host": {"script": "server.js", "cwd": "app"},
+		"cwd: required: the absolute directory on the daemon's host":           {"script": "server.js"},
+	} {
+		if _, _, err := Decode(want, DecodeOptions{BaseDir: here, Elsewhere: true}); err == nil || !strings.Contains(err.Error(), raw) {
+			t.Errorf("%v: %v, want %q", want, err, raw)
+		}
+	}
+	// Without it, the same relative script is this directory's file.
+	a, _, err := Decode(map[string]any{"script": "server.js"}, DecodeOptions{BaseDir: here})
+	if err != nil || a.Script != filepath.Join(here, "server.js") {
+		t.Errorf("here: %q, %v", a.Script, err)
+	}
+}
+
 // Far more instances than CPUs is allowed, with a warning; the ceiling
 // follows the daemon's max_instances, autoscale.max included.
 func TestInstancesWarningAndCeiling(t *testing.T) {
@@ -362,6 +396,38 @@ func TestInterpreterFromShebang(t *testing.T) {
 		a, _, err := Decode(map[string]any{"script": "./" + name}, DecodeOptions{BaseDir: dir})
 		if err != nil || a.Interpreter != want {
 			t.Errorf("%s: interpreter %q, %v; want %q", name, a.Interpreter, err, want)
+		}
+	}
+}
+
+func TestProfileOnStall(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "app.js", "")
+	o := DecodeOptions{BaseDir: dir, NumCPU: 2}
+	decode := func(v any) (App, string) {
+		a, _, err := Decode(map[string]any{"script": "app.js", "profile_on_stall": v, "heap_snapshot_on_memory_limit": true}, o)
+		return a, errString(err)
+	}
+	a, msg := decode(true)
+	if msg != "" || a.ProfileOnStall == nil || a.ProfileOnStall.Threshold.D() != DefaultStallThreshold || a.ProfileOnStall.Duration.D() != DefaultStallDuration || a.ProfileOnStall.MaxPerHour != DefaultStallMaxPerHour || !a.HeapSnapshotOnMemoryLimit {
+		t.Errorf("profile_on_stall: true: %+v %q", a.ProfileOnStall, msg)
+	}
+	a, msg = decode(map[string]any{"threshold": "300ms", "max_per_hour": 1})
+	if msg != "" || a.ProfileOnStall.Threshold.D() != 300*time.Millisecond || a.ProfileOnStall.MaxPerHour != 1 || a.ProfileOnStall.Duration.D() != DefaultStallDuration {
+		t.Errorf("a block: %+v %q", a.ProfileOnStall, msg)
+	}
+	if a, msg = decode(false); msg != "" || a.ProfileOnStall != nil {
+		t.Errorf("false: %+v %q", a.ProfileOnStall, msg)
+	}
+	for v, want := range map[string]string{
+		"1ms":  "profile_on_stall.threshold: 1ms is below 10ms: a loop that late is not a stall",
+		"dur":  "profile_on_stall.duration: 11m0s: want more than 0 and at most 10m0s",
+		"max":  "profile_on_stall.max_per_hour: must be between 1 and 60, got 61",
+		"list": "profile_on_stall: want a mapping such as {threshold: 200ms, duration: 5s, max_per_hour: 3}, got a list",
+	} {
+		in := map[string]any{"1ms": map[string]any{"threshold": "1ms"}, "dur": map[string]any{"duration": "11m"}, "max": map[string]any{"max_per_hour": 61}, "list": []any{1}}[v]
+		if _, msg := decode(in); msg != want {
+			t.Errorf("%v: %q, want %q", in, msg, want)
 		}
 	}
 }

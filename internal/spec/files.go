@@ -29,6 +29,9 @@ func setCwd(d *conf.Decoder, key string, v any, t *target) {
 		return
 	case filepath.IsAbs(s):
 		t.Cwd = filepath.Clean(s)
+	case t.o.Elsewhere:
+		d.Errorf(key, "%q is relative; give an absolute path on the daemon's host", s)
+		return
 	case t.o.BaseDir == "":
 		d.Errorf(key, "%q is relative; give an absolute path", s)
 		return
@@ -40,6 +43,10 @@ func setCwd(d *conf.Decoder, key string, v any, t *target) {
 
 // defaultCwd is BaseDir: the directory of the file, or the caller's.
 func defaultCwd(d *conf.Decoder, t *target) {
+	if t.o.Elsewhere {
+		d.Errorf("cwd", "required: the absolute directory on the daemon's host to run the app in")
+		return
+	}
 	if t.o.BaseDir == "" {
 		d.Errorf("cwd", "required: the absolute directory to run the app in")
 		return
@@ -87,6 +94,9 @@ func setScript(d *conf.Decoder, key string, v any, t *target) {
 	if t.o.SkipFileChecks && filepath.IsAbs(s) {
 		t.Script = local
 		return
+	}
+	if t.o.Elsewhere {
+		return // found from cwd by the daemon of that host
 	}
 	fi, err := os.Stat(local)
 	if strings.Contains(s, "/") || (err == nil && !fi.IsDir()) {

@@ -42,6 +42,8 @@ var appKeys = conf.Table[target]{
 			Else(func(d *conf.Decoder, t *target) { t.Env = withScriptEnv(t, env(d, t.o.EnvName)) }),
 		conf.Custom("instances", setInstances),
 		conf.IntField("port", 1, 65535, func(t *target) *int { return &t.Port }),
+		conf.Custom("instance_var", setInstanceVar),
+		conf.Custom("increment_var", setIncrementVar),
 		conf.BoolField("autorestart", func(t *target) *bool { return &t.Autorestart }),
 		conf.IntField("max_restarts", 0, conf.Unbounded, func(t *target) *int { return &t.MaxRestarts }),
 		conf.DurationField("min_uptime", func(t *target) *Duration { return &t.MinUptime }),
@@ -49,6 +51,8 @@ var appKeys = conf.Table[target]{
 		conf.DurationField("exp_backoff_restart_delay", func(t *target) *Duration { return &t.ExpBackoffRestartDelay }),
 		conf.DurationField("kill_timeout", func(t *target) *Duration { return &t.KillTimeout }),
 		conf.Custom("kill_signal", setKillSignal),
+		conf.Custom("shutdown_with_message", nodeOnly(func(t *target) *bool { return &t.ShutdownWithMessage }, "the message goes over Node's IPC channel; other apps stop on kill_signal")),
+		conf.Custom("source_map_support", nodeOnly(func(t *target) *bool { return &t.SourceMapSupport }, "it is node's --enable-source-maps")),
 		conf.Custom("stop_exit_codes", func(d *conf.Decoder, key string, v any, t *target) { t.StopExitCodes = exitCodes(d, key, v) }),
 
 		// Traffic: how the app is reached and when an instance is ready.
@@ -70,6 +74,8 @@ var appKeys = conf.Table[target]{
 		conf.DurationField("watch_delay", func(t *target) *Duration { return &t.WatchDelay }),
 		conf.StringField("cron_restart", checkCron, func(t *target) *string { return &t.CronRestart }).Or("cron"),
 		conf.Custom("autoscale", setAutoscale),
+		conf.Custom("profile_on_stall", setProfileOnStall),
+		conf.BoolField("heap_snapshot_on_memory_limit", func(t *target) *bool { return &t.HeapSnapshotOnMemoryLimit }),
 
 		// Logs: where and how the app's output is written.
 		conf.Custom("out_file", logPath(func(t *target) *string { return &t.OutFile })).Or("output", "out", "out_log"),
@@ -78,7 +84,13 @@ var appKeys = conf.Table[target]{
 		conf.BoolField("merge_logs", func(t *target) *bool { return &t.MergeLogs }).Or("combine_logs"),
 		conf.BoolField("time", func(t *target) *bool { return &t.Time }),
 		conf.BoolField("compress", func(t *target) *bool { return &t.Compress }),
-		conf.StringField("log_date_format", checkMoment, func(t *target) *string { return &t.LogDateFormat }),
+		conf.Custom("log_date_format", func(d *conf.Decoder, key string, v any, t *target) {
+			conf.StringField(key, checkMoment, func(t *target) *string { return &t.LogDateFormat }).Set(d, key, v, t)
+			// In PM2 the format alone asks for timestamps.
+			if _, given := d.Get("time"); !given {
+				t.Time = true
+			}
+		}),
 		conf.Custom("log_type", setLogType),
 		conf.Custom("max_size", setMaxSize),
 		conf.StringField("rotate_interval", checkInterval, func(t *target) *string { return &t.RotateInterval }),
@@ -111,9 +123,9 @@ func CanonicalKey(key string) (string, bool) {
 // unsupported are PM2's other app keys (lib/API/schema.json, with aliases).
 // They get a warning of their own so that a PM2 user knows the key was
 // understood and deliberately ignored, rather than misspelt.
-var unsupported = keySet(`watch_options shutdown_with_message
+var unsupported = keySet(`watch_options
 	pid_file pid disable_logs
-	source_map_support disable_source_map_support vizion increment_var instance_var
+	disable_source_map_support vizion
 	filter_env name_prefix install_url force post_update treekill pmx automation
 	trace disable_trace v8 event_loop_inspector deep_monitoring io append_env_to_name
 	execute_command kill_retry_time write windowsHide uid gid user username autostart`)
@@ -135,6 +147,8 @@ var asTendDoes = map[string][]any{
 	"vizion":     {false},
 	"pmx":        {false},
 	"automation": {false},
+	// Source maps are off unless source_map_support asks for them.
+	"disable_source_map_support": {true},
 }
 
 // otherKey deals with the keys the table does not declare that are not
@@ -337,6 +351,38 @@ func setAutoscale(d *conf.Decoder, key string, v any, t *target) {
 	if t.Instances < as.Min || t.Instances > as.Max {
 		t.Instances = min(max(t.Instances, as.Min), as.Max)
 	}
+}
+
+// stallKeys are the keys of an app's profile_on_stall block.
+var stallKeys = conf.Table[ProfileOnStall]{Fields: []conf.Field[ProfileOnStall]{
+	conf.DurationField("threshold", func(p *ProfileOnStall) *Duration { return &p.Threshold }),
+	conf.DurationField("duration", func(p *ProfileOnStall) *Duration { return &p.Duration }),
+	conf.IntField("max_per_hour", 1, MaxStallPerHour, func(p *ProfileOnStall) *int { return &p.MaxPerHour }),
+}}
+
+// setProfileOnStall reads profile_on_stall: a block, or true for the
+// defaults (false for none).
+func setProfileOnStall(d *conf.Decoder, key string, v any, t *target) {
+	p := &ProfileOnStall{Threshold: Duration(DefaultStallThreshold), Duration: Duration(DefaultStallDuration), MaxPerHour: DefaultStallMaxPerHour}
+	if b, ok := v.(bool); ok {
+		if b {
+			t.ProfileOnStall = p
+		}
+		return
+	}
+	m, ok := d.Map(key, v, "{threshold: 200ms, duration: 5s, max_per_hour: 3}")
+	if !ok {
+		return
+	}
+	sub := d.Sub(key, m)
+	stallKeys.Decode(sub, p)
+	if th := p.Threshold.D(); th < MinStallThreshold {
+		sub.Errorf("threshold", "%s is below %s: a loop that late is not a stall", th, MinStallThreshold)
+	}
+	if du := p.Duration.D(); du <= 0 || du > MaxStallDuration {
+		sub.Errorf("duration", "%s: want more than 0 and at most %s", du, MaxStallDuration)
+	}
+	t.ProfileOnStall = p
 }
 
 // logPath reads a log file's path: absolute, /dev/null, or relative to

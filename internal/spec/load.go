@@ -29,6 +29,9 @@ type LoadOptions struct {
 	// MaxInstances is the ceiling on an app's instances (daemon.yaml's
 	// max_instances); 0 means DefaultMaxInstances.
 	MaxInstances int
+	// Elsewhere: the file's apps run on another host (tend --host); see
+	// DecodeOptions.Elsewhere. Their cwd must then be absolute.
+	Elsewhere bool
 }
 
 // IsEcosystemFile reports whether a path names an ecosystem file by its name:
@@ -87,7 +90,7 @@ func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
 	if err != nil {
 		return nil, warns, err
 	}
-	do := DecodeOptions{File: path, BaseDir: filepath.Dir(abs), EnvName: o.EnvName, NumCPU: o.NumCPU, MaxInstances: o.MaxInstances}
+	do := DecodeOptions{File: path, BaseDir: filepath.Dir(abs), EnvName: o.EnvName, NumCPU: o.NumCPU, MaxInstances: o.MaxInstances, Elsewhere: o.Elsewhere}
 	apps, w, err := decodeAll(items, paths, do, o.Only)
 	return apps, append(warns, w...), err
 }

@@ -68,6 +68,11 @@ type App struct {
 	Instances int `json:"instances"`
 	// Port is the public port the app serves on; 0 when it has none.
 	Port int `json:"port,omitempty"`
+	// InstanceVar names the variable that holds an instance's index
+	// ("": DefaultInstanceVar). IncrementVar names a variable of Env
+	// whose integer value instance i gets plus i (see InstanceEnv).
+	InstanceVar  string `json:"instance_var,omitempty"`
+	IncrementVar string `json:"increment_var,omitempty"`
 	// Mode is ModeFork (no port, or one instance owning the port itself),
 	// ModeProxy (the edge listens on Port and balances over instances on
 	// private ports) or ModeSocket (every instance inherits one listening
@@ -98,6 +103,12 @@ type App struct {
 	CronRestart string `json:"cron_restart,omitempty"`
 	// Autoscale lets the instance count follow load.
 	Autoscale *Autoscale `json:"autoscale,omitempty"`
+	// ProfileOnStall records a CPU profile of a Node instance whose event
+	// loop stalls; nil means never.
+	ProfileOnStall *ProfileOnStall `json:"profile_on_stall,omitempty"`
+	// HeapSnapshotOnMemoryLimit takes a heap snapshot of a Node instance
+	// before max_memory_restart replaces it.
+	HeapSnapshotOnMemoryLimit bool `json:"heap_snapshot_on_memory_limit,omitempty"`
 	// Edge is the production checklist the edge applies in front of the
 	// app (TLS, compression, headers, cookies, limits, access log, static
 	// files); nil means the defaults.
@@ -138,6 +149,12 @@ type App struct {
 	// deploy. RetainReleases is how many releases are kept (0: 5).
 	PostDeploy     string `json:"post_deploy,omitempty"`
 	RetainReleases int    `json:"retain_releases,omitempty"`
+	// ShutdownWithMessage stops a Node app by sending it 'shutdown' over
+	// its IPC channel; KillSignal follows after KillTimeout, SIGKILL after
+	// another.
+	ShutdownWithMessage bool `json:"shutdown_with_message,omitempty"`
+	// SourceMapSupport runs node with --enable-source-maps.
+	SourceMapSupport bool `json:"source_map_support,omitempty"`
 }
 
 // Autoscale is an app's autoscale block: instances between Min and Max,
@@ -151,6 +168,26 @@ type Autoscale struct {
 	UpWindow       Duration `json:"up_window,omitempty"`
 	DownWindow     Duration `json:"down_window,omitempty"`
 }
+
+// ProfileOnStall is an app's profile_on_stall block: when a runtime report
+// of an instance says its event loop was held up for Threshold or more, a
+// CPU profile of Duration is recorded, at most MaxPerHour an hour for each
+// instance.
+type ProfileOnStall struct {
+	Threshold  Duration `json:"threshold"`
+	Duration   Duration `json:"duration"`
+	MaxPerHour int      `json:"max_per_hour"`
+}
+
+// Defaults and ceilings of profile_on_stall.
+const (
+	DefaultStallThreshold  = 200 * time.Millisecond
+	DefaultStallDuration   = 5 * time.Second
+	DefaultStallMaxPerHour = 3
+	MinStallThreshold      = 10 * time.Millisecond
+	MaxStallDuration       = 10 * time.Minute
+	MaxStallPerHour        = 60
+)
 
 // Key identifies an app uniquely within a daemon.
 func (a *App) Key() string { return a.Namespace + "/" + a.Name }

@@ -120,6 +120,14 @@ func (s *Store) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return s.cur.Load(), nil
 }
 
+// Certificate is the certificate served now.
+func (s *Store) Certificate() *tls.Certificate {
+	if s.certFile != "" {
+		s.check()
+	}
+	return s.cur.Load()
+}
+
 // check reloads the pair if its files changed. A handshake that finds
 // another one reloading goes on with the current certificate.
 func (s *Store) check() {

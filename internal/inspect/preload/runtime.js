@@ -4,7 +4,7 @@
 // delay percentiles, event-loop utilization, heap, GC counts and pauses by
 // kind, active handles. Nothing here may break the app: every step is
 // guarded, the timer is unref'd, and an app without the channel is left
-// alone.
+// alone. TEND_NODE_RUNTIME=0 in the app's env turns it off.
 // It reports for the process tend started only: it takes itself out of the
 // NODE_OPTIONS its children inherit (a cluster worker's IPC channel leads to
 // the app, not to tend).
@@ -15,7 +15,7 @@
     if (o) process.env.NODE_OPTIONS = o.replace(/\s*--require\s+"[^"]*runtime-preload\.js"/, '').trim();
   } catch (e) { /* children report to their parent, who ignores it */ }
   try {
-    if (typeof process.send !== 'function') return;
+    if (typeof process.send !== 'function' || process.env.TEND_NODE_RUNTIME === '0') return;
     const { monitorEventLoopDelay, performance } = require('perf_hooks');
     const v8 = require('v8');
     const every = Math.max(100, Number(process.env.TEND_METRICS_INTERVAL_MS) || 1000);
@@ -26,6 +26,12 @@
     const late = (ns) => Math.max(0, ns / 1e9 - resolutionMS / 1000);
     h.enable();
     let elu = performance.eventLoopUtilization();
+    // The loading of the main module, before the loop runs, is not a
+    // delay of the loop: what the histogram's first timer saw is dropped
+    // once the loop turns (the check phase follows the first timers).
+    setImmediate(() => {
+      try { h.reset(); elu = performance.eventLoopUtilization(); } catch (e) { /* figures as they are */ }
+    });
     // GC counts and pauses come from v8.GCProfiler (Node 18.15+), which
     // records in C++ and is read once an interval (a PerformanceObserver of
     // 'gc' entries costs an object and a callback per collection, which a
@@ -54,6 +60,31 @@
         k.pause += (Number(s.cost) || 0) / 1e6;
       }
     };
+    // Unhandled promise rejections are counted by a listener of
+    // 'unhandledRejection', which would otherwise change what Node does
+    // with one: since Node 15 (--unhandled-rejections=throw, the default)
+    // an unhandled rejection with no listener is thrown as an uncaught
+    // exception. So the listener is added only under that default, and
+    // while it is the only listener it throws the rejection as Node would;
+    // beside the app's own listeners it only counts.
+    let rejections = 0;
+    try {
+      const major = Number(process.versions.node.split('.')[0]);
+      const flags = (process.execArgv || []).join(' ') + ' ' + (process.env.NODE_OPTIONS || '');
+      if (major >= 15 && !/--unhandled-rejections/.test(flags)) {
+        process.on('unhandledRejection', function tendCountRejection(reason) {
+          rejections++;
+          if (process.listenerCount('unhandledRejection') > 1) return;
+          try { if (process.connected) process.send({ type: 'tend:runtime', figures: { unhandled_rejections_total: rejections } }); } catch (e) { /* the crash says it */ }
+          if (reason instanceof Error) throw reason;
+          const err = new Error('This error originated either by throwing inside of an async function without a catch block, ' +
+            'or by rejecting a promise which was not handled with .catch(). The promise rejected with the reason "' +
+            require('util').inspect(reason) + '".');
+          err.code = 'ERR_UNHANDLED_REJECTION';
+          throw err;
+        });
+      }
+    } catch (e) { /* no count */ }
     const t = setInterval(() => {
       try {
         const f = {};
@@ -76,6 +107,7 @@
           f['gc_' + kind + '_total'] = kinds[kind].count;
           f['gc_' + kind + '_pause_seconds_total'] = kinds[kind].pause;
         }
+        f.unhandled_rejections_total = rejections;
         if (typeof process.getActiveResourcesInfo === 'function') {
           f.active_resources = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length;
         }

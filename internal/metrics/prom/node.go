@@ -25,6 +25,7 @@ var nodeGauges = map[string]string{
 type nodeDescs struct {
 	gauges           map[string]*prometheus.Desc
 	gcCount, gcPause *prometheus.Desc
+	rejections       *prometheus.Desc
 }
 
 func newNodeDescs(inst []string) *nodeDescs {
@@ -35,6 +36,7 @@ func newNodeDescs(inst []string) *nodeDescs {
 	kind := append(append([]string(nil), inst...), "kind")
 	d.gcCount = prometheus.NewDesc("tend_node_gc_total", "Garbage collections by kind (minor, major, incremental, weakcb).", kind, nil)
 	d.gcPause = prometheus.NewDesc("tend_node_gc_pause_seconds_total", "Time spent in garbage collection by kind.", kind, nil)
+	d.rejections = prometheus.NewDesc("tend_node_unhandled_rejections_total", "Unhandled promise rejections since the process started.", inst, nil)
 	return d
 }
 
@@ -44,6 +46,7 @@ func (d *nodeDescs) describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- d.gcCount
 	ch <- d.gcPause
+	ch <- d.rejections
 }
 
 // collect emits one instance's figures; names it does not know are left out.
@@ -51,6 +54,10 @@ func (d *nodeDescs) collect(figs map[string]float64, gauge, counter func(*promet
 	for name, v := range figs {
 		if g := d.gauges[name]; g != nil {
 			gauge(g, v)
+			continue
+		}
+		if name == "unhandled_rejections_total" {
+			counter(d.rejections, v)
 			continue
 		}
 		rest, ok := strings.CutPrefix(name, "gc_")

@@ -16,6 +16,7 @@ func TestNodeRuntimeSeries(t *testing.T) {
 			Node: map[string]float64{
 				"eventloop_delay_p99_seconds": 0.25, "heap_used_bytes": 1024, "active_resources": 3,
 				"gc_minor_total": 5, "gc_minor_pause_seconds_total": 0.01, "gc_bogus_total": 1, "unknown_figure": 9,
+				"unhandled_rejections_total": 2,
 			},
 		}}}}
 	}, func() int { return 0 })
@@ -29,6 +30,8 @@ func TestNodeRuntimeSeries(t *testing.T) {
 		`# TYPE tend_node_gc_total counter`,
 		`tend_node_gc_total{app="web",instance="1",kind="minor",namespace="default"} 5`,
 		`tend_node_gc_pause_seconds_total{app="web",instance="1",kind="minor",namespace="default"} 0.01`,
+		`# TYPE tend_node_unhandled_rejections_total counter`,
+		`tend_node_unhandled_rejections_total{app="web",instance="1",namespace="default"} 2`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("missing %s", want)

@@ -1,0 +1,44 @@
+package daemon
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/tendhq/tend/internal/spec"
+)
+
+// alertsList answers GET /v1/alerts: the alert targets and the recent
+// alerts (tend alerts ls, the dashboard).
+func (d *Daemon) alertsList(*http.Request) (any, error) {
+	return d.alerts.Recent(), nil
+}
+
+// alertsTest answers POST /v1/alerts/test: a sample alert to every target,
+// and what each answered.
+func (d *Daemon) alertsTest(r *http.Request) (any, error) {
+	if d.alerts.Targets() == 0 {
+		return nil, &httpError{http.StatusBadRequest, "no alert targets: add an alerts list to daemon.yaml in the tend home, then restart the daemon (tend kill; the next command starts it)"}
+	}
+	return d.alerts.Test(r.Context()), nil
+}
+
+// stableFor is how long the app (namespace/name) must stay online with no
+// crash for its incidents to be over: its min_uptime, the restart policy's
+// own measure of a process that does not crash-loop.
+func (d *Daemon) stableFor(app string) time.Duration {
+	d.mu.Lock()
+	var found *entry
+	for _, e := range d.apps {
+		if e.namespace+"/"+e.name == app {
+			found = e
+			break
+		}
+	}
+	d.mu.Unlock()
+	if found != nil {
+		if s, err := found.app.Spec(); err == nil {
+			return s.MinUptime.D()
+		}
+	}
+	return spec.DefaultMinUptime
+}
