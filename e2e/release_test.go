@@ -613,3 +613,48 @@ func whoami(t *testing.T) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// The two daemons: the first's CLI packs here and deploys to the
+// second over its TLS door, under load, with no failed request; the
+// release records the token's name; a read-only token cannot deploy.
+func TestRemoteDeployOverTLSFailsNoRequest(t *testing.T) {
+	p := newRemotePair(t)
+	op := p.token(t, "ci", false)
+	ro := p.token(t, "viewer", true)
+	p.a.ok("remote", "login", p.url, "--token", op)
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	dir := webApp(t, port, "1.0.0")
+	p.remoteOK("", "deploy", dir)
+	waitVersion(t, url, "1.0.0")
+	l := startLoad(t, url, 8)
+	l.waitRequests(t, 200)
+
+	setVersion(t, dir, "2.0.0")
+	v2 := p.a.packed(dir)
+	// A read-only token, and none, are refused before anything changes.
+	for _, tok := range []string{ro, "tend_wrong"} {
+		if r := p.remote(tok, "deploy", v2); r.code == 0 || !strings.Contains(r.stderr, "refused") {
+			t.Errorf("deploy with token %.10s...: exit %d\n%s", tok, r.code, r.stderr)
+		}
+	}
+	if rs := p.b.releases("web"); len(rs) != 1 {
+		t.Fatalf("releases after refused deploys: %+v", rs)
+	}
+	p.remoteOK("", "deploy", v2)
+	waitVersion(t, url, "2.0.0")
+	l.waitRequests(t, 200)
+
+	var rs []api.Release
+	mustJSON(t, p.remoteOK(ro, "releases", "web", "--json"), &rs)
+	if len(rs) != 2 || !rs[1].Active || rs[1].By != "token ci" {
+		t.Fatalf("releases %+v, want 2, the second active and deployed by token ci", rs)
+	}
+	p.remoteOK("", "rollback", "web")
+	waitVersion(t, url, "1.0.0")
+	l.waitRequests(t, 200)
+	l.check(t, "remote deploys and rollback")
+	if got := p.b.current("web"); got != "1-1.0.0" {
+		t.Errorf("current -> %s, want 1-1.0.0", got)
+	}
+}

@@ -164,7 +164,25 @@ func (d *Daemon) deploy(w http.ResponseWriter, r *http.Request) {
 	rel := api.Release{SHA256: sum, By: by, DeployedAt: time.Now().UTC()}
 	opts := installOptions{postDeploy: strings.Join(post, " "), overridePost: hasPost}
 	rel, err = d.install(ctx, s, a, name, rel, opts)
+	d.deployIncident(name, err)
 	finish(s, rel, err)
+}
+
+// deployIncident tells the alerts about a deploy that did not switch to
+// its release (api.AlertDeployFailed), and about the next one that did.
+func (d *Daemon) deployIncident(name string, err error) {
+	if d.events == nil {
+		return
+	}
+	ev := api.StreamEvent{Type: api.EventIncident, App: name, Namespace: spec.DefaultNamespace, AppID: -1, Instance: -1,
+		Kind: api.AlertDeployFailed, Message: "a deploy succeeded", Resolved: err == nil}
+	if e, _ := d.byName(name); e != nil {
+		ev.Namespace, ev.AppID = e.namespace, e.id
+	}
+	if err != nil {
+		ev.Message = err.Error()
+	}
+	d.events.Publish(ev)
 }
 
 // finish ends a deploy's or rollback's stream.
