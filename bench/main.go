@@ -9,7 +9,7 @@
 //
 // Run it from the repository root:
 //
-//	go run ./bench [-only ls,crash,logs,cluster,edge,metrics,update,inspect,dashboard,fleet] [-quick] [-runs 15]
+//	go run ./bench [-only ls,crash,logs,cluster,edge,metrics,update,inspect,dashboard,fleet,deploy] [-quick] [-runs 15]
 //	               [-load-runs 5] [-duration 10s] [-tend bin/tend] [-skip-pm2]
 //	               [-require-tools]
 //
@@ -62,6 +62,7 @@ var sections = []section{
 	{"inspect", false, (*bench).inspectSection},
 	{"dashboard", false, (*bench).dashboardSection},
 	{"fleet", false, (*bench).fleetSection},
+	{"deploy", true, (*bench).deploySection},
 }
 
 type options struct {
@@ -81,7 +82,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 15, "measured runs of the ls and crash figures (-quick: 5)")
 	flag.IntVar(&o.loadRuns, "load-runs", 5, "measured runs of the logs figures, and wrk runs per system (-quick: 3)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of one wrk run (-quick: 5s)")
-	flag.StringVar(&only, "only", "", "comma-separated sections to run: ls, crash, logs, cluster, edge, metrics, update, inspect, dashboard, fleet (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated sections to run: ls, crash, logs, cluster, edge, metrics, update, inspect, dashboard, fleet, deploy (default all)")
 	flag.BoolVar(&quick, "quick", false, "fewer and shorter runs, for a first look")
 	flag.StringVar(&o.tend, "tend", "", "tend binary to measure (default: build bin/tend with scripts/build.sh)")
 	flag.BoolVar(&o.skipPM2, "skip-pm2", false, "measure tend and the baselines only")
@@ -112,7 +113,7 @@ func main() {
 			continue
 		}
 		if _, ok := o.only[n]; !ok {
-			fail(fmt.Errorf("-only: unknown section %q (sections: ls, crash, logs, cluster, edge, metrics, update, inspect, dashboard, fleet)", n), 2)
+			fail(fmt.Errorf("-only: unknown section %q (sections: ls, crash, logs, cluster, edge, metrics, update, inspect, dashboard, fleet, deploy)", n), 2)
 		}
 		o.only[n] = true
 	}

@@ -265,7 +265,7 @@ func TestRemoteRefusesWhatTheTokenDoesNotAllow(t *testing.T) {
 	if code, _ := p.raw(t, "POST", "/v1/apps/web/restart", ro); code != http.StatusForbidden {
 		t.Errorf("read-only restart: %d, want 403", code)
 	}
-	if code, _ := p.raw(t, "GET", "/v1/releases/web", ro); code != http.StatusForbidden {
+	if code, _ := p.raw(t, "GET", "/v1/fleet/hosts", ro); code != http.StatusForbidden {
 		t.Errorf("read-only GET of a route the table does not know: %d, want 403", code)
 	}
 	web := p.b.app("web")

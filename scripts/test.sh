@@ -11,4 +11,5 @@ if [ -n "$unformatted" ]; then
   echo "gofmt needed on:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
-go test -race -count=1 -timeout 30m ./...  # e2e runs past the default 10m per package
+# e2e packs and deploys real releases and runs a fleet: more than the default 10 minutes.
+go test -race -count=1 -timeout 30m ./...

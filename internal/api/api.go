@@ -452,6 +452,65 @@ const (
 	ProfileWarningTrailer = "Tend-Profile-Warning"
 )
 
+// Release is one release of an app on a host, as GET /v1/releases/{app}
+// lists them (tend releases).
+type Release struct {
+	Seq        int       `json:"seq"`
+	App        string    `json:"app"`
+	Name       string    `json:"name"` // package.json's
+	Version    string    `json:"version"`
+	Commit     string    `json:"commit,omitempty"`
+	Dir        string    `json:"dir"`
+	SHA256     string    `json:"sha256"` // of the archive
+	Files      int       `json:"files"`
+	DeployedAt time.Time `json:"deployed_at"`
+	// By is who deployed it: the client's user, or over a remote door the
+	// token's name.
+	By     string `json:"by"`
+	Active bool   `json:"active"`
+}
+
+// Deploy headers of POST /v1/releases: the body is the archive itself
+// (application/gzip), made by tend pack.
+const (
+	// DeployAppHeader names the app (--app); else the archive's manifest does.
+	DeployAppHeader = "Tend-App"
+	// DeployByHeader is the client's user name. A door that knows better
+	// (a remote token's name) replaces it.
+	DeployByHeader = "Tend-Deployed-By"
+	// DeploySHA256Header is the archive's sha256 as the client computed
+	// it: the daemon compares it with what it received.
+	DeploySHA256Header = "Tend-Archive-Sha256"
+	// DeployPostHeader, when set, is the post_deploy command of this
+	// deploy, in place of the app's (PM2's deploy section).
+	DeployPostHeader = "Tend-Post-Deploy"
+)
+
+// RollbackRequest is the body of POST /v1/releases/{app}/rollback: go
+// back to release Seq, or Back releases before the active one (PM2's
+// revert N); neither is the one before the active one.
+type RollbackRequest struct {
+	Seq  int `json:"seq,omitempty"`
+	Back int `json:"back,omitempty"`
+}
+
+// DeployEvent is one line of a deploy's or rollback's answer, streamed as
+// server-sent events ("data:" lines of JSON): progress, the post_deploy
+// command's output, and at the end either Release (done) or Error.
+type DeployEvent struct {
+	Kind    string   `json:"kind"` // "progress", "output", "done", "error"
+	Text    string   `json:"text,omitempty"`
+	Release *Release `json:"release,omitempty"`
+}
+
+// Kinds of DeployEvent.
+const (
+	DeployProgress = "progress"
+	DeployOutput   = "output"
+	DeployDone     = "done"
+	DeployError    = "error"
+)
+
 // Kinds of alert (and of EventIncident). The daemon finds errored and
 // crash_loop in what its apps do; the others are incidents published on
 // the event bus by whoever sees them (app, deploy, fleet).

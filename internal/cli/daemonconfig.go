@@ -33,6 +33,9 @@ type daemonConfig struct {
 	// MaxInstances is the most instances an app may have; 0 is
 	// spec.DefaultMaxInstances.
 	MaxInstances int
+	// MaxUpload is the largest release archive a deploy may send; 0 is
+	// daemon.DefaultMaxUpload.
+	MaxUpload int64
 	// RemoteAddr serves the control API beyond the unix socket, over TLS
 	// with tokens (RemoteCert and RemoteKey, or a self-signed pair).
 	RemoteAddr string
@@ -74,6 +77,7 @@ var daemonKeys = conf.Table[daemonConfig]{Fields: []conf.Field[daemonConfig]{
 	conf.StringField("remote_key", nil, func(c *daemonConfig) *string { return &c.RemoteKey }),
 	conf.Custom("hub", decodeHub),
 	conf.IntField("max_instances", 1, 1<<20, func(c *daemonConfig) *int { return &c.MaxInstances }),
+	conf.SizeField("max_upload", 1<<10, 1<<40, func(c *daemonConfig) *int64 { return &c.MaxUpload }),
 	conf.Custom("procs", func(d *conf.Decoder, key string, v any, c *daemonConfig) {
 		n, err := conf.Int(v)
 		if err != nil || n < 0 {

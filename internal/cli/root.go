@@ -114,7 +114,7 @@ func newRoot(e *env) *cobra.Command {
 		localOnly(newServe(e), "it serves a directory of this host"),
 		localOnly(newDoctor(e), "it checks this host"), newMonit(e), newDashboard(e),
 	)
-	root.AddCommand(newAlerts(e))
+	root.AddCommand(newAlerts(e), newPack(e), newDeploy(e), newReleases(e), newRollback(e))
 	root.AddCommand(newProfile(e), newTrigger(e), localOnly(newHub(e), "it runs or administers the hub of this host"), newHosts(e))
 	root.AddCommand(newProfileAliases(e)...)
 	root.AddCommand(newRemote(e))

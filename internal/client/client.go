@@ -88,7 +88,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 // whose body the caller closes; anything else is an error.
 func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
 	var body io.Reader
-	if in != nil {
+	switch v := in.(type) {
+	case nil:
+	case *Upload:
+		body = v.Body
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, err
@@ -102,7 +106,9 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	if err != nil {
 		return nil, err
 	}
-	if in != nil {
+	if up, ok := in.(*Upload); ok {
+		up.prepare(req)
+	} else if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {

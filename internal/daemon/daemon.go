@@ -87,6 +87,9 @@ type Options struct {
 	// exec. Argv is the command line the new program gets (os.Args).
 	Updatable bool
 	Argv      []string
+	// MaxUpload is the largest release archive a deploy may send (bytes);
+	// 0 is DefaultMaxUpload.
+	MaxUpload int64
 	// RemoteAddr, when set, serves the control API there too, over TLS
 	// only and to bearer tokens only (remote.go): RemoteCert and
 	// RemoteKey, or a self-signed certificate kept in TEND_HOME/remote.
@@ -153,6 +156,10 @@ type Daemon struct {
 	// runtimePreload is the node preload of runtime metrics, which every
 	// Node instance gets.
 	runtimePreload string
+	// deployMu serialises deploys and rollbacks (releases.go): each reads
+	// and changes an app's releases directory and settings.
+	deployMu  sync.Mutex
+	maxUpload int64 // Options.MaxUpload
 	// metricsInterval is how often instances are sampled and the preload
 	// reports.
 	metricsInterval time.Duration
@@ -401,6 +408,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 		restored:     make(chan struct{}),
 		events:       events.New(events.DefaultSize),
 		maxInstances: o.MaxInstances,
+		maxUpload:    o.MaxUpload,
 	}
 	d.metricsInterval = o.MetricsInterval
 	d.autoCtx, d.cancelAuto = context.WithCancel(ctx)
@@ -416,6 +424,10 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 
 // reapOrphans reaps what the apps' processes abandon until ctx is done.
 func (d *Daemon) reapOrphans(ctx context.Context) {
+	// What the daemon runs besides apps (node evaluating a release's
+	// ecosystem file) is started the same way, so its exit is not reaped
+	// from under it.
+	spec.SetCommandRunner(runSupervised)
 	if err := supervise.ReapOrphans(ctx); err != nil {
 		d.log.Warn("cannot become child subreaper; orphans of apps are reaped by init", "err", err)
 	}

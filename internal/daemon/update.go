@@ -377,6 +377,12 @@ func (d *Daemon) prepareUpdate(ctx context.Context, bin string) (string, error) 
 	if d.restoring() {
 		return "", &httpError{http.StatusServiceUnavailable, "the daemon is still restoring its apps: try again in a moment"}
 	}
+	// A deploy under way finishes first; one that takes the lock after
+	// this sees busy and stops (releases.go).
+	if !d.deployMu.TryLock() {
+		return "", &httpError{http.StatusConflict, "a deploy or rollback is under way: update when it has ended"}
+	}
+	d.deployMu.Unlock()
 	check, err := checkBinary(ctx, bin, d.home)
 	if err != nil {
 		return "", &httpError{http.StatusUnprocessableEntity, fmt.Sprintf("new binary %s cannot take over: %v; the daemon keeps running %s", bin, err, d.version)}

@@ -107,3 +107,13 @@ func Unlocked(home string) bool {
 func OpenLock(home string) (*os.File, error) {
 	return os.OpenFile(filepath.Join(home, LockName), os.O_RDONLY|os.O_CREATE, 0o600)
 }
+
+// SyncDir makes the entries of dir (a rename into it) durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

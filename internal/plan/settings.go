@@ -43,6 +43,8 @@ var (
 		"at the next runtime report of each instance"}
 	areaRuntime = &Area{"watch, cron and autoscale",
 		"at once: the watcher, cron schedule and autoscaler are re-armed"}
+	areaDeploy = &Area{"releases",
+		"at the next deploy (tend deploy): post_deploy runs in the new release, retain_releases prunes after it"}
 	areaProcess = &Area{"process",
 		"every instance is replaced by one started with the new settings, with zero downtime (reload_batch at a time)"}
 	areaCount = &Area{"instances",
@@ -97,6 +99,9 @@ var Settings = map[string]Setting{
 	"watch_delay":  {Update, areaRuntime},
 	"cron_restart": {Update, areaRuntime},
 	"autoscale":    {Update, areaRuntime},
+
+	"post_deploy":     {Update, areaDeploy},
+	"retain_releases": {Update, areaDeploy},
 
 	"script":           {Reload, areaProcess},
 	"args":             {Reload, areaProcess},
@@ -167,7 +172,7 @@ func areas(keys []string) []string {
 	return names
 }
 
-var allAreas = []*Area{areaLogs, areaEdge, areaRestart, areaStop, areaReady, areaMemory, areaProfile, areaRuntime, areaProcess, areaCount, areaSocket}
+var allAreas = []*Area{areaLogs, areaEdge, areaRestart, areaStop, areaReady, areaMemory, areaProfile, areaRuntime, areaDeploy, areaProcess, areaCount, areaSocket}
 
 func areaOrder(a *Area) int { return slices.Index(allAreas, a) }
 

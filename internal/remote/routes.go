@@ -75,6 +75,11 @@ var routes = []struct {
 	// incoming webhook); a test sends to all of them.
 	{"GET /alerts", Operate},
 	{"POST /alerts/test", Operate},
+	// Releases: a deploy or rollback changes what runs; the list is
+	// what tend releases shows.
+	{"GET /releases/{app}", Read},
+	{"POST /releases", Operate},
+	{"POST /releases/{app}/rollback", Operate},
 
 	{"/update", Never},
 	{"/kill", Never},

@@ -33,6 +33,10 @@ func TestRoutesAreClassifiedWithDefaultDeny(t *testing.T) {
 		{"POST", "/v1/logs/flush", Operate},
 		{"GET", "/v1/alerts", Operate},
 		{"POST", "/v1/alerts/test", Operate},
+		// Releases: listing is a read, deploy and rollback operate.
+		{"GET", "/v1/releases/api", Read},
+		{"POST", "/v1/releases", Operate},
+		{"POST", "/v1/releases/api/rollback", Operate},
 
 		// Never beyond the socket, whatever the method.
 		{"POST", "/v1/update", Never},
@@ -44,7 +48,7 @@ func TestRoutesAreClassifiedWithDefaultDeny(t *testing.T) {
 
 		// Unknown routes, today's and tomorrow's, need an operator: a
 		// GET is not a read because of its method.
-		{"GET", "/v1/releases/api", Operate},
+		{"GET", "/v1/fleet/hosts", Operate},
 		{"POST", "/v1/releases/api", Operate},
 		{"PUT", "/v1/apps/api", Operate},
 		{"GET", "/v1/apps/api/something", Operate},

@@ -97,6 +97,10 @@ var appKeys = conf.Table[target]{
 		conf.IntField("retain", 0, conf.Unbounded, func(t *target) *int { return &t.Retain }),
 
 		conf.Custom("edge", setEdge),
+
+		// Releases: what tend deploy does for the app.
+		conf.StringField("post_deploy", nil, func(t *target) *string { return &t.PostDeploy }).Or("post-deploy"),
+		conf.IntField("retain_releases", 1, 1000, func(t *target) *int { return &t.RetainReleases }),
 	},
 }
 

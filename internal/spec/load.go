@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -52,8 +53,52 @@ func IsEcosystemFile(path string) bool {
 // not selected are not validated, so that one app can be started on a
 // machine where another one could not run.
 func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
-	fail := func(format string, args ...any) ([]App, []Warning, error) {
-		return nil, nil, Errors{{File: path, Reason: fmt.Sprintf(format, args...)}}
+	m, err := readTop(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var warns []Warning
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		switch k {
+		case "apps", "deploy": // deploy: tend deploy FILE ENV (LoadDeploy)
+		default:
+			warns = append(warns, Warning{File: path, Path: k, Message: msgUnknown})
+		}
+	}
+
+	var items []any
+	var paths []string
+	switch x := m["apps"].(type) {
+	case nil:
+		return nil, warns, Errors{{File: path, Path: "apps", Reason: "required: a list of apps"}}
+	case map[string]any: // PM2 accepts a single app
+		items, paths = []any{x}, []string{"apps"}
+	case []any:
+		items = x
+		for i := range x {
+			paths = append(paths, fmt.Sprintf("apps[%d]", i))
+		}
+	default:
+		return nil, warns, Errors{{File: path, Path: "apps", Reason: "want a list of apps, got " + conf.Describe(x)}}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, warns, err
+	}
+	do := DecodeOptions{File: path, BaseDir: filepath.Dir(abs), EnvName: o.EnvName, NumCPU: o.NumCPU, MaxInstances: o.MaxInstances, Elsewhere: o.Elsewhere}
+	apps, w, err := decodeAll(items, paths, do, o.Only)
+	return apps, append(warns, w...), err
+}
+
+// readTop reads an ecosystem file's top-level mapping.
+func readTop(path string) (map[string]any, error) {
+	fail := func(format string, args ...any) (map[string]any, error) {
+		return nil, Errors{{File: path, Reason: fmt.Sprintf(format, args...)}}
 	}
 	if !IsEcosystemFile(path) {
 		return fail("not an ecosystem file: name it *.yaml, *.yml, *.json, *.toml or *.config.js")
@@ -106,40 +151,7 @@ func LoadFile(path string, o LoadOptions) ([]App, []Warning, error) {
 	if !ok {
 		return fail("want a mapping with an \"apps\" list at the top level, got %s", conf.Describe(top))
 	}
-	var warns []Warning
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		switch k {
-		case "apps":
-		case "deploy":
-			warns = append(warns, Warning{File: path, Path: k, Message: msgUnsupported})
-		default:
-			warns = append(warns, Warning{File: path, Path: k, Message: msgUnknown})
-		}
-	}
-
-	var items []any
-	var paths []string
-	switch x := m["apps"].(type) {
-	case nil:
-		return nil, warns, Errors{{File: path, Path: "apps", Reason: "required: a list of apps"}}
-	case map[string]any: // PM2 accepts a single app
-		items, paths = []any{x}, []string{"apps"}
-	case []any:
-		items = x
-		for i := range x {
-			paths = append(paths, fmt.Sprintf("apps[%d]", i))
-		}
-	default:
-		return nil, warns, Errors{{File: path, Path: "apps", Reason: "want a list of apps, got " + conf.Describe(x)}}
-	}
-	do := DecodeOptions{File: path, BaseDir: filepath.Dir(abs), EnvName: o.EnvName, NumCPU: o.NumCPU, MaxInstances: o.MaxInstances, Elsewhere: o.Elsewhere}
-	apps, w, err := decodeAll(items, paths, do, o.Only)
-	return apps, append(warns, w...), err
+	return m, nil
 }
 
 // yamlError places a YAML syntax error on the line where it is. The
@@ -398,6 +410,25 @@ import(require("url").pathToFileURL(file).href).then((m) => {
   process.exit(1);
 });`
 
+// commandRunner, when set, runs the node that evaluates a JS ecosystem
+// file (SetCommandRunner).
+var commandRunner atomic.Pointer[func(context.Context, *exec.Cmd) error]
+
+// SetCommandRunner makes run start and wait for the commands this package
+// runs (node, for a JS ecosystem file), in place of cmd.Run: a daemon
+// whose orphan reaper would take their exit status starts them as it
+// starts apps. run must end the command when ctx is done.
+func SetCommandRunner(run func(ctx context.Context, cmd *exec.Cmd) error) {
+	commandRunner.Store(&run)
+}
+
+func runCommand(ctx context.Context, cmd *exec.Cmd) error {
+	if run := commandRunner.Load(); run != nil {
+		return (*run)(ctx, cmd)
+	}
+	return cmd.Run()
+}
+
 // evalJS evaluates a PM2 ecosystem file with node and tend's environment, as
 // PM2 would. It runs in the file's directory, so that paths the file computes
 // with path.resolve agree with how relative paths in it are resolved.
@@ -421,7 +452,7 @@ func evalJS(file string) (any, error) {
 	cmd.Stderr = &stderr
 	// A child the file started may hold stderr open after node is killed.
 	cmd.WaitDelay = time.Second
-	err = cmd.Run()
+	err = runCommand(ctx, cmd)
 	switch {
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("node did not finish evaluating the file within %v; does it start a server or wait for input?", jsTimeout)

@@ -54,3 +54,6 @@ func checkName(s string) string {
 	}
 	return ""
 }
+
+// CheckName returns why s cannot name an app, or "".
+func CheckName(s string) string { return checkName(s) }

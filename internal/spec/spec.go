@@ -143,6 +143,12 @@ type App struct {
 	// KillSignal is a canonical signal name such as "SIGINT".
 	KillSignal    string `json:"kill_signal"`
 	StopExitCodes []int  `json:"stop_exit_codes,omitempty"`
+
+	// PostDeploy is a shell command run in a new release's directory
+	// before it becomes current (tend deploy); a non-zero exit aborts the
+	// deploy. RetainReleases is how many releases are kept (0: 5).
+	PostDeploy     string `json:"post_deploy,omitempty"`
+	RetainReleases int    `json:"retain_releases,omitempty"`
 	// ShutdownWithMessage stops a Node app by sending it 'shutdown' over
 	// its IPC channel; KillSignal follows after KillTimeout, SIGKILL after
 	// another.
