@@ -100,6 +100,14 @@ func TestProfileCPUFindsTheHotFunctionAndClosesTheInspector(t *testing.T) {
 	readCPUProfile(t, matches[0])
 	refuses(t, insp, "after the second profile")
 
+	// PM2's inspect verb records a CPU profile the same way.
+	viaInspect := filepath.Join(dir, "inspect.cpuprofile")
+	if r := h.run("inspect", "hot", "--duration", "500ms", "-o", viaInspect); r.code != 0 {
+		t.Fatalf("inspect: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	readCPUProfile(t, viaInspect)
+	refuses(t, insp, "after inspect")
+
 	after := h.app("hot")
 	if after.Instances[0].PID != before.Instances[0].PID || after.Instances[0].Restarts != 0 || after.Status != api.StatusOnline {
 		t.Errorf("the app was touched: before %+v, after %+v", before.Instances[0], after.Instances[0])

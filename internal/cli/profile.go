@@ -142,7 +142,9 @@ func newProfileHeap(e *env, use string, sampling *bool) *cobra.Command {
 // app (PM2's profile its own daemon).
 func newProfileAliases(e *env) []*cobra.Command {
 	sampling := true
-	return []*cobra.Command{newProfileCPU(e, "profile:cpu", nil), newProfileHeap(e, "profile:mem", &sampling)}
+	// PM2's inspect opens an inspector on an app; tend's records a CPU
+	// profile through one, and closes it again (profile heap for memory).
+	return []*cobra.Command{newProfileCPU(e, "profile:cpu", nil), newProfileHeap(e, "profile:mem", &sampling), newProfileCPU(e, "inspect", nil)}
 }
 
 func profileExt(kind string) string {
