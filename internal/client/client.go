@@ -5,7 +5,6 @@
 package client
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -430,25 +429,14 @@ func (c *Client) Logs(ctx context.Context, r LogsRequest, fn func(api.LogLine) e
 		return err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
+	err = readSSE(resp.Body, fn)
+	if se := (*streamError)(nil); errors.As(err, &se) {
+		if ctx.Err() != nil {
+			return nil // the caller stopped following
 		}
-		var l api.LogLine
-		if err := json.Unmarshal([]byte(data), &l); err != nil {
-			return fmt.Errorf("read log stream: %w", err)
-		}
-		if err := fn(l); err != nil {
-			return err
-		}
+		return fmt.Errorf("read log stream: %w", se.err)
 	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return err
-	}
-	return nil
+	return err
 }
 
 // FlushLogs empties the log files of the apps matching target ("" = all).
@@ -493,26 +481,23 @@ func (c *Client) Events(ctx context.Context, r EventsRequest, fn func(api.Stream
 		return last, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue // the id and event lines repeat what data holds; comments are heartbeats
-		}
-		var e api.StreamEvent
-		if err := json.Unmarshal([]byte(data), &e); err != nil {
-			return last, fmt.Errorf("read event stream: %w", err)
-		}
+	err = readSSE(resp.Body, func(e api.StreamEvent) error {
 		if err := fn(e); err != nil {
-			return last, err
+			return err
 		}
 		if e.ID != 0 {
 			last = e.ID
 		}
+		return nil
+	})
+	if se := (*streamError)(nil); errors.As(err, &se) {
+		if ctx.Err() != nil {
+			return last, ctx.Err()
+		}
+		return last, fmt.Errorf("read event stream: %w", se.err)
 	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return last, fmt.Errorf("read event stream: %w", err)
+	if err != nil {
+		return last, err
 	}
 	return last, ctx.Err()
 }

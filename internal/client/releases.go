@@ -1,15 +1,12 @@
 package client
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/tendhq/tend/internal/api"
 )
@@ -92,32 +89,33 @@ func (c *Client) Releases(ctx context.Context, app string) ([]api.Release, error
 // readDeploy reads a deploy's event stream to its end.
 func readDeploy(resp *http.Response, fn func(api.DeployEvent)) (api.Release, error) {
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
-		}
-		var e api.DeployEvent
-		if err := json.Unmarshal([]byte(data), &e); err != nil {
-			return api.Release{}, fmt.Errorf("read the deploy's progress: %w", err)
-		}
+	var (
+		rel  api.Release
+		done = errors.New("done")
+	)
+	err := readSSE(resp.Body, func(e api.DeployEvent) error {
 		switch e.Kind {
 		case api.DeployDone:
 			if e.Release == nil {
-				return api.Release{}, errors.New("the daemon ended the deploy without its release")
+				return errors.New("the daemon ended the deploy without its release")
 			}
-			return *e.Release, nil
+			rel = *e.Release
+			return done
 		case api.DeployError:
-			return api.Release{}, errors.New(e.Text)
+			return errors.New(e.Text)
 		}
 		if fn != nil {
 			fn(e)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return api.Release{}, fmt.Errorf("read the deploy's progress: %w", err)
+		return nil
+	})
+	switch se := (*streamError)(nil); {
+	case err == done:
+		return rel, nil
+	case errors.As(err, &se):
+		return api.Release{}, fmt.Errorf("read the deploy's progress: %w", se.err)
+	case err != nil:
+		return api.Release{}, err
 	}
 	return api.Release{}, errors.New("the daemon ended the deploy's answer before saying how it went: see `tend releases` and tend.log")
 }
