@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -439,4 +440,57 @@ func hasSession(resp *http.Response) bool {
 		}
 	}
 	return false
+}
+
+// The Hosts page of the daemon that runs the fleet's hub lists every host
+// and its apps, live: an agent daemon joined to it shows with its app,
+// and turns lost on the open page when it is killed, with no reload.
+func TestDashboardHostsPageShowsTheFleetLive(t *testing.T) {
+	ctx := browser(t)
+	hub := newHome(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	if err := os.WriteFile(filepath.Join(hub.dir, "daemon.yaml"), []byte("hub: {listen: \""+addr+"\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hub.ok("ls") // starts the daemon, and its hub
+	await(t, "the daemon's hub made its keys and certificate", 20*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(hub.dir, "hub", "cert.pem"))
+		return err == nil
+	})
+	snippet := hub.ok("hub", "add-host", "agent-1", "--labels", "role=web", "--url", "tls://"+addr)
+	agent := newHome(t)
+	if err := os.WriteFile(filepath.Join(agent.dir, "daemon.yaml"), []byte(snippet), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agent.ok("start", "express-app.js", "--name", "web", "--port", strconv.Itoa(freePort(t)), "--listen-timeout", "30s")
+	agent.waitApp("web", "online", allOnline)
+
+	base, link := hub.dashboard()
+	navigate(t, ctx, link)
+	waitJS(t, ctx, "the overview after the login link", `document.body.dataset.page === 'overview'`, 10*time.Second)
+	navigate(t, ctx, base+"/hosts")
+	row := `document.querySelector('#hosts tr[data-host="agent-1"]')`
+	waitJS(t, ctx, "agent-1 alive with web online 1/1 on the Hosts page",
+		`(() => { const r = `+row+`; if (!r || r.dataset.state !== 'alive') return false;
+		  const a = r.querySelector('li[data-app="web"]'); return !!a && a.textContent.includes('online') && a.textContent.includes('1/1') &&
+		  r.textContent.includes('role=web'); })()`, 20*time.Second)
+	screenshot(t, ctx, "hosts.png")
+	// The page stays this document from here on: what changes comes
+	// through its stream.
+	evalJS[bool](t, ctx, `(window.__sameDocument = true)`)
+
+	// The agent daemon dies: its heartbeat expires and the open page
+	// shows it lost.
+	if err := syscall.Kill(agent.daemonPID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "agent-1 lost on the open Hosts page", row+`?.dataset.state === 'lost' && window.__sameDocument === true`, 10*time.Second)
+	if txt := evalJS[string](t, ctx, row+`.querySelector('.badge').textContent`); txt != "lost" {
+		t.Errorf("agent-1's state badge says %q, want lost", txt)
+	}
+	// Back, it is alive again (and its new daemon stops the old one's
+	// leftovers).
+	agent.ok("ls")
+	waitJS(t, ctx, "agent-1 alive again on the open Hosts page", row+`?.dataset.state === 'alive' && window.__sameDocument === true`, 20*time.Second)
+	agent.waitApp("web", "online", allOnline)
 }

@@ -417,6 +417,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 	d.alerts = alert.New(alert.Options{Targets: o.Alerts, Log: o.Log, Stable: d.stableFor})
 	d.dash.opts = o.Dashboard
 	d.dash.interval = o.MetricsInterval
+	d.dash.hub, d.dash.agent = o.FleetHub != nil, o.FleetAgent
 	d.restoreCtx, d.cancelRestore = context.WithCancel(ctx)
 	d.reg = prom.NewRegistry(d.snapshot, hub.Followers)
 	return d, nil

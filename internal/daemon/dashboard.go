@@ -3,17 +3,20 @@ package daemon
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tendhq/tend/internal/alert"
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/dashboard"
 	"github.com/tendhq/tend/internal/doctor"
+	"github.com/tendhq/tend/internal/fleet"
 	"github.com/tendhq/tend/internal/remote"
 )
 
@@ -35,6 +38,13 @@ type DashboardOptions struct {
 type dashState struct {
 	opts     DashboardOptions
 	interval time.Duration
+	// hub says the daemon runs the fleet's hub; agent is its place in a
+	// fleet it only joins (nil: none). Both are set before Run.
+	hub   bool
+	agent *fleet.AgentConfig
+	// fleet is the hub's fleet as the Hosts page lists it, while the hub
+	// runs (fleetview.go).
+	fleet atomic.Pointer[fleetView]
 
 	mu  sync.Mutex // guards srv
 	srv *dashboard.Server
@@ -53,19 +63,21 @@ func (d *Daemon) startDashboard(addr string) (*dashboard.Server, error) {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
 	srv, err := dashboard.Start(addr, dashboard.Config{
-		Home:     d.home,
-		API:      d.waitRestored(d.routes()),
-		Apps:     d.snapshot,
-		Events:   d.events,
-		Logs:     d.hub,
-		Tokens:   tokens,
-		Interval: d.dash.interval,
-		Log:      d.log.With("part", "dashboard"),
-		Alerts:   d.dashAlerts(),
-		Doctor:   d.doctor,
-		CertFile: d.dash.opts.CertFile,
-		KeyFile:  d.dash.opts.KeyFile,
-		Version:  d.version,
+		Home:      d.home,
+		API:       d.waitRestored(d.routes()),
+		Apps:      d.snapshot,
+		Events:    d.events,
+		Logs:      d.hub,
+		Tokens:    tokens,
+		Interval:  d.dash.interval,
+		Log:       d.log.With("part", "dashboard"),
+		Alerts:    d.dashAlerts(),
+		Doctor:    d.doctor,
+		CertFile:  d.dash.opts.CertFile,
+		KeyFile:   d.dash.opts.KeyFile,
+		Hosts:     d.fleetHosts(),
+		FleetNote: d.fleetNote(),
+		Version:   d.version,
 	})
 	if err != nil {
 		return nil, err
@@ -161,4 +173,30 @@ func (r recentAlerts) Recent() []dashboard.Alert {
 		out = append(out, dashboard.Alert{Time: a.Time, App: a.App, Kind: a.Kind, Message: a.Message, Resolved: a.Recovered})
 	}
 	return out
+}
+
+// fleetHosts is where the Hosts page reads the fleet: the hub's view when
+// this daemon runs the hub; nil otherwise (an agent's credentials read
+// only its own keys).
+func (d *Daemon) fleetHosts() func(context.Context) ([]dashboard.HostView, error) {
+	if !d.dash.hub {
+		return nil
+	}
+	return func(context.Context) ([]dashboard.HostView, error) {
+		v := d.dash.fleet.Load()
+		if v == nil {
+			return nil, errors.New("the fleet hub is starting")
+		}
+		return v.hosts()
+	}
+}
+
+// fleetNote is what the Hosts page of an agent that runs no hub says.
+func (d *Daemon) fleetNote() string {
+	a := d.dash.agent
+	if d.dash.hub || a == nil {
+		return ""
+	}
+	return fmt.Sprintf("This host, %s, belongs to the fleet of the hub at %s. Its credentials read only its own keys: "+
+		"the fleet's hosts are listed on the dashboard of the daemon that runs the hub (hub: {listen: ...} in its daemon.yaml).", a.Name, a.URL)
 }

@@ -29,11 +29,20 @@ func (d *Daemon) startFleet(ctx context.Context, o Options) (stop func(), err er
 		}
 		d.log.Info("fleet hub serving", "url", hub.URL(), "fingerprint", hub.Fingerprint)
 	}
-	if o.FleetAgent == nil {
-		if hub == nil {
-			return func() {}, nil
+	closeHub := func() {}
+	if hub != nil {
+		// The dashboard's Hosts page: the fleet as the hub's buckets say.
+		v := newFleetView()
+		stopView := background(func(ctx context.Context) { v.watch(ctx, hub, d.log) })
+		d.dash.fleet.Store(v)
+		closeHub = func() {
+			d.dash.fleet.Store(nil)
+			stopView()
+			hub.Close()
 		}
-		return hub.Close, nil
+	}
+	if o.FleetAgent == nil {
+		return closeHub, nil
 	}
 	cfg := *o.FleetAgent
 	cfg.Log, cfg.Version = d.log, d.version
@@ -41,16 +50,14 @@ func (d *Daemon) startFleet(ctx context.Context, o Options) (stop func(), err er
 		// The daemon's own hub: in-process, with a credential of its own.
 		creds, err := hub.Keys().Creds(fleet.RoleHost, cfg.Name)
 		if err != nil {
-			hub.Close()
+			closeHub()
 			return nil, err
 		}
 		cfg.Options = append(cfg.Options, nats.InProcessServer(hub.Server()), fleet.CredsOption(creds))
 	}
 	agent, err := fleet.NewAgent(cfg, &fleetLocal{d: d})
 	if err != nil {
-		if hub != nil {
-			hub.Close()
-		}
+		closeHub()
 		return nil, err
 	}
 	stopAgent := background(func(ctx context.Context) {
@@ -60,9 +67,7 @@ func (d *Daemon) startFleet(ctx context.Context, o Options) (stop func(), err er
 	})
 	return func() {
 		stopAgent()
-		if hub != nil {
-			hub.Close()
-		}
+		closeHub()
 	}, nil
 }
 

@@ -73,6 +73,10 @@ type pageData struct {
 	Who       string
 	Version   string
 	Error     string
+	// Fleet says the Hosts page lists the fleet's hosts; else it says
+	// FleetNote, or that there is no fleet.
+	Fleet     bool
+	FleetNote string
 	// Apps are the overview's first rows, drawn by the server so that
 	// they show before the script has run; the stream takes over.
 	Apps []Summary
@@ -99,6 +103,8 @@ func (s *Server) page(name string) http.HandlerFunc {
 			d.Apps = d.Apps[:min(len(d.Apps), overviewPage)]
 		case "logs":
 			d.Apps = s.bc.latest().apps // the app menu
+		case "hosts":
+			d.Fleet, d.FleetNote = s.cfg.Hosts != nil, s.cfg.FleetNote
 		}
 		render(w, r, http.StatusOK, name+".html", d)
 	}

@@ -77,8 +77,15 @@ type Config struct {
 	// CertFile and KeyFile are the TLS certificate beyond loopback (the
 	// remote API's remote_cert and remote_key); both empty: self-signed.
 	CertFile, KeyFile string
-	Version           string
-	Now               func() time.Time // time.Now when nil
+	// Hosts lists the fleet's hosts for the Hosts page, when this daemon
+	// runs the fleet's hub; nil: the page says FleetNote, or that there
+	// is no fleet.
+	Hosts func(ctx context.Context) ([]HostView, error)
+	// FleetNote is what the Hosts page says when Hosts is nil and the
+	// daemon is in a fleet all the same (an agent only).
+	FleetNote string
+	Version   string
+	Now       func() time.Time // time.Now when nil
 }
 
 // Server is a running dashboard. Start starts it; Close stops it and
@@ -217,7 +224,8 @@ func (s *Server) collect(ctx context.Context) {
 	for {
 		apps := s.cfg.Apps()
 		now := s.cfg.Now()
-		s.bc.publish(tick{raw: apps, apps: s.hist.record(now, apps), alerts: s.alerts()})
+		hosts, hostsErr := s.hosts(ctx)
+		s.bc.publish(tick{raw: apps, apps: s.hist.record(now, apps), alerts: s.alerts(), hosts: hosts, hostsErr: hostsErr})
 		last = now
 	wait:
 		select {
@@ -232,7 +240,10 @@ func (s *Server) collect(ctx context.Context) {
 				goto wait
 			}
 			apps := s.cfg.Apps()
-			s.bc.publish(tick{raw: apps, apps: s.hist.current(apps), alerts: s.alerts()})
+			// The fleet's hosts are not this daemon's processes: the
+			// last tick's stand.
+			prev := s.bc.latest()
+			s.bc.publish(tick{raw: apps, apps: s.hist.current(apps), alerts: s.alerts(), hosts: prev.hosts, hostsErr: prev.hostsErr})
 			last = now
 			goto wait
 		}
@@ -271,6 +282,10 @@ type tick struct {
 	raw    []api.App // every app's status, for the app pages
 	apps   []Summary
 	alerts []Alert
+	// hosts are the fleet's hosts (nil without a fleet view), hostsErr
+	// why they could not be read.
+	hosts    []HostView
+	hostsErr string
 }
 
 type subscriber struct {

@@ -69,7 +69,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ *session) {
 		appID = n
 	case "logs":
 	default:
-		writeJSON(w, http.StatusBadRequest, api.Error{Error: "page: want overview, app or logs"})
+		writeJSON(w, http.StatusBadRequest, api.Error{Error: "page: want overview, app, logs or hosts"})
 		return
 	}
 	if s.bc.count() >= maxStreams {
@@ -137,6 +137,16 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ *session) {
 			return send("gone", struct{}{})
 		case "logs":
 			return true
+		case "hosts":
+			if s.cfg.Hosts == nil {
+				return true
+			}
+			return send("hosts", struct {
+				Hosts   []HostView `json:"hosts"`
+				Error   string     `json:"error,omitempty"`
+				T       int64      `json:"t"` // unix milliseconds: last_seen is measured from it
+				Dropped int64      `json:"dropped"`
+			}{t.hosts, t.hostsErr, s.cfg.Now().UnixMilli(), dropped})
 		default:
 			return send("apps", struct {
 				Apps    []Summary `json:"apps"`
@@ -144,7 +154,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ *session) {
 				Fleet   bool      `json:"fleet"`
 				T       int64     `json:"t"`
 				Dropped int64     `json:"dropped"`
-			}{t.apps, t.alerts, false, s.cfg.Now().Unix(), dropped})
+			}{t.apps, t.alerts, s.cfg.Hosts != nil, s.cfg.Now().Unix(), dropped})
 		}
 	}
 	if last.apps != nil && !sendTick(last) {

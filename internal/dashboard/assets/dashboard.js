@@ -465,8 +465,63 @@
     connect();
   }
 
+  // ---- Hosts ----
+  // The fleet's hosts, when this daemon runs the hub: each host's state
+  // and figures and its apps, paged and filtered like the overview.
+  function hostsPage() {
+    const tbody = $('#hosts tbody');
+    if (!tbody) { stream({ page: 'hosts' }, {}); return; } // no fleet here: the note says why
+    let hosts = [];
+    let now = Date.now();
+    const filter = $('#filter');
+    const pg = pager(50, draw);
+    filter.oninput = draw;
+    const matches = (h, f) => !f || h.name.includes(f) ||
+      Object.keys(h.labels || {}).some((k) => (k + '=' + h.labels[k]).toLowerCase().includes(f)) ||
+      (h.apps || []).some((a) => a.name.toLowerCase().includes(f));
+    function draw() {
+      const f = filter.value.trim().toLowerCase();
+      const rows = hosts.filter((h) => matches(h, f));
+      const lost = hosts.filter((h) => !h.alive).length;
+      $('#counts').textContent = rows.length + ' of ' + hosts.length + ' hosts' + (lost ? ', ' + lost + ' lost' : '');
+      const visible = pg.slice(rows);
+      if (!visible.length) {
+        tbody.replaceChildren(el('tr', {}, el('td', { colspan: '8', cls: 'muted', text: hosts.length ? 'No host matches.' : 'No host has reported yet (tend hub add-host makes one).' })));
+        return;
+      }
+      tbody.replaceChildren(...visible.map((h) => {
+        const state = h.alive ? 'alive' : 'lost';
+        const labels = Object.keys(h.labels || {}).sort().map((k) => k + '=' + h.labels[k]).join(' ');
+        const apps = (h.apps || []).map((a) => el('li', { 'data-app': a.name },
+          (a.namespace && a.namespace !== 'default' ? a.namespace + '/' : '') + a.name + ' ',
+          el('span', { cls: 'badge s-' + a.status, text: a.status }), ' ' + a.online + '/' + a.total));
+        const seen = Date.parse(h.last_seen);
+        return el('tr', { 'data-host': h.name, 'data-state': state },
+          el('th', { scope: 'row', text: h.name }),
+          el('td', { text: labels || '-' }),
+          el('td', {}, el('span', { cls: 'badge s-' + state, text: state })),
+          el('td', { cls: 'n', text: seen > 0 ? dur(Math.max(0, now - seen)) + ' ago' : '-' }),
+          el('td', { text: h.version || '-' }),
+          el('td', { cls: 'n', text: pct(h.cpu) }),
+          el('td', { cls: 'n', text: bytes(h.memory) }),
+          el('td', {}, apps.length ? el('ul', { cls: 'host-apps' }, ...apps) : el('span', { cls: 'muted', text: 'no apps' })));
+      }));
+    }
+    stream({ page: 'hosts' }, {
+      hosts(m) {
+        hosts = m.hosts || [];
+        now = m.t || Date.now();
+        const err = $('#hosts-error');
+        err.hidden = !m.error;
+        err.textContent = m.error ? 'The fleet could not be read: ' + m.error : '';
+        draw();
+        dropped(m.dropped);
+      },
+    });
+  }
+
   if (page === 'overview') overview();
   else if (page === 'app') appPage();
   else if (page === 'logs') logsPage();
-  else if (page === 'hosts') stream({ page: 'hosts' }, {});
+  else if (page === 'hosts') hostsPage();
 })();
