@@ -37,10 +37,12 @@ func (b *bench) inspectSection(ctx context.Context) (result, error) {
 		r.add(skipped("inspect: runtime metrics, requests/s on ÷ off", "wrk"))
 		return r, nil
 	}
-	if err := b.runtimeCost(ctx, t, &r); err != nil {
+	// The snapshot first: its figure is the daemon's peak RSS, which the
+	// proxy's buffers under the runtime-cost load would otherwise set.
+	if err := b.heapSnapshot(ctx, t, &r); err != nil {
 		return result{}, err
 	}
-	if err := b.heapSnapshot(ctx, t, &r); err != nil {
+	if err := b.runtimeCost(ctx, t, &r); err != nil {
 		return result{}, err
 	}
 	return r, nil
