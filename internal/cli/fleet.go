@@ -349,7 +349,7 @@ func newHubCreds(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&store, "store", "", "the hub's directory (default $TEND_HOME/hub)")
-	cmd.Flags().BoolVar(&readOnly, "read-only", false, "credentials that may list and read, not change anything")
+	cmd.Flags().BoolVar(&readOnly, "read-only", false, "credentials that may list, read and profile, not change anything")
 	return cmd
 }
 
