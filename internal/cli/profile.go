@@ -223,6 +223,10 @@ func (e *env) runProfile(ctx context.Context, target, kind string, o profileOpts
 		}
 	}()
 
+	if e.fleet.host != "" {
+		// The host answers once the profile is whole (fleet/profile.go).
+		fmt.Fprintf(e.stderr, "profiling %s on fleet host %s; the file comes through the hub once taken\n", target, e.fleet.host)
+	}
 	p, err := c.Profile(reqCtx, target, req)
 	if err != nil {
 		if errors.Is(err, client.ErrNoDaemon) {
