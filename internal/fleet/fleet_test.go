@@ -68,6 +68,9 @@ type fakeLocal struct {
 	applied []string  // guarded by mu: the managed lists ApplyFleet got
 	// followEnded says a following logs request ended; guarded by mu.
 	followEnded bool
+	// profileHeld, when not nil, holds a profile until it is closed, and
+	// profileIn is told when one is held.
+	profileHeld, profileIn chan struct{}
 }
 
 func (f *fakeLocal) Handler() http.Handler {
@@ -109,6 +112,10 @@ func (f *fakeLocal) Handler() http.Handler {
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Kind != api.ProfileCPU {
 			http.Error(w, `{"error":"bad profile request"}`, http.StatusBadRequest)
 			return
+		}
+		if f.profileHeld != nil {
+			f.profileIn <- struct{}{}
+			<-f.profileHeld
 		}
 		w.Header().Set(api.ProfilePIDHeader, "4242")
 		w.Header().Add("Trailer", api.ProfileWarningTrailer)

@@ -41,6 +41,9 @@ const (
 	profileTimeout = 30 * time.Minute
 )
 
+// maxProfile is MaxProfile, less in tests.
+var maxProfile int64 = MaxProfile
+
 // profileConfig is the bucket's configuration.
 func profileConfig(replicas int) jetstream.ObjectStoreConfig {
 	return jetstream.ObjectStoreConfig{Bucket: ProfileBucket, Description: "tend fleet: profiles on their way from a host to the control point",
@@ -111,13 +114,13 @@ func (a *Agent) serveProfile(ctx context.Context, js jetstream.JetStream, req Re
 		<-done
 		return Reply{Status: http.StatusBadGateway, Body: errorBody("host %s: open the profile bucket %s: %v", a.cfg.Name, ProfileBucket, err)}
 	}
-	lim := &capReader{r: pr, left: MaxProfile}
+	lim := &capReader{r: pr, left: maxProfile}
 	_, err = obs.Put(ctx, jetstream.ObjectMeta{Name: name, Description: "profile of " + target + " on " + a.cfg.Name}, lim)
 	if err != nil {
 		pr.CloseWithError(err) // the daemon stops writing
 		<-done
 		if lim.over {
-			return Reply{Status: http.StatusRequestEntityTooLarge, Body: errorBody("the profile is more than %d MiB, more than the fleet carries: take it on host %s", MaxProfile>>20, a.cfg.Name)}
+			return Reply{Status: http.StatusRequestEntityTooLarge, Body: errorBody("the profile is more than %d MiB, more than the fleet carries: take it on host %s", maxProfile>>20, a.cfg.Name)}
 		}
 		return Reply{Status: http.StatusBadGateway, Body: errorBody("host %s: store the profile: %v", a.cfg.Name, err)}
 	}
@@ -208,7 +211,7 @@ type capReader struct {
 func (c *capReader) Read(p []byte) (int, error) {
 	if c.left <= 0 {
 		c.over = true
-		return 0, fmt.Errorf("more than %d bytes", MaxProfile)
+		return 0, fmt.Errorf("more than %d bytes", maxProfile)
 	}
 	if int64(len(p)) > c.left {
 		p = p[:c.left]

@@ -70,3 +70,43 @@ func TestProfileTravelsThroughTheObjectStoreAndIsDeleted(t *testing.T) {
 		t.Fatalf("bad request: err = %v, want the daemon's error", err)
 	}
 }
+
+func TestHostTakesOneProfileAtATimeAndCapsItsSize(t *testing.T) {
+	h := startHub(t)
+	held, in := make(chan struct{}), make(chan struct{}, 1)
+	runAgent(t, h, "web-1", nil, &fakeLocal{profileHeld: held, profileIn: in})
+	c := control(t, h, RoleOperator)
+	cl := client.NewVia("web-1", c.Transport("web-1"))
+	ctx := context.Background()
+	eventually(t, "an answer", func() bool { _, err := cl.List(ctx); return err == nil })
+	first := make(chan error, 1)
+	go func() {
+		p, err := cl.Profile(ctx, "api", api.ProfileRequest{Kind: api.ProfileCPU})
+		if err == nil {
+			_, err = io.Copy(io.Discard, p.Body)
+			p.Body.Close()
+		}
+		first <- err
+	}()
+	<-in
+	_, err := cl.Profile(ctx, "api", api.ProfileRequest{Kind: api.ProfileCPU})
+	if err == nil || !strings.Contains(err.Error(), "taking another profile") {
+		t.Fatalf("a second profile at once: err = %v, want refused", err)
+	}
+	close(held)
+	if err := <-first; err != nil {
+		t.Fatalf("the first profile: %v", err)
+	}
+
+	// A profile bigger than the fleet carries is refused whole, and
+	// leaves nothing in the bucket.
+	maxProfile = 1 << 20
+	t.Cleanup(func() { maxProfile = MaxProfile })
+	_, err = cl.Profile(ctx, "api", api.ProfileRequest{Kind: api.ProfileCPU})
+	if err == nil || !strings.Contains(err.Error(), "more than the fleet carries") {
+		t.Fatalf("a profile of %d bytes: err = %v, want refused", len(profileData), err)
+	}
+	if n, err := c.profileObjects(ctx); err != nil || n != 0 {
+		t.Fatalf("objects left = %d, %v; want 0", n, err)
+	}
+}
