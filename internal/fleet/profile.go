@@ -102,7 +102,7 @@ func (a *Agent) serveProfile(ctx context.Context, js jetstream.JetStream, req Re
 	}
 	var preq api.ProfileRequest
 	_ = json.Unmarshal(req.Body, &preq)
-	name := fmt.Sprintf("%s/%s-%d-%s%s", a.cfg.Name, safeObjectName(target), preq.Instance, time.Now().UTC().Format("20060102-150405.000"), profileExt(preq.Kind))
+	name := fmt.Sprintf("%s/%s-%d-%s%s", a.cfg.Name, safeObjectName(target), preq.Instance, time.Now().UTC().Format("20060102-150405.000"), api.ProfileExt(preq.Kind))
 	rep := Reply{Status: http.StatusOK, Header: map[string]string{api.ProfilePIDHeader: w.header.Get(api.ProfilePIDHeader)}}
 
 	obs, err := js.ObjectStore(ctx, ProfileBucket)
@@ -140,16 +140,6 @@ func (a *Agent) serveProfile(ctx context.Context, js jetstream.JetStream, req Re
 	}
 	rep.Object = name
 	return rep
-}
-
-func profileExt(kind string) string {
-	switch kind {
-	case api.ProfileCPU:
-		return ".cpuprofile"
-	case api.ProfileHeap:
-		return ".heapsnapshot"
-	}
-	return ".heapprofile"
 }
 
 // safeObjectName turns a target ("ns/app") into a part of an object name.
