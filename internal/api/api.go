@@ -421,6 +421,17 @@ const (
 	ProfileHeapSampling = "heap-sampling"
 )
 
+// ProfileExt is the file extension of a profile of kind.
+func ProfileExt(kind string) string {
+	switch kind {
+	case ProfileCPU:
+		return ".cpuprofile"
+	case ProfileHeap:
+		return ".heapsnapshot"
+	}
+	return ".heapprofile"
+}
+
 // ProfileStopRequest is the body of POST /v1/apps/{target}/profile/stop:
 // it ends the recording of the instance's profile early, and the profile
 // request answers with what was recorded.

@@ -52,7 +52,9 @@ func fleetHostName(s string) bool {
 // that ask its daemon and print the answer. The others would act on this
 // machine, or stream without end.
 var remoteCommands = []string{"ls", "describe", "env", "start", "stop", "restart", "reload", "scale", "delete",
-	"reset", "signal", "save", "resurrect", "apply", "set", "unset", "logs", "flush", "reload-logs", "metrics"}
+	"reset", "signal", "save", "resurrect", "apply", "set", "unset", "logs", "flush", "reload-logs", "metrics",
+	// A profile travels through the hub's object store (fleet/profile.go).
+	"profile", "profile:cpu", "profile:mem", "inspect"}
 
 // checkRemote refuses --host on a command it cannot carry.
 func checkRemote(cmd *cobra.Command, host string) error {
@@ -347,7 +349,7 @@ func newHubCreds(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&store, "store", "", "the hub's directory (default $TEND_HOME/hub)")
-	cmd.Flags().BoolVar(&readOnly, "read-only", false, "credentials that may list and read, not change anything")
+	cmd.Flags().BoolVar(&readOnly, "read-only", false, "credentials that may list, read and profile, not change anything")
 	return cmd
 }
 

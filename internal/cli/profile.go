@@ -147,16 +147,6 @@ func newProfileAliases(e *env) []*cobra.Command {
 	return []*cobra.Command{newProfileCPU(e, "profile:cpu", nil), newProfileHeap(e, "profile:mem", &sampling), newProfileCPU(e, "inspect", nil)}
 }
 
-func profileExt(kind string) string {
-	switch kind {
-	case api.ProfileCPU:
-		return ".cpuprofile"
-	case api.ProfileHeap:
-		return ".heapsnapshot"
-	}
-	return ".heapprofile"
-}
-
 // runProfile asks the daemon for a profile and writes it to a file: to a
 // temporary file beside it first, renamed once the profile is whole, so
 // that a file of that name is never half a profile.
@@ -172,7 +162,7 @@ func (e *env) runProfile(ctx context.Context, target, kind string, o profileOpts
 	}
 	out := o.out
 	if out == "" {
-		out = fmt.Sprintf("%s-%d-%s%s", safeName(target), o.instance, time.Now().Format("20060102-150405"), profileExt(kind))
+		out = fmt.Sprintf("%s-%d-%s%s", safeName(target), o.instance, time.Now().Format("20060102-150405"), api.ProfileExt(kind))
 	}
 	c, err := e.client()
 	if err != nil {
@@ -223,6 +213,10 @@ func (e *env) runProfile(ctx context.Context, target, kind string, o profileOpts
 		}
 	}()
 
+	if e.fleet.host != "" {
+		// The host answers once the profile is whole (fleet/profile.go).
+		fmt.Fprintf(e.stderr, "profiling %s on fleet host %s; the file comes through the hub once taken\n", target, e.fleet.host)
+	}
 	p, err := c.Profile(reqCtx, target, req)
 	if err != nil {
 		if errors.Is(err, client.ErrNoDaemon) {

@@ -70,6 +70,8 @@ type Agent struct {
 	// pushed is the latest desired state the hub republished, newer than
 	// a get may yet see on a replica; guarded by mu.
 	pushed *pushedDesired
+	// profiling holds a token while a profile is taken: one at a time.
+	profiling chan struct{}
 }
 
 type pushedDesired struct {
@@ -101,7 +103,7 @@ func NewAgent(cfg AgentConfig, local Local) (*Agent, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{cfg: cfg, local: local, log: cfg.Log.With("fleet", cfg.Name)}
+	a := &Agent{cfg: cfg, local: local, log: cfg.Log.With("fleet", cfg.Name), profiling: make(chan struct{}, 1)}
 	if cfg.StateFile != "" {
 		b, err := os.ReadFile(cfg.StateFile)
 		if err == nil {
@@ -231,7 +233,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			a.serve(ctx, nc, m)
+			a.serve(ctx, nc, js, m)
 		}()
 	})
 	if err != nil {
@@ -498,7 +500,7 @@ func appKeys(apps []json.RawMessage) ([]string, error) {
 }
 
 // serve answers one request with the daemon's API.
-func (a *Agent) serve(ctx context.Context, nc *nats.Conn, m *nats.Msg) {
+func (a *Agent) serve(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, m *nats.Msg) {
 	var req Request
 	if err := json.Unmarshal(m.Data, &req); err != nil {
 		a.respond(m, Reply{Status: http.StatusBadRequest, Body: errorBody("bad fleet request: %v", err)})
@@ -513,22 +515,28 @@ func (a *Agent) serve(ctx context.Context, nc *nats.Conn, m *nats.Msg) {
 		a.serveStream(ctx, nc, m, req)
 		return
 	}
+	if profile, _ := profilePath(req.Path); profile && req.Method == http.MethodPost {
+		a.respond(m, a.serveProfile(ctx, js, req))
+		return
+	}
 	a.respond(m, a.call(ctx, req))
 }
 
 // allowed says why a request may not be served through the fleet: what
-// changes apps must come on the write subject, and what streams without
-// end (follow, events, profiles) or replaces the daemon cannot come at all.
+// changes apps must come on the write subject (a profile, which changes
+// nothing, may come on either), and what streams without end (events) or
+// replaces the daemon cannot come at all.
 func allowed(req Request, write bool) error {
 	p, _, _ := strings.Cut(req.Path, "?")
 	if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") {
 		return fmt.Errorf("bad path %q", req.Path)
 	}
-	if req.Method != http.MethodGet && !write {
-		return errors.New("a read-only request may only read (GET)")
+	profile, stop := profilePath(req.Path)
+	if req.Method != http.MethodGet && !write && !((profile || stop) && req.Method == http.MethodPost) {
+		return errors.New("a read-only request may only read (GET) or profile")
 	}
 	switch {
-	case p == "/events", p == "/kill", p == "/update", strings.HasSuffix(p, "/profile"), strings.HasSuffix(p, "/profile/stop"):
+	case p == "/events", p == "/kill", p == "/update":
 		return fmt.Errorf("%s %s is not served through the fleet: run it on the host", req.Method, p)
 	case following(req.Path) && req.Stream == "":
 		return errors.New("a request that follows needs a stream subject (a client older than this agent?)")

@@ -121,26 +121,56 @@ const (
 	RoleReader Role = "reader"
 )
 
+// The subjects of the profile bucket (profile.go): a host opens it (or
+// creates it, on a cluster where no hub did), puts objects (a put reads an
+// object's meta by name and purges the chunks of a put that failed); a
+// reader, who may profile, reads and deletes them. Neither can name
+// objects by prefix: an object's name is one base64 token of its meta
+// subject. A host cannot read chunks (no consumer, no direct get by
+// sequence), so not another host's profiles; it could overwrite or purge
+// them.
+var (
+	profileHostPub = jwt.StringList{
+		"$JS.API.STREAM.INFO.OBJ_" + ProfileBucket,
+		"$JS.API.STREAM.CREATE.OBJ_" + ProfileBucket,
+		"$JS.API.STREAM.PURGE.OBJ_" + ProfileBucket,
+		"$JS.API.DIRECT.GET.OBJ_" + ProfileBucket + ".$O." + ProfileBucket + ".M.*",
+		"$O." + ProfileBucket + ".C.*",
+		"$O." + ProfileBucket + ".M.*",
+	}
+	profileReaderPub = jwt.StringList{
+		"$JS.API.STREAM.INFO.OBJ_" + ProfileBucket,
+		"$JS.API.STREAM.PURGE.OBJ_" + ProfileBucket,
+		"$JS.API.DIRECT.GET.OBJ_" + ProfileBucket + ".>",
+		"$JS.API.CONSUMER.CREATE.OBJ_" + ProfileBucket,
+		"$JS.API.CONSUMER.CREATE.OBJ_" + ProfileBucket + ".>",
+		"$JS.API.CONSUMER.DELETE.OBJ_" + ProfileBucket + ".>",
+		"$JS.FC.OBJ_" + ProfileBucket + ".>",
+		"$O." + ProfileBucket + ".M.*",
+	}
+)
+
 // Permissions are the subjects a credential of role may use; name is the
 // host of RoleHost.
 func Permissions(role Role, name string) jwt.Permissions {
 	switch role {
 	case RoleHost:
 		return jwt.Permissions{
-			Pub: jwt.Permission{Allow: jwt.StringList{
+			Pub: jwt.Permission{Allow: append(jwt.StringList{
 				kvSubject(StatusBucket, name),
 				kvSubject(HeartbeatBucket, name),
 				directGetSubject(DesiredBucket, name),
 				streamPrefix(name) + "*",
-			}},
+			}, profileHostPub...)},
 			Sub: jwt.Permission{Allow: jwt.StringList{
 				desiredNotice(name),
 				"tend.req." + name + ".>",
 				streamPrefix(name) + "*.alive",
 				inboxPrefix(name) + ".>",
 			}},
-			// Answers go to the requester's inbox, once, soon.
-			Resp: &jwt.ResponsePermission{MaxMsgs: 1, Expires: 10 * time.Minute},
+			// Answers go to the requester's inbox, once, soon (a profile's
+			// within profileTimeout).
+			Resp: &jwt.ResponsePermission{MaxMsgs: 1, Expires: profileTimeout + 5*time.Minute},
 		}
 	case RoleReader:
 		var pub jwt.StringList
@@ -148,6 +178,7 @@ func Permissions(role Role, name string) jwt.Permissions {
 			pub = append(pub, "$JS.API.STREAM.INFO.KV_"+b, "$JS.API.DIRECT.GET.KV_"+b, "$JS.API.DIRECT.GET.KV_"+b+".>")
 		}
 		pub = append(pub, "tend.req.*.read", "tend.stream.*.*.alive")
+		pub = append(pub, profileReaderPub...)
 		return jwt.Permissions{Pub: jwt.Permission{Allow: pub}, Sub: jwt.Permission{Allow: jwt.StringList{"_INBOX.>", "tend.stream.>"}}}
 	}
 	return jwt.Permissions{} // operator: everything

@@ -294,6 +294,9 @@ func (c *Control) EnsureBuckets(ctx context.Context, replicas int) error {
 			return EnsureBuckets(ctx, c.js, replicas)
 		}
 	}
+	if _, err := c.js.ObjectStore(ctx, ProfileBucket); err != nil {
+		return EnsureBuckets(ctx, c.js, replicas)
+	}
 	return nil
 }
 
@@ -323,6 +326,10 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method == http.MethodGet && following(req.Path) {
 		return t.roundTripStream(ctx, req)
 	}
+	profile, stop := profilePath(req.Path)
+	if profile && r.Method == http.MethodPost {
+		return t.roundTripProfile(ctx, r, req)
+	}
 	data, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -332,7 +339,8 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Minute)
 		defer cancel()
 	}
-	m, err := t.request(ctx, RequestSubject(t.host, r.Method != http.MethodGet), data)
+	// Stopping a profile early changes nothing either.
+	m, err := t.request(ctx, RequestSubject(t.host, r.Method != http.MethodGet && !stop), data)
 	if err != nil {
 		return nil, err
 	}

@@ -68,6 +68,9 @@ type fakeLocal struct {
 	applied []string  // guarded by mu: the managed lists ApplyFleet got
 	// followEnded says a following logs request ended; guarded by mu.
 	followEnded bool
+	// profileHeld, when not nil, holds a profile until it is closed, and
+	// profileIn is told when one is held.
+	profileHeld, profileIn chan struct{}
 }
 
 func (f *fakeLocal) Handler() http.Handler {
@@ -103,6 +106,30 @@ func (f *fakeLocal) Handler() http.Handler {
 			fmt.Fprintf(w, "data: {\"message\":\"line %d\"}\n\n", i)
 			w.(http.Flusher).Flush()
 		}
+	})
+	mux.HandleFunc("POST /v1/apps/{target}/profile", func(w http.ResponseWriter, r *http.Request) {
+		var req api.ProfileRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Kind != api.ProfileCPU {
+			http.Error(w, `{"error":"bad profile request"}`, http.StatusBadRequest)
+			return
+		}
+		if f.profileHeld != nil {
+			f.profileIn <- struct{}{}
+			<-f.profileHeld
+		}
+		w.Header().Set(api.ProfilePIDHeader, "4242")
+		w.Header().Add("Trailer", api.ProfileWarningTrailer)
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		for off := 0; off < len(profileData); off += 64 << 10 {
+			if _, err := w.Write(profileData[off:min(off+64<<10, len(profileData))]); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+		w.Header().Set(api.ProfileWarningTrailer, "inspector left open")
 	})
 	mux.HandleFunc("POST /v1/apps/{target}/reload", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode([]api.App{{Name: r.PathValue("target"), Status: "online"}})
@@ -380,7 +407,10 @@ func TestAllowedRequests(t *testing.T) {
 		{"GET", "/events", false, "not served through the fleet"},
 		{"POST", "/kill", true, "not served through the fleet"},
 		{"POST", "/update", true, "not served through the fleet"},
-		{"POST", "/apps/api/profile", true, "not served through the fleet"},
+		{"POST", "/apps/api/profile", true, ""},
+		{"POST", "/apps/api/profile", false, ""},
+		{"POST", "/apps/api/profile/stop", false, ""},
+		{"GET", "/apps/api/profile", false, ""},
 		{"GET", "/../x", false, "bad path"},
 		{"GET", "apps", false, "bad path"},
 	} {

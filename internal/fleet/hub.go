@@ -220,6 +220,9 @@ func EnsureBuckets(ctx context.Context, js jetstream.JetStream, replicas int) er
 			return fmt.Errorf("create bucket %s: %w", c.Bucket, err)
 		}
 	}
+	if _, err := js.CreateOrUpdateObjectStore(ctx, profileConfig(replicas)); err != nil {
+		return fmt.Errorf("create bucket %s: %w", ProfileBucket, err)
+	}
 	return nil
 }
 

@@ -18,6 +18,9 @@
 //	                   follows
 //	tend.req.HOST.read   requests that read (GET) to HOST's control API
 //	tend.req.HOST.write  requests that change what runs on HOST
+//	OBJ tend_profiles  object HOST/APP-INSTANCE-TIME.EXT: a profile HOST's
+//	                   agent took, read and deleted by the control point
+//	                   that asked (profile.go)
 package fleet
 
 import (
@@ -31,6 +34,7 @@ const (
 	StatusBucket    = "tend_status"
 	HeartbeatBucket = "tend_heartbeat"
 	DesiredBucket   = "tend_desired"
+	ProfileBucket   = "tend_profiles"
 )
 
 // HeartbeatEvery is how often an agent heartbeats; HeartbeatTTL is how long

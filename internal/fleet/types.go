@@ -95,6 +95,11 @@ type Reply struct {
 	Status      int    `json:"status"`
 	ContentType string `json:"content_type,omitempty"`
 	Body        []byte `json:"body,omitempty"`
+	// Object, for a profile, names the object in ProfileBucket that holds
+	// the body; Header and Trailer are the answer's own (profile.go).
+	Object  string            `json:"object,omitempty"`
+	Header  map[string]string `json:"header,omitempty"`
+	Trailer map[string]string `json:"trailer,omitempty"`
 }
 
 // MaxReply is the largest answer an agent sends (a NATS message carries at
