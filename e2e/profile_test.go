@@ -187,28 +187,9 @@ func snapshotCount(t *testing.T, file, name string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s struct {
-		Snapshot struct {
-			Meta struct {
-				NodeFields []string `json:"node_fields"`
-			} `json:"meta"`
-		} `json:"snapshot"`
-		Nodes   []int    `json:"nodes"`
-		Strings []string `json:"strings"`
-	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatalf("%s is not a heap snapshot: %v", file, err)
-	}
-	idx := slices.Index(s.Strings, name)
-	width, at := len(s.Snapshot.Meta.NodeFields), slices.Index(s.Snapshot.Meta.NodeFields, "name")
-	if idx < 0 || width == 0 || at < 0 {
-		t.Fatalf("%s: %s at %d of the strings, node fields %q", file, name, idx, s.Snapshot.Meta.NodeFields)
-	}
-	n := 0
-	for i := at; i < len(s.Nodes); i += width {
-		if s.Nodes[i] == idx {
-			n++
-		}
+	n, err := inspect.CountIn(b, name)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
 	}
 	return n
 }

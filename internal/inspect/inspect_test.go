@@ -172,32 +172,9 @@ func TestCPUProfileShowsTheHotFunction(t *testing.T) {
 // snapshotCount returns how many nodes named name a heap snapshot holds.
 func snapshotCount(t *testing.T, b []byte, name string) int {
 	t.Helper()
-	var s struct {
-		Snapshot struct {
-			Meta struct {
-				NodeFields []string `json:"node_fields"`
-			} `json:"meta"`
-		} `json:"snapshot"`
-		Nodes   []int    `json:"nodes"`
-		Strings []string `json:"strings"`
-	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatalf("heap snapshot is not JSON: %v", err)
-	}
-	idx := slices.Index(s.Strings, name)
-	if idx < 0 {
-		t.Fatalf("%s is not among the snapshot's %d strings", name, len(s.Strings))
-	}
-	width := len(s.Snapshot.Meta.NodeFields)
-	nameAt := slices.Index(s.Snapshot.Meta.NodeFields, "name")
-	if width == 0 || nameAt < 0 {
-		t.Fatalf("snapshot meta node_fields %q", s.Snapshot.Meta.NodeFields)
-	}
-	n := 0
-	for i := nameAt; i < len(s.Nodes); i += width {
-		if s.Nodes[i] == idx {
-			n++
-		}
+	n, err := CountIn(b, name)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
