@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -307,27 +306,7 @@ func TestFleetPlacesAppsSurvivesLossAndHubOutageAndConfinesHosts(t *testing.T) {
 
 	// The hub goes away for a while: every app keeps serving; the agents
 	// come back by themselves; a change applied then converges.
-	var failed, served atomic.Int64
-	ctx, stopLoad := context.WithCancel(context.Background())
-	var load sync.WaitGroup
-	load.Add(1)
-	go func() {
-		defer load.Done()
-		c := &http.Client{Timeout: 5 * time.Second}
-		for ctx.Err() == nil {
-			resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-			if err != nil {
-				failed.Add(1)
-				continue
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				failed.Add(1)
-				continue
-			}
-			served.Add(1)
-		}
-	}()
+	l := startLoadMethod(t, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", port), 1)
 	f.stopHub()
 	if r := f.control("hosts"); r.code == 0 {
 		t.Fatalf("tend hosts answered with the hub down:\n%s", r.stdout)
@@ -355,11 +334,7 @@ func TestFleetPlacesAppsSurvivesLossAndHubOutageAndConfinesHosts(t *testing.T) {
 		}
 		return true
 	})
-	stopLoad()
-	load.Wait()
-	if failed.Load() != 0 || served.Load() == 0 {
-		t.Errorf("during the hub's outage: %d requests failed, %d served; want 0 failed", failed.Load(), served.Load())
-	}
+	l.check(t, "during the hub's outage")
 	out = f.controlOK("apply", f.writeFile("fleet.yaml", strings.Replace(fleetFile("debug"), "hosts: [db-1]", "hosts: [db-1, db-2]", 1)))
 	if !strings.Contains(out, "db-2: applied (start default/worker)") {
 		t.Fatalf("apply after the outage:\n%s", out)
