@@ -112,17 +112,26 @@ func (f *fakeAPI) called() []string {
 
 func startTest(t *testing.T, addr string) (*Server, *fakeAPI, *remote.Store) {
 	t.Helper()
+	return startOn(t, addr, Config{Apps: func() []api.App { return []api.App{{ID: 1, Name: "web", Status: api.StatusOnline}} }})
+}
+
+// startOn serves a dashboard on addr from cfg, with a fake API, a token
+// store, an event bus and a log hub of its own, and no apps unless cfg
+// has them.
+func startOn(t *testing.T, addr string, cfg Config) (*Server, *fakeAPI, *remote.Store) {
+	t.Helper()
 	dir := t.TempDir()
 	tokens, err := remote.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fakeAPI{}
-	s, err := Start(addr, Config{
-		Home: dir, API: f, Tokens: tokens, Interval: 50 * time.Millisecond,
-		Apps:   func() []api.App { return []api.App{{ID: 1, Name: "web", Status: api.StatusOnline}} },
-		Events: events.New(16), Logs: logs.NewHub(10),
-	})
+	cfg.Home, cfg.API, cfg.Tokens, cfg.Interval = dir, f, tokens, 50*time.Millisecond
+	if cfg.Apps == nil {
+		cfg.Apps = func() []api.App { return nil }
+	}
+	cfg.Events, cfg.Logs = events.New(16), logs.NewHub(10)
+	s, err := Start(addr, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

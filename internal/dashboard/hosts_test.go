@@ -11,11 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/tendhq/tend/internal/api"
-	"github.com/tendhq/tend/internal/events"
-	"github.com/tendhq/tend/internal/logs"
-	"github.com/tendhq/tend/internal/remote"
 )
 
 // fakeHosts is a fleet whose hosts a test sets.
@@ -39,19 +34,7 @@ func (f *fakeHosts) list(context.Context) ([]HostView, error) {
 
 func startWith(t *testing.T, cfg Config) *Server {
 	t.Helper()
-	dir := t.TempDir()
-	tokens, err := remote.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Home, cfg.API, cfg.Tokens, cfg.Interval = dir, &fakeAPI{}, tokens, 50*time.Millisecond
-	cfg.Apps = func() []api.App { return nil }
-	cfg.Events, cfg.Logs = events.New(16), logs.NewHub(10)
-	s, err := Start("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s, _, _ := startOn(t, "127.0.0.1:0", cfg)
 	return s
 }
 
