@@ -287,6 +287,7 @@ func (f *Front) serveGeneration(s *settings) *generation {
 			} else {
 				g.h2ln.deliver(c)
 			}
+			f.acc.taken()
 		}
 	}()
 	return g

@@ -36,20 +36,22 @@ func (f *Front) Handover(ctx context.Context) (*os.File, error) {
 	g.retired.Store(true)
 	g.h1.Drain()
 	// Closing the front's descriptor ends the accept loop; the duplicate
-	// keeps the socket listening. TLS handshakes under way finish and are
-	// served by the retired generation.
+	// keeps the socket listening. A connection accepted before that has
+	// sent its request, or is about to: it is still served, by the
+	// retired generation, after its TLS handshake if any, and its answer
+	// closes it. Once the loop has returned, every connection taken from
+	// the socket is either in transit or open in the server.
 	f.acc.stopAccepting()
-	// The first wait also lets a connection accepted just now reach its
-	// server, which counts it from then on.
-	for wait := 2 * time.Millisecond; ; wait = min(2*wait, 20*time.Millisecond) {
+	f.acc.accepting(ctx)
+	for wait := time.Millisecond; ; wait = min(2*wait, 20*time.Millisecond) {
+		if ctx.Err() != nil || g.h1.Open() == 0 && f.acc.transit.Load() == 0 {
+			break
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 		case <-t.C:
-		}
-		if ctx.Err() != nil || g.h1.Open() == 0 && f.acc.handshaking() == 0 {
-			break
 		}
 	}
 	if err := f.Close(ctx); err != nil {

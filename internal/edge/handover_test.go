@@ -6,6 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,5 +95,87 @@ func TestHandoverFinishesInFlightAndKeepsTheSocket(t *testing.T) {
 	open()
 	if a := <-late; a.text != "200 ok /late" {
 		t.Errorf("connection made during the hand-over: %+v, want 200 from the next front", a)
+	}
+}
+
+// Fronts handed over one to the next under a load of POSTs (which a
+// client never retries by itself) drop none: a connection accepted in
+// the moment the listener closes is served by the front handing over,
+// and a keep-alive connection whose client sends its next request just
+// as the hand-over begins gets that request answered, with
+// Connection: close, rather than a reset.
+func TestHandoverUnderLoadDropsNothing(t *testing.T) {
+	b, _ := startApp(t, "a", nil)
+	front, url := startFront(t, Config{})
+	front.Add(b)
+
+	ctx, stop := context.WithCancel(context.Background())
+	var ok, failed atomic.Int64
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			// Half the clients keep their connections alive, half open
+			// one per request, as a client told to close does.
+			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableKeepAlives: i%2 == 1}}
+			defer c.CloseIdleConnections()
+			for ctx.Err() == nil {
+				res, err := c.Post(url+"/", "text/plain", strings.NewReader("x"))
+				if err == nil {
+					_, err = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if err == nil && res.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %s", res.Status)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					select {
+					case errs <- err:
+					default:
+					}
+					continue
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	waitFor := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ok.Load() < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d requests answered, want %d", ok.Load(), n)
+			}
+		}
+	}
+	const handovers = 20
+	for range handovers {
+		waitFor(ok.Load() + 100)
+		hctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		file, err := front.Handover(hctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.FileListener(file)
+		file.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		gated, open := Gate(ln)
+		next, err := Listen(Config{App: "api", Listener: gated})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { next.Close(context.Background()) })
+		next.Add(b)
+		open()
+		front = next
+	}
+	waitFor(ok.Load() + 100)
+	stop()
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d of %d requests failed across %d hand-overs; first: %v", n, n+ok.Load(), handovers, <-errs)
 	}
 }

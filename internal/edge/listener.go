@@ -49,6 +49,12 @@ type acceptor struct {
 
 	// quit is set by stopAccepting: the listener's end is not an error.
 	quit atomic.Bool
+	// looped is closed when the accept loop returns.
+	looped chan struct{}
+	// transit counts the connections accepted and not yet taken by a
+	// server (in their TLS handshake, or on their way to a view): a
+	// front handing over waits for them as for its open connections.
+	transit atomic.Int64
 }
 
 // stopAccepting closes the listener and ends the accept loop, but lets
@@ -58,18 +64,25 @@ func (a *acceptor) stopAccepting() {
 	a.ln.Close()
 }
 
-// handshaking is how many connections are in their TLS handshake.
-func (a *acceptor) handshaking() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.pending)
+// accepting waits until the accept loop has returned (after
+// stopAccepting), or ctx ends: from then on, transit counts every
+// connection taken from the listener that no server counts yet.
+func (a *acceptor) accepting(ctx context.Context) {
+	select {
+	case <-a.looped:
+	case <-ctx.Done():
+	}
 }
+
+// taken is called once a server counts a connection a view returned.
+func (a *acceptor) taken() { a.transit.Add(-1) }
 
 func newAcceptor(ln net.Listener, log *slog.Logger, onBad func(net.Conn)) *acceptor {
 	a := &acceptor{
 		ln: ln, log: log, onBad: onBad,
 		conns:   make(chan net.Conn),
 		done:    make(chan struct{}),
+		looped:  make(chan struct{}),
 		pending: map[net.Conn]struct{}{},
 	}
 	a.wg.Add(1)
@@ -86,6 +99,7 @@ func (a *acceptor) configure(s *settings) {
 
 func (a *acceptor) loop() {
 	defer a.wg.Done()
+	defer close(a.looped)
 	var delay time.Duration
 	for {
 		c, err := a.ln.Accept()
@@ -113,6 +127,7 @@ func (a *acceptor) loop() {
 			return
 		}
 		delay = 0
+		a.transit.Add(1)
 		c = rawconn.Fast(c)
 		cfg := a.tls.Load()
 		if cfg == nil {
@@ -121,6 +136,7 @@ func (a *acceptor) loop() {
 		}
 		if !a.track(c) {
 			c.Close()
+			a.transit.Add(-1)
 			return
 		}
 		a.wg.Add(1)
@@ -171,6 +187,7 @@ func (a *acceptor) shake(c net.Conn, cfg *tls.Config) {
 		}
 		a.log.Debug("tls handshake failed", "client", c.RemoteAddr(), "err", err)
 		c.Close()
+		a.transit.Add(-1)
 		return
 	}
 	state := tc.ConnectionState()
@@ -197,6 +214,7 @@ func (a *acceptor) deliver(c net.Conn) {
 	case a.conns <- c:
 	case <-a.done:
 		c.Close()
+		a.transit.Add(-1)
 	}
 }
 

@@ -108,7 +108,7 @@ func (w *Response) writeHead(first []byte) {
 	if _, ok := h["Content-Type"]; !ok && len(first) > 0 && !w.noBody && h.Get("Content-Encoding") == "" {
 		h["Content-Type"] = []string{http.DetectContentType(first)}
 	}
-	if w.c.srv.shutting.Load() {
+	if w.c.srv.draining.Load() {
 		w.closeAfter = true
 	}
 	w.writeStatusLine(w.status)

@@ -54,6 +54,9 @@ type Server struct {
 	log        *slog.Logger
 
 	shutting atomic.Bool // Shutdown or Close began
+	// draining is set by Drain (and Shutdown): every response from then
+	// on ends its connection, but connections still get served.
+	draining atomic.Bool
 	mu       sync.Mutex
 	conns    map[*serverConn]struct{} // guarded by mu
 	wg       sync.WaitGroup           // connection goroutines
@@ -402,7 +405,11 @@ func (c *serverConn) exchange(req *http.Request) (done, hijacked bool) {
 	if err := w.finish(); err != nil {
 		return true, false
 	}
-	keep := !w.closeAfter && !req.Close && !s.shutting.Load()
+	// Whether the connection goes on is what the response said: a Drain
+	// that began after its head was written does not end a connection
+	// its client was told to keep, and may be sending on already; its
+	// next request is answered with Connection: close.
+	keep := !w.closeAfter && !req.Close
 	if br != nil && !br.ended {
 		// What the handler left of the body is read and dropped, up to
 		// a limit, for the next request's sake.
@@ -611,6 +618,7 @@ func (b *bodyReader) Close() error { return b.body.Close() }
 // closed, or with ctx's error when ctx ends first.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	s.draining.Store(true)
 	s.shutting.Store(true)
 	s.mu.Unlock()
 	wait := time.Millisecond
@@ -641,6 +649,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // handlers still running end with their writes failing.
 func (s *Server) Close() {
 	s.mu.Lock()
+	s.draining.Store(true)
 	s.shutting.Store(true)
 	for c := range s.conns {
 		c.fc.Close()
@@ -657,13 +666,15 @@ func (s *Server) Open() int {
 }
 
 // Drain makes every connection close after its next response, without
-// closing the idle ones now as Shutdown does (one may be crossing a
-// request its client is sending): responses not yet begun say
-// Connection: close, and no new connection is served.
+// closing the idle ones as Shutdown does: one may be crossing a request
+// its client is sending, and a client that sent a request on a keep-alive
+// connection the server then closes gets a reset, which it cannot retry
+// unless the request was idempotent. So responses not yet begun say
+// Connection: close; an idle connection still reads and answers its next
+// request; and a connection handed to Serve after Drain (accepted just
+// before the listener closed, its request sent) is served too.
 func (s *Server) Drain() {
-	s.mu.Lock()
-	s.shutting.Store(true)
-	s.mu.Unlock()
+	s.draining.Store(true)
 }
 
 // waitsForContinue says whether the client waits for "100 Continue" before
