@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tendhq/tend/internal/api"
 )
@@ -21,9 +23,7 @@ func TestNodeRuntimeMetricsWithoutCode(t *testing.T) {
 
 	// The fixture blocks its loop for 500 ms each second: the delay the
 	// preload reports cannot be less than most of that.
-	a := h.waitApp("stall", "reporting a stall", func(a api.App) bool {
-		return len(a.Instances) == 1 && a.Instances[0].Node["eventloop_delay_max_seconds"] >= 0.4
-	})
+	a := waitStall(t, h)
 	f := a.Instances[0].Node
 	t.Logf("stall.js figures: %v", f)
 	if !(f["heap_used_bytes"] > 0 && f["heap_total_bytes"] >= f["heap_used_bytes"] && f["heap_limit_bytes"] >= f["heap_total_bytes"]) {
@@ -69,9 +69,7 @@ func TestNodeRuntimeReportsEveryMetricsInterval(t *testing.T) {
 	h.ok("start", "idle.js", "--name", "off", "--env", "TEND_NODE_RUNTIME=0")
 	off := h.waitApp("off", "online", allOnline)
 	h.ok("start", "stall.js", "--name", "stall", "--port", strconv.Itoa(freePort(t)))
-	a := h.waitApp("stall", "reporting a stall", func(a api.App) bool {
-		return len(a.Instances) == 1 && a.Instances[0].Node["eventloop_delay_max_seconds"] >= 0.4
-	})
+	a := waitStall(t, h)
 	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", a.Instances[0].PID))
 	if err != nil {
 		t.Fatal(err)
@@ -83,4 +81,29 @@ func TestNodeRuntimeReportsEveryMetricsInterval(t *testing.T) {
 	if n := h.app("off").Instances[0].Node; len(n) != 0 || h.app("off").Instances[0].PID != off.Instances[0].PID {
 		t.Errorf("an app with TEND_NODE_RUNTIME=0 reports runtime figures: %v", n)
 	}
+}
+
+// waitStall waits until the stall fixture's instance reports an event
+// loop delay of most of its 500 ms block; should it never, the figures
+// it did report last are shown, and when.
+func waitStall(t *testing.T, h *home) api.App {
+	t.Helper()
+	var last map[string]float64
+	var reports int
+	var at time.Time
+	defer func() {
+		if t.Failed() {
+			t.Logf("stall's last runtime figures (%d reports seen, last at %s): %v", reports, at.Format(time.StampMilli), last)
+		}
+	}()
+	return h.waitApp("stall", "reporting a stall", func(a api.App) bool {
+		if len(a.Instances) != 1 {
+			return false
+		}
+		if n := a.Instances[0].Node; len(n) > 0 && !maps.Equal(n, last) {
+			last, at = n, time.Now()
+			reports++
+		}
+		return a.Instances[0].Node["eventloop_delay_max_seconds"] >= 0.4
+	})
 }
