@@ -21,17 +21,34 @@
     const every = Math.max(100, Number(process.env.TEND_METRICS_INTERVAL_MS) || 1000);
     // The histogram records the time between its timer's runs, which
     // includes the resolution itself: the delay is what exceeds it.
+    //
+    // Each interval gets a new histogram rather than a reset of the old:
+    // a reset also forgets when the timer last ran, so the first time
+    // after it is never recorded, and that time spans the report itself,
+    // with any block of the loop just before or after it in the same turn
+    // (an app's own 1 s timer runs in the same turn as this one's, for a
+    // start). The old histogram runs until its timer has run once more,
+    // which records that time, and is read then (settle).
     const resolutionMS = 20;
-    const h = monitorEventLoopDelay({ resolution: resolutionMS });
+    const eld = () => {
+      const x = monitorEventLoopDelay({ resolution: resolutionMS });
+      x.enable();
+      return x;
+    };
+    let h = eld();
     const late = (ns) => Math.max(0, ns / 1e9 - resolutionMS / 1000);
-    h.enable();
     let elu = performance.eventLoopUtilization();
     // The loading of the main module, before the loop runs, is not a
-    // delay of the loop: what the histogram's first timer saw is dropped
-    // once the loop turns (the check phase follows the first timers).
+    // delay of the loop: the histogram that saw it is dropped once the
+    // loop turns (the check phase follows the first timers), and the
+    // first time of the next one, which spans it, is not recorded.
     setImmediate(() => {
-      try { h.reset(); elu = performance.eventLoopUtilization(); } catch (e) { /* figures as they are */ }
+      try { const n = eld(); h.disable(); h = n; elu = performance.eventLoopUtilization(); } catch (e) { /* figures as they are */ }
     });
+    // settle is after the old histogram's timer has run once more: its
+    // next run is due within resolutionMS, and timers run in the order
+    // they are due, a block of the loop or not.
+    const settle = 2 * resolutionMS;
     // GC counts and pauses come from v8.GCProfiler (Node 18.15+), which
     // records in C++ and is read once an interval (a PerformanceObserver of
     // 'gc' entries costs an object and a callback per collection, which a
@@ -85,13 +102,22 @@
         });
       }
     } catch (e) { /* no count */ }
+    const send = (f, old) => {
+      try {
+        f.eventloop_delay_p50_seconds = late(old.percentile(50));
+        f.eventloop_delay_p99_seconds = late(old.percentile(99));
+        f.eventloop_delay_max_seconds = late(old.max);
+        old.disable();
+        if (process.connected) process.send({ type: 'tend:runtime', figures: f });
+      } catch (e) { /* the next interval tries again */ }
+    };
     const t = setInterval(() => {
       try {
         const f = {};
-        f.eventloop_delay_p50_seconds = late(h.percentile(50));
-        f.eventloop_delay_p99_seconds = late(h.percentile(99));
-        f.eventloop_delay_max_seconds = late(h.max);
-        h.reset();
+        const old = h;
+        h = eld();
+        const s = setTimeout(send, settle, f, old);
+        if (s.unref) s.unref();
         const now = performance.eventLoopUtilization();
         f.eventloop_utilization = performance.eventLoopUtilization(now, elu).utilization;
         elu = now;
@@ -111,7 +137,6 @@
         if (typeof process.getActiveResourcesInfo === 'function') {
           f.active_resources = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length;
         }
-        if (process.connected) process.send({ type: 'tend:runtime', figures: f });
       } catch (e) { /* the next interval tries again */ }
     }, every);
     if (t.unref) t.unref();
