@@ -53,7 +53,9 @@
     // records in C++ and is read once an interval (a PerformanceObserver of
     // 'gc' entries costs an object and a callback per collection, which a
     // busy app feels). TEND_NODE_GC=0 in the app's env turns it off.
-    const kinds = {};
+    // Minor and major collections are counted from 0, so that their
+    // counters exist before the first one.
+    const kinds = { minor: { count: 0, pause: 0 }, major: { count: 0, pause: 0 } };
     const kindName = (t) => {
       if (t === 'Scavenge' || /^Minor/.test(t)) return 'minor';
       if (t === 'MarkSweepCompact') return 'major';
@@ -102,22 +104,16 @@
         });
       }
     } catch (e) { /* no count */ }
-    const send = (f, old) => {
+    // report reads every figure once the old histogram has settled, so
+    // that they all cover the same time: a block of the loop just after
+    // the interval's turn is in the utilization as it is in the delay.
+    const report = (old) => {
       try {
+        const f = {};
         f.eventloop_delay_p50_seconds = late(old.percentile(50));
         f.eventloop_delay_p99_seconds = late(old.percentile(99));
         f.eventloop_delay_max_seconds = late(old.max);
         old.disable();
-        if (process.connected) process.send({ type: 'tend:runtime', figures: f });
-      } catch (e) { /* the next interval tries again */ }
-    };
-    const t = setInterval(() => {
-      try {
-        const f = {};
-        const old = h;
-        h = eld();
-        const s = setTimeout(send, settle, f, old);
-        if (s.unref) s.unref();
         const now = performance.eventLoopUtilization();
         f.eventloop_utilization = performance.eventLoopUtilization(now, elu).utilization;
         elu = now;
@@ -129,7 +125,7 @@
         f.external_bytes = mu.external;
         f.array_buffers_bytes = mu.arrayBuffers;
         try { readGC(); } catch (e) { gcp = null; }
-        for (const kind of Object.keys(kinds)) {
+        for (const kind of gcp ? Object.keys(kinds) : []) {
           f['gc_' + kind + '_total'] = kinds[kind].count;
           f['gc_' + kind + '_pause_seconds_total'] = kinds[kind].pause;
         }
@@ -137,6 +133,15 @@
         if (typeof process.getActiveResourcesInfo === 'function') {
           f.active_resources = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length;
         }
+        if (process.connected) process.send({ type: 'tend:runtime', figures: f });
+      } catch (e) { /* the next interval tries again */ }
+    };
+    const t = setInterval(() => {
+      try {
+        const old = h;
+        h = eld();
+        const s = setTimeout(report, settle, old);
+        if (s.unref) s.unref();
       } catch (e) { /* the next interval tries again */ }
     }, every);
     if (t.unref) t.unref();
