@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,4 +198,65 @@ func TestUpdateHandsTheSharedPortOfAClusterWithoutPortOver(t *testing.T) {
 	if _, err := http.Get(url); err == nil {
 		t.Errorf("port %d still accepts connections after stop", port)
 	}
+}
+
+// A Node app without a port started with one instance binds its port by
+// itself; scaled up, its new instances share that very socket (the daemon
+// takes a descriptor of it from the running instance), so they neither
+// crash-loop on EADDRINUSE nor make the running one refuse a connection,
+// and reloads from then on fail no request.
+func TestScaleUpOfANodeAppWithoutAPortSharesThePortItBound(t *testing.T) {
+	h := newHome(t)
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", "express-app.js", "--name", "web", "--listen-timeout", "15s")
+	if r.code != 0 {
+		t.Fatalf("start exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	first := pids(h.waitApp("web", "online", allOnline))
+	// step runs a command under a POST load and checks that it failed no
+	// request.
+	step := func(what string, args ...string) {
+		t.Helper()
+		l := startLoadMethod(t, http.MethodPost, url, 16)
+		l.waitRequests(t, 200)
+		h.ok(args...)
+		l.waitRequests(t, 200)
+		l.check(t, what)
+	}
+
+	step("scale 1 -> 3", "scale", "web", "3")
+	a := h.waitApp("web", "3 instances online", func(a api.App) bool { return allOnline(a) && len(a.Instances) == 3 })
+	for _, in := range a.Instances {
+		if in.Restarts != 0 {
+			t.Errorf("instance %d restarted %d times (its port taken?): %+v", in.Index, in.Restarts, in.LastExit)
+		}
+	}
+	inst := pids(a)
+	if !slices.Contains(inst, first[0]) {
+		t.Errorf("the first instance (pid %d) is gone after the scale: %v", first[0], inst)
+	}
+	slices.Sort(inst)
+	if served := servedPIDs(t, url, 3); !slices.Equal(served, inst) {
+		t.Errorf("pids answering on the app's port %v, want the instances' %v", served, inst)
+	}
+	step("reload of 3", "reload", "web")
+	waitGone(t, inst...)
+	servedPIDs(t, url, 3)
+
+	// Scaled down to one again, the instance goes on sharing the socket
+	// the daemon holds: a reload still fails no request, and a crash
+	// brings it back rather than into a loop of EADDRINUSE.
+	step("scale 3 -> 1", "scale", "web", "1")
+	h.waitApp("web", "1 instance online", func(a api.App) bool { return allOnline(a) && len(a.Instances) == 1 })
+	step("reload of 1", "reload", "web")
+	one := h.waitApp("web", "1 instance online", func(a api.App) bool { return allOnline(a) && len(a.Instances) == 1 })
+	syscall.Kill(one.Instances[0].PID, syscall.SIGKILL)
+	back := h.waitApp("web", "back after a crash", func(a api.App) bool {
+		return allOnline(a) && len(a.Instances) == 1 && a.Instances[0].PID != one.Instances[0].PID
+	})
+	if got, want := back.Instances[0].Restarts, one.Instances[0].Restarts+1; got != want {
+		t.Errorf("after one crash: %d restarts, want %d; last exit %+v", got, want, back.Instances[0].LastExit)
+	}
+	servedPIDs(t, url, 1)
 }

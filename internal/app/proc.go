@@ -120,6 +120,9 @@ type proc struct {
 	// mustListen says the process is ready only once it listens on the
 	// ports its slot's previous process shared (share.go).
 	mustListen bool
+	// shares says the process was started to share the app's ports
+	// (App.sharesPorts, at its start).
+	shares bool
 }
 
 func (p *proc) id() string   { return fmt.Sprintf("%d.g%d", p.slot.index, p.gen) }
@@ -161,7 +164,8 @@ func (a *App) startProc(s *slot) (*proc, error) {
 	a.nextGen++
 	p := &proc{slot: s, gen: a.nextGen, state: api.StatusLaunching, ready: make(chan struct{})}
 	p.port = a.procPort()
-	p.mustListen = sharesPorts(a.spec) && s.listens
+	p.shares = a.sharesPorts()
+	p.mustListen = p.shares && s.listens
 	if a.spec.Mode == spec.ModeProxy {
 		port, err := freePort()
 		if err != nil {
@@ -176,7 +180,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 			return nil, err
 		}
 	}
-	path, argv, err := a.command(env)
+	path, argv, err := a.command(env, p.shares)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +217,7 @@ func (a *App) startProc(s *slot) (*proc, error) {
 		childEnds = append(childEnds, child)
 		env = append(env, fmt.Sprintf("NODE_CHANNEL_FD=%d", 3+len(extra)), "NODE_CHANNEL_SERIALIZATION_MODE=json")
 		extra = append(extra, child)
-		if sharesPorts(a.spec) {
+		if p.shares {
 			env = append(env, ShareEnv+"=1")
 			if err := a.shared.resume(a.cfg.ResumeSocket); err != nil {
 				p.close()
@@ -367,7 +371,7 @@ func (a *App) probe(s spec.App, p *proc, timeout time.Duration, within string) (
 		// A process that is not Node cannot be seen to accept on the
 		// shared socket: READY=1 (wait_ready) or health_path say more.
 		return true, "socket mode: started (set wait_ready or health_path for a readiness signal)"
-	case clustered(s):
+	case clustered(s) || p.shares:
 		return a.probeCluster(ctx, s, p, within)
 	case p.port > 0:
 		switch err := ready.Port(ctx, exited, p.addr(), a.fx.Dial); {
@@ -460,7 +464,7 @@ func waitSignal(ctx context.Context, exited <-chan struct{}, signals <-chan stri
 func (a *App) readIPC(p *proc, c net.Conn, signals chan string) {
 	metric, pm2 := a.metricSink(p), a.pm2Sink(p)
 	var share ready.ShareFunc
-	if sharesPorts(a.spec) && p.sender != nil {
+	if p.shares && p.sender != nil {
 		share = a.shareFunc(p, p.sender)
 	}
 	a.goHelper(func() { ready.ReadIPC(c, signals, metric, pm2, share) })
@@ -542,8 +546,9 @@ const ListenExecArg = "__listen-exec"
 
 // command resolves the executable and argv, looking the interpreter up on
 // the PATH of the instance's environment (the caller's PATH, so version
-// managers such as nvm keep working).
-func (a *App) command(env []string) (string, []string, error) {
+// managers such as nvm keep working); shares says the process shares the
+// app's ports, which takes the preload.
+func (a *App) command(env []string, shares bool) (string, []string, error) {
 	s := a.spec
 	if s.Interpreter == "" || s.Interpreter == spec.InterpreterNone {
 		return s.Script, append([]string{s.Script}, s.Args...), nil
@@ -553,7 +558,11 @@ func (a *App) command(env []string) (string, []string, error) {
 		return "", nil, err
 	}
 	argv := []string{s.Interpreter}
-	if (s.Mode == spec.ModeSocket || sharesPorts(s)) && s.IsNode() && a.cfg.NodePreload != "" {
+	// The listen preload: in socket mode and to share ports, and for a
+	// Node app without a port in fork mode, whose server closes gracefully
+	// with it once an instance scaled up beside it shares its socket.
+	portless := s.Mode == spec.ModeFork && s.Port == 0
+	if (s.Mode == spec.ModeSocket || shares || portless) && s.IsNode() && a.cfg.NodePreload != "" {
 		argv = append(argv, "-r", a.cfg.NodePreload)
 	}
 	argv = append(argv, s.InterpreterArgs...)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tendhq/tend/internal/procnet"
 	"github.com/tendhq/tend/internal/ready"
 	"github.com/tendhq/tend/internal/spec"
 	"github.com/tendhq/tend/internal/supervise"
@@ -33,9 +34,18 @@ import (
 // whose instances fight for a port crashes with a reason that says what to
 // set instead (bindConflict).
 
-// clustered and sharesPorts are spec.App's Clustered and SharesPorts.
-func clustered(s spec.App) bool   { return s.Clustered() }
-func sharesPorts(s spec.App) bool { return s.SharesPorts() }
+// clustered is spec.App's Clustered.
+func clustered(s spec.App) bool { return s.Clustered() }
+
+// sharesPorts reports whether the app's instances share the ports they
+// listen on: a Node cluster without a port (spec.App.SharesPorts), or a
+// Node app without a port scaled down to one instance while the daemon
+// still holds the sockets its instances shared. That one goes on sharing
+// them, or its next process would find its port taken by the daemon.
+func (a *App) sharesPorts() bool {
+	s := &a.spec
+	return s.SharesPorts() || s.IsNode() && s.Mode == spec.ModeFork && s.Port == 0 && a.shared.held()
+}
 
 // ShareEnv is the variable that tells the preload to ask tend for the
 // sockets of the ports the app listens on.
@@ -116,6 +126,36 @@ func (sh *shared) socket(r ready.ShareRequest, listen func(network, addr string)
 		if err != nil {
 			return nil, err
 		}
+		sh.socks = append(sh.socks, sharedSock{network: network, addr: addr, f: f})
+		i = len(sh.socks) - 1
+	}
+	return dupFile(sh.socks[i].f)
+}
+
+// held says whether the app holds a shared socket.
+func (sh *shared) held() bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return len(sh.socks) > 0
+}
+
+// take makes f the socket for network and addr, unless the app has one for
+// it already (then f is closed), and returns a descriptor of the socket
+// for the caller to send and close, as socket does.
+func (sh *shared) take(network, addr string, f *os.File) (*os.File, error) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	i := slices.IndexFunc(sh.socks, func(s sharedSock) bool { return s.network == network && s.addr == addr })
+	switch {
+	case !sh.open:
+		f.Close()
+		return nil, fmt.Errorf("the app is stopping: %w", syscall.EINVAL)
+	case i >= 0:
+		f.Close()
+	case len(sh.socks) >= maxSharedPorts:
+		f.Close()
+		return nil, fmt.Errorf("an app shares at most %d ports: %w", maxSharedPorts, syscall.EINVAL)
+	default:
 		sh.socks = append(sh.socks, sharedSock{network: network, addr: addr, f: f})
 		i = len(sh.socks) - 1
 	}
@@ -238,6 +278,11 @@ func (sh *shared) adopt(hs []HandedShared) {
 func (a *App) shareFunc(p *proc, w *ready.Sender) ready.ShareFunc {
 	return func(r ready.ShareRequest) {
 		f, err := a.shared.socket(r, a.cfg.ListenShared)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			if g, ok := a.takeFromSibling(p, r); ok {
+				f, err = g, nil
+			}
+		}
 		if err != nil {
 			_ = w.Send(ready.ShareReply(r.Seq, err))
 			return
@@ -317,31 +362,109 @@ func (a *App) probeCluster(ctx context.Context, s spec.App, p *proc, within stri
 // a non-Node cluster without a port.
 const clusterEvery = 50 * time.Millisecond
 
-// listeningSibling returns the index of another running instance of p's
-// app that listens on a TCP port, then its ports; nil when none does. A
-// helper goroutine.
-func (a *App) listeningSibling(p *proc) []int {
-	type sib struct{ index, pid int }
-	got := make(chan []sib, 1)
+// sibling is another running instance of an app: its slot's index and
+// its pid.
+type sibling struct{ index, pid int }
+
+// siblings returns the other running instances of p's app. A helper
+// goroutine.
+func (a *App) siblings(p *proc) []sibling {
+	got := make(chan []sibling, 1)
 	a.post(func() {
-		var sibs []sib
+		var sibs []sibling
 		for _, s := range a.slots {
-			if s.cur != nil && s.cur != p && s != p.slot {
-				sibs = append(sibs, sib{s.index, s.cur.sp.Pid()})
+			if s.cur != nil && s.cur != p && s != p.slot && s.cur.sp != nil {
+				sibs = append(sibs, sibling{s.index, s.cur.sp.Pid()})
 			}
 		}
 		got <- sibs
 	})
-	var sibs []sib
 	select {
-	case sibs = <-got:
+	case sibs := <-got:
+		return sibs
 	case <-a.ctx.Done():
 		return nil
 	}
-	for _, sb := range sibs {
+}
+
+// listeningSibling returns the index of another running instance of p's
+// app that listens on a TCP port, then its ports; nil when none does. A
+// helper goroutine.
+func (a *App) listeningSibling(p *proc) []int {
+	for _, sb := range a.siblings(p) {
 		if ports, err := a.fx.Listening(sb.pid); err == nil && len(ports) > 0 {
 			return append([]int{sb.index}, ports...)
 		}
+	}
+	return nil
+}
+
+// takeFromSibling finds the socket r asks for in another running instance
+// of the app, which bound it by itself before the app shared its ports (a
+// Node app without a port scaled up from one instance), and makes it the
+// shared socket: a descriptor of it is taken from that process with
+// pidfd_getfd(2), so the instance goes on accepting on it beside the new
+// ones, and none of its connections is refused. The daemon may: the
+// instances are its children. A reader goroutine.
+func (a *App) takeFromSibling(p *proc, r ready.ShareRequest) (*os.File, bool) {
+	network, addr, err := sharedAddr(r)
+	if err != nil {
+		return nil, false
+	}
+	for _, sb := range a.siblings(p) {
+		fds, err := procnet.ListenFDs(sb.pid, r.Port)
+		if err != nil || len(fds) == 0 {
+			continue
+		}
+		pidfd, err := unix.PidfdOpen(sb.pid, 0)
+		if err != nil {
+			continue
+		}
+		f := takeListener(pidfd, fds, addr)
+		unix.Close(pidfd)
+		if f == nil {
+			continue
+		}
+		g, err := a.shared.take(network, addr, f)
+		if err != nil {
+			return nil, false
+		}
+		if a.cfg.Log != nil {
+			a.cfg.Log.Info("instances share the port an instance bound by itself", "app", a.spec.Name, "instance", sb.index, "pid", sb.pid, "addr", addr)
+		}
+		return g, true
+	}
+	return nil, false
+}
+
+// takeListener duplicates, from the process of pidfd, the first of its
+// descriptors fds that is a socket bound to addr (host:port, the host
+// empty or unspecified for every address): nil when none is.
+func takeListener(pidfd int, fds []int, addr string) *os.File {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	want := net.ParseIP(host)
+	for _, fd := range fds {
+		nfd, err := unix.PidfdGetfd(pidfd, fd, 0) // close-on-exec
+		if err != nil {
+			continue
+		}
+		var ip net.IP
+		var got int
+		switch sa, _ := unix.Getsockname(nfd); sa := sa.(type) {
+		case *unix.SockaddrInet4:
+			ip, got = net.IP(sa.Addr[:]), sa.Port
+		case *unix.SockaddrInet6:
+			ip, got = net.IP(sa.Addr[:]), sa.Port
+		}
+		same := ip != nil && strconv.Itoa(got) == port &&
+			(want == nil && ip.IsUnspecified() || want != nil && (want.IsUnspecified() && ip.IsUnspecified() || ip.Equal(want)))
+		if same {
+			return os.NewFile(uintptr(nfd), "shared-socket")
+		}
+		unix.Close(nfd)
 	}
 	return nil
 }
@@ -355,7 +478,7 @@ var addrInUse = regexp.MustCompile(`(?i)EADDRINUSE|address already in use`)
 // port that does not share ports crashed as its port was taken (by another
 // instance, most likely): "" when its stderr says nothing of the kind.
 func (a *App) bindConflict(stderr []string) string {
-	if !clustered(a.spec) || sharesPorts(a.spec) || !slices.ContainsFunc(stderr, addrInUse.MatchString) {
+	if !clustered(a.spec) || a.sharesPorts() || !slices.ContainsFunc(stderr, addrInUse.MatchString) {
 		return ""
 	}
 	return "its port is taken (address already in use); " + a.conflictHint()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/tendhq/tend/internal/edge/socket"
 	"github.com/tendhq/tend/internal/ready"
 	"github.com/tendhq/tend/internal/spec"
+	"golang.org/x/sys/unix"
 )
 
 func TestSharedAddrIsWhatNodeWouldBind(t *testing.T) {
@@ -228,4 +230,51 @@ func TestSharedSocketsPauseWhileNoInstanceIsAlive(t *testing.T) {
 		t.Fatalf("the port refuses connections once resumed: %v", err)
 	}
 	c.Close()
+}
+
+// takeListener takes a process's listening socket by its descriptor
+// number, when it is bound to the address asked for, and the socket it
+// returns accepts the connections made to that address.
+func TestTakeListenerTakesTheSocketBoundToTheAddress(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	var fd int
+	rc, _ := ln.(*net.TCPListener).SyscallConn()
+	rc.Control(func(s uintptr) { fd = int(s) })
+	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	for _, other := range []string{":" + strconv.Itoa(port), "[::1]:" + strconv.Itoa(port), "127.0.0.1:1"} {
+		if f := takeListener(pidfd, []int{fd}, other); f != nil {
+			f.Close()
+			t.Errorf("takeListener took a socket on 127.0.0.1:%d for %s", port, other)
+		}
+	}
+	f := takeListener(pidfd, []int{fd}, ln.Addr().String())
+	if f == nil {
+		t.Fatalf("takeListener took nothing for %s", ln.Addr())
+	}
+	taken, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // the taken descriptor keeps the socket open
+	defer taken.Close()
+	c, err := net.Dial("tcp", taken.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := taken.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 }

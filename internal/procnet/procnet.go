@@ -26,7 +26,7 @@ const maxFDs = 1 << 16
 // without duplicates. A pid that is gone is skipped; the error is that of
 // the last pid whose tables could not be read, when none could.
 func Listening(pids ...int) ([]int, error) {
-	inodes := map[string]bool{}
+	inodes := map[string]int{}
 	var lastErr error
 	var netPID int
 	for _, pid := range pids {
@@ -45,13 +45,15 @@ func Listening(pids ...int) ([]int, error) {
 	var ports []int
 	read := false
 	for _, name := range []string{"tcp", "tcp6"} {
-		p, err := listenPorts(fmt.Sprintf("/proc/%d/net/%s", netPID, name), inodes)
+		ls, err := listens(fmt.Sprintf("/proc/%d/net/%s", netPID, name), inodes)
 		if err != nil {
 			lastErr = err
 			continue
 		}
 		read = true
-		ports = append(ports, p...)
+		for _, l := range ls {
+			ports = append(ports, l.port)
+		}
 	}
 	if !read {
 		return nil, lastErr
@@ -60,9 +62,31 @@ func Listening(pids ...int) ([]int, error) {
 	return slices.Compact(ports), nil
 }
 
-// socketInodes adds the inodes of pid's sockets to into and returns how
-// many descriptors it looked at.
-func socketInodes(pid int, into map[string]bool) (int, error) {
+// ListenFDs returns the descriptors of pid that are TCP sockets listening
+// on port, as numbers in pid's table (for pidfd_getfd).
+func ListenFDs(pid, port int) ([]int, error) {
+	fds := map[string]int{}
+	if _, err := socketInodes(pid, fds); err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, name := range []string{"tcp", "tcp6"} {
+		ls, err := listens(fmt.Sprintf("/proc/%d/net/%s", pid, name), fds)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range ls {
+			if l.port == port {
+				out = append(out, fds[l.inode])
+			}
+		}
+	}
+	return out, nil
+}
+
+// socketInodes adds the inodes of pid's sockets to into, each with its
+// descriptor's number, and returns how many descriptors it looked at.
+func socketInodes(pid int, into map[string]int) (int, error) {
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	d, err := os.Open(dir)
 	if err != nil {
@@ -78,28 +102,41 @@ func socketInodes(pid int, into map[string]bool) (int, error) {
 		if err != nil {
 			continue // closed meanwhile
 		}
-		if ino, ok := strings.CutPrefix(link, "socket:["); ok {
-			into[strings.TrimSuffix(ino, "]")] = true
+		ino, ok := strings.CutPrefix(link, "socket:[")
+		if !ok {
+			continue
+		}
+		if fd, err := strconv.Atoi(n); err == nil {
+			into[strings.TrimSuffix(ino, "]")] = fd
 		}
 	}
 	return len(names), nil
 }
 
-// listenPorts returns the local ports of the LISTEN entries of a
-// /proc/net/tcp-style table whose inode is in inodes.
-func listenPorts(path string, inodes map[string]bool) ([]int, error) {
+// listen is a LISTEN entry of a /proc/net/tcp-style table.
+type listen struct {
+	inode string
+	port  int
+}
+
+// listens returns the LISTEN entries of a /proc/net/tcp-style table whose
+// inode is in inodes.
+func listens(path string, inodes map[string]int) ([]listen, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var out []int
+	var out []listen
 	sc := bufio.NewScanner(f)
 	sc.Scan() // the header
 	for sc.Scan() {
 		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 10 || fields[3] != tcpListen || !inodes[fields[9]] {
+		if len(fields) < 10 || fields[3] != tcpListen {
+			continue
+		}
+		if _, ok := inodes[fields[9]]; !ok {
 			continue
 		}
 		_, hexPort, ok := strings.Cut(fields[1], ":")
@@ -110,7 +147,7 @@ func listenPorts(path string, inodes map[string]bool) ([]int, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, int(port))
+		out = append(out, listen{fields[9], int(port)})
 	}
 	return out, sc.Err()
 }

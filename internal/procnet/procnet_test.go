@@ -75,3 +75,37 @@ func TestListeningGone(t *testing.T) {
 		t.Errorf("no pids: %v, %v", got, err)
 	}
 }
+
+func TestListenFDsNamesTheListeningDescriptor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := ListenFDs(os.Getpid(), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One descriptor of the socket: the listener's or its duplicate's
+	// (File), not the connection's.
+	var own int
+	rc, _ := ln.(*net.TCPListener).SyscallConn()
+	rc.Control(func(fd uintptr) { own = int(fd) })
+	if len(got) != 1 || got[0] != own && got[0] != int(f.Fd()) {
+		t.Errorf("ListenFDs = %v, want one of %d and %d", got, own, f.Fd())
+	}
+	if got, err := ListenFDs(os.Getpid(), c.LocalAddr().(*net.TCPAddr).Port); err != nil || len(got) != 0 {
+		t.Errorf("ListenFDs of a connection's port = %v, %v; want none", got, err)
+	}
+}

@@ -22,8 +22,10 @@ const isPort = (p) => (typeof p === 'number' || typeof p === 'string') && p !== 
 const isTCP = (a) => isPort(a) ||
   (a !== null && typeof a === 'object' && isPort(a.port) && a.path === undefined && a.fd === undefined && a.handle === undefined);
 const listen = net.Server.prototype.listen;
-// The servers drainOnClose made graceful.
+// The servers drainOnClose made graceful, and whether it added its SIGINT
+// handler.
 const draining = new Set();
+let sigintAdded = false;
 
 // tend counts an instance ready once it accepts on the socket; the kernel
 // queues connections before that, so the port alone says nothing.
@@ -53,6 +55,16 @@ if (process.env.LISTEN_FDS === '1' && process.env.LISTEN_PID === String(process.
   // have no channel to tend.
   delete process.env.TEND_SHARE_PORTS;
   shareListens();
+} else {
+  // A Node app without a port in fork mode, with one instance: its listens
+  // are its own, but once it is scaled up the new instances share the
+  // socket it bound (tend takes a descriptor of it), so a close must let
+  // its keep-alive connections go gracefully then. Nothing else changes:
+  // no SIGINT handler is added.
+  net.Server.prototype.listen = function (...args) {
+    if (isTCP(args[0])) drainOnClose(this, false);
+    return listen.apply(this, args);
+  };
 }
 
 function shareListens() {
@@ -143,8 +155,10 @@ function shareListens() {
 // Node's close() drops idle keep-alive connections at once, racing a
 // client that is sending its next request on one (it sees a reset). Here,
 // once closing, every response says Connection: close, and a connection
-// still idle after a short grace is closed then.
-function drainOnClose(server) {
+// still idle after a short grace is closed then. sigint false adds no
+// SIGINT handler.
+function drainOnClose(server, sigint = true) {
+  if (draining.has(server)) return;
   let closing = false;
   const closeIdle = server.closeIdleConnections;
   const close = server.close;
@@ -162,7 +176,8 @@ function drainOnClose(server) {
     return close.apply(this, args);
   };
   draining.add(server);
-  if (draining.size > 1) return;
+  if (!sigint || sigintAdded) return;
+  sigintAdded = true;
   // An app with no SIGINT handler of its own would die at once, taking
   // its requests in flight with it: stop it the graceful way instead,
   // closing every server of tend's. kill_timeout still bounds how long it
