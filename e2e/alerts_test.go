@@ -320,3 +320,46 @@ func TestAFailedReloadAlertsAndASuccessfulOneRecovers(t *testing.T) {
 		t.Fatalf("target %+v, %d sent; want 1 suppressed, 2 sent", a.Targets[0], len(hk.got()))
 	}
 }
+
+// An incident open when the daemon is updated in place stays one incident:
+// the app still errored after `tend update` is not alerted again, its
+// recovery is told once, and `alerts ls` keeps the alerts from before.
+func TestAnOpenIncidentIsNotAlertedAgainAfterAnUpdate(t *testing.T) {
+	h := newHome(t)
+	hk := newHook(t, nil)
+	h.writeDaemonYAML(fmt.Sprintf("alerts:\n  - url: %s/hook\n", hk.URL))
+	kind := func(b string) (out alert.Body) {
+		t.Helper()
+		mustJSON(t, b, &out)
+		return out
+	}
+	h.run("start", "crash.js", "--name", "bad", "--max-restarts", "1")
+	if b := kind(waitHook(t, hk, 1, "bad errored")[0]); b.App != "bad" || b.Kind != api.AlertErrored || b.Recovered {
+		t.Fatalf("first alert = %+v", b)
+	}
+
+	h.ok("update")
+	if p := h.pingJSON(); p.Updates != 1 {
+		t.Fatalf("ping after tend update: %+v", p)
+	}
+	// Another app errs after the update: its alert is the next one, not a
+	// second one of bad, which the new daemon found errored.
+	h.run("start", "crash.js", "--name", "other", "--max-restarts", "1")
+	if b := kind(waitHook(t, hk, 2, "other errored")[1]); b.App != "other" || b.Kind != api.AlertErrored {
+		t.Fatalf("the alert after the update = %+v; want other's (bad's incident was open already)", b)
+	}
+	// bad fixed: its recovery comes, once.
+	h.ok("set", "bad", "env.CRASH_STAY=1")
+	h.ok("restart", "bad")
+	bodies := waitHook(t, hk, 3, "bad recovered")
+	if b := kind(bodies[2]); b.App != "bad" || b.Kind != api.AlertErrored || !b.Recovered {
+		t.Fatalf("third alert = %+v; want bad's recovery", b)
+	}
+	a := h.alerts()
+	if len(a.Alerts) != 3 || a.Alerts[0].App != "bad" || a.Alerts[0].ID != 1 || a.Alerts[2].ID != 3 {
+		t.Fatalf("alerts ls after the update: %+v", a.Alerts)
+	}
+	if d := a.Alerts[0].Deliveries; len(d) != 1 || d[0].Status != api.DeliveryDelivered {
+		t.Errorf("the alert from before the update: deliveries %+v", d)
+	}
+}

@@ -45,6 +45,20 @@ type Options struct {
 	Backoff time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Resume is what the alerter of the daemon before an update in place
+	// handed over (Alerter.Handover); Online then says whether an app
+	// (namespace/name) is online now.
+	Resume *Handed
+	Online func(app string) bool
+}
+
+// Handed is what an alerter hands over to the next daemon's across an
+// update in place (tend update): its open incidents, so that an app still
+// errored is not alerted again, and its recent alerts, with their ids.
+type Handed struct {
+	Open   map[string]time.Time `json:"open,omitempty"`
+	Recent []api.Alert          `json:"recent,omitempty"`
+	NextID uint64               `json:"next_id,omitempty"`
 }
 
 // Alerter raises alerts from the bus's events and delivers them. Run
@@ -54,11 +68,15 @@ type Alerter struct {
 	log     *slog.Logger
 	now     func() time.Time
 	keep    int
-	det     *Detector   // used by Run's goroutine only
 	bus     *events.Bus // set by Run, for its goroutine: where raised alerts are published
 	senders []*sender
+	// resume and online are Options.Resume's incidents and Options.Online,
+	// which Run gives the detector.
+	resume map[string]time.Time
+	online func(app string) bool
 
 	mu       sync.Mutex
+	det      *Detector   // changed by Run's goroutine only, under mu (Handover reads it)
 	recent   []api.Alert // guarded by mu; oldest first, at most keep
 	nextID   uint64      // guarded by mu
 	limiters []*limiter  // guarded by mu; one per target
@@ -84,7 +102,28 @@ func New(o Options) *Alerter {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &Alerter{host: o.Host, log: o.Log, now: o.Now, keep: o.Keep, det: NewDetector(o.Stable), nextID: 1}
+	a := &Alerter{host: o.Host, log: o.Log, now: o.Now, keep: o.Keep, det: NewDetector(o.Stable), nextID: 1, online: o.Online}
+	if r := o.Resume; r != nil {
+		a.resume = r.Open
+		for _, al := range r.Recent[max(0, len(r.Recent)-a.keep):] {
+			a.recent = append(a.recent, cloneAlert(al))
+		}
+		for i := range a.recent {
+			for j := range a.recent[i].Deliveries {
+				if d := &a.recent[i].Deliveries[j]; d.Status == api.DeliveryPending {
+					// Its sender's queue ended with the daemon's program.
+					d.Status, d.Error = api.DeliveryDropped, "the daemon was updated before it was sent"
+				}
+			}
+		}
+		a.nextID = max(1, r.NextID)
+		if n := len(a.recent); n > 0 {
+			a.nextID = max(a.nextID, a.recent[n-1].ID+1)
+		}
+	}
+	if a.online == nil {
+		a.online = func(string) bool { return false }
+	}
 	for i, t := range o.Targets {
 		a.senders = append(a.senders, newSender(t, i, o.Backoff, o.Log, a.report))
 		a.limiters = append(a.limiters, newLimiter(t.MinInterval))
@@ -114,6 +153,11 @@ func (a *Alerter) Run(ctx context.Context, bus *events.Bus) {
 	a.bus = bus
 	f := bus.FollowQuiet(watched)
 	defer func() { f.Close() }()
+	if a.resume != nil {
+		a.mu.Lock()
+		a.det.Resume(a.resume, a.online, a.now())
+		a.mu.Unlock()
+	}
 	for {
 		wait, cancel := ctx, context.CancelFunc(func() {})
 		if next, ok := a.det.Next(); ok {
@@ -126,9 +170,15 @@ func (a *Alerter) Run(ctx context.Context, bus *events.Bus) {
 			if at.IsZero() {
 				at = a.now()
 			}
-			a.raise(a.det.Observe(ev, at))
+			a.mu.Lock()
+			rs := a.det.Observe(ev, at)
+			a.mu.Unlock()
+			a.raise(rs)
 		}
-		a.raise(a.det.Tick(a.now()))
+		a.mu.Lock()
+		rs := a.det.Tick(a.now())
+		a.mu.Unlock()
+		a.raise(rs)
 		var lapped *events.LappedError
 		switch {
 		case err == nil:
@@ -220,6 +270,18 @@ func (a *Alerter) Recent() api.Alerts {
 		out.Alerts = append(out.Alerts, cloneAlert(al))
 	}
 	return out
+}
+
+// Handover returns what the next daemon's alerter resumes from
+// (Options.Resume) after an update in place.
+func (a *Alerter) Handover() *Handed {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h := &Handed{Open: a.det.Open(), NextID: a.nextID}
+	for _, al := range a.recent {
+		h.Recent = append(h.Recent, cloneAlert(al))
+	}
+	return h
 }
 
 // Targets is how many targets the alerter sends to.

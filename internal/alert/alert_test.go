@@ -347,3 +347,30 @@ func TestRecentKeepsABoundedRing(t *testing.T) {
 	// A delivery report for an alert no longer kept changes nothing.
 	a.report(1, 0, func(d *api.Delivery) { t.Fatal("report reached a forgotten alert") })
 }
+
+// An alerter resuming from a hand-over keeps the recent alerts and their
+// ids; a delivery still pending was in the old program's queue, which is
+// gone: it shows as dropped, saying why.
+func TestAlerterResumesRecentAlerts(t *testing.T) {
+	h := &Handed{
+		Recent: []api.Alert{
+			{ID: 4, Kind: api.AlertErrored, App: "api", Deliveries: []api.Delivery{{Target: "t", Status: api.DeliveryDelivered, Code: 200}}},
+			{ID: 5, Kind: api.AlertCrashLoop, App: "web", Deliveries: []api.Delivery{{Target: "t", Status: api.DeliveryPending}}},
+		},
+		NextID: 6,
+	}
+	a := New(Options{Resume: h})
+	got := a.Recent().Alerts
+	if len(got) != 2 || got[0].ID != 4 || got[0].Deliveries[0].Status != api.DeliveryDelivered {
+		t.Fatalf("recent after resume: %+v", got)
+	}
+	if d := got[1].Deliveries[0]; d.Status != api.DeliveryDropped || d.Error == "" {
+		t.Errorf("a pending delivery after resume: %+v, want dropped with a reason", d)
+	}
+	if h.Recent[1].Deliveries[0].Status != api.DeliveryPending {
+		t.Errorf("resume changed the handed alerts")
+	}
+	if next := a.Handover(); next.NextID != 6 || len(next.Recent) != 2 {
+		t.Errorf("handover after resume: %+v", next)
+	}
+}

@@ -2,6 +2,7 @@ package alert
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -164,6 +165,33 @@ func (d *Detector) Tick(now time.Time) []Raised {
 		}
 	}
 	return out
+}
+
+// Open returns the open incidents, by key, each with when it began.
+func (d *Detector) Open() map[string]time.Time { return maps.Clone(d.open) }
+
+// Resume takes over the incidents a previous detector had open (a daemon
+// updated in place, see Handed): they are not told again while they go
+// on, and their recovery is told as it would have been. online says
+// whether an app (namespace/name) is online now: its stable time starts
+// at now.
+func (d *Detector) Resume(open map[string]time.Time, online func(app string) bool, now time.Time) {
+	for k, began := range open {
+		if len(d.open) >= MaxIncidents {
+			break
+		}
+		d.open[k] = began
+	}
+	for k := range d.open {
+		kind, app, _ := strings.Cut(k, " ")
+		if kind != api.AlertErrored && kind != api.AlertCrashLoop || !strings.Contains(app, "/") {
+			continue
+		}
+		if st := d.app(app); st != nil && online(app) {
+			st.online = true
+			d.arm(app, st, now)
+		}
+	}
 }
 
 // Next is when Tick is next due; false when it is not.

@@ -218,3 +218,50 @@ func TestMessagesAreClipped(t *testing.T) {
 		t.Fatalf("message of %d bytes; want at most %d", len(got[0].Message), MaxMessage)
 	}
 }
+
+// A detector that resumes a previous one's incidents (a daemon updated in
+// place) does not tell them again while they go on, and tells their
+// recovery: at once counted from now for an app online now, or from when
+// it is online again.
+func TestDetectorResumesTheIncidentsOfAnother(t *testing.T) {
+	stable := func(string) time.Duration { return time.Second }
+	old := NewDetector(stable)
+	for _, ev := range []*api.StreamEvent{
+		state("api", api.StatusErrored, "gave up"),
+		state("web", api.StatusOnline, ""), crash("web", 3),
+	} {
+		old.Observe(*ev, t0)
+	}
+	open := old.Open()
+	if len(open) != 2 {
+		t.Fatalf("open incidents %v, want api's errored and web's crash loop", open)
+	}
+
+	d := NewDetector(stable)
+	d.Resume(open, func(app string) bool { return app == "default/web" }, t0.Add(time.Minute))
+	var got []string
+	for _, st := range []step{
+		{time.Minute, state("api", api.StatusErrored, "gave up"), nil}, // found errored by the new daemon
+		{time.Minute + 500*time.Millisecond, nil, nil},
+		{time.Minute + time.Second, nil, []string{"recovered crash_loop web @1m1s: online and stable for 1s"}},
+		{2 * time.Minute, state("api", api.StatusOnline, ""), nil},
+		{2*time.Minute + time.Second, nil, []string{"recovered errored api @2m1s: online and stable for 1s"}},
+	} {
+		var rs []Raised
+		if st.ev != nil {
+			rs = d.Observe(*st.ev, t0.Add(st.at))
+		} else {
+			rs = d.Tick(t0.Add(st.at))
+		}
+		got = got[:0]
+		for _, r := range rs {
+			got = append(got, show(r))
+		}
+		if !slices.Equal(got, st.want) && (len(got) > 0 || len(st.want) > 0) {
+			t.Errorf("at %s: raised %q, want %q", st.at, got, st.want)
+		}
+	}
+	if len(d.Open()) != 0 {
+		t.Errorf("incidents left open: %v", d.Open())
+	}
+}

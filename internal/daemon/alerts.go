@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/spec"
 )
 
@@ -22,23 +23,37 @@ func (d *Daemon) alertsTest(r *http.Request) (any, error) {
 	return d.alerts.Test(r.Context()), nil
 }
 
+// alertApp is the app the alerter names by namespace/name; nil when none.
+func (d *Daemon) alertApp(app string) *entry {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range d.apps {
+		if e.namespace+"/"+e.name == app {
+			return e
+		}
+	}
+	return nil
+}
+
 // stableFor is how long the app (namespace/name) must stay online with no
 // crash for its incidents to be over: its min_uptime, the restart policy's
 // own measure of a process that does not crash-loop.
 func (d *Daemon) stableFor(app string) time.Duration {
-	d.mu.Lock()
-	var found *entry
-	for _, e := range d.apps {
-		if e.namespace+"/"+e.name == app {
-			found = e
-			break
-		}
-	}
-	d.mu.Unlock()
-	if found != nil {
-		if s, err := found.app.Spec(); err == nil {
+	if e := d.alertApp(app); e != nil {
+		if s, err := e.app.Spec(); err == nil {
 			return s.MinUptime.D()
 		}
 	}
 	return spec.DefaultMinUptime
+}
+
+// appOnline says whether the app (namespace/name) is online now, for the
+// alerter resuming the incidents of the daemon before an update.
+func (d *Daemon) appOnline(app string) bool {
+	if e := d.alertApp(app); e != nil {
+		if st, err := e.app.Status(); err == nil {
+			return st.Status == api.StatusOnline
+		}
+	}
+	return false
 }

@@ -98,6 +98,9 @@ type Options struct {
 	RemoteKey  string
 	// Alerts are the webhooks of daemon.yaml's alerts list.
 	Alerts []alert.Target
+	// resumeAlerts is what the alerter of the daemon before an update in
+	// place handed over.
+	resumeAlerts *alert.Handed
 	// Dashboard configures the web dashboard (dashboard.go).
 	Dashboard DashboardOptions
 	// FleetHub, when set, runs an embedded fleet hub in the daemon;
@@ -221,6 +224,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer lock.Close()
 
+	if ho != nil {
+		o.resumeAlerts = ho.Alerts
+	}
 	d, err := newDaemon(ctx, o)
 	if err != nil {
 		return err
@@ -414,7 +420,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 	d.autoCtx, d.cancelAuto = context.WithCancel(ctx)
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.runtimePreload = runtimePreload
-	d.alerts = alert.New(alert.Options{Targets: o.Alerts, Log: o.Log, Stable: d.stableFor})
+	d.alerts = alert.New(alert.Options{Targets: o.Alerts, Log: o.Log, Stable: d.stableFor, Resume: o.resumeAlerts, Online: d.appOnline})
 	d.dash.opts = o.Dashboard
 	d.dash.interval = o.MetricsInterval
 	d.dash.hub, d.dash.agent = o.FleetHub != nil, o.FleetAgent

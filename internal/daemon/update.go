@@ -74,6 +74,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tendhq/tend/internal/alert"
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
 	"github.com/tendhq/tend/internal/edge"
@@ -120,6 +121,10 @@ type handover struct {
 	// Remote is the remote control API's listening socket (remote_addr),
 	// when it has one; absent in the files of versions before it.
 	Remote *int `json:"remote_fd,omitempty"`
+	// Alerts are the alerter's open incidents and recent alerts, so that
+	// an app still errored is not alerted again; absent in the files of
+	// versions before it.
+	Alerts *alert.Handed `json:"alerts,omitempty"`
 }
 
 // updater is the daemon's side of updates.
@@ -514,7 +519,8 @@ func (d *Daemon) handOver(bin string) {
 	var keep []any // descriptors that must stay open until the exec
 	h := handover{Format: HandoverFormat, From: d.version, Started: d.started, Updates: d.up.count + 1, Lock: -1, Control: -1, Fronts: map[string]int{}}
 
-	d.events.Close() // ends the event streams, which would hold the API
+	d.events.Close() // ends the event streams, which would hold the API, and the alerter's run
+	h.Alerts = d.alerts.Handover()
 	ctl, err := d.api.handover(ctx)
 	if err != nil {
 		d.log.Error("control socket not handed over; clients are refused until the new daemon listens", "err", err)
