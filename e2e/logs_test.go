@@ -277,3 +277,16 @@ func TestLogsKeepNamespacesApart(t *testing.T) {
 		t.Errorf("tend logs b after a restart:\n%s\nwant:\n%s", out, want)
 	}
 }
+
+// PM2's bare -l: both streams combined in $TEND_HOME/logs/<name>.log,
+// besides the two files of their own.
+func TestBareLogFlagCombinesTheStreamsUnderTheHome(t *testing.T) {
+	h := newHome(t)
+	h.ok("start", "count.js", "--name", "c", "--no-autorestart", "--env", "COUNT=100", "-l")
+	h.waitApp("c", "done", func(a api.App) bool { return a.Status == api.StatusStopped })
+	for _, name := range []string{"c.log", "c-out.log"} {
+		if b, err := os.ReadFile(filepath.Join(h.dir, "logs", name)); err != nil || bytes.Count(b, []byte("\n")) != 100 {
+			t.Errorf("%s: %d lines (%v), want 100", name, bytes.Count(b, []byte("\n")), err)
+		}
+	}
+}

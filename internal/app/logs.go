@@ -64,7 +64,11 @@ func (a *App) logTargets(index int) logTargets {
 		out: a.logPath(a.spec.OutFile, "out", index),
 		err: a.logPath(a.spec.ErrorFile, "error", index),
 	}
-	if a.spec.LogFile != "" {
+	switch a.spec.LogFile {
+	case "":
+	case spec.LogFileDefault:
+		t.combined = a.logPath(filepath.Join(a.cfg.LogDir, LogName(a.spec.Namespace, a.spec.Name)+".log"), "", index)
+	default:
 		t.combined = a.logPath(a.spec.LogFile, "", index)
 	}
 	return t

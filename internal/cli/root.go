@@ -48,7 +48,7 @@ func Main(args []string) int {
 	}
 	e := &env{stdout: os.Stdout, stderr: os.Stderr}
 	root := newRoot(e)
-	root.SetArgs(args)
+	root.SetArgs(bareLog(args))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -58,6 +59,28 @@ var startFlags = []struct {
 	{"instance-var", "instance_var", false, false},
 	{"shutdown-with-message", "shutdown_with_message", false, true},
 	{"source-map-support", "source_map_support", false, true},
+}
+
+// bareLog gives PM2's bare -l (--log with no path: both streams combined in
+// the logs directory, spec.LogFileDefault) its value in the arguments of
+// start and run: a string flag takes the next word as its value, so
+// `start app.js -l --time` would take --time for the path. A -l followed
+// by a word that is not a flag keeps that word as its path, as in PM2.
+func bareLog(args []string) []string {
+	verb := slices.IndexFunc(args, func(a string) bool { return a == "start" || a == "run" })
+	if verb < 0 {
+		return args
+	}
+	out := slices.Clone(args)
+	for i := verb + 1; i < len(out); i++ {
+		switch {
+		case out[i] == "--":
+			return out
+		case (out[i] == "-l" || out[i] == "--log") && (i+1 == len(out) || strings.HasPrefix(out[i+1], "-")):
+			out[i] = "--log=" + spec.LogFileDefault
+		}
+	}
+	return out
 }
 
 // startOpts are the flags shared by start and run.
@@ -250,7 +273,7 @@ func addStartFlags(cmd *cobra.Command) *startOpts {
 	f.String("node-args", "", "PM2's spelling of --interpreter-args, for node")
 	f.StringP("output", "o", "", "file for the app's stdout (default under $TEND_HOME/logs)")
 	f.StringP("error", "e", "", "file for the app's stderr (default under $TEND_HOME/logs)")
-	f.StringP("log", "l", "", "file for stdout and stderr combined, besides the two")
+	f.StringP("log", "l", "", "file for stdout and stderr combined, besides the two; bare -l: $TEND_HOME/logs/<name>.log")
 	f.Bool("merge-logs", false, "every instance writes the same files (no -<instance> suffix)")
 	f.Bool("time", false, "prefix each log line with its time (see --log-date-format)")
 	f.String("log-date-format", "", "the time's format, in moment.js tokens, e.g. \"YYYY-MM-DD HH:mm:ss Z\" (implies --time)")

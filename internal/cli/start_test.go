@@ -17,7 +17,7 @@ func startApp(t *testing.T, script string, args ...string) (spec.App, error) {
 	t.Helper()
 	cmd := &cobra.Command{Use: "start"}
 	o := addStartFlags(cmd)
-	if err := cmd.ParseFlags(args); err != nil {
+	if err := cmd.ParseFlags(bareLog(append([]string{"start"}, args...))[1:]); err != nil {
 		return spec.App{}, err
 	}
 	apps, _, err := o.apps(cmd, []string{script})
@@ -58,6 +58,9 @@ func TestStartTakesPM2Flags(t *testing.T) {
 		{[]string{"--output", "/dev/null", "--error", "/dev/null", "--log", "/tmp/both.log"}, func(a spec.App) bool {
 			return a.OutFile == os.DevNull && a.ErrorFile == os.DevNull && a.LogFile == "/tmp/both.log"
 		}},
+		// PM2's bare -l: the combined log under the logs directory.
+		{[]string{"-l"}, func(a spec.App) bool { return a.LogFile == spec.LogFileDefault }},
+		{[]string{"--log", "--time"}, func(a spec.App) bool { return a.LogFile == spec.LogFileDefault && a.Time }},
 		{[]string{"--instance-var", "INSTANCE_ID"}, func(a spec.App) bool { return a.InstanceVar == "INSTANCE_ID" }},
 		{[]string{"--instance-var", "NODE_APP_INSTANCE"}, func(a spec.App) bool { return a.InstanceVar == "" }},
 		{[]string{"--shutdown-with-message"}, func(a spec.App) bool { return a.ShutdownWithMessage }},
@@ -75,6 +78,22 @@ func TestStartTakesPM2Flags(t *testing.T) {
 		}
 		if !tc.check(a) {
 			t.Errorf("start %v: got %+v", tc.args, a)
+		}
+	}
+}
+
+// PM2's bare -l gets its value; -l PATH, and a -l among the app's own
+// arguments, stay as they are.
+func TestBareLog(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"start", "app.js", "-l"}, []string{"start", "app.js", "--log=true"}},
+		{[]string{"--home", "/h", "run", "-l", "--time", "app.js"}, []string{"--home", "/h", "run", "--log=true", "--time", "app.js"}},
+		{[]string{"start", "app.js", "-l", "all.log"}, []string{"start", "app.js", "-l", "all.log"}},
+		{[]string{"start", "app.js", "--", "-l"}, []string{"start", "app.js", "--", "-l"}},
+		{[]string{"logs", "-l"}, []string{"logs", "-l"}},
+	} {
+		if got := bareLog(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("bareLog(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -112,6 +112,29 @@ func TestKillSignal(t *testing.T) {
 	}
 }
 
+// log_file takes a path, or PM2's true (the combined log under the logs
+// directory) and false (none).
+func TestLogFile(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "app.js", "")
+	tests := []struct {
+		in            any
+		want, wantErr string
+	}{
+		{true, LogFileDefault, ""},
+		{"true", LogFileDefault, ""},
+		{false, "", ""},
+		{"all.log", filepath.Join(dir, "all.log"), ""},
+		{"", "", "log_file: must not be empty (use /dev/null to discard)"},
+	}
+	for _, tt := range tests {
+		a, _, err := Decode(map[string]any{"script": "app.js", "log_file": tt.in}, DecodeOptions{BaseDir: dir})
+		if msg := errString(err); a.LogFile != tt.want || msg != tt.wantErr {
+			t.Errorf("log_file %#v = %q, %q; want %q, %q", tt.in, a.LogFile, msg, tt.want, tt.wantErr)
+		}
+	}
+}
+
 func TestInstances(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "app.js", "")

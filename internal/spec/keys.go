@@ -80,7 +80,7 @@ var appKeys = conf.Table[target]{
 		// Logs: where and how the app's output is written.
 		conf.Custom("out_file", logPath(func(t *target) *string { return &t.OutFile })).Or("output", "out", "out_log"),
 		conf.Custom("error_file", logPath(func(t *target) *string { return &t.ErrorFile })).Or("error", "err", "err_file", "err_log"),
-		conf.Custom("log_file", logPath(func(t *target) *string { return &t.LogFile })).Or("log"),
+		conf.Custom("log_file", setLogFile).Or("log"),
 		conf.BoolField("merge_logs", func(t *target) *bool { return &t.MergeLogs }).Or("combine_logs"),
 		conf.BoolField("time", func(t *target) *bool { return &t.Time }),
 		conf.BoolField("compress", func(t *target) *bool { return &t.Compress }),
@@ -406,6 +406,20 @@ func logPath(field func(*target) *string) func(d *conf.Decoder, key string, v an
 		default:
 			d.Errorf(key, "%q must be an absolute path", s)
 		}
+	}
+}
+
+// setLogFile takes log_file: a path as the other log files take one, or
+// PM2's true (the combined log under $TEND_HOME/logs, LogFileDefault) and
+// false (none).
+func setLogFile(d *conf.Decoder, key string, v any, t *target) {
+	switch v {
+	case true, LogFileDefault:
+		t.LogFile = LogFileDefault
+	case false:
+		t.LogFile = ""
+	default:
+		logPath(func(t *target) *string { return &t.LogFile })(d, key, v, t)
 	}
 }
 

@@ -115,7 +115,8 @@ type App struct {
 	Edge *edgeconf.Options `json:"edge,omitempty"`
 
 	// Log files: absolute paths, or /dev/null; "" means the default under
-	// $TEND_HOME/logs. LogFile, when set, gets both streams combined.
+	// $TEND_HOME/logs. LogFile, when set, gets both streams combined;
+	// LogFileDefault puts that file under $TEND_HOME/logs too.
 	OutFile   string `json:"out_file,omitempty"`
 	ErrorFile string `json:"error_file,omitempty"`
 	LogFile   string `json:"log_file,omitempty"`
@@ -191,6 +192,10 @@ const (
 
 // Key identifies an app uniquely within a daemon.
 func (a *App) Key() string { return a.Namespace + "/" + a.Name }
+
+// LogFileDefault is LogFile for PM2's `log_file: true` (and its bare
+// `-l`): both streams combined in $TEND_HOME/logs/<name>.log.
+const LogFileDefault = "true"
 
 // IsNode reports whether the app runs under Node.js.
 func (a *App) IsNode() bool {
