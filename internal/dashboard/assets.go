@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 )
 
 // assetFS holds the page templates and the files the pages load: the
@@ -28,8 +29,9 @@ type asset struct {
 }
 
 // assets are the files of assets/ and assets/vendor/ by base name, read
-// and compressed once at start.
-var assets = loadAssets()
+// and compressed once, when the dashboard first needs them: not at every
+// tend command's start (the compression took 50 ms and 5 MB there).
+var assets = sync.OnceValue(loadAssets)
 
 func loadAssets() map[string]*asset {
 	out := map[string]*asset{}
@@ -62,7 +64,7 @@ func (a *asset) version() string { return strings.Trim(a.etag, `"`) }
 // assetURL is the URL of an embedded file, with its hash: what the pages
 // link to.
 func assetURL(name string) string {
-	a := assets[name]
+	a := assets()[name]
 	if a == nil {
 		panic("dashboard: no asset " + name) // a template names a file that is not embedded
 	}
@@ -71,7 +73,7 @@ func assetURL(name string) string {
 
 // serveAsset serves an embedded file, gzipped to a browser that takes it.
 func serveAsset(w http.ResponseWriter, r *http.Request) {
-	a := assets[r.PathValue("file")]
+	a := assets()[r.PathValue("file")]
 	if a == nil {
 		http.NotFound(w, r)
 		return

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tendhq/tend/internal/api"
@@ -113,7 +114,7 @@ func (s *Server) page(name string) http.HandlerFunc {
 // render writes a page, gzipped to a browser that takes it.
 func render(w http.ResponseWriter, r *http.Request, code int, name string, d pageData) {
 	var b bytes.Buffer
-	if err := pages.ExecuteTemplate(&b, name, d); err != nil {
+	if err := pages().ExecuteTemplate(&b, name, d); err != nil {
 		http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -440,7 +441,13 @@ func (s *Server) doctor(w http.ResponseWriter, r *http.Request, _ *session) {
 // script pages the same way.
 const overviewPage = 50
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
+// pages are the page templates, parsed when the dashboard first serves
+// one.
+var pages = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(pageFuncs).ParseFS(assetFS, "templates/*.html"))
+})
+
+var pageFuncs = template.FuncMap{
 	"asset": assetURL,
 	"bytes": lsBytes,
 	"pct":   func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "%" },
@@ -456,7 +463,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return strconv.FormatFloat(v, 'f', 1, 64) + "ms"
 	},
-}).ParseFS(assetFS, "templates/*.html"))
+}
 
 // lsBytes writes a size as tend ls does (and the page's script).
 func lsBytes(b uint64) string {
