@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -361,5 +362,46 @@ func TestAnOpenIncidentIsNotAlertedAgainAfterAnUpdate(t *testing.T) {
 	}
 	if d := a.Alerts[0].Deliveries; len(d) != 1 || d[0].Status != api.DeliveryDelivered {
 		t.Errorf("the alert from before the update: deliveries %+v", d)
+	}
+}
+
+// tend run (container mode) reads the alerts of the home's daemon.yaml, and
+// the alert of the errored app that ends the container has gone out by
+// the time tend run has exited. A bad daemon.yaml stops it before anything
+// starts.
+func TestRunSendsTheAlertOfTheAppThatEndsIt(t *testing.T) {
+	h := newHome(t)
+	hk := newHook(t, nil)
+	h.writeDaemonYAML(fmt.Sprintf("alerts:\n  - url: %s/hook\n", hk.URL))
+	_, out, exited := runTend(t, h, "crash.js", "--name", "job", "--max-restarts", "1")
+	go func() {
+		for out.Scan() {
+		}
+	}()
+	select {
+	case err := <-exited:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Fatalf("tend run with an errored app: %v, want exit 1", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("tend run did not exit when its app errored")
+	}
+	got := hk.got()
+	if len(got) != 1 {
+		t.Fatalf("the webhook got %d alerts by the time tend run exited, want 1: %q", len(got), got)
+	}
+	var b alert.Body
+	mustJSON(t, got[0], &b)
+	if b.App != "job" || b.Kind != api.AlertErrored || b.Recovered {
+		t.Errorf("alert = %+v", b)
+	}
+
+	h.writeDaemonYAML("alerts:\n  - url: ftp://example.com/\n")
+	r := h.run("run", "crash.js", "--name", "job2")
+	if r.code == 0 || !strings.Contains(r.stderr, "daemon.yaml") || !strings.Contains(r.stderr, "alerts") {
+		t.Errorf("tend run with a bad daemon.yaml: exit %d, %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "tend.sock")); err == nil {
+		t.Errorf("a daemon started with a bad daemon.yaml")
 	}
 }

@@ -50,6 +50,10 @@ type Options struct {
 	// (namespace/name) is online now.
 	Resume *Handed
 	Online func(app string) bool
+	// Flush is how long Run, once it is told to end, goes on delivering
+	// what is queued (tend run, whose container ends as an app errs);
+	// 0 ends the deliveries at once, leaving them pending.
+	Flush time.Duration
 }
 
 // Handed is what an alerter hands over to the next daemon's across an
@@ -74,6 +78,7 @@ type Alerter struct {
 	// which Run gives the detector.
 	resume map[string]time.Time
 	online func(app string) bool
+	flush  time.Duration
 
 	mu       sync.Mutex
 	det      *Detector   // changed by Run's goroutine only, under mu (Handover reads it)
@@ -102,7 +107,7 @@ func New(o Options) *Alerter {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &Alerter{host: o.Host, log: o.Log, now: o.Now, keep: o.Keep, det: NewDetector(o.Stable), nextID: 1, online: o.Online}
+	a := &Alerter{host: o.Host, log: o.Log, now: o.Now, keep: o.Keep, det: NewDetector(o.Stable), nextID: 1, online: o.Online, flush: o.Flush}
 	if r := o.Resume; r != nil {
 		a.resume = r.Open
 		for _, al := range r.Recent[max(0, len(r.Recent)-a.keep):] {
@@ -144,12 +149,30 @@ func watched(e *api.StreamEvent) bool {
 // It starts the senders, and stops and waits for them before it returns:
 // the alerts still queued then are not sent.
 func (a *Alerter) Run(ctx context.Context, bus *events.Bus) {
-	sctx, stop := context.WithCancel(ctx)
+	// The senders' context outlives ctx by Options.Flush: drain tells
+	// them to return once their queue is empty.
+	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	drain := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, s := range a.senders {
-		wg.Go(func() { s.run(sctx) })
+		wg.Go(func() { s.run(sctx, drain) })
 	}
-	defer func() { stop(); wg.Wait() }()
+	defer func() {
+		if a.flush > 0 {
+			close(drain)
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			t := time.NewTimer(a.flush)
+			select {
+			case <-done:
+			case <-t.C:
+				a.log.Warn("alerts still queued when the daemon stopped were not sent", "waited", a.flush)
+			}
+			t.Stop()
+		}
+		stop()
+		wg.Wait()
+	}()
 	a.bus = bus
 	f := bus.FollowQuiet(watched)
 	defer func() { f.Close() }()

@@ -374,3 +374,43 @@ func TestAlerterResumesRecentAlerts(t *testing.T) {
 		t.Errorf("handover after resume: %+v", next)
 	}
 }
+
+// With Flush, the alerts queued when Run is told to end still go out
+// (tend run); without, they are left pending.
+func TestFlushDeliversWhatIsQueuedAtTheEnd(t *testing.T) {
+	for _, flush := range []time.Duration{0, 10 * time.Second} {
+		r := newReceiver(t, 200)
+		r.hold = make(chan struct{})
+		bus := events.New(64)
+		a := New(Options{Targets: []Target{target(r.URL, FormatJSON)}, Flush: flush})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); a.Run(ctx, bus) }()
+		eventually(t, "the alerter to follow", func() bool {
+			bus.Publish(api.StreamEvent{Type: api.EventIncident, App: "probe", Namespace: "default", Kind: api.AlertMemoryLimit, Message: "probe"})
+			return len(a.Recent().Alerts) > 0
+		})
+		// The probe's delivery is held by the receiver; another alert
+		// waits in the queue behind it as Run is told to end.
+		<-r.arrived
+		bus.Publish(*state("api", api.StatusErrored, "gave up"))
+		eventually(t, "the errored alert", func() bool { return len(a.Recent().Alerts) >= 2 })
+		cancel()
+		if flush > 0 {
+			close(r.hold) // the drain goes on past the held delivery
+			<-done
+		} else {
+			<-done // the held delivery was cut off
+			close(r.hold)
+		}
+		n := 0
+		for _, b := range r.got() {
+			if strings.Contains(b, `"kind":"errored"`) {
+				n++
+			}
+		}
+		if want := map[bool]int{false: 0, true: 1}[flush > 0]; n != want {
+			t.Errorf("flush %s: the errored alert was delivered %d times, want %d", flush, n, want)
+		}
+	}
+}

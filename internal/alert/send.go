@@ -113,19 +113,30 @@ func (s *sender) pop() (job, bool) {
 }
 
 // run delivers the queue until ctx is done.
-func (s *sender) run(ctx context.Context) {
+// Once drain is closed, it returns as soon as its queue is empty.
+func (s *sender) run(ctx context.Context, drain <-chan struct{}) {
 	for {
 		j, ok := s.pop()
 		if !ok {
 			select {
 			case <-ctx.Done():
 				return
+			case <-drain:
+				if s.queued() == 0 {
+					return
+				}
 			case <-s.wake:
-				continue
 			}
+			continue
 		}
 		s.deliver(ctx, j)
 	}
+}
+
+func (s *sender) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
 }
 
 // deliver makes up to t.Attempts attempts at j, waiting Backoff, then

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tendhq/tend/internal/api"
@@ -49,10 +50,20 @@ non-zero before anything starts.`,
 	return cmd
 }
 
+// runAlertsFlush is how long tend run gives the alerts still queued when
+// it stops.
+const runAlertsFlush = 5 * time.Second
+
 // runForeground runs the daemon in this process with exactly apps, until
 // a signal, the end of every app or an errored one (tend run, tend start
 // --no-daemon).
 func (e *env) runForeground(apps []spec.App, asJSON bool) error {
+	// The alerts of daemon.yaml, if the home has one: a bad one stops the
+	// run before anything starts.
+	cfg, err := loadDaemonConfig(e.home)
+	if err != nil {
+		return err
+	}
 	// Signals end the run gracefully; the root's context would also
 	// stop on them, but tend run must own them as PID 1 does.
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -101,9 +112,12 @@ func (e *env) runForeground(apps []spec.App, asJSON bool) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	err := daemon.Run(ctx, daemon.Options{
+	err = daemon.Run(ctx, daemon.Options{
 		Home: e.home, Version: version.String(), Log: log, Hub: hub,
 		Apply: apps, ApplyEnv: callerEnv(), OnState: onState,
+		// An errored app ends the container: its alert is given the time
+		// a container's stop grants (docker's is 10 s) to go out.
+		Alerts: cfg.Alerts, AlertsFlush: runAlertsFlush,
 	})
 	cancel()
 	stopPrinting()

@@ -98,6 +98,9 @@ type Options struct {
 	RemoteKey  string
 	// Alerts are the webhooks of daemon.yaml's alerts list.
 	Alerts []alert.Target
+	// AlertsFlush is how long the alerts still queued when the daemon
+	// stops are given to go out (tend run); 0: none.
+	AlertsFlush time.Duration
 	// resumeAlerts is what the alerter of the daemon before an update in
 	// place handed over.
 	resumeAlerts *alert.Handed
@@ -420,7 +423,7 @@ func newDaemon(ctx context.Context, o Options) (*Daemon, error) {
 	d.autoCtx, d.cancelAuto = context.WithCancel(ctx)
 	d.up = updater{enabled: o.Updatable, argv: o.Argv, pending: make(chan pendingUpdate, 1), hup: make(chan struct{}), fronts: map[int]*front{}}
 	d.runtimePreload = runtimePreload
-	d.alerts = alert.New(alert.Options{Targets: o.Alerts, Log: o.Log, Stable: d.stableFor, Resume: o.resumeAlerts, Online: d.appOnline})
+	d.alerts = alert.New(alert.Options{Targets: o.Alerts, Log: o.Log, Stable: d.stableFor, Resume: o.resumeAlerts, Online: d.appOnline, Flush: o.AlertsFlush})
 	d.dash.opts = o.Dashboard
 	d.dash.interval = o.MetricsInterval
 	d.dash.hub, d.dash.agent = o.FleetHub != nil, o.FleetAgent
