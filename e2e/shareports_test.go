@@ -214,6 +214,9 @@ func TestScaleUpOfANodeAppWithoutAPortSharesThePortItBound(t *testing.T) {
 		t.Fatalf("start exited %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	first := pids(h.waitApp("web", "online", allOnline))
+	// One instance without a port is online once it runs, not once it
+	// listens (tend does not know its port): wait until it serves.
+	servedPIDs(t, url, 1)
 	// step runs a command under a POST load and checks that it failed no
 	// request.
 	step := func(what string, args ...string) {
