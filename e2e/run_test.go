@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -247,4 +249,39 @@ func TestRunDrainsLastWordsToStdout(t *testing.T) {
 			}
 		}
 	}
+}
+
+// tend run takes the daemon.yaml of its home: a container scraped by
+// Prometheus gets /metrics (with its token) for the apps it runs.
+func TestRunServesTheMetricsOfDaemonYAML(t *testing.T) {
+	h := newHome(t)
+	mport := freePort(t)
+	if err := os.WriteFile(filepath.Join(h.dir, "daemon.yaml"), []byte(fmt.Sprintf("metrics_addr: 127.0.0.1:%d\nmetrics_token: s3cret\nmetrics_interval: 200ms\n", mport)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out, exited := runTend(t, h, "idle.js", "--name", "job")
+	go func() {
+		for out.Scan() {
+		}
+	}()
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
+	want := `tend_instance_up{app="job",instance="0",namespace="default"} 1`
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// scrape fails the test on a refused connection: dial first.
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", mport)); err == nil {
+			c.Close()
+			if code, body := scrape(t, url, "s3cret"); code == http.StatusOK && strings.Contains(body, want) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tend run never served %s on %s", want, url)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, _ := scrape(t, url, ""); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without the token: %d, want 401", code)
+	}
+	sigtermExits0(t, cmd, exited, "tend run")
 }

@@ -58,8 +58,10 @@ const runAlertsFlush = 5 * time.Second
 // a signal, the end of every app or an errored one (tend run, tend start
 // --no-daemon).
 func (e *env) runForeground(apps []spec.App, asJSON bool) error {
-	// The alerts of daemon.yaml, if the home has one: a bad one stops the
-	// run before anything starts.
+	// The settings of daemon.yaml, if the home has one (alerts, metrics,
+	// log rotation, procs, the instance ceiling; not the remote API, the
+	// dashboard or a fleet): a bad one stops the run before anything
+	// starts.
 	cfg, err := loadDaemonConfig(e.home)
 	if err != nil {
 		return err
@@ -118,6 +120,8 @@ func (e *env) runForeground(apps []spec.App, asJSON bool) error {
 		// An errored app ends the container: its alert is given the time
 		// a container's stop grants (docker's is 10 s) to go out.
 		Alerts: cfg.Alerts, AlertsFlush: runAlertsFlush,
+		MetricsAddr: cfg.MetricsAddr, MetricsToken: cfg.MetricsToken, MetricsInterval: cfg.MetricsInterval.D(),
+		LogDefaults: cfg.logDefaults(), Procs: cfg.Procs, MaxInstances: cfg.MaxInstances,
 	})
 	cancel()
 	stopPrinting()
