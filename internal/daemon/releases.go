@@ -329,12 +329,12 @@ func (d *Daemon) releaseSpec(name, dir string, cur *spec.App) (spec.App, error) 
 		}
 	} else {
 		raw := map[string]any{"name": name, "cwd": dir}
-		main, start := packageEntry(dir)
-		switch {
-		case start:
+		pkg, _ := spec.ReadPackageJSON(dir)
+		switch start, _ := pkg.Scripts["start"].(string); {
+		case start != "":
 			raw["script"], raw["args"] = "npm", []string{"start"}
-		case main != "":
-			raw["script"] = main
+		case pkg.Main != "":
+			raw["script"] = pkg.Main
 		default:
 			return want, fmt.Errorf("app %s is new and its release has no ecosystem file (tend.yaml, ecosystem.config.js), no start script and no main in package.json: add one of them", name)
 		}
@@ -363,22 +363,6 @@ func under(p, dir string) (string, bool) {
 	}
 	rel, ok := strings.CutPrefix(p, dir+"/")
 	return rel, ok
-}
-
-// packageEntry reads package.json's main and whether it has a start script.
-func packageEntry(dir string) (main string, start bool) {
-	b, err := os.ReadFile(filepath.Join(dir, "package.json"))
-	if err != nil {
-		return "", false
-	}
-	var pkg struct {
-		Main    string            `json:"main"`
-		Scripts map[string]string `json:"scripts"`
-	}
-	if json.Unmarshal(b, &pkg) != nil {
-		return "", false
-	}
-	return pkg.Main, pkg.Scripts["start"] != ""
 }
 
 // maxPostDeployLine bounds one line of post_deploy's output.

@@ -148,16 +148,8 @@ func plainWords(line string) ([]string, bool) {
 // npm does not find defaults to "node server.js" when server.js exists, as
 // npm does.
 func packageScript(cwd, name string) (string, bool) {
-	f, err := os.Open(filepath.Join(cwd, "package.json"))
-	if err != nil {
-		return "", false
-	}
-	defer f.Close()
-	var pkg struct {
-		Scripts map[string]any `json:"scripts"`
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPackageJSON+1))
-	if err != nil || len(b) > maxPackageJSON || json.Unmarshal(b, &pkg) != nil {
+	pkg, ok := ReadPackageJSON(cwd)
+	if !ok {
 		return "", false
 	}
 	if line, ok := pkg.Scripts[name].(string); ok {
@@ -167,6 +159,28 @@ func packageScript(cwd, name string) (string, bool) {
 		return "node server.js", true
 	}
 	return "", false
+}
+
+// PackageJSON is what tend reads of a package.json.
+type PackageJSON struct {
+	Main    string         `json:"main"`
+	Scripts map[string]any `json:"scripts"`
+}
+
+// ReadPackageJSON reads dir's package.json, at most maxPackageJSON bytes of
+// it; false when there is none, or none tend can read.
+func ReadPackageJSON(dir string) (PackageJSON, bool) {
+	var pkg PackageJSON
+	f, err := os.Open(filepath.Join(dir, "package.json"))
+	if err != nil {
+		return pkg, false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPackageJSON+1))
+	if err != nil || len(b) > maxPackageJSON || json.Unmarshal(b, &pkg) != nil {
+		return PackageJSON{}, false
+	}
+	return pkg, true
 }
 
 func inDir(dir, p string) string {
