@@ -561,8 +561,7 @@ func (a *App) command(env []string, shares bool) (string, []string, error) {
 	// The listen preload: in socket mode and to share ports, and for a
 	// Node app without a port in fork mode, whose server closes gracefully
 	// with it once an instance scaled up beside it shares its socket.
-	portless := s.Mode == spec.ModeFork && s.Port == 0
-	if (s.Mode == spec.ModeSocket || shares || portless) && s.IsNode() && a.cfg.NodePreload != "" {
+	if (s.Mode == spec.ModeSocket || shares || s.Portless()) && s.IsNode() && a.cfg.NodePreload != "" {
 		argv = append(argv, "-r", a.cfg.NodePreload)
 	}
 	argv = append(argv, s.InterpreterArgs...)

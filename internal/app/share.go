@@ -44,7 +44,7 @@ func clustered(s spec.App) bool { return s.Clustered() }
 // them, or its next process would find its port taken by the daemon.
 func (a *App) sharesPorts() bool {
 	s := &a.spec
-	return s.SharesPorts() || s.IsNode() && s.Mode == spec.ModeFork && s.Port == 0 && a.shared.held()
+	return s.SharesPorts() || s.IsNode() && s.Portless() && a.shared.held()
 }
 
 // ShareEnv is the variable that tells the preload to ask tend for the

@@ -215,8 +215,12 @@ func (a *App) Clustered() bool {
 	if a.Autoscale != nil {
 		n = max(n, a.Autoscale.Max)
 	}
-	return a.Mode == ModeFork && a.Port == 0 && n > 1
+	return a.Portless() && n > 1
 }
+
+// Portless reports whether the app runs in fork mode with no port: it
+// listens where it likes, and tend's edge is not in front of it.
+func (a *App) Portless() bool { return a.Mode == ModeFork && a.Port == 0 }
 
 // SharesPorts reports whether the app's instances share the ports they
 // listen on, as under PM2's cluster mode: a Node cluster without a port.
