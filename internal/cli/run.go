@@ -36,7 +36,13 @@ non-zero before anything starts.`,
 	o := addStartFlags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the apps' output as JSON lines")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		o.maxInstances = e.maxInstances()
+		// The settings of daemon.yaml, if the home has one: a bad one
+		// stops the run before anything starts.
+		cfg, err := loadDaemonConfig(e.home)
+		if err != nil {
+			return err
+		}
+		o.maxInstances = cfg.MaxInstances
 		apps, warnings, err := o.apps(cmd, args)
 		printWarnings(e, warnings)
 		if errors.Is(err, errNotAScript) {
@@ -45,7 +51,7 @@ non-zero before anything starts.`,
 		if err != nil {
 			return err
 		}
-		return e.runForeground(apps, asJSON)
+		return e.runForeground(cfg, apps, asJSON)
 	}
 	return cmd
 }
@@ -57,15 +63,9 @@ const runAlertsFlush = 5 * time.Second
 // runForeground runs the daemon in this process with exactly apps, until
 // a signal, the end of every app or an errored one (tend run, tend start
 // --no-daemon).
-func (e *env) runForeground(apps []spec.App, asJSON bool) error {
-	// The settings of daemon.yaml, if the home has one (alerts, metrics,
-	// log rotation, procs, the instance ceiling; not the remote API, the
-	// dashboard or a fleet): a bad one stops the run before anything
-	// starts.
-	cfg, err := loadDaemonConfig(e.home)
-	if err != nil {
-		return err
-	}
+// It takes cfg's alerts, metrics, log rotation, procs and instance
+// ceiling; not the remote API, the dashboard or a fleet.
+func (e *env) runForeground(cfg daemonConfig, apps []spec.App, asJSON bool) error {
 	// Signals end the run gracefully; the root's context would also
 	// stop on them, but tend run must own them as PID 1 does.
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -114,7 +114,7 @@ func (e *env) runForeground(apps []spec.App, asJSON bool) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	err = daemon.Run(ctx, daemon.Options{
+	err := daemon.Run(ctx, daemon.Options{
 		Home: e.home, Version: version.String(), Log: log, Hub: hub,
 		Apply: apps, ApplyEnv: callerEnv(), OnState: onState,
 		// An errored app ends the container: its alert is given the time

@@ -310,7 +310,16 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the started apps as JSON (with --no-daemon: the output as JSON lines)")
 	cmd.Flags().BoolVar(&noDaemon, "no-daemon", false, "run in the foreground with these apps only, as `tend run` (PM2's --no-daemon)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		o.maxInstances = e.maxInstances()
+		var cfg daemonConfig // --no-daemon's, as tend run's
+		if noDaemon {
+			var err error
+			if cfg, err = loadDaemonConfig(e.home); err != nil {
+				return err
+			}
+			o.maxInstances = cfg.MaxInstances
+		} else {
+			o.maxInstances = e.maxInstances()
+		}
 		o.elsewhere = e.elsewhere()
 		apps, warnings, err := o.apps(cmd, args)
 		printWarnings(e, warnings)
@@ -321,7 +330,7 @@ unit (1600, 1.6s). PM2 selects an env_NAME block with --env NAME; tend spells it
 			if err != nil {
 				return err
 			}
-			return e.runForeground(apps, asJSON)
+			return e.runForeground(cfg, apps, asJSON)
 		}
 		if errors.Is(err, errNotAScript) {
 			// Not a script: `tend start api` starts a registered app.
