@@ -398,3 +398,57 @@ func assertConfined(t *testing.T, f *testFleet, host, other string) {
 		t.Errorf("%s's desired state moved from revision %d to %d", other, before, after)
 	}
 }
+
+// A host whose credentials are revoked is dropped by the running hub and
+// marked lost, says why in its daemon's log and keeps its apps running;
+// new credentials copied over the file let it back in, without a restart
+// of its daemon. A revoked operator's commands are refused.
+func TestARevokedHostIsDroppedKeepsItsAppsAndRejoinsWithNewCredentials(t *testing.T) {
+	f := newFleet(t, "web-1", "web-2")
+	w1 := f.agents["web-1"]
+	w1.ok("start", "idle.js", "--name", "keep")
+	before := pids(w1.ls()[0])
+	daemonPID := regexp.MustCompile(`daemon pid (\d+)`)
+	daemonBefore := daemonPID.FindString(w1.ok("ping"))
+
+	out := f.hubHome.ok("hub", "revoke", "web-1")
+	if !strings.Contains(out, "revoked host credentials of web-1") {
+		t.Fatalf("tend hub revoke web-1 printed:\n%s", out)
+	}
+	f.awaitHosts("web-1 lost while web-2 stays alive", 20*time.Second, func(hs map[string]fleet.Host) bool {
+		return !hs["web-1"].Alive && hs["web-2"].Alive
+	})
+	await(t, "web-1's daemon logging the refusal", 20*time.Second, func() bool {
+		return strings.Contains(readFile(filepath.Join(w1.dir, "tend.log")), "fleet hub refuses this host's credentials")
+	})
+	if got := w1.ls(); len(got) != 1 || got[0].Status != api.StatusOnline || !slices.Equal(pids(got[0]), before) {
+		t.Errorf("web-1's app after the revocation: %+v, want online with pids %v", got, before)
+	}
+	ls := f.hubHome.ok("hub", "ls")
+	if !regexp.MustCompile(`(?m)^web-1\s+host\s+U\S+\s+\S+ \S+\s+\d{4}-`).MatchString(ls) || !regexp.MustCompile(`(?m)^web-2\s+host\s+U\S+\s+\S+ \S+\s+-$`).MatchString(ls) {
+		t.Errorf("tend hub ls:\n%s", ls)
+	}
+	if r := f.hubHome.run("hub", "revoke", "web-1"); r.code == 0 || !strings.Contains(r.stderr, "revoked already") {
+		t.Errorf("revoking web-1 again: exit %d, %s", r.code, r.stderr)
+	}
+
+	// New credentials over the old file: back, the same daemon.
+	f.hubHome.ok("hub", "add-host", "web-1", "--url", "tls://"+f.addr)
+	f.awaitHosts("web-1 alive again", 30*time.Second, func(hs map[string]fleet.Host) bool { return hs["web-1"].Alive })
+	if got := daemonPID.FindString(w1.ok("ping")); got == "" || got != daemonBefore {
+		t.Errorf("web-1's daemon changed: %q, then %q", daemonBefore, got)
+	}
+
+	// A revoked operator is refused.
+	out = f.hubHome.ok("hub", "creds", "ops")
+	creds := regexp.MustCompile(`credentials: (\S+)`).FindStringSubmatch(out)[1]
+	env := []string{"TEND_HUB=tls://" + f.addr, "TEND_HUB_CREDS=" + creds, "TEND_HUB_FINGERPRINT=" + f.fp}
+	if r := f.hubHome.runEnv(env, "hosts"); r.code != 0 {
+		t.Fatalf("tend hosts as ops: exit %d, %s", r.code, r.stderr)
+	}
+	f.hubHome.ok("hub", "revoke", "--creds", creds)
+	await(t, "the revoked operator refused", 10*time.Second, func() bool {
+		r := f.hubHome.runEnv(env, "hosts")
+		return r.code != 0 && strings.Contains(strings.ToLower(r.stderr), "authorization violation")
+	})
+}

@@ -244,7 +244,7 @@ in daemon.yaml runs the same inside the daemon.`,
 	cmd.Flags().StringVar(&store, "store", "", "directory of the keys, certificate and JetStream store (default $TEND_HOME/hub)")
 	cmd.Flags().StringVar(&cert, "cert", "", "TLS certificate (PEM) to serve instead of the self-signed one")
 	cmd.Flags().StringVar(&key, "key", "", "its private key (PEM)")
-	cmd.AddCommand(newHubAddHost(e), newHubCreds(e))
+	cmd.AddCommand(newHubAddHost(e), newHubCreds(e), newHubLs(e), newHubRevoke(e))
 	return cmd
 }
 
@@ -280,7 +280,7 @@ hub: section to its $TEND_HOME/daemon.yaml.`,
 			if err != nil {
 				return err
 			}
-			creds, err := keys.Creds(fleet.RoleHost, name)
+			creds, _, err := keys.Issue(dir, fleet.RoleHost, name)
 			if err != nil {
 				return err
 			}
@@ -336,7 +336,7 @@ func newHubCreds(e *env) *cobra.Command {
 			if readOnly {
 				role = fleet.RoleReader
 			}
-			creds, err := keys.Creds(role, name)
+			creds, _, err := keys.Issue(dir, role, name)
 			if err != nil {
 				return err
 			}
@@ -351,6 +351,98 @@ func newHubCreds(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&store, "store", "", "the hub's directory (default $TEND_HOME/hub)")
 	cmd.Flags().BoolVar(&readOnly, "read-only", false, "credentials that may list, read and profile, not change anything")
 	return cmd
+}
+
+func newHubLs(e *env) *cobra.Command {
+	var store string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the credentials made with the hub's keys: name, role, key, made, revoked",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			list, err := fleet.ListIssued(e.hubStore(store))
+			if err != nil {
+				return err
+			}
+			fleet.SortIssued(list)
+			if asJSON {
+				if list == nil {
+					list = []fleet.Issued{}
+				}
+				return e.printJSON(list)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tROLE\tKEY\tMADE\tREVOKED")
+			for _, c := range list {
+				revoked := "-"
+				if !c.Revoked.IsZero() {
+					revoked = c.Revoked.Local().Format(time.DateTime)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Name, c.Role, c.Key, c.Issued.Local().Format(time.DateTime), revoked)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&store, "store", "", "the hub's directory (default $TEND_HOME/hub)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the credentials as JSON")
+	return cmd
+}
+
+func newHubRevoke(e *env) *cobra.Command {
+	var store, key, credsFile string
+	cmd := &cobra.Command{
+		Use:   "revoke [NAME]",
+		Short: "Revoke credentials: the hub refuses them and drops their connections",
+		Long: `Revoke credentials made with the hub's keys: every one of NAME (a host's, or an
+operator's), the one of --key (tend hub ls lists the keys), or the one in --creds FILE (which
+also revokes credentials made before the hub kept its list). The hub refuses them from then
+on; a running hub drops their connections within a second. A revoked host's agent keeps its
+apps running and is marked lost; tend hub add-host NAME makes it new credentials.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var r fleet.Revocation
+			if len(args) == 1 {
+				r.Name = args[0]
+			}
+			r.Key = key
+			if credsFile != "" {
+				b, err := fleet.ReadCreds(credsFile)
+				if err != nil {
+					return err
+				}
+				r.Creds = b
+			}
+			if n := btoi(r.Name != "") + btoi(r.Key != "") + btoi(credsFile != ""); n != 1 {
+				return errors.New("name one of: NAME, --key KEY, --creds FILE")
+			}
+			dir := e.hubStore(store)
+			keys, err := fleet.LoadKeys(dir, false)
+			if err != nil {
+				return err
+			}
+			done, err := keys.Revoke(dir, r)
+			if err != nil {
+				return err
+			}
+			for _, c := range done {
+				fmt.Fprintf(e.stdout, "revoked %s credentials of %s (%s)\n", c.Role, c.Name, c.Key)
+			}
+			fmt.Fprintln(e.stdout, "a running hub drops their connections within a second")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&store, "store", "", "the hub's directory (default $TEND_HOME/hub)")
+	cmd.Flags().StringVar(&key, "key", "", "revoke the credentials of this public key")
+	cmd.Flags().StringVar(&credsFile, "creds", "", "revoke the credentials in this .creds file")
+	return cmd
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func writeCreds(dir, name string, creds []byte) (string, error) {

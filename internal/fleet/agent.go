@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -70,6 +71,9 @@ type Agent struct {
 	// pushed is the latest desired state the hub republished, newer than
 	// a get may yet see on a replica; guarded by mu.
 	pushed *pushedDesired
+	// saidRefused: the hub's refusal of the credentials was logged since
+	// the agent last connected; guarded by mu.
+	saidRefused bool
 	// profiling holds a token while a profile is taken: one at a time.
 	profiling chan struct{}
 }
@@ -126,8 +130,11 @@ func (cfg AgentConfig) options() ([]nats.Option, error) {
 		// keep trying, forever, and fail publishes at once meanwhile.
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(500 * time.Millisecond),
-		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.CustomReconnectDelay(reconnectDelay),
+		// Refused credentials (revoked, or another hub's) are retried
+		// too, more slowly: new ones copied over the file get in
+		// without a restart of the daemon.
+		nats.IgnoreAuthErrorAbort(),
 		nats.ReconnectBufSize(-1),
 		nats.PingInterval(5 * time.Second),
 	}
@@ -144,6 +151,16 @@ func (cfg AgentConfig) options() ([]nats.Option, error) {
 		}
 	}
 	return append(opts, cfg.Options...), nil
+}
+
+// reconnectDelay is the wait before the attempts round of reconnecting:
+// about a second for the first 20 (a hub restarting), then about 5 s (a
+// hub away, or refusing this host's credentials).
+func reconnectDelay(attempts int) time.Duration {
+	if attempts <= 20 {
+		return 500*time.Millisecond + rand.N(750*time.Millisecond)
+	}
+	return 5*time.Second + rand.N(time.Second)
 }
 
 // Run runs the agent until ctx is done: it connects (and reconnects, for
@@ -164,13 +181,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	opts = append(opts,
-		nats.ConnectHandler(func(*nats.Conn) { a.log.Info("fleet hub connected"); poke() }),
-		nats.ReconnectHandler(func(*nats.Conn) { a.log.Info("fleet hub reconnected"); poke() }),
+		nats.ConnectHandler(func(*nats.Conn) { a.log.Info("fleet hub connected"); a.connected(); poke() }),
+		nats.ReconnectHandler(func(*nats.Conn) { a.log.Info("fleet hub reconnected"); a.connected(); poke() }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				a.log.Warn("fleet hub disconnected; apps keep running", "err", err)
 			}
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { a.refused(err) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { a.refused(err) }),
 	)
 	nc, err := nats.Connect(a.cfg.URL, opts...)
 	if err != nil {
@@ -248,6 +267,28 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	a.reportLoop(ctx, nc, js)
 	return nil
+}
+
+// connected notes that the hub let the agent in.
+func (a *Agent) connected() {
+	a.mu.Lock()
+	a.saidRefused = false
+	a.mu.Unlock()
+}
+
+// refused logs the hub's refusal of this host's credentials, once until
+// the agent connects again: it retries every few seconds.
+func (a *Agent) refused(err error) {
+	if !errors.Is(err, nats.ErrAuthorization) && !errors.Is(err, nats.ErrAuthRevoked) && !errors.Is(err, nats.ErrAuthExpired) {
+		return
+	}
+	a.mu.Lock()
+	said := a.saidRefused
+	a.saidRefused = true
+	a.mu.Unlock()
+	if !said {
+		a.log.Error("fleet hub refuses this host's credentials (revoked, expired or another hub's); apps keep running, the agent retries: tend hub add-host "+a.cfg.Name+" on the hub makes new ones", "creds", a.cfg.Creds, "err", err)
+	}
 }
 
 // reportLoop heartbeats every HeartbeatEvery and writes the status when

@@ -90,21 +90,23 @@ func public(seed string) string {
 	return p
 }
 
-// accountJWTs signs the system and fleet accounts with the operator key.
-func (k Keys) accountJWTs() (sys, acc string, err error) {
-	op := pair(k.Operator)
+// systemJWT signs the system account with the operator key.
+func (k Keys) systemJWT() (string, error) {
 	sc := jwt.NewAccountClaims(public(k.System))
 	sc.Name = "SYS"
-	if sys, err = sc.Encode(op); err != nil {
-		return "", "", err
-	}
+	return sc.Encode(pair(k.Operator))
+}
+
+// accountJWT signs the fleet account with the operator key; the
+// credentials of revoked's keys made before their times are refused.
+func (k Keys) accountJWT(revoked map[string]time.Time) (string, error) {
 	ac := jwt.NewAccountClaims(public(k.Account))
 	ac.Name = "tend"
 	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1, MaxAckPending: -1}
-	if acc, err = ac.Encode(op); err != nil {
-		return "", "", err
+	for key, at := range revoked {
+		ac.RevokeAt(key, at)
 	}
-	return sys, acc, nil
+	return ac.Encode(pair(k.Operator))
 }
 
 // Role is what a credential may do.

@@ -3,11 +3,15 @@ package fleet
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -45,6 +49,17 @@ type Hub struct {
 	CertFile    string
 	Fingerprint string
 	MadeCert    bool
+
+	dir string
+	log *slog.Logger
+	res *server.MemAccResolver
+	// Owned by watchRevocations once it runs: the record's version read
+	// last, and the revocations the server has.
+	stamp   fileStamp
+	revoked map[string]time.Time
+	// stop ends watchRevocations, which closes done (nil until it runs).
+	stop, done chan struct{}
+	closing    sync.Once
 }
 
 // StartHub starts a hub and creates the fleet's buckets. It is ready for
@@ -57,7 +72,16 @@ func StartHub(ctx context.Context, cfg HubConfig) (*Hub, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub keys: %w", err)
 	}
-	sysJWT, accJWT, err := keys.accountJWTs()
+	sysJWT, err := keys.systemJWT()
+	if err != nil {
+		return nil, err
+	}
+	issued, stamp, err := readIssued(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("hub credentials: %w", err)
+	}
+	revoked := revocations(issued)
+	accJWT, err := keys.accountJWT(revoked)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +103,7 @@ func StartHub(ctx context.Context, cfg HubConfig) (*Hub, error) {
 		NoSigs:     true,
 		DontListen: cfg.DontListen,
 	}
-	h := &Hub{keys: keys}
+	h := &Hub{keys: keys, dir: cfg.Dir, log: cfg.Log, res: res, stamp: stamp, revoked: revoked, stop: make(chan struct{})}
 	if !cfg.DontListen {
 		listen := cfg.Listen
 		if listen == "" {
@@ -140,7 +164,71 @@ func StartHub(ctx context.Context, cfg HubConfig) (*Hub, error) {
 		h.Close()
 		return nil, err
 	}
+	h.done = make(chan struct{})
+	go h.watchRevocations()
 	return h, nil
+}
+
+// revocationCheck is how often a running hub looks for credentials
+// revoked since it read its record: a revoked host is out within it.
+const revocationCheck = time.Second
+
+// watchRevocations refreshes the revocations until the hub closes.
+func (h *Hub) watchRevocations() {
+	defer close(h.done)
+	t := time.NewTicker(revocationCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		if err := h.refreshRevocations(); err != nil {
+			h.log.Error("hub: reading the revoked credentials", "err", err)
+		}
+	}
+}
+
+// refreshRevocations re-signs the fleet account when the record of issued
+// credentials changed what is revoked, and hands the new claims to the
+// server, which closes the revoked credentials' connections.
+func (h *Hub) refreshRevocations() error {
+	fi, err := os.Stat(filepath.Join(h.dir, issuedName))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err == nil && stampOf(fi) == h.stamp {
+		return nil
+	}
+	issued, stamp, err := readIssued(h.dir)
+	if err != nil {
+		return err
+	}
+	h.stamp = stamp
+	revoked := revocations(issued)
+	if sameRevocations(revoked, h.revoked) {
+		return nil
+	}
+	accJWT, err := h.keys.accountJWT(revoked)
+	if err != nil {
+		return err
+	}
+	claims, err := jwt.DecodeAccountClaims(accJWT)
+	if err != nil {
+		return err
+	}
+	acc, err := h.srv.LookupAccount(claims.Subject)
+	if err != nil {
+		return err
+	}
+	if err := h.res.Store(claims.Subject, accJWT); err != nil {
+		return err
+	}
+	h.srv.UpdateAccountClaims(acc, claims)
+	h.log.Info("hub: revoked credentials refused", "revoked", len(revoked), "new", len(revoked)-len(h.revoked))
+	h.revoked = revoked
+	return nil
 }
 
 // Addr is where the hub listens (nil with DontListen).
@@ -200,6 +288,10 @@ func CredsOption(creds []byte) nats.Option {
 
 // Close stops the hub and waits for it.
 func (h *Hub) Close() {
+	h.closing.Do(func() { close(h.stop) })
+	if h.done != nil {
+		<-h.done
+	}
 	h.srv.Shutdown()
 	h.srv.WaitForShutdown()
 }
