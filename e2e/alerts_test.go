@@ -365,6 +365,54 @@ func TestAnOpenIncidentIsNotAlertedAgainAfterAnUpdate(t *testing.T) {
 	}
 }
 
+// An alert whose delivery is under way when the daemon is updated in place
+// is delivered by the new daemon, not lost with the old one's queue.
+func TestAnAlertInFlightDuringAnUpdateIsDeliveredAfterIt(t *testing.T) {
+	h := newHome(t)
+	held := make(chan struct{})
+	quit := make(chan struct{})
+	hk := newHook(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 { // held until the old daemon gives up on it
+			close(held)
+			select {
+			case <-r.Context().Done():
+			case <-quit:
+			}
+		}
+	})
+	t.Cleanup(func() { close(quit) })
+	h.writeDaemonYAML(fmt.Sprintf("alerts:\n  - url: %s/hook\n    timeout: 1m\n", hk.URL))
+	h.run("start", "crash.js", "--name", "bad", "--max-restarts", "1")
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the alert of bad never reached the webhook")
+	}
+	h.ok("update")
+	bodies := waitHook(t, hk, 2, "the alert again, from the new daemon")
+	var first, again alert.Body
+	mustJSON(t, bodies[0], &first)
+	mustJSON(t, bodies[1], &again)
+	if first.App != "bad" || first.Kind != api.AlertErrored || again.ID != first.ID || again.Message != first.Message {
+		t.Fatalf("before the update %+v, after %+v; want the same alert", first, again)
+	}
+	var d api.Delivery
+	await(t, "the delivery recorded", 10*time.Second, func() bool {
+		a := h.alerts()
+		if len(a.Alerts) != 1 || len(a.Alerts[0].Deliveries) != 1 {
+			t.Fatalf("alerts after the update: %+v", a.Alerts)
+		}
+		d = a.Alerts[0].Deliveries[0]
+		return d.Status == api.DeliveryDelivered
+	})
+	if d.Attempts != 1 || d.Code != 200 {
+		t.Errorf("delivery %+v; want delivered at the first attempt that counted", d)
+	}
+	if got := h.alerts().Targets[0]; got.Delivered != 1 || got.Queued != 0 {
+		t.Errorf("target after the update: %+v", got)
+	}
+}
+
 // tend run (container mode) reads the alerts of the home's daemon.yaml, and
 // the alert of the errored app that ends the container has gone out by
 // the time tend run has exited. A bad daemon.yaml stops it before anything

@@ -14,11 +14,15 @@ package alert
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tendhq/tend/internal/api"
@@ -63,6 +67,25 @@ type Handed struct {
 	Open   map[string]time.Time `json:"open,omitempty"`
 	Recent []api.Alert          `json:"recent,omitempty"`
 	NextID uint64               `json:"next_id,omitempty"`
+	// Pending are the deliveries not made yet, in each target's order,
+	// which the next daemon's senders take up.
+	Pending []Pending `json:"pending,omitempty"`
+}
+
+// Pending is a delivery of alert ID to the target-th target (whose URL
+// has the SHA-256 URLHash: the URL holds the webhook's secret) handed
+// over with what to send and how many attempts were made.
+type Pending struct {
+	ID      uint64          `json:"id"`
+	Target  int             `json:"target"`
+	URLHash string          `json:"url_sha256"`
+	Tried   int             `json:"tried,omitempty"`
+	Body    json.RawMessage `json:"body"`
+}
+
+func urlHash(u string) string {
+	sum := sha256.Sum256([]byte(u))
+	return hex.EncodeToString(sum[:])
 }
 
 // Alerter raises alerts from the bus's events and delivers them. Run
@@ -79,6 +102,11 @@ type Alerter struct {
 	resume map[string]time.Time
 	online func(app string) bool
 	flush  time.Duration
+
+	// ran is closed when Run has returned, its senders stopped; started
+	// says Run was called.
+	ran     chan struct{}
+	started atomic.Bool
 
 	mu       sync.Mutex
 	det      *Detector   // changed by Run's goroutine only, under mu (Handover reads it)
@@ -107,19 +135,11 @@ func New(o Options) *Alerter {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	a := &Alerter{host: o.Host, log: o.Log, now: o.Now, keep: o.Keep, det: NewDetector(o.Stable), nextID: 1, online: o.Online, flush: o.Flush}
+	a := &Alerter{host: o.Host, log: o.Log, now: o.Now, keep: o.Keep, det: NewDetector(o.Stable), nextID: 1, online: o.Online, flush: o.Flush, ran: make(chan struct{})}
 	if r := o.Resume; r != nil {
 		a.resume = r.Open
 		for _, al := range r.Recent[max(0, len(r.Recent)-a.keep):] {
 			a.recent = append(a.recent, cloneAlert(al))
-		}
-		for i := range a.recent {
-			for j := range a.recent[i].Deliveries {
-				if d := &a.recent[i].Deliveries[j]; d.Status == api.DeliveryPending {
-					// Its sender's queue ended with the daemon's program.
-					d.Status, d.Error = api.DeliveryDropped, "the daemon was updated before it was sent"
-				}
-			}
 		}
 		a.nextID = max(1, r.NextID)
 		if n := len(a.recent); n > 0 {
@@ -133,7 +153,49 @@ func New(o Options) *Alerter {
 		a.senders = append(a.senders, newSender(t, i, o.Backoff, o.Log, a.report))
 		a.limiters = append(a.limiters, newLimiter(t.MinInterval))
 	}
+	if o.Resume != nil {
+		a.takeUp(o.Resume.Pending)
+	}
 	return a
+}
+
+// takeUp queues the deliveries an earlier daemon handed over to the same
+// targets (the same place in daemon.yaml, the same URL); a pending
+// delivery that none carries, or whose target changed, is dropped, saying
+// why.
+func (a *Alerter) takeUp(pending []Pending) {
+	type key struct {
+		id     uint64
+		target int
+	}
+	carried := map[key]bool{} // false: carried to a target that changed
+	for _, p := range pending {
+		k := key{p.ID, p.Target}
+		if p.Target < 0 || p.Target >= len(a.senders) || urlHash(a.senders[p.Target].t.URL) != p.URLHash || len(p.Body) == 0 {
+			carried[k] = false
+			continue
+		}
+		carried[k] = true
+		a.senders[p.Target].enqueue(job{id: p.ID, body: p.Body, tried: p.Tried})
+	}
+	for i := range a.recent {
+		for j := range a.recent[i].Deliveries {
+			d := &a.recent[i].Deliveries[j]
+			if d.Status != api.DeliveryPending {
+				continue
+			}
+			ok, handed := carried[key{a.recent[i].ID, j}]
+			switch {
+			case ok:
+				continue
+			case handed || j >= len(a.senders):
+				d.Error = "its target left daemon.yaml at an update"
+			default:
+				d.Error = "the daemon was updated before it was sent"
+			}
+			d.Status = api.DeliveryDropped
+		}
+	}
 }
 
 // watched are the events the detector reads.
@@ -149,6 +211,8 @@ func watched(e *api.StreamEvent) bool {
 // It starts the senders, and stops and waits for them before it returns:
 // the alerts still queued then are not sent.
 func (a *Alerter) Run(ctx context.Context, bus *events.Bus) {
+	a.started.Store(true)
+	defer close(a.ran)
 	// The senders' context outlives ctx by Options.Flush: drain tells
 	// them to return once their queue is empty.
 	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -295,12 +359,33 @@ func (a *Alerter) Recent() api.Alerts {
 	return out
 }
 
+// handoverWait bounds how long Handover waits for Run to stop its
+// senders.
+const handoverWait = 5 * time.Second
+
 // Handover returns what the next daemon's alerter resumes from
-// (Options.Resume) after an update in place.
+// (Options.Resume) after an update in place. The bus Run reads must be
+// closed first: Handover waits for Run to end, so that the deliveries it
+// cut off are handed over, and none twice.
 func (a *Alerter) Handover() *Handed {
+	if a.started.Load() {
+		t := time.NewTimer(handoverWait)
+		select {
+		case <-a.ran:
+		case <-t.C:
+			a.log.Warn("alerts: the senders did not stop in time; a delivery in flight may be made twice")
+		}
+		t.Stop()
+	}
+	h := &Handed{}
+	for i, s := range a.senders {
+		for _, j := range s.jobs() {
+			h.Pending = append(h.Pending, Pending{ID: j.id, Target: i, URLHash: urlHash(s.t.URL), Tried: j.tried, Body: j.body})
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	h := &Handed{Open: a.det.Open(), NextID: a.nextID}
+	h.Open, h.NextID = a.det.Open(), a.nextID
 	for _, al := range a.recent {
 		h.Recent = append(h.Recent, cloneAlert(al))
 	}

@@ -414,3 +414,68 @@ func TestFlushDeliversWhatIsQueuedAtTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// The deliveries not made when a daemon hands over (tend update), the one
+// in flight and those queued behind it, are made by the next daemon, each
+// once more; an attempt the hand-over cut off does not count.
+func TestPendingDeliveriesAreCarriedAcrossAHandover(t *testing.T) {
+	r := newReceiver(t, 200)
+	r.hold = make(chan struct{})
+	tg := target(r.URL+"/hook/SECRET", FormatJSON)
+	bus := events.New(64)
+	a := New(Options{Targets: []Target{tg}, Backoff: time.Millisecond})
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(context.Background(), bus) }()
+	first := publishOne(t, a, bus, "first")
+	<-r.arrived // in flight, held
+	second := publishOne(t, a, bus, "second")
+
+	bus.Close() // as the daemon's hand-over does
+	h := a.Handover()
+	<-done
+	if len(h.Pending) != 2 || h.Pending[0].ID != first || h.Pending[1].ID != second || h.Pending[0].Tried != 0 {
+		t.Fatalf("pending handed over: %+v", h.Pending)
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resumed Handed
+	if err := json.Unmarshal(b, &resumed); err != nil {
+		t.Fatal(err)
+	}
+	close(r.hold)
+
+	next := New(Options{Targets: []Target{tg}, Backoff: time.Millisecond, Resume: &resumed})
+	if d := delivery(next, first); d.Status != api.DeliveryPending {
+		t.Fatalf("the cut-off delivery after resume: %+v, want pending", d)
+	}
+	running(t, next, events.New(64))
+	eventually(t, "both deliveries", func() bool {
+		return delivery(next, first).Status == api.DeliveryDelivered && delivery(next, second).Status == api.DeliveryDelivered
+	})
+	if d := delivery(next, first); d.Attempts != 1 {
+		t.Errorf("the cut-off delivery: %+v, want 1 attempt counted", d)
+	}
+	count := func(app string) (n int) {
+		for _, body := range r.got() {
+			if strings.Contains(body, `"message":"reload failed: `+app+`"`) {
+				n++
+			}
+		}
+		return n
+	}
+	// first: the cut-off attempt and the one made after; second: once.
+	if count("first") != 2 || count("second") != 1 {
+		t.Errorf("received first %d times, second %d times; want 2 and 1", count("first"), count("second"))
+	}
+	if st := next.Recent().Targets[0]; st.Delivered != 2 || st.Queued != 0 {
+		t.Errorf("target after the resumed deliveries: %+v", st)
+	}
+
+	// A target that left daemon.yaml: its deliveries are dropped, saying so.
+	gone := New(Options{Targets: []Target{target(r.URL+"/other", FormatJSON)}, Resume: &resumed})
+	if d := delivery(gone, second); d.Status != api.DeliveryDropped || !strings.Contains(d.Error, "left daemon.yaml") {
+		t.Errorf("a delivery to a target no longer there: %+v", d)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,8 @@ const (
 type job struct {
 	id   uint64
 	body []byte
+	// tried is how many attempts an earlier daemon made (tend update).
+	tried int
 }
 
 type counts struct{ delivered, failed, dropped, suppressed uint64 }
@@ -130,7 +133,25 @@ func (s *sender) run(ctx context.Context, drain <-chan struct{}) {
 			continue
 		}
 		s.deliver(ctx, j)
+		if ctx.Err() != nil {
+			return // j went back to the queue
+		}
 	}
+}
+
+// putBack returns a job whose delivery the daemon's end cut off to the
+// head of the queue, for Alerter.Handover to carry to the next daemon.
+func (s *sender) putBack(j job) {
+	s.mu.Lock()
+	s.queue = append([]job{j}, s.queue...)
+	s.mu.Unlock()
+}
+
+// jobs returns the queue, oldest first.
+func (s *sender) jobs() []job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.queue)
 }
 
 func (s *sender) queued() int {
@@ -142,12 +163,15 @@ func (s *sender) queued() int {
 // deliver makes up to t.Attempts attempts at j, waiting Backoff, then
 // twice as long each time (at most MaxBackoff), between them. Only a
 // network error, a timeout, 408, 429 or a 5xx is worth another attempt.
+// When ctx ends first, j goes back to the queue, still pending.
 func (s *sender) deliver(ctx context.Context, j job) {
 	wait := s.backoff
-	for n := 1; ; n++ {
+	for n := j.tried + 1; ; n++ {
 		code, err := s.post(ctx, j.body)
 		if ctx.Err() != nil {
-			return // the daemon stops: left pending
+			j.tried = n - 1 // the daemon stops: this attempt does not count
+			s.putBack(j)
+			return
 		}
 		last := err == nil || n >= s.t.Attempts || !retryable(code)
 		s.report(j.id, s.index, func(d *api.Delivery) {
@@ -171,6 +195,8 @@ func (s *sender) deliver(ctx context.Context, j job) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			j.tried = n
+			s.putBack(j)
 			return
 		case <-t.C:
 		}
