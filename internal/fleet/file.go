@@ -126,7 +126,7 @@ func LoadFile(path string, maxInstances int) ([]PlacedApp, error) {
 	if err != nil {
 		return fail("apps", "%v", err)
 	}
-	apps, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{File: path, SkipFileChecks: true, MaxInstances: maxInstances})
+	apps, _, err := spec.DecodeJSON(raw, spec.DecodeOptions{File: path, SkipFileChecks: true, MaxInstances: maxInstances, PortsPlaced: true})
 	if err != nil {
 		return nil, err
 	}
@@ -200,14 +200,16 @@ func placement(d *conf.Decoder, maxInstances int) Placement {
 }
 
 // Place gives each host its apps: hosts maps every known host to its
-// labels. A host named that is not known, or a selector that matches no
-// host, is an error, and nothing is placed. Every known host is in the
-// result, those with no app with an empty list.
+// labels. A host named that is not known, a selector that matches no
+// host, or two apps with one port on one host is an error, and nothing is
+// placed. Every known host is in the result, those with no app with an
+// empty list.
 func Place(file string, apps []PlacedApp, hosts map[string]map[string]string) (map[string][]json.RawMessage, error) {
 	out := map[string][]json.RawMessage{}
 	for h := range hosts {
 		out[h] = []json.RawMessage{}
 	}
+	ports := map[string]map[int]string{} // host -> port -> the app's path and name
 	known := slices.Sorted(maps.Keys(hosts))
 	var errs conf.Errors
 	for _, a := range apps {
@@ -238,6 +240,19 @@ func Place(file string, apps []PlacedApp, hosts map[string]map[string]string) (m
 		}
 		for _, h := range on {
 			out[h] = append(out[h], b)
+		}
+		if a.App.Port > 0 {
+			for _, h := range on {
+				if ports[h] == nil {
+					ports[h] = map[int]string{}
+				}
+				if prev, ok := ports[h][a.App.Port]; ok {
+					errs = append(errs, &conf.FieldError{File: file, Path: a.path + ".port",
+						Reason: fmt.Sprintf("%d is also the port of %s on host %s; two apps on one host cannot listen on one port", a.App.Port, prev, h)})
+					break
+				}
+				ports[h][a.App.Port] = fmt.Sprintf("%s (%s)", a.path, a.App.Name)
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -77,6 +77,25 @@ func TestPlaceGivesEachHostExactlyTheAppsThatSelectIt(t *testing.T) {
 	}
 }
 
+// Two apps may use one port when no host runs both.
+func TestAppsOnDifferentHostsMayShareAPort(t *testing.T) {
+	p := writeFleetFile(t, `apps:
+  - {name: api, script: /srv/api.js, port: 8080, selector: {role: web}}
+  - {name: reports, script: /srv/reports.js, port: 8080, hosts: [db-1]}
+`)
+	apps, err := LoadFile(p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed, err := Place(p, apps, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(placed["web-1"]) != 1 || len(placed["web-2"]) != 1 || len(placed["db-1"]) != 1 {
+		t.Errorf("placed %v", placed)
+	}
+}
+
 func TestBadFleetFilesSayWhereAndWhy(t *testing.T) {
 	for _, c := range []struct{ name, text, want string }{
 		{"unknown host", "apps:\n  - {name: a, script: /a.js, hosts: [web-9]}\n", `apps[0].hosts[0]: unknown host "web-9": the hosts the hub knows are db-1, web-1, web-2`},
@@ -89,6 +108,8 @@ func TestBadFleetFilesSayWhereAndWhy(t *testing.T) {
 		{"invalid app", "apps:\n  - {name: a, script: /a.js, hosts: [web-1], instances: many}\n", "apps[0].instances"},
 		{"relative script", "apps:\n  - {name: a, script: a.js, hosts: [web-1]}\n", "apps[0]"},
 		{"no apps", "apps: []\n", "apps: required"},
+		{"one port twice on a host", "apps:\n  - {name: a, script: /a.js, port: 8080, selector: {role: web}}\n  - {name: b, script: /b.js, port: 8080, hosts: [db-1, web-2]}\n",
+			"apps[1].port: 8080 is also the port of apps[0] (a) on host web-2; two apps on one host cannot listen on one port"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := writeFleetFile(t, c.text)

@@ -29,6 +29,10 @@ type DecodeOptions struct {
 	// to find from cwd; the interpreter follows the script's extension
 	// only. It implies SkipFileChecks.
 	Elsewhere bool
+	// PortsPlaced lets two apps name one port: a fleet file's apps run
+	// on the hosts it places them on, and the fleet checks the ports of
+	// each host.
+	PortsPlaced bool
 }
 
 // DefaultMaxInstances is the ceiling on an app's instances unless

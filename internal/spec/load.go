@@ -249,7 +249,7 @@ func decodeAll(items []any, paths []string, o DecodeOptions, only []string) ([]A
 				Reason: fmt.Sprintf("%q is also the name of %s in namespace %q; names must be unique within a namespace", a.Name, prev, a.Namespace)})
 		}
 		seen[a.Key()] = paths[i]
-		if a.Port > 0 {
+		if a.Port > 0 && !o.PortsPlaced {
 			if prev, ok := ports[a.Port]; ok {
 				errs = append(errs, &FieldError{File: o.File, Path: paths[i] + ".port",
 					Reason: fmt.Sprintf("%d is also the port of %s; two apps cannot listen on one port", a.Port, prev)})
