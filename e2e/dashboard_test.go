@@ -276,7 +276,8 @@ func TestDashboardInBrowserShowsAppsLiveAndActs(t *testing.T) {
 func samePIDs(a, b []int) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 
 // A read-only token logs in on the login page and gets a session whose
-// action buttons are all disabled, and whose requests change nothing.
+// action buttons are all disabled, and whose requests change nothing;
+// revoking the token ends the session.
 func TestDashboardReadOnlyTokenHasNoEnabledActions(t *testing.T) {
 	ctx := browser(t)
 	h := newHome(t)
@@ -315,6 +316,9 @@ func TestDashboardReadOnlyTokenHasNoEnabledActions(t *testing.T) {
 	if a := h.app("web"); a.Status != api.StatusOnline {
 		t.Errorf("web is %s after a read-only session's stop, want online", a.Status)
 	}
+	// The token revoked: the open page is sent to the login, at once.
+	h.ok("remote", "token", "revoke", "viewer")
+	waitJS(t, ctx, "the page sent to the login after the token's revocation", `location.pathname === '/login' && !!document.querySelector('#token')`, 10*time.Second)
 }
 
 // Probes with no browser: what an attacker can try from the network.

@@ -33,6 +33,9 @@ type session struct {
 	scope   remote.Scope
 	who     string // the token's name, or "login link"
 	expires time.Time
+	// token is the hash of the token it logged in with ("" for a login
+	// link): revoking the token ends the session.
+	token string
 }
 
 func (s *session) canChange() bool { return s.scope == remote.Operator }
@@ -40,6 +43,9 @@ func (s *session) canChange() bool { return s.scope == remote.Operator }
 // sessions keeps the sessions and the one-time login links.
 type sessions struct {
 	now func() time.Time
+	// tokenLive says whether the token of a hash is still there (nil: no
+	// token logins).
+	tokenLive func(hash string) bool
 
 	mu    sync.Mutex // guards byID and links
 	byID  map[string]*session
@@ -94,10 +100,11 @@ func (ss *sessions) useLink(nonce string) bool {
 	return !ss.now().After(exp)
 }
 
-// start makes a session and returns its id (the cookie's value).
-func (ss *sessions) start(scope remote.Scope, who string) (string, *session) {
+// start makes a session and returns its id (the cookie's value); token
+// is the hash of the token it logged in with, or "".
+func (ss *sessions) start(scope remote.Scope, who, token string) (string, *session) {
 	id := randomID()
-	s := &session{csrf: randomID(), scope: scope, who: who, expires: ss.now().Add(SessionTTL)}
+	s := &session{csrf: randomID(), scope: scope, who: who, expires: ss.now().Add(SessionTTL), token: token}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if len(ss.byID) >= maxSessions {
@@ -113,20 +120,27 @@ func (ss *sessions) start(scope remote.Scope, who string) (string, *session) {
 	return id, s
 }
 
-// get returns the session of r's cookie, or nil.
+// get returns the session of r's cookie, or nil: none, expired, or made
+// with a token revoked since.
 func (ss *sessions) get(r *http.Request) *session {
 	c, err := r.Cookie(CookieName)
 	if err != nil || c.Value == "" {
 		return nil
 	}
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	s := ss.byID[c.Value]
-	if s == nil {
-		return nil
-	}
-	if ss.now().After(s.expires) {
+	if s != nil && ss.now().After(s.expires) {
 		delete(ss.byID, c.Value)
+		s = nil
+	}
+	ss.mu.Unlock()
+	if s == nil || s.token == "" {
+		return s
+	}
+	if ss.tokenLive == nil || !ss.tokenLive(s.token) {
+		ss.mu.Lock()
+		delete(ss.byID, c.Value)
+		ss.mu.Unlock()
 		return nil
 	}
 	return s

@@ -322,3 +322,81 @@ func TestAssetsNamedByHashAreCachedForGood(t *testing.T) {
 		}
 	}
 }
+
+// A session made with a token ends when the token is revoked (by another
+// process, as tend remote token revoke is): its page is sent to the login,
+// its open stream says so and ends, and its requests are refused. A
+// login link's session is not the token's and goes on.
+func TestRevokingATokenEndsItsSessions(t *testing.T) {
+	s, _, tokens := startTest(t, "127.0.0.1:0")
+	c := noRedirect()
+	linked, _ := login(t, s, c)
+	secret, _, err := tokens.Create("ops", remote.Operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"token": {secret}}
+	req, _ := http.NewRequest(http.MethodPost, s.URL()+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", s.URL())
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	byToken := sessionOf(resp)
+	if byToken == nil {
+		t.Fatalf("token login: %d and no session", resp.StatusCode)
+	}
+	get := func(ck *http.Cookie, path string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, s.URL()+path, nil)
+		req.AddCookie(ck)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := get(byToken, "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the token's session before the revocation: %d", resp.StatusCode)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sreq, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL()+"/api/stream?page=overview", nil)
+	sreq.AddCookie(byToken)
+	stream, err := c.Do(sreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	sc := bufio.NewScanner(stream.Body)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "data: ") {
+	}
+	cli, err := remote.Open(s.cfg.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Revoke("ops"); err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "event: ") {
+			last = sc.Text()
+		}
+	}
+	if last != "event: ended" {
+		t.Errorf("the stream ended after %q, want event: ended", last)
+	}
+	if resp := get(byToken, "/"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Errorf("the page after the revocation: %d to %q, want the login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp := get(byToken, "/api/apps/1"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the API after the revocation: %d, want 401", resp.StatusCode)
+	}
+	if resp := get(linked, "/"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the login link's session after the revocation: %d, want 200", resp.StatusCode)
+	}
+}

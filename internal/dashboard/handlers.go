@@ -145,11 +145,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			Error: "This login link was used already or has expired (links work once, for a minute): run tend dashboard again, or log in with a token."})
 		return
 	}
-	s.startSession(w, r, remote.Operator, "login link")
+	s.startSession(w, r, remote.Operator, "login link", "")
 }
 
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, scope remote.Scope, who string) {
-	id, _ := s.sess.start(scope, who)
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, scope remote.Scope, who, token string) {
+	id, _ := s.sess.start(scope, who, token)
 	http.SetCookie(w, sessionCookie(id, int(SessionTTL/time.Second)))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -179,7 +179,7 @@ func (s *Server) loginToken(w http.ResponseWriter, r *http.Request) {
 		fail(remote.Status(err), "Login refused: "+err.Error()+".")
 		return
 	}
-	s.startSession(w, r, t.Scope, t.Name)
+	s.startSession(w, r, t.Scope, t.Name, t.Hash)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ *session) {

@@ -151,6 +151,9 @@ func Start(addr string, cfg Config) (*Server, error) {
 		served: make(chan struct{}),
 		poke:   make(chan struct{}, 1),
 	}
+	if cfg.Tokens != nil {
+		s.sess.tokenLive = cfg.Tokens.Has
+	}
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"

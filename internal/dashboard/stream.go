@@ -176,6 +176,16 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ *session) {
 			return
 		}
 	}
+	// ended tells the page its session is over (logged out, expired, or
+	// its token revoked), checked at every tick: the page goes to the
+	// login.
+	ended := func() bool {
+		if s.sess.get(r) != nil {
+			return false
+		}
+		send("ended", struct{}{})
+		return true
+	}
 	hb := time.NewTicker(heartbeat)
 	defer hb.Stop()
 	for {
@@ -183,7 +193,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ *session) {
 		case <-ctx.Done():
 			return
 		case t := <-sub.ch:
-			if !sendTick(t) {
+			if ended() || !sendTick(t) {
 				return
 			}
 		case evs, ok := <-evc:
@@ -218,6 +228,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ *session) {
 				return
 			}
 		case <-hb.C:
+			if ended() {
+				return
+			}
 			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 			if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil || rc.Flush() != nil {
 				return

@@ -257,6 +257,18 @@ func (s *Store) Verify(secret string) (Token, error) {
 	return s.tokens[found], nil
 }
 
+// Has says whether a token of this hash (Token.Hash) is in the store: a
+// session made by logging in with a token ends when it is revoked. A file
+// that cannot be read answers no.
+func (s *Store) Has(hash string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reload() != nil {
+		return false
+	}
+	return slices.ContainsFunc(s.tokens, func(t Token) bool { return subtle.ConstantTimeCompare([]byte(t.Hash), []byte(hash)) == 1 })
+}
+
 func hash(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])

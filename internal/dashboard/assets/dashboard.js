@@ -44,6 +44,8 @@
     const es = new EventSource('/api/stream?' + new URLSearchParams(params));
     es.onopen = () => { if (live) { live.textContent = 'live'; live.className = 'live on'; } };
     es.onerror = () => { if (live) { live.textContent = 'reconnecting…'; live.className = 'live off'; } };
+    // The session is over (logged out, expired, its token revoked).
+    es.addEventListener('ended', () => { es.close(); window.location.assign('/login'); });
     for (const name in handlers) {
       es.addEventListener(name, (ev) => handlers[name](JSON.parse(ev.data)));
     }
