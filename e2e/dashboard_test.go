@@ -498,3 +498,49 @@ func TestDashboardHostsPageShowsTheFleetLive(t *testing.T) {
 	waitJS(t, ctx, "agent-1 alive again on the open Hosts page", row+`?.dataset.state === 'alive' && window.__sameDocument === true`, 20*time.Second)
 	agent.waitApp("web", "online", allOnline)
 }
+
+// tend update with a dashboard page open: the page stays logged in at the
+// same address, its stream reconnects to the new daemon and goes on live
+// (a restart's new pid shows without a reload), and its charts keep the
+// figures from before the update.
+func TestDashboardStaysLoggedInAndKeepsItsChartsAcrossAnUpdate(t *testing.T) {
+	ctx := browser(t)
+	h := newHome(t)
+	h.ok("start", "idle.js", "--name", "idle")
+	a := h.waitApp("idle", "online", allOnline)
+	base, link := h.dashboard()
+	navigate(t, ctx, link)
+	navigate(t, ctx, fmt.Sprintf("%s/apps/%d", base, a.ID))
+	pidCell := `(document.querySelector('#instances td.pid') || {}).textContent`
+	waitJS(t, ctx, "the app page shows the instance", fmt.Sprintf(`%s === "%d"`, pidCell, a.Instances[0].PID), 20*time.Second)
+	firstPoint := fmt.Sprintf(`fetch('/api/apps/%d').then(r => r.json()).then(d => d.history && d.history.t.length >= 3 ? d.history.t[0] : 0)`, a.ID)
+	var t0 int64
+	await(t, "three points of history", 20*time.Second, func() bool {
+		t0 = evalJS[int64](t, ctx, firstPoint)
+		return t0 > 0
+	})
+
+	h.ok("update")
+	if p := h.pingJSON(); p.Updates != 1 {
+		t.Fatalf("ping after tend update: %+v", p)
+	}
+	base2, _ := h.dashboard()
+	if base2 != base {
+		t.Errorf("the dashboard moved from %s to %s at the update", base, base2)
+	}
+	h.ok("restart", "idle")
+	b := h.waitApp("idle", "online", allOnline)
+	if b.Instances[0].PID == a.Instances[0].PID {
+		t.Fatal("the restart kept the pid")
+	}
+	waitJS(t, ctx, "the page shows the new pid, live", fmt.Sprintf(`%s === "%d"`, pidCell, b.Instances[0].PID), 20*time.Second)
+	if path := evalJS[string](t, ctx, `location.pathname`); path != fmt.Sprintf("/apps/%d", a.ID) {
+		t.Errorf("the page is at %s after the update, want the app page (no login)", path)
+	}
+	if navs := evalJS[int](t, ctx, `performance.getEntriesByType('navigation').length`); navs != 1 {
+		t.Errorf("%d navigations, want the page as first loaded", navs)
+	}
+	if got := evalJS[int64](t, ctx, firstPoint); got != t0 {
+		t.Errorf("the charts' first point is at %d after the update, want %d from before it", got, t0)
+	}
+}

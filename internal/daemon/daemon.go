@@ -286,9 +286,12 @@ func Run(ctx context.Context, o Options) error {
 		d.up.remote = nil
 	}
 	defer background(d.trimLoop)()
-	if o.Dashboard.Addr != "" {
-		if _, err := d.startDashboard(o.Dashboard.Addr); err != nil {
-			return err
+	if addr := d.dashboardAddr(); addr != "" {
+		if _, err := d.startDashboard(addr); err != nil {
+			if o.Dashboard.Addr != "" {
+				return err
+			}
+			d.log.Error("the dashboard served before the update is not served again", "err", err)
 		}
 	}
 	defer d.closeDashboard() // before the API stops: it ends its streams

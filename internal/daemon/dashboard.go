@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/tendhq/tend/internal/doctor"
 	"github.com/tendhq/tend/internal/fleet"
 	"github.com/tendhq/tend/internal/remote"
+	"github.com/tendhq/tend/internal/supervise"
 )
 
 // DashboardOptions configure the web dashboard.
@@ -62,7 +64,12 @@ func (d *Daemon) startDashboard(addr string) (*dashboard.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
+	// What the dashboard before an update handed over: taken once.
+	ln, resume := d.up.dash, d.up.dashState
+	d.up.dash, d.up.dashState = nil, nil
 	srv, err := dashboard.Start(addr, dashboard.Config{
+		Listener:  ln,
+		Resume:    resume,
 		Home:      d.home,
 		API:       d.waitRestored(d.routes()),
 		Apps:      d.snapshot,
@@ -84,6 +91,43 @@ func (d *Daemon) startDashboard(addr string) (*dashboard.Server, error) {
 	}
 	d.dash.srv = srv
 	return srv, nil
+}
+
+// handOverDashboard stops the dashboard, if it runs, for an update: its
+// listening socket and state go to the next program.
+func (d *Daemon) handOverDashboard(ctx context.Context) (*handedDashboard, *os.File) {
+	d.dash.mu.Lock()
+	srv := d.dash.srv
+	d.dash.srv = nil
+	d.dash.mu.Unlock()
+	if srv == nil {
+		return nil, nil
+	}
+	f, state, err := srv.Handover(ctx)
+	if err != nil {
+		d.log.Error("dashboard not handed over; the new daemon serves it again when daemon.yaml says where, and its sessions log in again", "err", err)
+		return nil, nil
+	}
+	fd, err := supervise.Inheritable(f)
+	if err != nil {
+		d.log.Error("dashboard not handed over", "err", err)
+		f.Close()
+		return nil, nil
+	}
+	return &handedDashboard{FD: fd, State: state}, f
+}
+
+// dashboardAddr is where the dashboard is served from the start: where
+// daemon.yaml says, or, after an update, where the daemon before served
+// one (tend dashboard's port).
+func (d *Daemon) dashboardAddr() string {
+	if d.dash.opts.Addr != "" {
+		return d.dash.opts.Addr
+	}
+	if d.up.dash != nil {
+		return d.up.dash.Addr().String()
+	}
+	return ""
 }
 
 // closeDashboard stops the dashboard, if it runs.

@@ -77,6 +77,7 @@ import (
 	"github.com/tendhq/tend/internal/alert"
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/app"
+	"github.com/tendhq/tend/internal/dashboard"
 	"github.com/tendhq/tend/internal/edge"
 	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/supervise"
@@ -125,6 +126,15 @@ type handover struct {
 	// an app still errored is not alerted again; absent in the files of
 	// versions before it.
 	Alerts *alert.Handed `json:"alerts,omitempty"`
+	// Dashboard is the dashboard's listening socket and its sessions and
+	// history, when it was served; absent in the files of versions
+	// before it.
+	Dashboard *handedDashboard `json:"dashboard,omitempty"`
+}
+
+type handedDashboard struct {
+	FD    int               `json:"fd"`
+	State *dashboard.Handed `json:"state"`
 }
 
 // updater is the daemon's side of updates.
@@ -149,6 +159,10 @@ type updater struct {
 	gates    []func() // open the inherited listeners
 	ctl      net.Listener
 	remote   net.Listener // the remote API's socket, taken by serveRemote
+	// dash and dashState are the dashboard's socket and what it resumes
+	// from, taken by startDashboard.
+	dash      net.Listener
+	dashState *dashboard.Handed
 
 	mu     sync.Mutex     // guards fronts
 	fronts map[int]*front // the open edges, by app id
@@ -251,6 +265,10 @@ func (d *Daemon) inherit(h *handover) {
 	}
 	if h.Remote != nil {
 		d.up.remote = d.inheritListener(*h.Remote, "remote listener (bound again)")
+	}
+	if h.Dashboard != nil {
+		d.up.dash = d.inheritListener(h.Dashboard.FD, "dashboard listener (bound again)")
+		d.up.dashState = h.Dashboard.State
 	}
 	d.up.ctl = d.inheritListener(h.Control, "control socket")
 }
@@ -521,6 +539,10 @@ func (d *Daemon) handOver(bin string) {
 
 	d.events.Close() // ends the event streams, which would hold the API, and the alerter's run
 	h.Alerts = d.alerts.Handover()
+	if hd, f := d.handOverDashboard(ctx); hd != nil {
+		h.Dashboard = hd
+		keep = append(keep, f)
+	}
 	ctl, err := d.api.handover(ctx)
 	if err != nil {
 		d.log.Error("control socket not handed over; clients are refused until the new daemon listens", "err", err)

@@ -2,8 +2,10 @@ package dashboard
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"net/http"
 	"sync"
 	"time"
@@ -40,16 +42,24 @@ type session struct {
 
 func (s *session) canChange() bool { return s.scope == remote.Operator }
 
-// sessions keeps the sessions and the one-time login links.
+// sessions keeps the sessions and the one-time login links, each by the
+// SHA-256 of its secret (the cookie's value, the link's nonce): what the
+// daemon holds, or hands over at an update, logs nobody in.
 type sessions struct {
 	now func() time.Time
 	// tokenLive says whether the token of a hash is still there (nil: no
 	// token logins).
 	tokenLive func(hash string) bool
 
-	mu    sync.Mutex // guards byID and links
-	byID  map[string]*session
-	links map[string]time.Time // nonce → when it stops working
+	mu    sync.Mutex           // guards byID and links
+	byID  map[string]*session  // by the hash of the cookie's value
+	links map[string]time.Time // the hash of a nonce → when it stops working
+}
+
+// secretHash is what sessions key a secret by.
+func secretHash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
 }
 
 func newSessions(now func() time.Time) *sessions {
@@ -84,19 +94,20 @@ func (ss *sessions) newLink() string {
 		}
 		delete(ss.links, oldest)
 	}
-	ss.links[n] = now.Add(LinkTTL)
+	ss.links[secretHash(n)] = now.Add(LinkTTL)
 	return n
 }
 
 // useLink consumes a nonce: true once, if it is known and not expired.
 func (ss *sessions) useLink(nonce string) bool {
+	key := secretHash(nonce)
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	exp, ok := ss.links[nonce]
+	exp, ok := ss.links[key]
 	if !ok {
 		return false
 	}
-	delete(ss.links, nonce)
+	delete(ss.links, key)
 	return !ss.now().After(exp)
 }
 
@@ -116,7 +127,7 @@ func (ss *sessions) start(scope remote.Scope, who, token string) (string, *sessi
 		}
 		delete(ss.byID, oldest)
 	}
-	ss.byID[id] = s
+	ss.byID[secretHash(id)] = s
 	return id, s
 }
 
@@ -127,10 +138,11 @@ func (ss *sessions) get(r *http.Request) *session {
 	if err != nil || c.Value == "" {
 		return nil
 	}
+	key := secretHash(c.Value)
 	ss.mu.Lock()
-	s := ss.byID[c.Value]
+	s := ss.byID[key]
 	if s != nil && ss.now().After(s.expires) {
-		delete(ss.byID, c.Value)
+		delete(ss.byID, key)
 		s = nil
 	}
 	ss.mu.Unlock()
@@ -139,7 +151,7 @@ func (ss *sessions) get(r *http.Request) *session {
 	}
 	if ss.tokenLive == nil || !ss.tokenLive(s.token) {
 		ss.mu.Lock()
-		delete(ss.byID, c.Value)
+		delete(ss.byID, key)
 		ss.mu.Unlock()
 		return nil
 	}
@@ -149,7 +161,7 @@ func (ss *sessions) get(r *http.Request) *session {
 func (ss *sessions) end(r *http.Request) {
 	if c, err := r.Cookie(CookieName); err == nil {
 		ss.mu.Lock()
-		delete(ss.byID, c.Value)
+		delete(ss.byID, secretHash(c.Value))
 		ss.mu.Unlock()
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -243,7 +246,7 @@ func TestChangesNeedOriginCSRFAndAnOperator(t *testing.T) {
 		t.Fatalf("token login: %d and no session", resp.StatusCode)
 	}
 	s.sess.mu.Lock()
-	roCSRF := s.sess.byID[ro.Value].csrf
+	roCSRF := s.sess.byID[secretHash(ro.Value)].csrf
 	s.sess.mu.Unlock()
 	if code := post(ro, s.URL(), roCSRF); code != http.StatusForbidden {
 		t.Errorf("a read-only session's restart: %d, want 403", code)
@@ -398,5 +401,96 @@ func TestRevokingATokenEndsItsSessions(t *testing.T) {
 	}
 	if resp := get(linked, "/"); resp.StatusCode != http.StatusOK {
 		t.Errorf("the login link's session after the revocation: %d, want 200", resp.StatusCode)
+	}
+}
+
+// A dashboard handed over (tend update) goes on at the same address in
+// the next: its sessions are still logged in, its charts keep their
+// points, and what is handed over holds no session's secret.
+func TestHandoverKeepsTheAddressSessionsAndCharts(t *testing.T) {
+	s1, _, _ := startTest(t, "127.0.0.1:0")
+	c := noRedirect()
+	cookie, csrf := login(t, s1, c)
+	history := func(s *Server) *Series { return s.hist.series(1, time.Now().Add(-HistoryWindow)) }
+	// Points of distinct minutes, older than the collector's.
+	eventuallyRing(t, s1)
+	s1.hist.mu.Lock()
+	for i := range 5 {
+		var v [nSeries]float32
+		v[seriesCPU] = float32(10 + i)
+		s1.hist.rings[1].add(time.Now().Add(time.Duration(i-10)*time.Minute), v)
+	}
+	s1.hist.mu.Unlock()
+	before := history(s1)
+
+	f, h, err := s1.Handover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), cookie.Value) {
+		t.Fatal("the hand-over holds a session's cookie value")
+	}
+	var resumed Handed
+	if err := json.Unmarshal(b, &resumed); err != nil {
+		t.Fatal(err)
+	}
+	s2, _, _ := startOn(t, "127.0.0.1:0", Config{Listener: ln, Resume: &resumed,
+		Apps: func() []api.App { return []api.App{{ID: 1, Name: "web", Status: api.StatusOnline}} }})
+	if s2.URL() != s1.URL() {
+		t.Fatalf("the dashboard moved from %s to %s", s1.URL(), s2.URL())
+	}
+	page, _ := http.NewRequest(http.MethodGet, s2.URL()+"/", nil)
+	page.AddCookie(cookie)
+	resp, err := c.Do(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the overview after the hand-over: %d, want 200 without a login", resp.StatusCode)
+	}
+	after := history(s2)
+	if len(after.T) < len(before.T) || !slices.Equal(after.T[:len(before.T)], before.T) || !slices.Equal(after.V["cpu"][:len(before.T)], before.V["cpu"]) {
+		t.Errorf("history before %v %v, after %v %v", before.T, before.V["cpu"], after.T, after.V["cpu"])
+	}
+	// The session may still change things, with its CSRF token.
+	req, _ := http.NewRequest(http.MethodPost, s2.URL()+"/api/apps/1/restart", strings.NewReader("{}"))
+	req.AddCookie(cookie)
+	req.Header.Set("Origin", s2.URL())
+	req.Header.Set("X-CSRF-Token", csrf)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a restart after the hand-over: %d", resp.StatusCode)
+	}
+}
+
+// eventuallyRing waits for the collector to make app 1's ring.
+func eventuallyRing(t *testing.T, s *Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.hist.mu.Lock()
+		r := s.hist.rings[1]
+		s.hist.mu.Unlock()
+		if r != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no history of app 1 after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -86,6 +86,11 @@ type Config struct {
 	FleetNote string
 	Version   string
 	Now       func() time.Time // time.Now when nil
+	// Listener and Resume are what the daemon before an update in place
+	// handed over (Server.Handover): its listening socket, used when it
+	// listens on the address asked, and its sessions and history.
+	Listener net.Listener
+	Resume   *Handed
 }
 
 // Server is a running dashboard. Start starts it; Close stops it and
@@ -99,6 +104,7 @@ type Server struct {
 	base  string // the URL it serves at, without a path
 
 	srv         *http.Server
+	rawLn       net.Listener // the listening socket, under its TLS layer
 	served      chan struct{}
 	poke        chan struct{} // capacity 1: refresh the pages now
 	stopCollect func()
@@ -138,7 +144,7 @@ func Start(addr string, cfg Config) (*Server, error) {
 		}
 		tlsCfg = c
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listener(addr, cfg.Listener)
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: listen on %s: %w (set another dashboard_addr in daemon.yaml)", addr, err)
 	}
@@ -153,6 +159,12 @@ func Start(addr string, cfg Config) (*Server, error) {
 	}
 	if cfg.Tokens != nil {
 		s.sess.tokenLive = cfg.Tokens.Has
+	}
+	s.rawLn = ln
+	if cfg.Resume != nil {
+		if err := s.resume(cfg.Resume); err != nil {
+			cfg.Log.Warn("dashboard: the hand-over taken up in part", "err", err)
+		}
 	}
 	scheme := "http"
 	if tlsCfg != nil {
