@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tendhq/tend/internal/api"
+	"github.com/tendhq/tend/internal/home"
 	"github.com/tendhq/tend/internal/metrics"
 )
 
@@ -496,7 +497,7 @@ func (a *Agent) setConv(c Convergence, managed []string, st *agentState) error {
 	if err := os.MkdirAll(filepath.Dir(a.cfg.StateFile), 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(a.cfg.StateFile, b, 0o600)
+	return home.WriteFile(a.cfg.StateFile, b, 0o600)
 }
 
 // desired reads this host's desired state and its revision; a host with

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
+	"github.com/tendhq/tend/internal/home"
 )
 
 // Keys are a hub's signing keys, kept in $TEND_HOME/hub/keys.json (0600).
@@ -74,7 +75,7 @@ func newKeys(dir string) (Keys, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return k, err
 	}
-	return k, writeFileAtomic(filepath.Join(dir, keysName), b, 0o600)
+	return k, home.WriteFile(filepath.Join(dir, keysName), b, 0o600)
 }
 
 func pair(seed string) nkeys.KeyPair {
@@ -212,29 +213,4 @@ func (k Keys) Creds(role Role, name string) ([]byte, error) {
 		return nil, err
 	}
 	return jwt.FormatUserConfig(tok, seed)
-}
-
-// writeFileAtomic writes path through a synced temporary file and a rename.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tendhq/tend/internal/home"
 )
 
 // HubConfig configures an embedded hub.
@@ -55,7 +56,7 @@ type Hub struct {
 	res *server.MemAccResolver
 	// Owned by watchRevocations once it runs: the record's version read
 	// last, and the revocations the server has.
-	stamp   fileStamp
+	stamp   home.Stamp
 	revoked map[string]time.Time
 	// stop ends watchRevocations, which closes done (nil until it runs).
 	stop, done chan struct{}
@@ -173,19 +174,26 @@ func StartHub(ctx context.Context, cfg HubConfig) (*Hub, error) {
 // revoked since it read its record: a revoked host is out within it.
 const revocationCheck = time.Second
 
-// watchRevocations refreshes the revocations until the hub closes.
+// watchRevocations refreshes the revocations until the hub closes. An
+// error is logged once, until it changes: the revocations in force stay.
 func (h *Hub) watchRevocations() {
 	defer close(h.done)
 	t := time.NewTicker(revocationCheck)
 	defer t.Stop()
+	said := ""
 	for {
 		select {
 		case <-h.stop:
 			return
 		case <-t.C:
 		}
-		if err := h.refreshRevocations(); err != nil {
-			h.log.Error("hub: reading the revoked credentials", "err", err)
+		err := h.refreshRevocations()
+		switch {
+		case err == nil:
+			said = ""
+		case err.Error() != said:
+			said = err.Error()
+			h.log.Error("hub: reading the revoked credentials; those revoked before stay revoked", "err", err)
 		}
 	}
 }
@@ -198,7 +206,7 @@ func (h *Hub) refreshRevocations() error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err == nil && stampOf(fi) == h.stamp {
+	if err == nil && home.StampOf(fi) == h.stamp {
 		return nil
 	}
 	issued, stamp, err := readIssued(h.dir)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/jwt/v2"
+	"github.com/tendhq/tend/internal/home"
 )
 
 // Issued is a credential the hub's keys signed for someone outside the hub
@@ -47,47 +48,31 @@ func ListIssued(dir string) ([]Issued, error) {
 
 // readIssued reads dir's record and says what version of the file it read
 // (zero when there is none).
-func readIssued(dir string) ([]Issued, fileStamp, error) {
+func readIssued(dir string) ([]Issued, home.Stamp, error) {
 	path := filepath.Join(dir, issuedName)
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fileStamp{}, nil
+		return nil, home.Stamp{}, nil
 	}
 	if err != nil {
-		return nil, fileStamp{}, err
+		return nil, home.Stamp{}, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fileStamp{}, err
+		return nil, home.Stamp{}, err
 	}
 	if fi.Size() > maxIssuedBytes {
-		return nil, fileStamp{}, fmt.Errorf("%s is %d bytes, more than the %d it may be", path, fi.Size(), maxIssuedBytes)
+		return nil, home.Stamp{}, fmt.Errorf("%s is %d bytes, more than the %d it may be", path, fi.Size(), maxIssuedBytes)
 	}
 	var list []Issued
 	if err := json.NewDecoder(f).Decode(&list); err != nil {
-		return nil, fileStamp{}, fmt.Errorf("%s: %w", path, err)
+		return nil, home.Stamp{}, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(list) > MaxIssued {
-		return nil, fileStamp{}, fmt.Errorf("%s: %d credentials, more than %d", path, len(list), MaxIssued)
+		return nil, home.Stamp{}, fmt.Errorf("%s: %d credentials, more than %d", path, len(list), MaxIssued)
 	}
-	return list, stampOf(fi), nil
-}
-
-// fileStamp tells versions of a file apart: every write renames a new file
-// into place, so the inode changes even within the clock's grain.
-type fileStamp struct {
-	mod  time.Time
-	size int64
-	ino  uint64
-}
-
-func stampOf(fi fs.FileInfo) fileStamp {
-	st := fileStamp{mod: fi.ModTime(), size: fi.Size()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = sys.Ino
-	}
-	return st
+	return list, home.StampOf(fi), nil
 }
 
 // changeIssued runs change on dir's record under an exclusive lock, so
@@ -120,7 +105,7 @@ func changeIssued(dir string, change func([]Issued) ([]Issued, error)) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, issuedName), append(b, '\n'), 0o600)
+	return home.WriteFile(filepath.Join(dir, issuedName), append(b, '\n'), 0o600)
 }
 
 // Issue makes a credential of role, as Creds does, and records it in hub

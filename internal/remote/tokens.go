@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/internal/home"
@@ -72,23 +71,7 @@ type Store struct {
 
 	mu     sync.Mutex // guards the fields below
 	tokens []Token
-	stamp  fileStamp
-}
-
-// fileStamp tells versions of the file apart: every save renames a new
-// file into place, so the inode changes even within the clock's grain.
-type fileStamp struct {
-	mod  time.Time
-	size int64
-	ino  uint64
-}
-
-func stampOf(fi os.FileInfo) fileStamp {
-	st := fileStamp{mod: fi.ModTime(), size: fi.Size()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = sys.Ino
-	}
-	return st
+	stamp  home.Stamp
 }
 
 // Open opens the token store of dir (TEND_HOME); the file need not exist.
@@ -106,13 +89,13 @@ func Open(dir string) (*Store, error) {
 func (s *Store) reload() error {
 	fi, err := os.Stat(s.path)
 	if errors.Is(err, os.ErrNotExist) {
-		s.tokens, s.stamp = nil, fileStamp{}
+		s.tokens, s.stamp = nil, home.Stamp{}
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("tokens: %w", err)
 	}
-	st := stampOf(fi)
+	st := home.StampOf(fi)
 	if st == s.stamp && s.tokens != nil {
 		return nil
 	}
@@ -150,7 +133,7 @@ func (s *Store) save() error {
 		return fmt.Errorf("tokens: %w", err)
 	}
 	if fi, err := os.Stat(s.path); err == nil {
-		s.stamp = stampOf(fi)
+		s.stamp = home.StampOf(fi)
 	}
 	return nil
 }
