@@ -124,6 +124,8 @@ func (d *Daemon) dashboardAddr() string {
 	if d.dash.opts.Addr != "" {
 		return d.dash.opts.Addr
 	}
+	d.dash.mu.Lock() // startDashboard takes d.up.dash under it
+	defer d.dash.mu.Unlock()
 	if d.up.dash != nil {
 		return d.up.dash.Addr().String()
 	}
