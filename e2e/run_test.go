@@ -3,8 +3,10 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,11 +254,12 @@ func TestRunDrainsLastWordsToStdout(t *testing.T) {
 }
 
 // tend run takes the daemon.yaml of its home: a container scraped by
-// Prometheus gets /metrics (with its token) for the apps it runs.
+// Prometheus gets /metrics (with its token) for the apps it runs, and the
+// dashboard is served where dashboard_addr says.
 func TestRunServesTheMetricsOfDaemonYAML(t *testing.T) {
 	h := newHome(t)
-	mport := freePort(t)
-	if err := os.WriteFile(filepath.Join(h.dir, "daemon.yaml"), []byte(fmt.Sprintf("metrics_addr: 127.0.0.1:%d\nmetrics_token: s3cret\nmetrics_interval: 200ms\n", mport)), 0o600); err != nil {
+	mport, dport := freePort(t), freePort(t)
+	if err := os.WriteFile(filepath.Join(h.dir, "daemon.yaml"), []byte(fmt.Sprintf("metrics_addr: 127.0.0.1:%d\nmetrics_token: s3cret\nmetrics_interval: 200ms\ndashboard_addr: 127.0.0.1:%d\n", mport, dport)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd, out, exited := runTend(t, h, "idle.js", "--name", "job")
@@ -282,6 +285,21 @@ func TestRunServesTheMetricsOfDaemonYAML(t *testing.T) {
 	}
 	if code, _ := scrape(t, url, ""); code != http.StatusUnauthorized {
 		t.Errorf("/metrics without the token: %d, want 401", code)
+	}
+	// The dashboard of daemon.yaml too, logged into with a link.
+	base, link := h.dashboard()
+	if want := fmt.Sprintf("http://127.0.0.1:%d", dport); base != want {
+		t.Errorf("tend run's dashboard is at %s, want %s (dashboard_addr)", base, want)
+	}
+	jar, _ := cookiejar.New(nil)
+	resp, err := (&http.Client{Jar: jar, Timeout: 10 * time.Second}).Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "data-csrf=") {
+		t.Errorf("the login link of tend run's dashboard: %d\n%s", resp.StatusCode, body)
 	}
 	sigtermExits0(t, cmd, exited, "tend run")
 }

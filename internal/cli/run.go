@@ -63,8 +63,9 @@ const runAlertsFlush = 5 * time.Second
 // runForeground runs the daemon in this process with exactly apps, until
 // a signal, the end of every app or an errored one (tend run, tend start
 // --no-daemon).
-// It takes cfg's alerts, metrics, log rotation, procs and instance
-// ceiling; not the remote API, the dashboard or a fleet.
+// It takes all of cfg, as tend daemon does: alerts, metrics, log
+// rotation, procs, the instance ceiling, the remote API, the dashboard
+// and a fleet's hub or agent.
 func (e *env) runForeground(cfg daemonConfig, apps []spec.App, asJSON bool) error {
 	// Signals end the run gracefully; the root's context would also
 	// stop on them, but tend run must own them as PID 1 does.
@@ -114,6 +115,7 @@ func (e *env) runForeground(cfg daemonConfig, apps []spec.App, asJSON bool) erro
 		}
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fleetHub, fleetAgent := cfg.Hub.fleet(e.home)
 	err := daemon.Run(ctx, daemon.Options{
 		Home: e.home, Version: version.String(), Log: log, Hub: hub,
 		Apply: apps, ApplyEnv: callerEnv(), OnState: onState,
@@ -122,6 +124,10 @@ func (e *env) runForeground(cfg daemonConfig, apps []spec.App, asJSON bool) erro
 		Alerts: cfg.Alerts, AlertsFlush: runAlertsFlush,
 		MetricsAddr: cfg.MetricsAddr, MetricsToken: cfg.MetricsToken, MetricsInterval: cfg.MetricsInterval.D(),
 		LogDefaults: cfg.logDefaults(), Procs: cfg.Procs, MaxInstances: cfg.MaxInstances,
+		MaxUpload:  cfg.MaxUpload,
+		RemoteAddr: cfg.RemoteAddr, RemoteCert: cfg.RemoteCert, RemoteKey: cfg.RemoteKey,
+		Dashboard: daemon.DashboardOptions{Addr: cfg.DashboardAddr, CertFile: cfg.RemoteCert, KeyFile: cfg.RemoteKey},
+		FleetHub:  fleetHub, FleetAgent: fleetAgent,
 	})
 	cancel()
 	stopPrinting()
