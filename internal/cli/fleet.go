@@ -280,9 +280,20 @@ hub: section to its $TEND_HOME/daemon.yaml.`,
 			if err != nil {
 				return err
 			}
-			creds, _, err := keys.Issue(dir, fleet.RoleHost, name)
+			creds, made, err := keys.Issue(dir, fleet.RoleHost, name)
 			if err != nil {
 				return err
+			}
+			if list, err := fleet.ListIssued(dir); err == nil {
+				var earlier []string
+				for _, c := range list {
+					if c.Name == name && c.Role == fleet.RoleHost && c.Key != made.Key && c.Revoked.IsZero() {
+						earlier = append(earlier, c.Key)
+					}
+				}
+				if len(earlier) > 0 {
+					fmt.Fprintf(e.stdout, "# %s has %d earlier credentials still valid; once the host has the new ones: tend hub revoke --key KEY (tend hub ls)\n", name, len(earlier))
+				}
 			}
 			path, err := writeCreds(dir, name, creds)
 			if err != nil {
