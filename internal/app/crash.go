@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tendhq/tend/internal/api"
@@ -46,14 +47,16 @@ func (a *App) firstRecent(now time.Time) int {
 
 // errorLine finds the line that names an uncaught error: "TypeError: ...",
 // "Error [ERR_X]: ...", Python's "KeyError: ...", V8's "FATAL ERROR: ...".
-var errorLine = regexp.MustCompile(`(?:^|\s)((?:Uncaught\s+)?[A-Za-z_$.]*(?:Error|Exception)(?:\s*\[[A-Z0-9_]+\])?:\s.*|FATAL ERROR:.*)$`)
+var errorLine = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?:^|\s)((?:Uncaught\s+)?[A-Za-z_$.]*(?:Error|Exception)(?:\s*\[[A-Z0-9_]+\])?:\s.*|FATAL ERROR:.*)$`)
+})
 
 // errorLineOf is the error line of a crash's stderr: the first line that
 // names an error, else the last line that is neither a stack frame nor
 // Node's version trailer.
 func errorLineOf(stderr []string) string {
 	for _, l := range stderr {
-		if m := errorLine.FindStringSubmatch(l); m != nil {
+		if m := errorLine().FindStringSubmatch(l); m != nil {
 			return strings.TrimSpace(m[1])
 		}
 	}

@@ -472,13 +472,13 @@ func takeListener(pidfd int, fds []int, addr string) *os.File {
 // addrInUse matches what a bind that found its port taken says: Node's
 // EADDRINUSE, errno's text in Python, Go, Ruby, Java ("Address already in
 // use").
-var addrInUse = regexp.MustCompile(`(?i)EADDRINUSE|address already in use`)
+var addrInUse = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)EADDRINUSE|address already in use`) })
 
 // bindConflict says what to do when an instance of a cluster without a
 // port that does not share ports crashed as its port was taken (by another
 // instance, most likely): "" when its stderr says nothing of the kind.
 func (a *App) bindConflict(stderr []string) string {
-	if !clustered(a.spec) || a.sharesPorts() || !slices.ContainsFunc(stderr, addrInUse.MatchString) {
+	if !clustered(a.spec) || a.sharesPorts() || !slices.ContainsFunc(stderr, addrInUse().MatchString) {
 		return ""
 	}
 	return "its port is taken (address already in use); " + a.conflictHint()

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tendhq/tend/internal/spec"
@@ -81,7 +82,9 @@ func alwaysOut(rel string, dir bool) bool {
 }
 
 // keptFiles are kept whatever package.json's files says, as npm does.
-var keptFiles = regexp.MustCompile(`^(package\.json|package-lock\.json|npm-shrinkwrap\.json|(?i:readme|license|licence|changelog)(\..*)?)$`)
+var keptFiles = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(package\.json|package-lock\.json|npm-shrinkwrap\.json|(?i:readme|license|licence|changelog)(\..*)?)$`)
+})
 
 // Pack builds the release archive of the app in dir and writes it to w: a
 // staging copy of its files (package.json's files, or all but what
@@ -216,7 +219,7 @@ func selectFiles(dir string, pkg *packageJSON, o PackOptions) ([]string, error) 
 		}
 		rel := filepath.ToSlash(p[len(dir)+1:])
 		isDir := d.IsDir()
-		if alwaysOut(rel, isDir) || p == o.Skip || ignore.ignored(rel, isDir) && !keptFiles.MatchString(rel) {
+		if alwaysOut(rel, isDir) || p == o.Skip || ignore.ignored(rel, isDir) && !keptFiles().MatchString(rel) {
 			if isDir {
 				return filepath.SkipDir
 			}
@@ -228,7 +231,7 @@ func selectFiles(dir string, pkg *packageJSON, o PackOptions) ([]string, error) 
 		if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
 			return nil // sockets, pipes: not part of an app
 		}
-		if only != nil && !keptFiles.MatchString(rel) && !only.ignored(rel, false) {
+		if only != nil && !keptFiles().MatchString(rel) && !only.ignored(rel, false) {
 			return nil
 		}
 		if err := checkPath(rel, o.Limits); err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tendhq/tend/internal/spec"
 )
@@ -21,7 +22,7 @@ const (
 )
 
 // callsPM2 finds a pm2 command in a shell line.
-var callsPM2 = regexp.MustCompile(`(^|[\s;&|(])pm2\s`)
+var callsPM2 = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(^|[\s;&|(])pm2\s`) })
 
 // RemoteScript is the sh script that carries out action on a host of d for
 // app: setup clones the repo into path/source; update fetches and checks
@@ -53,7 +54,7 @@ func RemoteScript(d spec.Deploy, action string, n int, app string) (string, erro
 		fmt.Fprintf(&b, "if [ -d %s/.git ]; then echo \"%s is set up already\"; else git clone %s %s; fi\n", source, strings.ReplaceAll(d.Path, `"`, ""), Quote(d.Repo), source)
 		line(d.PostSetup)
 	case ActionUpdate:
-		if callsPM2.MatchString(d.PostDeploy) {
+		if callsPM2().MatchString(d.PostDeploy) {
 			return "", fmt.Errorf("deploy.%s.post-deploy %q calls pm2: tend reloads the app itself after post-deploy; keep only the other commands (npm install is done by tend pack)", d.Env, d.PostDeploy)
 		}
 		fmt.Fprintf(&b, "cd %s\n", source)
@@ -98,7 +99,7 @@ func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-var hostPort = regexp.MustCompile(`^(.+):([0-9]{1,5})$`)
+var hostPort = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(.+):([0-9]{1,5})$`) })
 
 // SSHArgs are the arguments of ssh that run script on host.
 func SSHArgs(d spec.Deploy, host, script string) []string {
@@ -113,7 +114,7 @@ func SSHArgs(d spec.Deploy, host, script string) []string {
 		args = append(args, "-i", key)
 	}
 	port := d.Port
-	if m := hostPort.FindStringSubmatch(host); m != nil && !strings.Contains(m[1], ":") {
+	if m := hostPort().FindStringSubmatch(host); m != nil && !strings.Contains(m[1], ":") {
 		host = m[1]
 		port, _ = strconv.Atoi(m[2])
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tendhq/tend/internal/api"
 	"github.com/tendhq/tend/internal/home"
@@ -43,11 +44,11 @@ func (s Store) AppDir(app string) string { return filepath.Join(s.Dir, app) }
 // has its cwd and script under it.
 func (s Store) Current(app string) string { return filepath.Join(s.AppDir(app), CurrentName) }
 
-var unsafeVersion = regexp.MustCompile(`[^A-Za-z0-9._+-]`)
+var unsafeVersion = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9._+-]`) })
 
 // dirName is the directory of release seq of version v.
 func dirName(seq int, v string) string {
-	v = unsafeVersion.ReplaceAllString(v, "_")
+	v = unsafeVersion().ReplaceAllString(v, "_")
 	if len(v) > 64 {
 		v = v[:64]
 	}

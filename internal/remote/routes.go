@@ -2,6 +2,7 @@ package remote
 
 import (
 	"net/http"
+	"sync"
 
 	"github.com/tendhq/tend/internal/api"
 )
@@ -89,8 +90,9 @@ var routes = []struct {
 	{"/remote/", Never},
 }
 
-// table is routes as a mux whose handlers are their Access.
-var table = func() *http.ServeMux {
+// table is routes as a mux whose handlers are their Access, made at its
+// first use: every tend command would pay for it at start-up.
+var table = sync.OnceValue(func() *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, r := range routes {
 		method, path, ok := cut(r.pattern)
@@ -104,7 +106,7 @@ var table = func() *http.ServeMux {
 		mux.Handle(pattern, accessHandler(r.access))
 	}
 	return mux
-}()
+})
 
 func cut(pattern string) (method, path string, ok bool) {
 	for i := 0; i < len(pattern); i++ {
@@ -122,7 +124,7 @@ func (accessHandler) ServeHTTP(http.ResponseWriter, *http.Request) {}
 // Classify says what r needs beyond the unix socket: the Access of the
 // route it matches, Operate for any other.
 func Classify(r *http.Request) Access {
-	h, pattern := table.Handler(r)
+	h, pattern := table().Handler(r)
 	if a, ok := h.(accessHandler); ok && pattern != "" {
 		return Access(a)
 	}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/tendhq/tend/internal/conf"
 )
@@ -64,7 +65,7 @@ var deployKeys = conf.Table[Deploy]{
 			t.Vars = map[string]string{}
 			for k, x := range m {
 				s, ok := conf.Scalar(x)
-				if !ok || !envVarName.MatchString(k) {
+				if !ok || !envVarName().MatchString(k) {
 					d.Errorf(conf.Join(key, k), "want a variable name and a scalar value, got %s", conf.Describe(x))
 					continue
 				}
@@ -118,4 +119,4 @@ func LoadDeploy(path, env string) (Deploy, []Warning, error) {
 	return out, d.Warns(), nil
 }
 
-var envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envVarName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/tendhq/tend/internal/conf"
 )
@@ -71,7 +72,7 @@ func resolveNpm(cwd string, args []string) (s npmScript, ok bool) {
 	if !ok {
 		return s, false
 	}
-	for len(words) > 0 && envAssignment.MatchString(words[0]) {
+	for len(words) > 0 && envAssignment().MatchString(words[0]) {
 		k, v, _ := strings.Cut(words[0], "=")
 		if s.env == nil {
 			s.env = map[string]string{}
@@ -123,7 +124,7 @@ func resolveNpm(cwd string, args []string) (s npmScript, ok bool) {
 }
 
 // envAssignment is a shell's VAR=value prefix of a command.
-var envAssignment = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+var envAssignment = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`) })
 
 // Node's options that take the next word as their value, and those that
 // run code given on the command line (or no code at all).

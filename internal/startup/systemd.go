@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/template"
 )
 
@@ -28,7 +29,8 @@ type Unit struct {
 // Name is the unit's file name, as PM2 names its own (pm2-<user>.service).
 func (u Unit) Name() string { return "tend-" + u.User + ".service" }
 
-var unitTmpl = template.Must(template.New("unit").Parse(Marker + `
+var unitTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("unit").Parse(Marker + `
 [Unit]
 Description=tend process manager ({{.User}})
 After=network-online.target
@@ -57,6 +59,7 @@ LimitNOFILE=1048576
 [Install]
 WantedBy=multi-user.target
 `))
+})
 
 // Quote quotes a value for an Environment= line.
 func (Unit) Quote(s string) string {
@@ -74,7 +77,7 @@ func (u Unit) Render() ([]byte, error) {
 		return nil, fmt.Errorf("startup: binary and TEND_HOME must be absolute paths")
 	}
 	var b bytes.Buffer
-	if err := unitTmpl.Execute(&b, u); err != nil {
+	if err := unitTmpl().Execute(&b, u); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
