@@ -171,6 +171,30 @@ func login(t *testing.T, s *Server, c *http.Client) (*http.Cookie, string) {
 	return cookie, tok
 }
 
+// tokenLogin makes a token of scope named name and logs in with it on the
+// login page's form; it returns the session cookie.
+func tokenLogin(t *testing.T, s *Server, c *http.Client, tokens *remote.Store, name string, scope remote.Scope) *http.Cookie {
+	t.Helper()
+	secret, _, err := tokens.Create(name, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"token": {secret}}
+	req, _ := http.NewRequest(http.MethodPost, s.URL()+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", s.URL())
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookie := sessionOf(resp)
+	if cookie == nil {
+		t.Fatalf("token login: %d and no session", resp.StatusCode)
+	}
+	return cookie
+}
+
 // sessionOf is the session cookie resp sets, or nil.
 func sessionOf(resp *http.Response) *http.Cookie {
 	for _, ck := range resp.Cookies() {
@@ -228,23 +252,7 @@ func TestChangesNeedOriginCSRFAndAnOperator(t *testing.T) {
 	}
 
 	// A read-only token's session: logged in, but every change refused.
-	secret, _, err := tokens.Create("viewer", remote.ReadOnly)
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{"token": {secret}}
-	req, _ := http.NewRequest(http.MethodPost, s.URL()+"/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", s.URL())
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	ro := sessionOf(resp)
-	if ro == nil {
-		t.Fatalf("token login: %d and no session", resp.StatusCode)
-	}
+	ro := tokenLogin(t, s, c, tokens, "viewer", remote.ReadOnly)
 	s.sess.mu.Lock()
 	roCSRF := s.sess.byID[secretHash(ro.Value)].csrf
 	s.sess.mu.Unlock()
@@ -334,23 +342,7 @@ func TestRevokingATokenEndsItsSessions(t *testing.T) {
 	s, _, tokens := startTest(t, "127.0.0.1:0")
 	c := noRedirect()
 	linked, _ := login(t, s, c)
-	secret, _, err := tokens.Create("ops", remote.Operator)
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{"token": {secret}}
-	req, _ := http.NewRequest(http.MethodPost, s.URL()+"/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", s.URL())
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	byToken := sessionOf(resp)
-	if byToken == nil {
-		t.Fatalf("token login: %d and no session", resp.StatusCode)
-	}
+	byToken := tokenLogin(t, s, c, tokens, "ops", remote.Operator)
 	get := func(ck *http.Cookie, path string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, s.URL()+path, nil)
