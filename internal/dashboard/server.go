@@ -126,6 +126,7 @@ func Loopback(addr string) bool {
 
 // Start listens on addr and serves the dashboard. Beyond loopback it
 // serves TLS only, and a certificate that cannot be had refuses the start.
+// cfg.Listener, when set, is Start's: served, or closed.
 func Start(addr string, cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -140,6 +141,9 @@ func Start(addr string, cfg Config) (*Server, error) {
 	if !Loopback(addr) {
 		c, _, err := remote.ServerTLS(cfg.Home, cfg.CertFile, cfg.KeyFile, cfg.Log)
 		if err != nil {
+			if cfg.Listener != nil {
+				cfg.Listener.Close() // its clients are refused, not left waiting
+			}
 			return nil, fmt.Errorf("dashboard on %s is served over TLS only, beyond loopback: %w (daemon.yaml: remote_cert, remote_key)", addr, err)
 		}
 		tlsCfg = c
