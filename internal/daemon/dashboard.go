@@ -60,13 +60,17 @@ func (d *Daemon) startDashboard(addr string) (*dashboard.Server, error) {
 	if d.dash.srv != nil {
 		return d.dash.srv, nil
 	}
-	tokens, err := remote.Open(d.home)
-	if err != nil {
-		return nil, fmt.Errorf("dashboard: %w", err)
-	}
-	// What the dashboard before an update handed over: taken once.
+	// What the dashboard before an update handed over: taken once, and
+	// served or closed.
 	ln, resume := d.up.dash, d.up.dashState
 	d.up.dash, d.up.dashState = nil, nil
+	tokens, err := remote.Open(d.home)
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
 	srv, err := dashboard.Start(addr, dashboard.Config{
 		Listener:  ln,
 		Resume:    resume,
