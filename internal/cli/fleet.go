@@ -422,7 +422,7 @@ apps running and is marked lost; tend hub add-host NAME makes it new credentials
 				if err != nil {
 					return err
 				}
-				r.Creds = b
+				r.Creds, r.CredsFile = b, credsFile
 			}
 			if n := btoi(r.Name != "") + btoi(r.Key != "") + btoi(credsFile != ""); n != 1 {
 				return errors.New("name one of: NAME, --key KEY, --creds FILE")

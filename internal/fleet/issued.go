@@ -146,6 +146,8 @@ type Revocation struct {
 	Name  string
 	Key   string
 	Creds []byte
+	// CredsFile names Creds in messages.
+	CredsFile string
 }
 
 // Revoke revokes the credentials of hub directory dir that r names and
@@ -159,10 +161,10 @@ func (k Keys) Revoke(dir string, r Revocation) ([]Issued, error) {
 	case len(r.Creds) > 0:
 		uc, err := credsClaims(r.Creds)
 		if err != nil {
-			return nil, fmt.Errorf("not a credentials file: %w", err)
+			return nil, fmt.Errorf("%s: not a credentials file: %w", r.CredsFile, err)
 		}
 		if uc.Issuer != public(k.Account) {
-			return nil, errors.New("these credentials were not made by this hub's keys")
+			return nil, fmt.Errorf("%s: these credentials were not made by this hub's keys", r.CredsFile)
 		}
 		role, name, _ := strings.Cut(uc.Name, ":")
 		from = Issued{Key: uc.Subject, Role: Role(role), Name: name, Issued: time.Unix(uc.IssuedAt, 0).UTC()}
