@@ -378,10 +378,7 @@ func newHubLs(e *env) *cobra.Command {
 			}
 			fleet.SortIssued(list)
 			if asJSON {
-				if list == nil {
-					list = []fleet.Issued{}
-				}
-				return e.printJSON(list)
+				return printList(e, list)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tROLE\tKEY\tMADE\tREVOKED")
@@ -494,10 +491,7 @@ func newHosts(e *env) *cobra.Command {
 			}
 			defer ctl.Close()
 			if asJSON {
-				if hosts == nil {
-					hosts = []fleet.Host{}
-				}
-				return e.printJSON(hosts)
+				return printList(e, hosts)
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tLABELS\tSTATE\tLAST SEEN\tVERSION\tCPU\tMEMORY\tAPPS")
@@ -711,10 +705,7 @@ func (e *env) listAllHosts(ctx context.Context, asJSON bool) error {
 		out = append(out, ha)
 	}
 	if asJSON {
-		if out == nil {
-			out = []hostApps{}
-		}
-		return e.printJSON(out)
+		return printList(e, out)
 	}
 	for i, ha := range out {
 		if i > 0 {

@@ -62,10 +62,7 @@ func newProfileList(e *env) *cobra.Command {
 				return friendly(err)
 			}
 			if asJSON {
-				if ps == nil {
-					ps = []api.StoredProfile{}
-				}
-				return e.printJSON(ps)
+				return printList(e, ps)
 			}
 			if len(ps) == 0 {
 				fmt.Fprintln(e.stdout, "no profiles: tend takes them when profile_on_stall or heap_snapshot_on_memory_limit is set")

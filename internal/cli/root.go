@@ -157,6 +157,14 @@ func (e *env) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// printList prints list as a JSON array: [] when it is empty, never null.
+func printList[T any](e *env, list []T) error {
+	if list == nil {
+		list = []T{}
+	}
+	return e.printJSON(list)
+}
+
 // showApps prints the apps a command acted on as JSON, or else the whole
 // table, as PM2 does after every command.
 func (e *env) showApps(ctx context.Context, c *client.Client, acted []api.App, asJSON bool) error {
