@@ -64,6 +64,11 @@ func (d *Daemon) startDashboard(addr string) (*dashboard.Server, error) {
 	// served or closed.
 	ln, resume := d.up.dash, d.up.dashState
 	d.up.dash, d.up.dashState = nil, nil
+	if ln != nil && !sameAddr(ln.Addr(), addr) {
+		d.log.Info("dashboard_addr changed: the inherited dashboard listener is closed", "was", ln.Addr().String(), "now", addr)
+		ln.Close()
+		ln = nil
+	}
 	tokens, err := remote.Open(d.home)
 	if err != nil {
 		if ln != nil {

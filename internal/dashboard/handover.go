@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"time"
 
@@ -150,36 +149,4 @@ func (s *Server) resume(h *Handed) error {
 		s.hist.rings[hr.App] = r
 	}
 	return errors.Join(errs...)
-}
-
-// listener is cfg's inherited listener when it listens on addr, else a
-// new one; an inherited one elsewhere is closed.
-func listener(addr string, inherited net.Listener) (net.Listener, error) {
-	if inherited != nil {
-		if a, ok := inherited.Addr().(*net.TCPAddr); ok && sameTCPAddr(a, addr) {
-			return inherited, nil
-		}
-		inherited.Close()
-	}
-	return net.Listen("tcp", addr)
-}
-
-// sameTCPAddr says whether a is where addr (host:port) asks; port 0 (any)
-// takes any port of the same host.
-func sameTCPAddr(a *net.TCPAddr, addr string) bool {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if port != "0" && port != fmt.Sprint(a.Port) {
-		return false
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		return a.IP.IsUnspecified()
-	}
-	if host == "localhost" {
-		return a.IP.IsLoopback()
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.Equal(a.IP)
 }

@@ -87,8 +87,9 @@ type Config struct {
 	Version   string
 	Now       func() time.Time // time.Now when nil
 	// Listener and Resume are what the daemon before an update in place
-	// handed over (Server.Handover): its listening socket, used when it
-	// listens on the address asked, and its sessions and history.
+	// handed over (Server.Handover): its listening socket, served instead
+	// of listening on addr (the caller checks it listens there), and its
+	// sessions and history.
 	Listener net.Listener
 	Resume   *Handed
 }
@@ -148,9 +149,12 @@ func Start(addr string, cfg Config) (*Server, error) {
 		}
 		tlsCfg = c
 	}
-	ln, err := listener(addr, cfg.Listener)
-	if err != nil {
-		return nil, fmt.Errorf("dashboard: listen on %s: %w (set another dashboard_addr in daemon.yaml)", addr, err)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return nil, fmt.Errorf("dashboard: listen on %s: %w (set another dashboard_addr in daemon.yaml)", addr, err)
+		}
 	}
 	s := &Server{
 		cfg:    cfg,
